@@ -1,0 +1,272 @@
+//! Exposition: one file per wire format, plus what the formats share here: the format choice
+//! from an `Accept` header, exact Content-Types, gzip.
+//!
+//! Encoders write native families straight from their cells (labels are pre-rendered, so a
+//! scrape only appends numbers) and other collectors' families from their samples.
+
+pub mod number;
+pub mod openmetrics;
+pub mod text;
+
+use crate::registry::{Family, MetricFamily};
+use std::io::Write;
+
+/// A wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The exact Content-Type of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// What the caller can choose about an exposition.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Emit `_created` series for counters, histograms and summaries.
+    pub created: bool,
+}
+
+/// Picks the format for an `Accept` header: the supported type with the highest `q`
+/// (OpenMetrics 1.0.0 or text 0.0.4), text when nothing supported is named.
+pub fn negotiate(accept: Option<&str>) -> Format {
+    let mut best = (Format::Text, -1.0f32);
+    for item in accept.unwrap_or("").split(',') {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let (mut q, mut version) = (1.0f32, None);
+        for param in parts {
+            if let Some((key, value)) = param.split_once('=') {
+                match key.trim() {
+                    "q" => q = value.trim().parse().unwrap_or(0.0),
+                    "version" => version = Some(value.trim().to_owned()),
+                    _ => {}
+                }
+            }
+        }
+        let format = match (media.as_str(), version.as_deref()) {
+            ("application/openmetrics-text", None | Some("1.0.0")) => Format::OpenMetrics,
+            ("text/plain", None | Some("0.0.4")) | ("*/*", _) => Format::Text,
+            _ => continue,
+        };
+        if q > 0.0 && q > best.1 {
+            best = (format, q);
+        }
+    }
+    best.0
+}
+
+/// Whether an `Accept-Encoding` header allows gzip.
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.unwrap_or("").split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        parts.next().is_some_and(|coding| coding.eq_ignore_ascii_case("gzip"))
+            && parts.all(|p| p.strip_prefix("q=").is_none_or(|q| q.trim().parse::<f32>().unwrap_or(0.0) > 0.0))
+    })
+}
+
+/// Compresses with gzip at a fast level (scrapes favour latency over the last few percent).
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 8 + 64), flate2::Compression::fast());
+    encoder.write_all(data).expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
+/// Writes families in one format, keeping scratch space between them.
+pub struct Encoder {
+    format: Format,
+    options: Options,
+    cumulative: Vec<u64>,
+}
+
+impl Encoder {
+    /// A new encoder.
+    pub fn new(format: Format, options: Options) -> Encoder {
+        Encoder { format, options, cumulative: Vec::new() }
+    }
+
+    /// Appends a native family.
+    pub fn family(&mut self, out: &mut Vec<u8>, family: &Family) {
+        match self.format {
+            Format::Text => text::write_family(out, family, self.options, &mut self.cumulative),
+            Format::OpenMetrics => openmetrics::write_family(out, family, self.options, &mut self.cumulative),
+        }
+    }
+
+    /// Appends a family given as samples.
+    pub fn snapshot(&mut self, out: &mut Vec<u8>, family: &MetricFamily) {
+        match self.format {
+            Format::Text => text::write_snapshot(out, family),
+            Format::OpenMetrics => openmetrics::write_snapshot(out, family),
+        }
+    }
+
+    /// Ends the exposition (`# EOF` for OpenMetrics).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.format == Format::OpenMetrics {
+            out.extend_from_slice(b"# EOF\n");
+        }
+    }
+}
+
+/// Appends `{labels,extra_name="extra_value"}`, or nothing when both are empty.
+fn write_label_block(out: &mut Vec<u8>, labels: &str, extra: Option<(&str, &str)>) {
+    if labels.is_empty() && extra.is_none() {
+        return;
+    }
+    out.push(b'{');
+    out.extend_from_slice(labels.as_bytes());
+    if let Some((name, value)) = extra {
+        if !labels.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+    }
+    out.push(b'}');
+}
+
+/// Appends a sample's label pairs as `{a="x",...}` (values escaped), or nothing when empty.
+fn write_sample_labels(out: &mut Vec<u8>, labels: &[(String, String)]) {
+    if labels.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
+    let values: Vec<&str> = labels.iter().map(|(_, v)| v.as_str()).collect();
+    out.push(b'{');
+    out.extend_from_slice(crate::key::render_labels(&names, &values).as_bytes());
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_follows_q() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(negotiate(Some("text/plain;q=0.9, application/openmetrics-text;q=0.5")), Format::Text);
+        assert_eq!(negotiate(Some("application/openmetrics-text; version=0.0.1")), Format::Text);
+        assert_eq!(negotiate(None), Format::Text);
+        assert_eq!(negotiate(Some("application/json")), Format::Text);
+    }
+
+    #[test]
+    fn gzip_is_detected_and_round_trips() {
+        assert!(accepts_gzip(Some("deflate, gzip")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(None));
+        let data = b"metric 1\n".repeat(100);
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip(&data)[..]), &mut decoded).unwrap();
+        assert_eq!(decoded, data);
+    }
+}
+
+/// How a format prints what the two text formats share.
+struct Style {
+    /// Writes a float sample value.
+    float: fn(&mut Vec<u8>, f64),
+    /// Whether `_created` follows each series (OpenMetrics) rather than standing in a gauge
+    /// family of its own after the family (text 0.0.4, as prometheus_client does).
+    created_inline: bool,
+}
+
+fn write_sample_line(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, extra: Option<(&str, &str)>) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(suffix.as_bytes());
+    write_label_block(out, labels, extra);
+    out.push(b' ');
+}
+
+/// Appends every sample of one native series.
+fn write_series(out: &mut Vec<u8>, family: &Family, series: &crate::registry::Series, style: &Style, created: bool, cumulative: &mut Vec<u64>) {
+    use crate::metric::{counter, gauge, histogram, info, summary, Kind};
+    let meta = family.meta();
+    let (name, labels, cells) = (meta.name.as_str(), series.labels(), series.cells());
+    match &meta.kind {
+        Kind::Counter => {
+            write_sample_line(out, name, "_total", labels, None);
+            match counter::integer_only(cells) {
+                Some(whole) => number::write_u64(out, whole),
+                None => (style.float)(out, counter::get(cells)),
+            }
+        }
+        Kind::Gauge => {
+            write_sample_line(out, name, "", labels, None);
+            (style.float)(out, gauge::get(cells));
+        }
+        Kind::Histogram { bounds } => {
+            let sum = histogram::snapshot(cells, bounds, cumulative);
+            for (bound, count) in bounds.iter().zip(cumulative.iter()) {
+                write_sample_line(out, name, "_bucket", labels, Some(("le", &number::openmetrics_float(*bound))));
+                number::write_u64(out, *count);
+                out.push(b'\n');
+            }
+            write_sample_line(out, name, "_count", labels, None);
+            number::write_u64(out, cumulative.last().copied().unwrap_or(0));
+            out.push(b'\n');
+            write_sample_line(out, name, "_sum", labels, None);
+            (style.float)(out, sum);
+        }
+        Kind::Summary => {
+            let (count, sum) = summary::get(cells);
+            write_sample_line(out, name, "_count", labels, None);
+            number::write_u64(out, count);
+            out.push(b'\n');
+            write_sample_line(out, name, "_sum", labels, None);
+            (style.float)(out, sum);
+        }
+        Kind::Info => {
+            let info_labels = family.info_labels(series);
+            let all = match (labels.is_empty(), info_labels.is_empty()) {
+                (true, _) => info_labels.to_string(),
+                (false, true) => labels.to_owned(),
+                (false, false) => format!("{labels},{info_labels}"),
+            };
+            write_sample_line(out, name, "_info", &all, None);
+            (style.float)(out, 1.0);
+        }
+        Kind::StateSet { states } => {
+            let current = info::index(cells);
+            for (i, state) in states.iter().enumerate() {
+                let mut escaped = String::new();
+                crate::key::escape_label_value(&mut escaped, state);
+                write_sample_line(out, name, "", labels, Some((name, &escaped)));
+                (style.float)(out, if i == current { 1.0 } else { 0.0 });
+                if i + 1 < states.len() {
+                    out.push(b'\n');
+                }
+            }
+        }
+    }
+    out.push(b'\n');
+    if created && style.created_inline {
+        write_created(out, name, series, style);
+    }
+}
+
+fn write_created(out: &mut Vec<u8>, name: &str, series: &crate::registry::Series, style: &Style) {
+    write_sample_line(out, name, "_created", series.labels(), None);
+    (style.float)(out, series.created());
+    out.push(b'\n');
+}
+
+/// Whether a type has `_created` series.
+fn has_created(kind: &crate::metric::Kind) -> bool {
+    use crate::metric::Kind;
+    matches!(kind, Kind::Counter | Kind::Histogram { .. } | Kind::Summary)
+}

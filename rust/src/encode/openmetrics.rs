@@ -1,0 +1,58 @@
+//! OpenMetrics 1.0.0 text (<https://prometheus.io/docs/specs/om/open_metrics_spec/>): metadata
+//! under the family name with `# UNIT`, HELP escaping `"` too, `_created` right after its
+//! series, canonical floats (`1.0`), integer counts, timestamps in seconds, `# EOF` at the end.
+
+use super::{number, write_sample_labels, write_series, Options, Style};
+use crate::registry::{Family, MetricFamily};
+
+const STYLE: Style = Style { float: number::write_openmetrics, created_inline: true };
+
+fn write_header(out: &mut Vec<u8>, name: &str, help: &str, kind: &str, unit: &str) {
+    out.extend_from_slice(b"# HELP ");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b' ');
+    let mut escaped = String::with_capacity(help.len());
+    crate::key::escape_label_value(&mut escaped, help);
+    out.extend_from_slice(escaped.as_bytes());
+    out.extend_from_slice(b"\n# TYPE ");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'\n');
+    if !unit.is_empty() {
+        out.extend_from_slice(b"# UNIT ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(unit.as_bytes());
+        out.push(b'\n');
+    }
+}
+
+/// Appends a native family.
+pub fn write_family(out: &mut Vec<u8>, family: &Family, options: Options, cumulative: &mut Vec<u64>) {
+    let meta = family.meta();
+    write_header(out, &meta.name, &meta.help, meta.kind.type_name(), &meta.unit);
+    let created = options.created && super::has_created(&meta.kind);
+    family.for_each_series(|series| write_series(out, family, series, &STYLE, created, cumulative));
+}
+
+/// Appends a family given as samples.
+pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
+    write_header(out, &family.name, &family.help, &family.kind, &family.unit);
+    for sample in &family.samples {
+        out.extend_from_slice(sample.name.as_bytes());
+        write_sample_labels(out, &sample.labels);
+        out.push(b' ');
+        let is_count = ["_bucket", "_count", "_gcount"].iter().any(|s| sample.name.ends_with(s));
+        if is_count && sample.value.fract() == 0.0 && sample.value >= 0.0 && sample.value < 9.0e15 {
+            number::write_u64(out, sample.value as u64);
+        } else {
+            number::write_openmetrics(out, sample.value);
+        }
+        if let Some(timestamp) = sample.timestamp {
+            out.push(b' ');
+            number::write_openmetrics(out, timestamp);
+        }
+        out.push(b'\n');
+    }
+}

@@ -1,0 +1,92 @@
+//! Prometheus text format 0.0.4
+//! (<https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format>),
+//! laid out as prometheus_client lays it out: counters are typed under `<name>_total`, Info
+//! and Enum become gauges, and `_created` series (when asked for) follow their family as a
+//! gauge family of their own, since this format has no place for them.
+
+use super::{has_created, number, write_created, write_sample_labels, write_series, Options, Style};
+use crate::registry::{Family, MetricFamily};
+
+const STYLE: Style = Style { float: number::write_go, created_inline: false };
+
+/// Appends HELP with only `\` and newline escaped, as the format asks.
+fn write_help(out: &mut Vec<u8>, name: &str, suffix: &str, help: &str) {
+    out.extend_from_slice(b"# HELP ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(suffix.as_bytes());
+    out.push(b' ');
+    for &b in help.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\n');
+}
+
+fn write_header(out: &mut Vec<u8>, name: &str, suffix: &str, help: &str, kind: &str) {
+    write_help(out, name, suffix, help);
+    out.extend_from_slice(b"# TYPE ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(suffix.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'\n');
+}
+
+/// The name suffix and type a family is announced with in this format.
+fn announced(kind: &str) -> (&'static str, &str) {
+    match kind {
+        "counter" => ("_total", "counter"),
+        "info" => ("_info", "gauge"),
+        "stateset" => ("", "gauge"),
+        "gaugehistogram" => ("", "histogram"),
+        "unknown" => ("", "untyped"),
+        other => ("", other),
+    }
+}
+
+/// Appends a native family.
+pub fn write_family(out: &mut Vec<u8>, family: &Family, options: Options, cumulative: &mut Vec<u64>) {
+    let meta = family.meta();
+    let (suffix, kind) = announced(meta.kind.type_name());
+    write_header(out, &meta.name, suffix, &meta.help, kind);
+    family.for_each_series(|series| write_series(out, family, series, &STYLE, false, cumulative));
+    if options.created && has_created(&meta.kind) {
+        write_header(out, &meta.name, "_created", &meta.help, "gauge");
+        family.for_each_series(|series| write_created(out, &meta.name, series, &STYLE));
+    }
+}
+
+/// Appends a family given as samples (prometheus_client's `generate_latest` rules).
+pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
+    let (suffix, kind) = announced(&family.kind);
+    write_header(out, &family.name, suffix, &family.help, kind);
+    let moved = ["_created", "_gsum", "_gcount"];
+    let is_moved = |name: &str| moved.iter().any(|m| name.strip_prefix(family.name.as_str()) == Some(m));
+    for sample in family.samples.iter().filter(|s| !is_moved(&s.name)) {
+        write_sample(out, sample);
+    }
+    let mut moved_suffixes: Vec<&str> =
+        moved.iter().copied().filter(|m| family.samples.iter().any(|s| s.name.strip_prefix(family.name.as_str()) == Some(m))).collect();
+    moved_suffixes.sort_unstable();
+    for m in moved_suffixes {
+        write_header(out, &family.name, m, &family.help, "gauge");
+        for sample in family.samples.iter().filter(|s| s.name.strip_prefix(family.name.as_str()) == Some(m)) {
+            write_sample(out, sample);
+        }
+    }
+}
+
+fn write_sample(out: &mut Vec<u8>, sample: &crate::registry::Sample) {
+    out.extend_from_slice(sample.name.as_bytes());
+    write_sample_labels(out, &sample.labels);
+    out.push(b' ');
+    number::write_go(out, sample.value);
+    if let Some(timestamp) = sample.timestamp {
+        out.push(b' ');
+        out.extend_from_slice(itoa::Buffer::new().format((timestamp * 1000.0) as i64).as_bytes());
+    }
+    out.push(b'\n');
+}

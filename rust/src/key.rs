@@ -1,0 +1,202 @@
+//! Metric and label names, and the rendered label set that identifies a series.
+//!
+//! A series is stored only as its *rendered* label pairs, `a="x",b="y"`, escaped once when the
+//! series is born. Both wire formats escape label values the same way, so a scrape copies these
+//! bytes as they are, and a lookup compares incoming values against them without unescaping
+//! (see [`rendered_matches`]). Keeping one string per series instead of values plus a rendered
+//! copy is what keeps a labeled series well under 200 bytes.
+
+use crate::error::{Error, Result};
+
+/// Checks a metric name against the legacy Prometheus set `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn validate_metric_name(name: &str) -> Result<()> {
+    let valid = name.bytes().enumerate().all(|(i, b)| {
+        b.is_ascii_alphabetic() || b == b'_' || b == b':' || (i > 0 && b.is_ascii_digit())
+    });
+    if valid && !name.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidMetricName(name.to_owned()))
+    }
+}
+
+/// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*`; names starting with `__` are reserved.
+pub fn validate_label_name(name: &str) -> Result<()> {
+    let valid = name
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit()));
+    if valid && !name.is_empty() && !name.starts_with("__") {
+        Ok(())
+    } else {
+        Err(Error::InvalidLabelName(name.to_owned()))
+    }
+}
+
+/// Joins `namespace_subsystem_name` and appends `_unit` unless the name already ends with it,
+/// as prometheus_client does.
+pub fn full_name(namespace: &str, subsystem: &str, name: &str, unit: &str) -> String {
+    let mut full = String::with_capacity(namespace.len() + subsystem.len() + name.len() + unit.len() + 3);
+    for part in [namespace, subsystem] {
+        if !part.is_empty() {
+            full.push_str(part);
+            full.push('_');
+        }
+    }
+    full.push_str(name);
+    if !unit.is_empty() && !full.ends_with(&format!("_{unit}")) {
+        full.push('_');
+        full.push_str(unit);
+    }
+    full
+}
+
+/// Appends `value` escaped for a label value or OpenMetrics HELP: `\` `"` and newline.
+pub fn escape_label_value(out: &mut String, value: &str) {
+    let mut rest = value;
+    while let Some(pos) = memchr::memchr3(b'\\', b'"', b'\n', rest.as_bytes()) {
+        out.push_str(&rest[..pos]);
+        out.push_str(match rest.as_bytes()[pos] {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            _ => "\\n",
+        });
+        rest = &rest[pos + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// Renders `a="x",b="y"` from parallel name and value lists.
+pub fn render_labels<N: AsRef<str>, V: AsRef<str>>(names: &[N], values: &[V]) -> String {
+    let mut out = String::new();
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name.as_ref());
+        out.push_str("=\"");
+        escape_label_value(&mut out, value.as_ref());
+        out.push('"');
+    }
+    out
+}
+
+/// Whether `rendered` (from [`render_labels`]) holds exactly `values` under `names`, compared
+/// without allocating: each value byte must match its escaped form.
+pub fn rendered_matches<N: AsRef<str>, V: AsRef<str>>(rendered: &str, names: &[N], values: &[V]) -> bool {
+    let mut rest = rendered.as_bytes();
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        if i > 0 {
+            let Some(tail) = rest.strip_prefix(b",") else { return false };
+            rest = tail;
+        }
+        let name = name.as_ref().as_bytes();
+        if rest.len() < name.len() + 2 || &rest[..name.len()] != name || &rest[name.len()..name.len() + 2] != b"=\"" {
+            return false;
+        }
+        rest = &rest[name.len() + 2..];
+        for &b in value.as_ref().as_bytes() {
+            let escaped: &[u8] = match b {
+                b'\\' => b"\\\\",
+                b'"' => b"\\\"",
+                b'\n' => b"\\n",
+                _ => std::slice::from_ref(&b),
+            };
+            let Some(tail) = rest.strip_prefix(escaped) else { return false };
+            rest = tail;
+        }
+        let Some(tail) = rest.strip_prefix(b"\"") else { return false };
+        rest = tail;
+    }
+    rest.is_empty()
+}
+
+/// Splits a rendered label set back into `(name, value)` pairs, unescaping the values.
+pub fn parse_rendered(rendered: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut rest = rendered;
+    while let Some(eq) = rest.find("=\"") {
+        let name = rest[..eq].trim_start_matches(',').to_owned();
+        let mut value = String::new();
+        let mut chars = rest[eq + 2..].char_indices();
+        let mut end = rest.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, other)) => value.push(other),
+                    None => break,
+                },
+                '"' => {
+                    end = eq + 2 + i + 1;
+                    break;
+                }
+                other => value.push(other),
+            }
+        }
+        pairs.push((name, value));
+        rest = &rest[end..];
+    }
+    pairs
+}
+
+/// A stable hash of a label-value list, the same whatever the process (never Python's hash,
+/// which is randomized per process). Values are separated by a byte UTF-8 can't contain.
+pub fn hash_values<V: AsRef<str>>(values: &[V]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = foldhash::fast::FixedState::with_seed(0x6f62_7361_6765_6e74).build_hasher();
+    for value in values {
+        hasher.write(value.as_ref().as_bytes());
+        hasher.write_u8(0xff);
+    }
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names() {
+        for ok in ["a", "_x", "a:b_c9", "http_requests_total"] {
+            assert!(validate_metric_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "9a", "a-b", "a b", "é"] {
+            let err = validate_metric_name(bad).unwrap_err().to_string();
+            assert!(err.contains("Invalid metric name"), "{err}");
+        }
+    }
+
+    #[test]
+    fn label_names() {
+        assert!(validate_label_name("method").is_ok());
+        for bad in ["", "__reserved", "a:b", "1a"] {
+            assert!(validate_label_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn full_name_adds_unit_once() {
+        assert_eq!(full_name("ns", "sub", "latency", "seconds"), "ns_sub_latency_seconds");
+        assert_eq!(full_name("", "", "latency_seconds", "seconds"), "latency_seconds");
+    }
+
+    #[test]
+    fn render_match_and_parse_round_trip() {
+        let names = ["a", "b"];
+        let values = ["x\"y\\z\nw", "ü"];
+        let rendered = render_labels(&names, &values);
+        assert_eq!(rendered, r#"a="x\"y\\z\nw",b="ü""#);
+        assert!(rendered_matches(&rendered, &names, &values));
+        assert!(!rendered_matches(&rendered, &names, &["x\"y\\z\nw", "u"]));
+        assert!(!rendered_matches(&rendered, &names, &["x", "ü"]));
+        let parsed = parse_rendered(&rendered);
+        assert_eq!(parsed, vec![("a".into(), values[0].into()), ("b".into(), "ü".into())]);
+    }
+
+    #[test]
+    fn hash_separates_values() {
+        assert_ne!(hash_values(&["ab", "c"]), hash_values(&["a", "bc"]));
+        assert_eq!(hash_values(&["a", "b"]), hash_values(&[String::from("a"), String::from("b")]));
+    }
+}

@@ -1,0 +1,21 @@
+//! obsagent's native core: metric cells, registry, exposition, HTTP server and collectors.
+//! The Python binding lives in `py/` (feature `python`); everything else builds without it.
+
+pub mod clock;
+pub mod collect;
+pub mod encode;
+pub mod error;
+pub mod key;
+pub mod metric;
+pub mod region;
+pub mod registry;
+pub mod serve;
+
+#[cfg(feature = "python")]
+mod py;
+
+#[cfg(feature = "python")]
+#[pyo3::pymodule(name = "_native")]
+fn native(module: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+    py::register(module)
+}

@@ -1,0 +1,389 @@
+//! A metric family: its metadata and its series, found by label values.
+//!
+//! Series are kept in creation order (the order prometheus_client exposes them) in a `Vec`,
+//! with a hashbrown `HashTable` of indices beside it. A lookup hashes the values with a fixed
+//! seed, then confirms the match against the series' rendered labels: never by hash alone.
+//! Lookups take a read lock; only a new label set takes the write lock.
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::key;
+use crate::metric::{counter, gauge, histogram, info, summary, Kind};
+use crate::region::Cells;
+use crate::registry::snapshot::MetricFamily;
+use hashbrown::HashTable;
+use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Weak};
+
+/// What describes a family: fixed once it is created.
+#[derive(Debug)]
+pub struct Meta {
+    /// Family name (for counters, without `_total`; for Info, without `_info`).
+    pub name: String,
+    /// HELP text, unescaped.
+    pub help: String,
+    /// Unit suffix, or empty.
+    pub unit: String,
+    /// Type and its fixed parameters.
+    pub kind: Kind,
+    /// Label names, in order.
+    pub label_names: Box<[String]>,
+}
+
+/// One labeled child: its rendered labels and its cells.
+pub struct Series {
+    hash: u64,
+    labels: Box<str>,
+    cells: Cells,
+    created: f64,
+}
+
+impl std::fmt::Debug for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Series{{{}}}", self.labels)
+    }
+}
+
+impl Series {
+    /// The value cells.
+    #[inline]
+    pub fn cells(&self) -> &[AtomicU64] {
+        self.cells.as_slice()
+    }
+
+    /// Rendered, escaped label pairs: `a="x",b="y"` (empty when unlabeled).
+    pub fn labels(&self) -> &str {
+        &self.labels
+    }
+
+    /// Creation time, seconds since the epoch.
+    pub fn created(&self) -> f64 {
+        self.created
+    }
+}
+
+/// A gauge value computed when scraped (`Gauge.set_function`).
+pub type ValueFn = Box<dyn Fn() -> f64 + Send + Sync>;
+
+#[derive(Default)]
+struct SeriesMap {
+    order: Vec<Arc<Series>>,
+    index: HashTable<usize>,
+}
+
+impl SeriesMap {
+    fn find<V: AsRef<str>>(&self, names: &[String], hash: u64, values: &[V]) -> Option<usize> {
+        self.index
+            .find(hash, |&i| self.order[i].hash == hash && key::rendered_matches(&self.order[i].labels, names, values))
+            .copied()
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, series) in self.order.iter().enumerate() {
+            self.index.insert_unique(series.hash, i, |&j| self.order[j].hash);
+        }
+    }
+}
+
+/// A metric family and its series.
+pub struct Family {
+    meta: Meta,
+    series: RwLock<SeriesMap>,
+    info_sets: RwLock<Vec<Box<str>>>,
+    value_fns: Mutex<Vec<(Weak<Series>, ValueFn)>>,
+}
+
+impl Family {
+    /// Validates names and creates the family; an unlabeled family gets its one series now.
+    pub fn new(name: &str, help: &str, unit: &str, kind: Kind, label_names: Vec<String>) -> Result<Arc<Family>> {
+        key::validate_metric_name(name)?;
+        if !unit.is_empty() && matches!(kind, Kind::Info | Kind::StateSet { .. }) {
+            return Err(Error::InvalidValue(format!("{} {name:?} cannot have a unit", kind.type_name())));
+        }
+        for (i, label) in label_names.iter().enumerate() {
+            key::validate_label_name(label)?;
+            let reserved = match (&kind, label.as_str()) {
+                (Kind::Histogram { .. }, "le") => Some("reserved for histogram buckets"),
+                (Kind::Summary, "quantile") => Some("reserved for summary quantiles"),
+                (Kind::StateSet { .. }, _) if label == name => Some("an Enum's label may not share its name"),
+                _ if label_names[..i].contains(label) => Some("given twice"),
+                _ => None,
+            };
+            if let Some(reason) = reserved {
+                return Err(Error::ReservedLabelName { metric: name.to_owned(), label: label.clone(), reason });
+            }
+        }
+        if let Kind::StateSet { states } = &kind {
+            if states.is_empty() {
+                return Err(Error::InvalidValue(format!("Enum {name:?} needs at least one state")));
+            }
+        }
+        let family = Arc::new(Family {
+            meta: Meta { name: name.to_owned(), help: help.to_owned(), unit: unit.to_owned(), kind, label_names: label_names.into() },
+            series: RwLock::default(),
+            info_sets: RwLock::new(vec!["".into()]),
+            value_fns: Mutex::default(),
+        });
+        if family.meta.label_names.is_empty() {
+            family.labels::<&str>(&[])?;
+        }
+        Ok(family)
+    }
+
+    /// The family's metadata.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The series for these label values, created on first use.
+    pub fn labels<V: AsRef<str>>(&self, values: &[V]) -> Result<Arc<Series>> {
+        let names = &self.meta.label_names;
+        if values.len() != names.len() {
+            return Err(self.label_count_error(values.len()));
+        }
+        let hash = key::hash_values(values);
+        if let Some(i) = self.series.read().find(names, hash, values) {
+            return Ok(self.series.read().order[i].clone());
+        }
+        let mut map = self.series.write();
+        if let Some(i) = map.find(names, hash, values) {
+            return Ok(map.order[i].clone());
+        }
+        let values: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+        let series = Arc::new(Series {
+            hash,
+            labels: key::render_labels(names, &values).into_boxed_str(),
+            cells: Cells::alloc(self.meta.kind.cells()),
+            created: clock::now(),
+        });
+        let i = map.order.len();
+        map.order.push(series.clone());
+        let SeriesMap { order, index } = &mut *map;
+        index.insert_unique(hash, i, |&j| order[j].hash);
+        Ok(series)
+    }
+
+    /// The only series of an unlabeled family.
+    pub fn unlabeled(&self) -> Result<Arc<Series>> {
+        if !self.meta.label_names.is_empty() {
+            return Err(Error::LabelUsage(format!(
+                "{} {:?} has label names {:?}: call .labels(...) before updating it",
+                self.meta.kind.type_name(),
+                self.meta.name,
+                self.meta.label_names
+            )));
+        }
+        Ok(self.series.read().order[0].clone())
+    }
+
+    fn label_count_error(&self, got: usize) -> Error {
+        if self.meta.label_names.is_empty() {
+            return Error::LabelUsage(format!("No label names were set when constructing {:?}", self.meta.name));
+        }
+        Error::LabelMismatch {
+            metric: self.meta.name.clone(),
+            expected: self.meta.label_names.to_vec(),
+            detail: format!("got {got} value{}", if got == 1 { "" } else { "s" }),
+        }
+    }
+
+    /// Removes one labeled series; its handles keep working but are no longer exported.
+    pub fn remove<V: AsRef<str>>(&self, values: &[V]) -> Result<()> {
+        if values.len() != self.meta.label_names.len() || values.is_empty() {
+            return Err(self.label_count_error(values.len()));
+        }
+        let mut map = self.series.write();
+        if let Some(i) = map.find(&self.meta.label_names, key::hash_values(values), values) {
+            map.order.remove(i);
+            map.reindex();
+        }
+        Ok(())
+    }
+
+    /// Removes every labeled series (an unlabeled family keeps its one series).
+    pub fn clear(&self) {
+        if self.meta.label_names.is_empty() {
+            return;
+        }
+        let mut map = self.series.write();
+        map.order.clear();
+        map.index.clear();
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.series.read().order.len()
+    }
+
+    /// Whether the family has no series.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` on each series in creation order, after refreshing computed gauges.
+    pub fn for_each_series(&self, mut f: impl FnMut(&Series)) {
+        self.refresh_value_fns();
+        for series in &self.series.read().order {
+            f(series);
+        }
+    }
+
+    /// Makes `series` report `value_fn()` at each scrape (replacing an earlier function).
+    pub fn set_value_fn(&self, series: &Arc<Series>, value_fn: ValueFn) {
+        let mut fns = self.value_fns.lock();
+        fns.retain(|(s, _)| s.strong_count() > 0 && !std::ptr::eq(s.as_ptr(), Arc::as_ptr(series)));
+        fns.push((Arc::downgrade(series), value_fn));
+    }
+
+    fn refresh_value_fns(&self) {
+        for (series, value_fn) in self.value_fns.lock().iter() {
+            if let Some(series) = series.upgrade() {
+                gauge::set(series.cells(), value_fn());
+            }
+        }
+    }
+
+    /// Sets an Info series' label pairs.
+    pub fn set_info(&self, series: &Series, pairs: &[(String, String)]) -> Result<()> {
+        let rendered = info::render_info(&self.meta.name, &self.meta.label_names, pairs)?;
+        let known = self.info_sets.read().iter().position(|s| **s == *rendered);
+        let index = known.unwrap_or_else(|| {
+            let mut sets = self.info_sets.write();
+            sets.push(rendered.into_boxed_str());
+            sets.len() - 1
+        });
+        info::set_index(series.cells(), index as u64);
+        Ok(())
+    }
+
+    /// An Info series' rendered label pairs.
+    pub fn info_labels(&self, series: &Series) -> Box<str> {
+        self.info_sets.read()[info::index(series.cells())].clone()
+    }
+
+    /// The series names this family exports, for duplicate checks (prometheus_client's rules).
+    pub fn registration_names(&self) -> Vec<String> {
+        let suffixes: &[&str] = match self.meta.kind {
+            Kind::Counter => &["_total", "_created"],
+            Kind::Summary => &["_sum", "_count", "_created"],
+            Kind::Histogram { .. } => &["_bucket", "_sum", "_count", "_created"],
+            Kind::Info => &["_info"],
+            Kind::Gauge | Kind::StateSet { .. } => &[],
+        };
+        std::iter::once(self.meta.name.clone()).chain(suffixes.iter().map(|s| format!("{}{s}", self.meta.name))).collect()
+    }
+
+    /// The family as plain samples, as prometheus_client's `collect()` yields them.
+    pub fn snapshot(&self, created: bool) -> MetricFamily {
+        let meta = &self.meta;
+        let mut family = MetricFamily::new(&meta.name, &meta.help, meta.kind.type_name(), &meta.unit);
+        let mut cumulative = Vec::new();
+        self.for_each_series(|series| {
+            let labels = key::parse_rendered(series.labels());
+            let with = |name: &str, value: String| {
+                let mut labels = labels.clone();
+                labels.push((name.to_owned(), value));
+                labels
+            };
+            let cells = series.cells();
+            match &meta.kind {
+                Kind::Counter => family.push("_total", labels.clone(), counter::get(cells)),
+                Kind::Gauge => family.push("", labels.clone(), gauge::get(cells)),
+                Kind::Histogram { bounds } => {
+                    let sum = histogram::snapshot(cells, bounds, &mut cumulative);
+                    for (bound, count) in bounds.iter().zip(&cumulative) {
+                        family.push("_bucket", with("le", crate::encode::number::openmetrics_float(*bound)), *count as f64);
+                    }
+                    family.push("_count", labels.clone(), *cumulative.last().unwrap_or(&0) as f64);
+                    family.push("_sum", labels.clone(), sum);
+                }
+                Kind::Summary => {
+                    let (count, sum) = summary::get(cells);
+                    family.push("_count", labels.clone(), count as f64);
+                    family.push("_sum", labels.clone(), sum);
+                }
+                Kind::Info => {
+                    let mut all = labels.clone();
+                    all.extend(key::parse_rendered(&self.info_labels(series)));
+                    family.push("_info", all, 1.0);
+                }
+                Kind::StateSet { states } => {
+                    let current = info::index(cells);
+                    for (i, state) in states.iter().enumerate() {
+                        family.push("", with(&meta.name, state.clone()), if i == current { 1.0 } else { 0.0 });
+                    }
+                }
+            }
+            if created && matches!(meta.kind, Kind::Counter | Kind::Histogram { .. } | Kind::Summary) {
+                family.push("_created", labels.clone(), series.created());
+            }
+        });
+        family
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(labels: &[&str]) -> Arc<Family> {
+        Family::new("requests", "Requests.", "", Kind::Counter, labels.iter().map(|s| s.to_string()).collect()).unwrap()
+    }
+
+    #[test]
+    fn same_values_same_series() {
+        let family = counter(&["method", "path"]);
+        let a = family.labels(&["GET", "/a"]).unwrap();
+        let b = family.labels(&[String::from("GET"), String::from("/a")]).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = family.labels(&["GET", "/b"]).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(family.len(), 2);
+    }
+
+    #[test]
+    fn wrong_label_count_is_refused() {
+        let family = counter(&["method", "path"]);
+        let err = family.labels(&["GET"]).unwrap_err().to_string();
+        assert!(err.contains(r#"expected ["method", "path"], got 1 value"#), "{err}");
+        assert!(family.unlabeled().unwrap_err().to_string().contains("call .labels"));
+        let unlabeled = counter(&[]);
+        assert!(unlabeled.labels(&["x"]).unwrap_err().to_string().contains("No label names"));
+    }
+
+    #[test]
+    fn reserved_and_invalid_labels() {
+        let hist = Kind::Histogram { bounds: histogram::bounds(&[1.0]).unwrap() };
+        let err = Family::new("h", "", "", hist, vec!["le".into()]).err().unwrap().to_string();
+        assert!(err.contains("reserved for histogram buckets"), "{err}");
+        let err = Family::new("s", "", "", Kind::Summary, vec!["quantile".into()]).err().unwrap().to_string();
+        assert!(err.contains("reserved for summary quantiles"), "{err}");
+        assert!(Family::new("c", "", "", Kind::Counter, vec!["a".into(), "a".into()]).is_err());
+        assert!(Family::new("c-d", "", "", Kind::Counter, vec![]).is_err());
+    }
+
+    #[test]
+    fn remove_and_clear_keep_order() {
+        let family = counter(&["k"]);
+        for k in ["a", "b", "c"] {
+            family.labels(&[k]).unwrap();
+        }
+        family.remove(&["b"]).unwrap();
+        let mut seen = Vec::new();
+        family.for_each_series(|s| seen.push(s.labels().to_owned()));
+        assert_eq!(seen, vec![r#"k="a""#, r#"k="c""#]);
+        assert!(Arc::ptr_eq(&family.labels(&["c"]).unwrap(), &family.labels(&["c"]).unwrap()));
+        family.clear();
+        assert!(family.is_empty());
+    }
+
+    #[test]
+    fn value_fn_is_read_at_scrape() {
+        let family = Family::new("g", "", "", Kind::Gauge, vec![]).unwrap();
+        let series = family.unlabeled().unwrap();
+        family.set_value_fn(&series, Box::new(|| 7.0));
+        assert_eq!(family.snapshot(false).samples[0].value, 7.0);
+    }
+}

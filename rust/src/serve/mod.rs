@@ -1,0 +1,152 @@
+//! The HTTP server: hyper 1 on a tokio current-thread runtime, on one thread of its own.
+//!
+//! Started only when asked (never at import, so never before a fork), it binds synchronously so
+//! a taken port is an error for the caller, not a log line. Rendering runs on tokio's blocking
+//! pool: a big scrape, or a Python collector waiting for the GIL, never stalls `/health` or
+//! the accept loop. A panic while rendering becomes a 500, never a dead server.
+
+use crate::encode::{self, Options};
+use crate::error::Result;
+use crate::registry::Registry;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use hyper::{Method, Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+const LANDING_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>obsagent</title></head><body>\n<h1>obsagent</h1>\n\
+<p>A metrics agent for Python services.</p>\n<ul>\n<li><a href=\"/metrics\">Metrics</a></li>\n\
+<li><a href=\"/health\">Health</a></li>\n</ul>\n</body></html>\n";
+
+struct State {
+    registry: Arc<Registry>,
+    options: Options,
+    started: Instant,
+}
+
+/// A running server; [`ServerHandle::stop`] (or dropping it) shuts it down.
+pub struct ServerHandle {
+    address: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address actually bound (with the real port when 0 was asked for).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops accepting, drops open connections and joins the server thread.
+    pub fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Binds `address` and serves `registry` on a new thread.
+pub fn start(address: SocketAddr, registry: Arc<Registry>, options: Options) -> Result<ServerHandle> {
+    let listener = std::net::TcpListener::bind(address)?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (shutdown, stopped) = tokio::sync::oneshot::channel();
+    let state = Arc::new(State { registry, options, started: Instant::now() });
+    let thread = std::thread::Builder::new()
+        .name("obsagent-http".into())
+        .spawn(move || runtime.block_on(accept_loop(listener, state, stopped)))?;
+    Ok(ServerHandle { address, shutdown: Some(shutdown), thread: Some(thread) })
+}
+
+async fn accept_loop(listener: std::net::TcpListener, state: Arc<State>, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of descriptors and the like: back off briefly instead of spinning.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
+            },
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| respond(state.clone(), request));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+async fn respond<B>(state: Arc<State>, request: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+    const PLAIN: &str = "text/plain; charset=utf-8";
+    let path = request.uri().path();
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "Method Not Allowed: use GET or HEAD\n");
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(response);
+    }
+    Ok(match path {
+        "/metrics" => metrics(state, &request).await,
+        "/" => text(StatusCode::OK, "text/html; charset=utf-8", LANDING_PAGE),
+        "/health" => {
+            let body = format!(
+                "{{\"status\":\"ok\",\"version\":\"{}\",\"uptime_seconds\":{:.3}}}\n",
+                env!("CARGO_PKG_VERSION"),
+                state.started.elapsed().as_secs_f64()
+            );
+            text(StatusCode::OK, "application/json", body)
+        }
+        "/-/healthy" => text(StatusCode::OK, PLAIN, "Healthy\n"),
+        "/-/ready" => text(StatusCode::OK, PLAIN, "Ready\n"),
+        _ => text(StatusCode::NOT_FOUND, PLAIN, "Not Found\n"),
+    })
+}
+
+async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<Bytes>> {
+    let header = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
+    let format = encode::negotiate(header(ACCEPT).as_deref());
+    let gzip = encode::accepts_gzip(header(ACCEPT_ENCODING).as_deref());
+    let rendered = tokio::task::spawn_blocking(move || {
+        state.registry.encode(format, state.options).map(|body| if gzip { encode::gzip(&body) } else { body })
+    })
+    .await;
+    match rendered {
+        Ok(Ok(body)) => {
+            let mut response = text(StatusCode::OK, format.content_type(), body);
+            response.headers_mut().insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+            if gzip {
+                response.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            response
+        }
+        Ok(Err(err)) => text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", format!("error collecting metrics: {err}\n")),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "error collecting metrics: the encoder panicked\n"),
+    }
+}

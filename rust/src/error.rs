@@ -39,10 +39,9 @@ impl fmt::Display for Error {
             Error::InvalidMetricName(name) => {
                 write!(f, "Invalid metric name: {name:?} (must match [a-zA-Z_:][a-zA-Z0-9_:]*)")
             }
-            Error::InvalidLabelName(name) => write!(
-                f,
-                "Invalid label name: {name:?} (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __)"
-            ),
+            Error::InvalidLabelName(name) => {
+                write!(f, "Invalid label name: {name:?} (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __)")
+            }
             Error::ReservedLabelName { metric, label, reason } => {
                 write!(f, "Invalid label name {label:?} for {metric:?}: {reason}")
             }
@@ -50,10 +49,9 @@ impl fmt::Display for Error {
                 write!(f, "Incorrect labels for {metric:?}: expected {expected:?}, {detail}")
             }
             Error::LabelUsage(message) => f.write_str(message),
-            Error::NegativeIncrement { metric, amount } => write!(
-                f,
-                "Counters can only be incremented by non-negative amounts: {metric:?} got {amount}"
-            ),
+            Error::NegativeIncrement { metric, amount } => {
+                write!(f, "Counters can only be incremented by non-negative amounts: {metric:?} got {amount}")
+            }
             Error::InvalidValue(message) => f.write_str(message),
             Error::Duplicate(names) => {
                 write!(f, "Duplicated timeseries in CollectorRegistry: {{")?;

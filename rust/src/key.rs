@@ -10,9 +10,10 @@ use crate::error::{Error, Result};
 
 /// Checks a metric name against the legacy Prometheus set `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn validate_metric_name(name: &str) -> Result<()> {
-    let valid = name.bytes().enumerate().all(|(i, b)| {
-        b.is_ascii_alphabetic() || b == b'_' || b == b':' || (i > 0 && b.is_ascii_digit())
-    });
+    let valid = name
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || b == b':' || (i > 0 && b.is_ascii_digit()));
     if valid && !name.is_empty() {
         Ok(())
     } else {
@@ -22,10 +23,8 @@ pub fn validate_metric_name(name: &str) -> Result<()> {
 
 /// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*`; names starting with `__` are reserved.
 pub fn validate_label_name(name: &str) -> Result<()> {
-    let valid = name
-        .bytes()
-        .enumerate()
-        .all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit()));
+    let valid =
+        name.bytes().enumerate().all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit()));
     if valid && !name.is_empty() && !name.starts_with("__") {
         Ok(())
     } else {

@@ -21,12 +21,18 @@ pub struct ProcStat {
 /// Parses `/proc/<pid>/stat`; the command name may hold spaces and parentheses, so fields are
 /// counted from the last `)`.
 pub fn parse_stat(text: &str) -> Result<ProcStat> {
-    let bad = || Error::InvalidValue(format!("malformed /proc/<pid>/stat: {:?}", text.chars().take(80).collect::<String>()));
+    let bad =
+        || Error::InvalidValue(format!("malformed /proc/<pid>/stat: {:?}", text.chars().take(80).collect::<String>()));
     let rest = &text[text.rfind(')').ok_or_else(bad)? + 1..];
     // After the name: state is field 3, so field N is index N - 3 here.
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).ok_or_else(bad);
-    Ok(ProcStat { cpu_ticks: field(14)? + field(15)?, start_ticks: field(22)?, vsize: field(23)?, rss_pages: field(24)? })
+    Ok(ProcStat {
+        cpu_ticks: field(14)? + field(15)?,
+        start_ticks: field(22)?,
+        vsize: field(23)?,
+        rss_pages: field(24)?,
+    })
 }
 
 /// The soft "Max open files" limit from `/proc/<pid>/limits` (`None` when unlimited or absent).
@@ -85,7 +91,11 @@ impl Collector for ProcessCollector {
         let stat = parse_stat(&std::fs::read_to_string(dir.join("stat"))?)?;
         let boot = std::fs::read_to_string(self.paths.proc("stat")).ok().as_deref().and_then(parse_boot_time);
         out.push(gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", stat.vsize as f64));
-        out.push(gauge("process_resident_memory_bytes", "Resident memory size in bytes.", stat.rss_pages as f64 * self.page_size));
+        out.push(gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            stat.rss_pages as f64 * self.page_size,
+        ));
         if let Some(boot) = boot {
             out.push(gauge(
                 "process_start_time_seconds",
@@ -93,7 +103,8 @@ impl Collector for ProcessCollector {
                 boot + stat.start_ticks as f64 / self.ticks_per_second,
             ));
         }
-        let mut cpu = MetricFamily::new("process_cpu_seconds", "Total user and system CPU time spent in seconds.", "counter", "");
+        let mut cpu =
+            MetricFamily::new("process_cpu_seconds", "Total user and system CPU time spent in seconds.", "counter", "");
         cpu.push("_total", Vec::new(), stat.cpu_ticks as f64 / self.ticks_per_second);
         out.push(cpu);
         if let Ok(entries) = std::fs::read_dir(dir.join("fd")) {

@@ -77,7 +77,8 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 
 /// Compresses with gzip at a fast level (scrapes favour latency over the last few percent).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 8 + 64), flate2::Compression::fast());
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 8 + 64), flate2::Compression::fast());
     encoder.write_all(data).expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
 }
@@ -193,7 +194,14 @@ fn write_sample_line(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, 
 }
 
 /// Appends every sample of one native series.
-fn write_series(out: &mut Vec<u8>, family: &Family, series: &crate::registry::Series, style: &Style, created: bool, cumulative: &mut Vec<u64>) {
+fn write_series(
+    out: &mut Vec<u8>,
+    family: &Family,
+    series: &crate::registry::Series,
+    style: &Style,
+    created: bool,
+    cumulative: &mut Vec<u64>,
+) {
     use crate::metric::{counter, gauge, histogram, info, summary, Kind};
     let meta = family.meta();
     let (name, labels, cells) = (meta.name.as_str(), series.labels(), series.cells());

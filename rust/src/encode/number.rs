@@ -47,7 +47,9 @@ fn write_shortest(out: &mut Vec<u8>, value: f64) {
     let mut buffer = ryu::Buffer::new();
     let text = buffer.format_finite(value.abs()).as_bytes();
     let (mantissa, exp10) = match text.iter().position(|&b| b == b'e') {
-        Some(e) => (&text[..e], std::str::from_utf8(&text[e + 1..]).ok().and_then(|s| s.parse::<i32>().ok()).unwrap_or(0)),
+        Some(e) => {
+            (&text[..e], std::str::from_utf8(&text[e + 1..]).ok().and_then(|s| s.parse::<i32>().ok()).unwrap_or(0))
+        }
         None => (text, 0),
     };
     // Digits without the point; `point` is how many of them stand before it.
@@ -144,7 +146,9 @@ mod tests {
 
     #[test]
     fn openmetrics_canonical_floats() {
-        for (value, expected) in [(1.0, "1.0"), (0.005, "0.005"), (10.0, "10.0"), (1e6, "1e+06"), (f64::INFINITY, "+Inf")] {
+        for (value, expected) in
+            [(1.0, "1.0"), (0.005, "0.005"), (10.0, "10.0"), (1e6, "1e+06"), (f64::INFINITY, "+Inf")]
+        {
             assert_eq!(openmetrics_float(value), expected);
         }
     }

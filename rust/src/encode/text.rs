@@ -68,8 +68,11 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
     for sample in family.samples.iter().filter(|s| !is_moved(&s.name)) {
         write_sample(out, sample);
     }
-    let mut moved_suffixes: Vec<&str> =
-        moved.iter().copied().filter(|m| family.samples.iter().any(|s| s.name.strip_prefix(family.name.as_str()) == Some(m))).collect();
+    let mut moved_suffixes: Vec<&str> = moved
+        .iter()
+        .copied()
+        .filter(|m| family.samples.iter().any(|s| s.name.strip_prefix(family.name.as_str()) == Some(m)))
+        .collect();
     moved_suffixes.sort_unstable();
     for m in moved_suffixes {
         write_header(out, &family.name, m, &family.help, "gauge");

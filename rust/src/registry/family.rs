@@ -64,7 +64,7 @@ impl Series {
 }
 
 /// A gauge value computed when scraped (`Gauge.set_function`).
-pub type ValueFn = Box<dyn Fn() -> f64 + Send + Sync>;
+pub type ValueFn = Arc<dyn Fn() -> f64 + Send + Sync>;
 
 #[derive(Default)]
 struct SeriesMap {
@@ -121,7 +121,13 @@ impl Family {
             }
         }
         let family = Arc::new(Family {
-            meta: Meta { name: name.to_owned(), help: help.to_owned(), unit: unit.to_owned(), kind, label_names: label_names.into() },
+            meta: Meta {
+                name: name.to_owned(),
+                help: help.to_owned(),
+                unit: unit.to_owned(),
+                kind,
+                label_names: label_names.into(),
+            },
             series: RwLock::default(),
             info_sets: RwLock::new(vec!["".into()]),
             value_fns: Mutex::default(),
@@ -238,7 +244,9 @@ impl Family {
     }
 
     fn refresh_value_fns(&self) {
-        for (series, value_fn) in self.value_fns.lock().iter() {
+        // Called without the lock held: a function may take its time, or touch this family.
+        let fns: Vec<(Weak<Series>, ValueFn)> = self.value_fns.lock().clone();
+        for (series, value_fn) in fns {
             if let Some(series) = series.upgrade() {
                 gauge::set(series.cells(), value_fn());
             }
@@ -272,7 +280,9 @@ impl Family {
             Kind::Info => &["_info"],
             Kind::Gauge | Kind::StateSet { .. } => &[],
         };
-        std::iter::once(self.meta.name.clone()).chain(suffixes.iter().map(|s| format!("{}{s}", self.meta.name))).collect()
+        std::iter::once(self.meta.name.clone())
+            .chain(suffixes.iter().map(|s| format!("{}{s}", self.meta.name)))
+            .collect()
     }
 
     /// The family as plain samples, as prometheus_client's `collect()` yields them.
@@ -294,7 +304,11 @@ impl Family {
                 Kind::Histogram { bounds } => {
                     let sum = histogram::snapshot(cells, bounds, &mut cumulative);
                     for (bound, count) in bounds.iter().zip(&cumulative) {
-                        family.push("_bucket", with("le", crate::encode::number::openmetrics_float(*bound)), *count as f64);
+                        family.push(
+                            "_bucket",
+                            with("le", crate::encode::number::openmetrics_float(*bound)),
+                            *count as f64,
+                        );
                     }
                     family.push("_count", labels.clone(), *cumulative.last().unwrap_or(&0) as f64);
                     family.push("_sum", labels.clone(), sum);
@@ -383,7 +397,7 @@ mod tests {
     fn value_fn_is_read_at_scrape() {
         let family = Family::new("g", "", "", Kind::Gauge, vec![]).unwrap();
         let series = family.unlabeled().unwrap();
-        family.set_value_fn(&series, Box::new(|| 7.0));
+        family.set_value_fn(&series, Arc::new(|| 7.0));
         assert_eq!(family.snapshot(false).samples[0].value, 7.0);
     }
 }

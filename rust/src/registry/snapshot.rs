@@ -33,7 +33,13 @@ pub struct Sample {
 impl MetricFamily {
     /// A family with no samples yet.
     pub fn new(name: impl Into<String>, help: impl Into<String>, kind: &str, unit: &str) -> Self {
-        MetricFamily { name: name.into(), help: help.into(), kind: kind.to_owned(), unit: unit.to_owned(), samples: Vec::new() }
+        MetricFamily {
+            name: name.into(),
+            help: help.into(),
+            kind: kind.to_owned(),
+            unit: unit.to_owned(),
+            samples: Vec::new(),
+        }
     }
 
     /// Appends a sample named `<family><suffix>`.

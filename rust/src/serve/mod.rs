@@ -74,7 +74,11 @@ pub fn start(address: SocketAddr, registry: Arc<Registry>, options: Options) -> 
     Ok(ServerHandle { address, shutdown: Some(shutdown), thread: Some(thread) })
 }
 
-async fn accept_loop(listener: std::net::TcpListener, state: Arc<State>, mut stopped: tokio::sync::oneshot::Receiver<()>) {
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    state: Arc<State>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
     loop {
         let stream = tokio::select! {
@@ -146,7 +150,15 @@ async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<By
             }
             response
         }
-        Ok(Err(err)) => text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", format!("error collecting metrics: {err}\n")),
-        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "error collecting metrics: the encoder panicked\n"),
+        Ok(Err(err)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain; charset=utf-8",
+            format!("error collecting metrics: {err}\n"),
+        ),
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain; charset=utf-8",
+            "error collecting metrics: the encoder panicked\n",
+        ),
     }
 }

@@ -1,0 +1,81 @@
+"""obsagent: prometheus_client's API on a Rust core.
+
+Migration is a changed import: ``from obsagent import Counter, Gauge, Histogram``.
+"""
+
+from . import _native
+from .exposition import (
+    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
+    choose_encoder,
+    generate_latest,
+    make_asgi_app,
+    make_wsgi_app,
+    start_http_server,
+    start_wsgi_server,
+    write_to_textfile,
+)
+from .gc_collector import GC_COLLECTOR, GCCollector
+from .metrics import Counter, Enum, Gauge, Histogram, Info, Summary
+from .metrics_core import (
+    CounterMetricFamily,
+    GaugeHistogramMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+    StateSetMetricFamily,
+    SummaryMetricFamily,
+    UnknownMetricFamily,
+    UntypedMetricFamily,
+)
+from .platform_collector import PLATFORM_COLLECTOR, PlatformCollector
+from .process_collector import PROCESS_COLLECTOR, ProcessCollector
+from .registry import (
+    REGISTRY,
+    CollectorRegistry,
+    disable_created_metrics,
+    enable_created_metrics,
+)
+from .samples import Sample
+
+__version__ = _native.__version__
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "CONTENT_TYPE_PLAIN_0_0_4",
+    "GC_COLLECTOR",
+    "PLATFORM_COLLECTOR",
+    "PROCESS_COLLECTOR",
+    "REGISTRY",
+    "CollectorRegistry",
+    "Counter",
+    "CounterMetricFamily",
+    "Enum",
+    "GCCollector",
+    "Gauge",
+    "GaugeHistogramMetricFamily",
+    "GaugeMetricFamily",
+    "Histogram",
+    "HistogramMetricFamily",
+    "Info",
+    "InfoMetricFamily",
+    "Metric",
+    "PlatformCollector",
+    "ProcessCollector",
+    "Sample",
+    "StateSetMetricFamily",
+    "Summary",
+    "SummaryMetricFamily",
+    "UnknownMetricFamily",
+    "UntypedMetricFamily",
+    "choose_encoder",
+    "disable_created_metrics",
+    "enable_created_metrics",
+    "generate_latest",
+    "make_asgi_app",
+    "make_wsgi_app",
+    "start_http_server",
+    "start_wsgi_server",
+    "write_to_textfile",
+]

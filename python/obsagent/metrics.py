@@ -1,0 +1,172 @@
+"""The metric types, with prometheus_client's constructors and methods.
+
+Each class is a thin Python subclass of its native type: the constructor registers the metric,
+and every update (``inc``, ``set``, ``observe``) is one call into Rust and one atomic operation.
+``labels(...)`` returns the child for a label set; holding on to it is the fastest pattern::
+
+    REQUESTS = Counter("http_requests", "Requests handled.", ["method", "path"])
+    GET_API = REQUESTS.labels("GET", "/api")  # look the child up once
+
+    def handle():
+        GET_API.inc()
+
+Children are instances of the native type (``obsagent._native.Counter`` and so on), which has
+every method the parent has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import _native
+from .metrics_core import Metric
+from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
+from .samples import Sample
+
+
+def _register(metric: Any, registry: CollectorRegistry | None) -> None:
+    if registry is not None:
+        registry.register(metric)
+
+
+def _describe(metric: Any) -> list[Metric]:
+    name, documentation, typ, unit, _ = metric._samples()
+    described = Metric(name, documentation, typ)
+    described.unit = unit
+    return [described]
+
+
+def _collect(metric: Any) -> list[Metric]:
+    name, documentation, typ, unit, samples = metric._samples(created_metrics_enabled())
+    collected = Metric(name, documentation, typ)
+    collected.unit = unit
+    collected.samples = [Sample(*sample) for sample in samples]
+    return [collected]
+
+
+class _Registered:
+    """What every metric class adds to its native type: registration, describe and collect."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Iterable[str] = (),
+        namespace: str = "",
+        subsystem: str = "",
+        unit: str = "",
+        registry: CollectorRegistry | None = REGISTRY,
+        _labelvalues: Sequence[str] | None = None,
+        **_type_specific: Any,
+    ) -> None:
+        _register(self, registry)
+
+    def describe(self) -> list[Metric]:
+        """The family without samples."""
+        return _describe(self)
+
+    def collect(self) -> list[Metric]:
+        """The family with its current samples."""
+        return _collect(self)
+
+
+class Counter(_Registered, _native.Counter):
+    """A Counter tracks counts of events or running totals; it only goes up (and resets
+    when the process restarts).
+
+    Example::
+
+        from obsagent import Counter
+
+        c = Counter("my_failures", "Description of counter")
+        c.inc()     # Increment by 1
+        c.inc(1.6)  # Increment by given value
+
+        @c.count_exceptions()
+        def f():
+            pass
+
+    The exposed sample is ``my_failures_total``; a ``_total`` suffix in the name is dropped
+    from the family name, as in prometheus_client.
+    """
+
+
+class Gauge(_Registered, _native.Gauge):
+    """A Gauge is a value that goes up and down: items in a queue, memory in use,
+    requests in progress.
+
+    Example::
+
+        from obsagent import Gauge
+
+        g = Gauge("my_inprogress_requests", "Description of gauge")
+        g.inc()      # Increment by 1
+        g.dec(10)    # Decrement by given value
+        g.set(4.2)   # Set to a given value
+
+        @g.track_inprogress()
+        def f():
+            pass
+
+        g.set_function(lambda: len(my_dict))  # computed at each scrape
+    """
+
+
+class Histogram(_Registered, _native.Histogram):
+    """A Histogram counts observations (request latencies, response sizes) in buckets.
+
+    Example::
+
+        from obsagent import Histogram
+
+        h = Histogram("request_latency_seconds", "Description of histogram")
+        h.observe(4.7)
+        h.observe_many(numpy_array_of_latencies)  # a whole batch in one call
+
+        @h.time()
+        def f():
+            pass
+
+    The default buckets (``Histogram.DEFAULT_BUCKETS``) suit web request latencies in
+    seconds; pass ``buckets=[...]`` for others. ``+Inf`` is added when missing. A NaN
+    observation is counted in the ``+Inf`` bucket and ``_count`` and makes ``_sum`` NaN,
+    as Prometheus' Go and Rust clients do.
+    """
+
+
+class Summary(_Registered, _native.Summary):
+    """A Summary tracks the count and sum of observations (no quantiles, as in
+    prometheus_client).
+
+    Example::
+
+        from obsagent import Summary
+
+        s = Summary("request_size_bytes", "Description of summary")
+        s.observe(512)
+    """
+
+
+class Info(_Registered, _native.Info):
+    """Info exposes constant key-value pairs about the target, such as a version.
+
+    Example::
+
+        from obsagent import Info
+
+        i = Info("my_build", "Description of info")
+        i.info({"version": "1.2.3", "buildhost": "foo@bar"})
+    """
+
+
+class Enum(_Registered, _native.Enum):
+    """Enum tracks which of a set of states something is in.
+
+    Example::
+
+        from obsagent import Enum
+
+        e = Enum("task_state", "Description of enum", states=["starting", "running", "stopped"])
+        e.state("running")
+    """

@@ -1,0 +1,1 @@
+"""OpenMetrics exposition, as ``prometheus_client.openmetrics``."""

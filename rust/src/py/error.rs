@@ -1,0 +1,27 @@
+//! The one mapping from core errors to Python exceptions: bad input is a `ValueError` (as in
+//! prometheus_client), failures of the system an `OSError`, a failing collector a `RuntimeError`.
+
+use crate::error::Error;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::PyErr;
+
+/// Converts a core error into the Python exception a prometheus_client user expects.
+pub fn to_py(err: Error) -> PyErr {
+    match err {
+        Error::Io(io) => PyOSError::new_err(io.to_string()),
+        Error::Collect { .. } => PyRuntimeError::new_err(err.to_string()),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+/// `Result` into `PyResult`.
+pub trait IntoPy<T> {
+    /// Maps the error with [`to_py`].
+    fn py(self) -> pyo3::PyResult<T>;
+}
+
+impl<T> IntoPy<T> for crate::error::Result<T> {
+    fn py(self) -> pyo3::PyResult<T> {
+        self.map_err(to_py)
+    }
+}

@@ -1,0 +1,616 @@
+//! Python classes for the metric types: `Counter`, `Gauge`, `Histogram`, `Summary`, `Info`,
+//! `Enum`, all sharing the `_Metric` base that holds the family and, for a child or an
+//! unlabeled metric, its series.
+//!
+//! Classes are frozen, so an update is one fastcall, one number conversion and one atomic
+//! operation, with no borrow flag. `labels()` returns a new child object on each call instead of
+//! caching Python objects per series: the lookup is cheap, and a series costs no Python memory.
+//! The `time()`, `count_exceptions()` and `track_inprogress()` helpers are small Python classes
+//! (`obsagent.context_managers`), called back through their methods here.
+
+use super::error::{to_py, IntoPy};
+use super::registry::family_to_py;
+use crate::clock;
+use crate::key;
+use crate::metric::{counter, gauge, histogram, info, summary, Kind};
+use crate::registry::{Family, Series};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyString, PyTuple};
+use pyo3::PyClass;
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+/// The base of every metric class: a family, and the series this object updates.
+#[pyclass(module = "obsagent._native", name = "_Metric", subclass, frozen)]
+pub struct PyMetric {
+    pub(super) family: Arc<Family>,
+    series: Option<Arc<Series>>,
+}
+
+impl PyMetric {
+    fn new(kind: Kind, args: &CommonArgs<'_>) -> PyResult<PyMetric> {
+        if args.name.is_empty() {
+            return Err(PyValueError::new_err("Metric name should not be empty"));
+        }
+        let name = match kind {
+            Kind::Counter => args.name.strip_suffix("_total").unwrap_or(args.name),
+            _ => args.name,
+        };
+        let full = key::full_name(args.namespace, args.subsystem, name, args.unit);
+        if !args.unit.is_empty() && matches!(kind, Kind::Info | Kind::StateSet { .. }) {
+            return Err(PyValueError::new_err(format!("Metric name is of a type that cannot have a unit: {full}")));
+        }
+        let label_names = extract_label_names(args.labelnames)?;
+        let family = Family::new(&full, args.documentation, args.unit, kind, label_names).py()?;
+        let series = family.meta().label_names.is_empty().then(|| family.unlabeled()).transpose().py()?;
+        Ok(PyMetric { family, series })
+    }
+
+    /// The series this object updates, or the error for a labeled metric used without labels.
+    #[inline]
+    fn series(&self) -> PyResult<&Series> {
+        match &self.series {
+            Some(series) => Ok(series),
+            None => Err(to_py(self.family.unlabeled().err().expect("a labeled family"))),
+        }
+    }
+
+    fn child(&self, values: &Bound<'_, PyTuple>, by_name: Option<&Bound<'_, PyDict>>) -> PyResult<PyMetric> {
+        let names = &self.family.meta().label_names;
+        if self.series.is_some() && !names.is_empty() {
+            return Err(PyValueError::new_err(format!(
+                "{:?} already has labels set; can not chain calls to .labels()",
+                self.family.meta().name
+            )));
+        }
+        let mut strings: SmallVec<[Bound<'_, PyString>; 8]> = SmallVec::new();
+        match by_name.filter(|kw| !kw.is_empty()) {
+            Some(kw) => {
+                if !values.is_empty() {
+                    return Err(PyValueError::new_err("Can't pass both *args and **kwargs to labels()"));
+                }
+                let mismatch = || {
+                    let given: Vec<String> = kw.keys().iter().map(|k| k.to_string()).collect();
+                    PyValueError::new_err(format!(
+                        "Incorrect labels for {:?}: expected {:?}, got names {:?}",
+                        self.family.meta().name,
+                        names,
+                        given
+                    ))
+                };
+                if kw.len() != names.len() {
+                    return Err(mismatch());
+                }
+                for name in names.iter() {
+                    strings.push(as_string(kw.get_item(name)?.ok_or_else(mismatch)?)?);
+                }
+            }
+            None => {
+                for value in values.iter() {
+                    strings.push(as_string(value)?);
+                }
+            }
+        }
+        let texts: SmallVec<[&str; 8]> = strings.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
+        let series = self.family.labels(&texts).py()?;
+        Ok(PyMetric { family: self.family.clone(), series: Some(series) })
+    }
+
+    fn kind(&self) -> &Kind {
+        &self.family.meta().kind
+    }
+}
+
+/// A label value as a `str`: strings as they are, anything else through `str()`, as
+/// prometheus_client does.
+fn as_string(value: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyString>> {
+    match value.cast_into::<PyString>() {
+        Ok(string) => Ok(string),
+        Err(err) => err.into_inner().str(),
+    }
+}
+
+fn extract_label_names(labelnames: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if labelnames.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err("labelnames must be a sequence of strings, not a single string"));
+    }
+    labelnames.try_iter()?.map(|name| name?.extract::<String>()).collect()
+}
+
+struct CommonArgs<'a> {
+    name: &'a str,
+    documentation: &'a str,
+    labelnames: &'a Bound<'a, PyAny>,
+    namespace: &'a str,
+    subsystem: &'a str,
+    unit: &'a str,
+}
+
+#[pymethods]
+impl PyMetric {
+    #[getter]
+    fn _name(&self) -> &str {
+        &self.family.meta().name
+    }
+
+    #[getter]
+    fn _documentation(&self) -> &str {
+        &self.family.meta().help
+    }
+
+    #[getter]
+    fn _type(&self) -> &'static str {
+        self.kind().type_name()
+    }
+
+    #[getter]
+    fn _unit(&self) -> &str {
+        &self.family.meta().unit
+    }
+
+    #[getter]
+    fn _labelnames<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.family.meta().label_names.iter())
+    }
+
+    #[getter]
+    fn _labelvalues<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let pairs = self.series.as_ref().map(|s| key::parse_rendered(s.labels())).unwrap_or_default();
+        PyTuple::new(py, pairs.into_iter().map(|(_, value)| value))
+    }
+
+    /// Removes one labeled child.
+    #[pyo3(signature = (*labelvalues))]
+    fn remove(&self, labelvalues: &Bound<'_, PyTuple>) -> PyResult<()> {
+        let strings: Vec<Bound<'_, PyString>> = labelvalues.iter().map(as_string).collect::<PyResult<_>>()?;
+        let texts: Vec<&str> = strings.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
+        self.family.remove(&texts).py()
+    }
+
+    /// Removes every labeled child.
+    fn clear(&self) {
+        self.family.clear();
+    }
+
+    /// The family as collect() would yield it.
+    #[pyo3(signature = (created = false))]
+    fn _samples<'py>(&self, py: Python<'py>, created: bool) -> PyResult<Bound<'py, PyTuple>> {
+        family_to_py(py, &self.family.snapshot(created))
+    }
+
+    fn _registration_names(&self) -> Vec<String> {
+        self.family.registration_names()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("obsagent.{}({})", self.kind().type_name(), self.family.meta().name)
+    }
+}
+
+fn context_managers(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    MODULE.get_or_try_init(py, || py.import("obsagent.context_managers").map(Bound::unbind)).map(|m| m.bind(py))
+}
+
+fn helper<'py>(slf: &Bound<'py, PyAny>, class: &str, arg: impl IntoPyObject<'py>) -> PyResult<Bound<'py, PyAny>> {
+    context_managers(slf.py())?.getattr(class)?.call1((slf, arg))
+}
+
+fn child_object<'py, T>(
+    slf: &Bound<'py, T>,
+    labelvalues: &Bound<'py, PyTuple>,
+    labelkwargs: Option<&Bound<'py, PyDict>>,
+    subclass: T,
+) -> PyResult<Bound<'py, T>>
+where
+    T: PyClass<BaseType = PyMetric>,
+{
+    let child = slf.as_super().get().child(labelvalues, labelkwargs)?;
+    Bound::new(slf.py(), PyClassInitializer::from(child).add_subclass(subclass))
+}
+
+macro_rules! metric_class {
+    ($rust:ident, $python:literal) => {
+        #[doc = concat!("The `", $python, "` metric type.")]
+        #[pyclass(module = "obsagent._native", name = $python, extends = PyMetric, subclass, frozen)]
+        pub struct $rust;
+    };
+}
+
+metric_class!(PyCounter, "Counter");
+metric_class!(PyGauge, "Gauge");
+metric_class!(PyHistogram, "Histogram");
+metric_class!(PySummary, "Summary");
+metric_class!(PyInfo, "Info");
+metric_class!(PyEnum, "Enum");
+
+#[pymethods]
+impl PyCounter {
+    #[new]
+    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn new<'py>(
+        name: &str,
+        documentation: &str,
+        labelnames: Option<&Bound<'py, PyAny>>,
+        namespace: &str,
+        subsystem: &str,
+        unit: &str,
+        registry: Option<&Bound<'py, PyAny>>,
+        _labelvalues: Option<&Bound<'py, PyAny>>,
+        py: Python<'py>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let empty = PyTuple::empty(py).into_any();
+        let args =
+            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
+        Ok(PyClassInitializer::from(PyMetric::new(Kind::Counter, &args)?).add_subclass(PyCounter))
+    }
+
+    #[pyo3(signature = (*labelvalues, **labelkwargs))]
+    fn labels<'py>(
+        slf: &Bound<'py, Self>,
+        labelvalues: &Bound<'py, PyTuple>,
+        labelkwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        child_object(slf, labelvalues, labelkwargs, PyCounter)
+    }
+
+    /// Increments by `amount` (default 1), which must not be negative.
+    #[pyo3(signature = (amount = 1.0))]
+    fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+        let metric = slf.as_super().get();
+        let cells = metric.series()?.cells();
+        if !(amount >= 0.0) {
+            return Err(to_py(crate::error::Error::NegativeIncrement {
+                metric: metric.family.meta().name.clone(),
+                amount,
+            }));
+        }
+        counter::inc(cells, amount);
+        Ok(())
+    }
+
+    /// Back to zero.
+    fn reset(slf: &Bound<'_, Self>) -> PyResult<()> {
+        counter::reset(slf.as_super().get().series()?.cells());
+        Ok(())
+    }
+
+    #[pyo3(signature = (exception = None))]
+    fn count_exceptions<'py>(
+        slf: &Bound<'py, Self>,
+        exception: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let exception = match exception {
+            Some(exception) => exception,
+            None => slf.py().get_type::<pyo3::exceptions::PyException>().into_any(),
+        };
+        helper(slf.as_any(), "ExceptionCounter", exception)
+    }
+}
+
+#[pymethods]
+impl PyGauge {
+    #[new]
+    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None, multiprocess_mode = "all"))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn new<'py>(
+        name: &str,
+        documentation: &str,
+        labelnames: Option<&Bound<'py, PyAny>>,
+        namespace: &str,
+        subsystem: &str,
+        unit: &str,
+        registry: Option<&Bound<'py, PyAny>>,
+        _labelvalues: Option<&Bound<'py, PyAny>>,
+        multiprocess_mode: &str,
+        py: Python<'py>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        const MODES: [&str; 10] =
+            ["all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"];
+        if !MODES.contains(&multiprocess_mode) {
+            return Err(PyValueError::new_err(format!(
+                "Invalid multiprocess mode: {multiprocess_mode:?}; valid modes are {MODES:?}"
+            )));
+        }
+        let empty = PyTuple::empty(py).into_any();
+        let args =
+            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
+        Ok(PyClassInitializer::from(PyMetric::new(Kind::Gauge, &args)?).add_subclass(PyGauge))
+    }
+
+    #[pyo3(signature = (*labelvalues, **labelkwargs))]
+    fn labels<'py>(
+        slf: &Bound<'py, Self>,
+        labelvalues: &Bound<'py, PyTuple>,
+        labelkwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        child_object(slf, labelvalues, labelkwargs, PyGauge)
+    }
+
+    /// Increments by `amount` (default 1).
+    #[pyo3(signature = (amount = 1.0))]
+    fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+        gauge::add(slf.as_super().get().series()?.cells(), amount);
+        Ok(())
+    }
+
+    /// Decrements by `amount` (default 1).
+    #[pyo3(signature = (amount = 1.0))]
+    fn dec(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+        gauge::add(slf.as_super().get().series()?.cells(), -amount);
+        Ok(())
+    }
+
+    /// Sets the value.
+    fn set(slf: &Bound<'_, Self>, value: f64) -> PyResult<()> {
+        gauge::set(slf.as_super().get().series()?.cells(), value);
+        Ok(())
+    }
+
+    /// Sets the value to the current Unix time.
+    fn set_to_current_time(slf: &Bound<'_, Self>) -> PyResult<()> {
+        gauge::set(slf.as_super().get().series()?.cells(), clock::now());
+        Ok(())
+    }
+
+    /// Reports `f()` at each scrape (NaN when it raises or returns a non-number).
+    fn set_function(slf: &Bound<'_, Self>, f: Py<PyAny>) -> PyResult<()> {
+        let metric = slf.as_super().get();
+        let series = metric.series.clone().ok_or_else(|| to_py(metric.family.unlabeled().err().expect("labeled")))?;
+        let value_fn = move || Python::attach(|py| f.call0(py).and_then(|v| v.extract::<f64>(py)).unwrap_or(f64::NAN));
+        metric.family.set_value_fn(&series, Arc::new(value_fn));
+        Ok(())
+    }
+
+    fn track_inprogress<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        helper(slf.as_any(), "InprogressTracker", ())
+    }
+
+    fn time<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        helper(slf.as_any(), "Timer", "set")
+    }
+}
+
+#[pymethods]
+impl PyHistogram {
+    #[classattr]
+    const DEFAULT_BUCKETS: [f64; 15] = histogram::DEFAULT_BUCKETS;
+
+    #[new]
+    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None, buckets = None))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn new<'py>(
+        name: &str,
+        documentation: &str,
+        labelnames: Option<&Bound<'py, PyAny>>,
+        namespace: &str,
+        subsystem: &str,
+        unit: &str,
+        registry: Option<&Bound<'py, PyAny>>,
+        _labelvalues: Option<&Bound<'py, PyAny>>,
+        buckets: Option<Vec<f64>>,
+        py: Python<'py>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let bounds = histogram::bounds(buckets.as_deref().unwrap_or(&histogram::DEFAULT_BUCKETS)).py()?;
+        let empty = PyTuple::empty(py).into_any();
+        let args =
+            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
+        Ok(PyClassInitializer::from(PyMetric::new(Kind::Histogram { bounds }, &args)?).add_subclass(PyHistogram))
+    }
+
+    #[pyo3(signature = (*labelvalues, **labelkwargs))]
+    fn labels<'py>(
+        slf: &Bound<'py, Self>,
+        labelvalues: &Bound<'py, PyTuple>,
+        labelkwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        child_object(slf, labelvalues, labelkwargs, PyHistogram)
+    }
+
+    #[getter]
+    fn _upper_bounds(slf: &Bound<'_, Self>) -> Vec<f64> {
+        match slf.as_super().get().kind() {
+            Kind::Histogram { bounds } => bounds.to_vec(),
+            _ => unreachable!("a Histogram holds a histogram family"),
+        }
+    }
+
+    /// Records one observation.
+    fn observe(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+        let metric = slf.as_super().get();
+        let Kind::Histogram { bounds } = metric.kind() else { unreachable!("a Histogram holds a histogram family") };
+        histogram::observe(metric.series()?.cells(), bounds, amount);
+        Ok(())
+    }
+
+    /// Records every value of a buffer of numbers (a numpy array, `array.array`, ...) or of any
+    /// iterable, with the GIL released while bucketing.
+    fn observe_many(slf: &Bound<'_, Self>, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        let metric = slf.as_super().get();
+        let Kind::Histogram { bounds } = metric.kind() else { unreachable!("a Histogram holds a histogram family") };
+        let cells = metric.series()?.cells();
+        let py = slf.py();
+        let Ok(view) = PyMemoryView::from(values) else {
+            let floats: Vec<f64> = values.try_iter()?.map(|v| v?.extract::<f64>()).collect::<PyResult<_>>()?;
+            py.detach(|| histogram::observe_many(cells, bounds, floats.into_iter()));
+            return Ok(());
+        };
+        let format: String = view.getattr("format")?.extract()?;
+        let itemsize: usize = view.getattr("itemsize")?.extract()?;
+        let data = view.call_method0("tobytes")?;
+        let bytes = data.cast::<PyBytes>()?.as_bytes();
+        macro_rules! observe_as {
+            ($t:ty) => {
+                py.detach(|| {
+                    let values = bytes.chunks_exact(std::mem::size_of::<$t>());
+                    histogram::observe_many(
+                        cells,
+                        bounds,
+                        values.map(|c| <$t>::from_ne_bytes(c.try_into().expect("exact chunk")) as f64),
+                    )
+                })
+            };
+        }
+        match (format.trim_start_matches(['@', '=']), itemsize) {
+            ("d", 8) => observe_as!(f64),
+            ("f", 4) => observe_as!(f32),
+            ("q" | "l", 8) => observe_as!(i64),
+            ("i" | "l", 4) => observe_as!(i32),
+            ("Q" | "L", 8) => observe_as!(u64),
+            ("I" | "L", 4) => observe_as!(u32),
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "observe_many needs a buffer of native-endian floats or integers, got format {format:?}"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn time<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        helper(slf.as_any(), "Timer", "observe")
+    }
+}
+
+#[pymethods]
+impl PySummary {
+    #[new]
+    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn new<'py>(
+        name: &str,
+        documentation: &str,
+        labelnames: Option<&Bound<'py, PyAny>>,
+        namespace: &str,
+        subsystem: &str,
+        unit: &str,
+        registry: Option<&Bound<'py, PyAny>>,
+        _labelvalues: Option<&Bound<'py, PyAny>>,
+        py: Python<'py>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let empty = PyTuple::empty(py).into_any();
+        let args =
+            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
+        Ok(PyClassInitializer::from(PyMetric::new(Kind::Summary, &args)?).add_subclass(PySummary))
+    }
+
+    #[pyo3(signature = (*labelvalues, **labelkwargs))]
+    fn labels<'py>(
+        slf: &Bound<'py, Self>,
+        labelvalues: &Bound<'py, PyTuple>,
+        labelkwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        child_object(slf, labelvalues, labelkwargs, PySummary)
+    }
+
+    /// Records one observation.
+    fn observe(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+        summary::observe(slf.as_super().get().series()?.cells(), amount);
+        Ok(())
+    }
+
+    fn time<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        helper(slf.as_any(), "Timer", "observe")
+    }
+}
+
+#[pymethods]
+impl PyInfo {
+    #[new]
+    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn new<'py>(
+        name: &str,
+        documentation: &str,
+        labelnames: Option<&Bound<'py, PyAny>>,
+        namespace: &str,
+        subsystem: &str,
+        unit: &str,
+        registry: Option<&Bound<'py, PyAny>>,
+        _labelvalues: Option<&Bound<'py, PyAny>>,
+        py: Python<'py>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let empty = PyTuple::empty(py).into_any();
+        let args =
+            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
+        Ok(PyClassInitializer::from(PyMetric::new(Kind::Info, &args)?).add_subclass(PyInfo))
+    }
+
+    #[pyo3(signature = (*labelvalues, **labelkwargs))]
+    fn labels<'py>(
+        slf: &Bound<'py, Self>,
+        labelvalues: &Bound<'py, PyTuple>,
+        labelkwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        child_object(slf, labelvalues, labelkwargs, PyInfo)
+    }
+
+    /// Sets the info label pairs.
+    fn info(slf: &Bound<'_, Self>, val: &Bound<'_, PyDict>) -> PyResult<()> {
+        let metric = slf.as_super().get();
+        let pairs: Vec<(String, String)> =
+            val.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect::<PyResult<_>>()?;
+        metric.family.set_info(metric.series()?, &pairs).py()
+    }
+}
+
+#[pymethods]
+impl PyEnum {
+    #[new]
+    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None, states = None))]
+    #[allow(clippy::too_many_arguments, unused_variables)]
+    fn new<'py>(
+        name: &str,
+        documentation: &str,
+        labelnames: Option<&Bound<'py, PyAny>>,
+        namespace: &str,
+        subsystem: &str,
+        unit: &str,
+        registry: Option<&Bound<'py, PyAny>>,
+        _labelvalues: Option<&Bound<'py, PyAny>>,
+        states: Option<Vec<String>>,
+        py: Python<'py>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let states = states
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| PyValueError::new_err(format!("No states provided for Enum metric: {name}")))?;
+        let empty = PyTuple::empty(py).into_any();
+        let args =
+            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
+        let kind = Kind::StateSet { states: states.into() };
+        Ok(PyClassInitializer::from(PyMetric::new(kind, &args)?).add_subclass(PyEnum))
+    }
+
+    #[pyo3(signature = (*labelvalues, **labelkwargs))]
+    fn labels<'py>(
+        slf: &Bound<'py, Self>,
+        labelvalues: &Bound<'py, PyTuple>,
+        labelkwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        child_object(slf, labelvalues, labelkwargs, PyEnum)
+    }
+
+    /// Sets the current state.
+    fn state(slf: &Bound<'_, Self>, state: &str) -> PyResult<()> {
+        let metric = slf.as_super().get();
+        let Kind::StateSet { states } = metric.kind() else { unreachable!("an Enum holds a stateset family") };
+        let index = info::state_index(&metric.family.meta().name, states, state).py()?;
+        info::set_index(metric.series()?.cells(), index);
+        Ok(())
+    }
+}
+
+/// Adds the metric classes to the module.
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<PyMetric>()?;
+    module.add_class::<PyCounter>()?;
+    module.add_class::<PyGauge>()?;
+    module.add_class::<PyHistogram>()?;
+    module.add_class::<PySummary>()?;
+    module.add_class::<PyInfo>()?;
+    module.add_class::<PyEnum>()?;
+    Ok(())
+}

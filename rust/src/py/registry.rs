@@ -1,0 +1,205 @@
+//! The native half of `CollectorRegistry`: native metrics, the built-in process collector and
+//! collectors written in Python, in registration order, encoded with the GIL released.
+//!
+//! A Python collector is called back (attaching to the interpreter) when the registry is
+//! encoded, from `generate_latest` or from the server's thread alike. If it raises, the
+//! exception is kept and re-raised as it was by `encode()`, so `generate_latest` fails the way
+//! prometheus_client's does.
+
+use super::error::{to_py, IntoPy};
+use super::metric::PyMetric;
+use crate::collect::process::{Pid, ProcessCollector};
+use crate::collect::Paths;
+use crate::encode::{Format, Options};
+use crate::error::{Error, Result};
+use crate::registry::{Collector, Entry, MetricFamily, Registry, Sample};
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use std::sync::Arc;
+
+/// A collector object written in Python: anything with a `collect()` yielding metric families.
+struct PythonCollector {
+    object: Py<PyAny>,
+    raised: Mutex<Option<PyErr>>,
+}
+
+impl PythonCollector {
+    fn collect_with(&self, py: Python<'_>, out: &mut Vec<MetricFamily>) -> PyResult<()> {
+        for metric in self.object.bind(py).call_method0("collect")?.try_iter()? {
+            let metric = metric?;
+            let mut family = MetricFamily::new(
+                metric.getattr("name")?.extract::<String>()?,
+                metric.getattr("documentation")?.extract::<String>()?,
+                &metric.getattr("type")?.extract::<String>()?,
+                &metric.getattr("unit").and_then(|u| u.extract::<String>()).unwrap_or_default(),
+            );
+            for sample in metric.getattr("samples")?.try_iter()? {
+                let sample = sample?;
+                let labels = sample.getattr("labels")?;
+                let labels = labels.cast::<PyDict>()?;
+                family.samples.push(Sample {
+                    name: sample.getattr("name")?.extract()?,
+                    labels: labels.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect::<PyResult<_>>()?,
+                    value: sample.getattr("value")?.extract()?,
+                    timestamp: sample.getattr("timestamp")?.extract::<Option<f64>>()?,
+                });
+            }
+            out.push(family);
+        }
+        Ok(())
+    }
+}
+
+impl Collector for PythonCollector {
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        Python::attach(|py| {
+            self.collect_with(py, out).map_err(|err| {
+                let error = Error::Collect {
+                    collector: self.object.bind(py).repr().map(|r| r.to_string()).unwrap_or_default(),
+                    message: err.to_string(),
+                };
+                *self.raised.lock() = Some(err);
+                error
+            })
+        })
+    }
+}
+
+/// prometheus_client's process collector, natively.
+#[pyclass(module = "obsagent._native", name = "ProcessCollector", frozen)]
+pub struct PyProcessCollector {
+    collector: Arc<ProcessCollector>,
+}
+
+#[pymethods]
+impl PyProcessCollector {
+    #[new]
+    #[pyo3(signature = (procfs = "/proc".to_owned(), pid = None))]
+    fn new(procfs: String, pid: Option<u32>) -> Self {
+        let paths = Paths { procfs: procfs.into(), ..Paths::default() };
+        let pid = pid.map_or(Pid::SelfProcess, Pid::Fixed);
+        PyProcessCollector { collector: Arc::new(ProcessCollector::new(paths, pid)) }
+    }
+
+    fn collect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mut families = Vec::new();
+        self.collector.collect(&mut families).py()?;
+        PyList::new(py, families.iter().map(|f| family_to_py(py, f)).collect::<PyResult<Vec<_>>>()?)
+    }
+}
+
+/// Registered collectors, in order, and what encodes them.
+#[pyclass(module = "obsagent._native", name = "Registry", frozen)]
+pub struct PyRegistry {
+    pub(super) inner: Arc<Registry>,
+    python: Mutex<Vec<Arc<PythonCollector>>>,
+}
+
+impl PyRegistry {
+    fn entry_for(&self, collector: &Bound<'_, PyAny>) -> Option<Entry> {
+        if let Ok(metric) = collector.cast::<PyMetric>() {
+            return Some(Entry::Family(metric.get().family.clone()));
+        }
+        if let Ok(process) = collector.cast::<PyProcessCollector>() {
+            return Some(Entry::Collector(process.get().collector.clone()));
+        }
+        let python = self.python.lock();
+        python.iter().find(|c| c.object.is(collector)).map(|c| Entry::Collector(c.clone() as Arc<dyn Collector>))
+    }
+
+    /// Re-raises what a Python collector raised during the last encode, if it did.
+    fn raised(&self, err: Error) -> PyErr {
+        let python = self.python.lock();
+        python.iter().find_map(|c| c.raised.lock().take()).unwrap_or_else(|| to_py(err))
+    }
+}
+
+#[pymethods]
+impl PyRegistry {
+    #[new]
+    fn new() -> Self {
+        PyRegistry { inner: Arc::new(Registry::new()), python: Mutex::default() }
+    }
+
+    /// Registers a native metric or the native process collector under their own names, or a
+    /// Python collector under `names` (from its `describe()` or `collect()`).
+    #[pyo3(signature = (collector, names = None))]
+    fn register(&self, collector: &Bound<'_, PyAny>, names: Option<Vec<String>>) -> PyResult<()> {
+        if let Ok(metric) = collector.cast::<PyMetric>() {
+            return self.inner.register_family(metric.get().family.clone()).py();
+        }
+        if let Ok(process) = collector.cast::<PyProcessCollector>() {
+            let names = [
+                "virtual_memory_bytes",
+                "resident_memory_bytes",
+                "start_time_seconds",
+                "cpu_seconds_total",
+                "open_fds",
+                "max_fds",
+            ];
+            let names = names.iter().map(|n| format!("process_{n}")).collect();
+            return self.inner.register(Entry::Collector(process.get().collector.clone()), names).py();
+        }
+        let python = Arc::new(PythonCollector { object: collector.clone().unbind(), raised: Mutex::new(None) });
+        self.inner.register(Entry::Collector(python.clone()), names.unwrap_or_default()).py()?;
+        self.python.lock().push(python);
+        Ok(())
+    }
+
+    /// Unregisters a collector; a `KeyError` when it was not registered here.
+    fn unregister(&self, collector: &Bound<'_, PyAny>) -> PyResult<()> {
+        let removed = self.entry_for(collector).is_some_and(|entry| self.inner.unregister(&entry));
+        if !removed {
+            return Err(pyo3::exceptions::PyKeyError::new_err(format!("{} is not registered", collector.repr()?)));
+        }
+        self.python.lock().retain(|c| !c.object.is(collector));
+        Ok(())
+    }
+
+    /// Every family as `(name, documentation, type, unit, samples)` tuples.
+    #[pyo3(signature = (created = false))]
+    fn collect<'py>(&self, py: Python<'py>, created: bool) -> PyResult<Bound<'py, PyList>> {
+        let families = self.inner.collect(created).map_err(|err| self.raised(err))?;
+        PyList::new(py, families.iter().map(|f| family_to_py(py, f)).collect::<PyResult<Vec<_>>>()?)
+    }
+
+    /// Renders text 0.0.4 (or OpenMetrics) with the GIL released.
+    #[pyo3(signature = (openmetrics = false, created = false))]
+    fn encode<'py>(&self, py: Python<'py>, openmetrics: bool, created: bool) -> PyResult<Bound<'py, PyBytes>> {
+        let format = if openmetrics { Format::OpenMetrics } else { Format::Text };
+        let inner = self.inner.clone();
+        let body = py.detach(move || inner.encode(format, Options { created })).map_err(|err| self.raised(err))?;
+        Ok(PyBytes::new(py, &body))
+    }
+}
+
+/// A family as the tuple `collect()` returns: `(name, documentation, type, unit, samples)`, each
+/// sample `(name, labels, value, timestamp)`.
+pub(super) fn family_to_py<'py>(py: Python<'py>, family: &MetricFamily) -> PyResult<Bound<'py, PyTuple>> {
+    let samples = PyList::empty(py);
+    for sample in &family.samples {
+        let labels = PyDict::new(py);
+        for (name, value) in &sample.labels {
+            labels.set_item(name, value)?;
+        }
+        samples.append((&sample.name, labels, sample.value, sample.timestamp))?;
+    }
+    PyTuple::new(
+        py,
+        [
+            family.name.as_str().into_pyobject(py)?.into_any(),
+            family.help.as_str().into_pyobject(py)?.into_any(),
+            family.kind.as_str().into_pyobject(py)?.into_any(),
+            family.unit.as_str().into_pyobject(py)?.into_any(),
+            samples.into_any(),
+        ],
+    )
+}
+
+/// Adds the registry classes to the module.
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<PyRegistry>()?;
+    module.add_class::<PyProcessCollector>()?;
+    Ok(())
+}

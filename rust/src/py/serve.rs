@@ -1,0 +1,102 @@
+//! `start_http_server` and the pieces the WSGI/ASGI apps share with the server: format choice
+//! and gzip. Stopping detaches from the interpreter first, since the server thread may be
+//! waiting for it inside a Python collector.
+
+use super::error::IntoPy;
+use super::registry::PyRegistry;
+use crate::encode::{self, Options};
+use crate::serve::{self, ServerHandle};
+use parking_lot::Mutex;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::net::ToSocketAddrs;
+
+/// A running HTTP server.
+#[pyclass(module = "obsagent._native", name = "Server", frozen)]
+pub struct PyServer {
+    handle: Mutex<Option<ServerHandle>>,
+    address: std::net::SocketAddr,
+}
+
+#[pymethods]
+impl PyServer {
+    /// The bound port (useful after asking for port 0).
+    #[getter]
+    fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The bound address, `host:port`.
+    #[getter]
+    fn address(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// Stops the server and waits for its thread; calling it twice is harmless.
+    fn stop(&self, py: Python<'_>) {
+        let handle = self.handle.lock().take();
+        py.detach(move || drop(handle));
+    }
+}
+
+/// Serves `registry` on `host:port` from a background thread.
+#[pyfunction]
+#[pyo3(signature = (registry, host, port, created = false))]
+fn start_http_server(
+    py: Python<'_>,
+    registry: &PyRegistry,
+    host: &str,
+    port: u16,
+    created: bool,
+) -> PyResult<PyServer> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let address = (host, port)
+        .to_socket_addrs()
+        .map_err(|err| PyValueError::new_err(format!("cannot resolve listen address {host:?}: {err}")))?
+        .next()
+        .ok_or_else(|| PyValueError::new_err(format!("no address for {host:?}")))?;
+    let inner = registry.inner.clone();
+    let handle = py.detach(move || serve::start(address, inner, Options { created })).py()?;
+    Ok(PyServer { address: handle.address(), handle: Mutex::new(Some(handle)) })
+}
+
+/// `(is_openmetrics, content_type)` for an `Accept` header.
+#[pyfunction]
+#[pyo3(signature = (accept = None))]
+fn choose_format(accept: Option<&str>) -> (bool, &'static str) {
+    let format = encode::negotiate(accept);
+    (format == encode::Format::OpenMetrics, format.content_type())
+}
+
+/// Whether an `Accept-Encoding` header allows gzip.
+#[pyfunction]
+#[pyo3(signature = (accept_encoding = None))]
+fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    encode::accepts_gzip(accept_encoding)
+}
+
+/// gzip-compresses `data` with the GIL released.
+#[pyfunction]
+fn gzip<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
+    let compressed = py.detach(|| encode::gzip(data));
+    PyBytes::new(py, &compressed)
+}
+
+/// Freezes the clock used for `_created` and `set_to_current_time` (None thaws it). For tests.
+#[pyfunction]
+#[pyo3(signature = (seconds))]
+fn _freeze_time(seconds: Option<f64>) {
+    crate::clock::freeze(seconds);
+}
+
+/// Adds the server functions to the module.
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<PyServer>()?;
+    module.add_function(wrap_pyfunction!(start_http_server, module)?)?;
+    module.add_function(wrap_pyfunction!(choose_format, module)?)?;
+    module.add_function(wrap_pyfunction!(accepts_gzip, module)?)?;
+    module.add_function(wrap_pyfunction!(gzip, module)?)?;
+    module.add_function(wrap_pyfunction!(_freeze_time, module)?)?;
+    Ok(())
+}

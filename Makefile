@@ -1,0 +1,74 @@
+# obsagent's one entry point. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q -U pip
+	$(PYTHON) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+.PHONY: setup
+setup: $(VENV)/.installed ## Create .venv with the build, test and lint tools
+	@command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+
+.PHONY: peers
+peers: ## Install the real Prometheus peers the tests run against (Debian packages)
+	bash scripts/install-peers.sh
+
+.PHONY: build
+build: setup ## Build the extension (debug) into .venv
+	maturin develop -q
+
+.PHONY: build-release
+build-release: setup ## Build the extension (release, LTO) into .venv
+	maturin develop -q --release
+
+.PHONY: run
+run: build-release ## Set up, build and run the daemon on :9100
+	obsagent run --web.listen-address :9100
+
+.PHONY: test
+test: build peers test-rust test-python ## Set up everything and run every test
+
+.PHONY: test-rust
+test-rust: ## Rust tests of the core, without Python
+	cargo test --no-default-features
+
+.PHONY: test-python
+test-python: ## Python tests (needs `make build`)
+	$(PYTHON) -m pytest -q
+
+.PHONY: golden-update
+golden-update: build ## Rewrite tests/golden from the current encoders (review the diff!)
+	OBSAGENT_GOLDEN_UPDATE=1 cargo test --no-default-features --test encode_golden
+	OBSAGENT_GOLDEN_UPDATE=1 $(PYTHON) -m pytest -q tests/test_exposition.py
+
+.PHONY: bench
+bench: build-release ## obsagent beside prometheus_client, same run, as ratios
+	$(PYTHON) benches/python/bench_clients.py
+	cargo bench --no-default-features --bench encode -- --quick
+
+.PHONY: lint
+lint: setup ## cargo fmt --check, clippy -D warnings, ruff, stubtest
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --no-default-features -- -D warnings
+	ruff check python tests benches
+	ruff format --check python tests benches
+	$(PYTHON) -m mypy.stubtest obsagent._native --allowlist .mypy-stubtest-allowlist
+
+.PHONY: fmt
+fmt: setup ## Format Rust and Python
+	cargo fmt
+	ruff format python tests benches
+	ruff check --fix python tests benches

@@ -1,0 +1,163 @@
+"""The native HTTP server and the WSGI/ASGI apps: routes, negotiation, gzip, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import urllib.error
+import urllib.request
+from io import BytesIO
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+import obsagent
+from obsagent.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
+
+TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def fetch(url: str, method: str = "GET", **headers: str):
+    request = urllib.request.Request(url, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+
+
+@pytest.fixture
+def served(registry):
+    counter = obsagent.Counter("served_requests", "Requests.", ["code"], registry=registry)
+    counter.labels("200").inc(5)
+    server = obsagent.start_http_server(0, addr="127.0.0.1", registry=registry)
+    yield f"http://127.0.0.1:{server.port}", registry
+    server.stop()
+
+
+def test_metrics_in_text_by_default(served):
+    base, registry = served
+    status, headers, body = fetch(base + "/metrics")
+    assert status == 200
+    assert headers["Content-Type"] == TEXT
+    assert body == obsagent.generate_latest(registry)
+    assert b'served_requests_total{code="200"} 5\n' in body
+
+
+def test_openmetrics_when_prometheus_asks_for_it(served):
+    base, _ = served
+    accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    status, headers, body = fetch(base + "/metrics", Accept=accept)
+    assert (status, headers["Content-Type"]) == (200, OPENMETRICS)
+    assert body.endswith(b"# EOF\n")
+
+
+def test_gzip_when_accepted(served):
+    base, registry = served
+    status, headers, body = fetch(base + "/metrics", **{"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body) == obsagent.generate_latest(registry)
+
+
+def test_head_get_only_and_unknown_paths(served):
+    base, _ = served
+    status, headers, body = fetch(base + "/metrics", method="HEAD")
+    assert (status, body) == (200, b"")
+    status, headers, _ = fetch(base + "/metrics", method="POST")
+    assert status == 405 and headers["Allow"] == "GET, HEAD"
+    assert fetch(base + "/nope")[0] == 404
+
+
+def test_landing_health_and_probes(served):
+    base, _ = served
+    status, headers, body = fetch(base + "/")
+    assert status == 200 and b'href="/metrics"' in body and b'href="/health"' in body
+    status, headers, body = fetch(base + "/health")
+    health = json.loads(body)
+    assert headers["Content-Type"] == "application/json"
+    assert health["status"] == "ok" and health["version"] == obsagent.__version__
+    assert 0 <= health["uptime_seconds"] < 60
+    assert fetch(base + "/-/healthy")[:1] == (200,)
+    assert fetch(base + "/-/ready")[:1] == (200,)
+
+
+def test_a_failing_collector_is_a_500_and_the_server_lives_on(served):
+    base, registry = served
+
+    class Broken:
+        def collect(self):
+            raise RuntimeError("disk on fire")
+
+    broken = Broken()
+    registry.register(broken)
+    status, _, body = fetch(base + "/metrics")
+    assert status == 500 and b"disk on fire" in body
+    registry.unregister(broken)
+    status, _, body = fetch(base + "/metrics")
+    assert status == 200 and b"served_requests_total" in body
+
+
+def test_python_collectors_and_function_gauges_are_read_from_the_server_thread(served):
+    base, registry = served
+    obsagent.Gauge("answer", "The answer.", registry=registry).set_function(lambda: 42)
+    registry.register(type("C", (), {"collect": lambda self: [obsagent.GaugeMetricFamily("custom", "C.", 7)]})())
+    _, _, body = fetch(base + "/metrics")
+    assert b"answer 42\n" in body and b"custom 7\n" in body
+
+
+def test_stop_closes_the_port_and_a_taken_port_is_an_error(registry):
+    server = obsagent.start_http_server(0, addr="127.0.0.1", registry=registry)
+    with pytest.raises(OSError, match="(?i)address.*in use"):
+        obsagent.start_http_server(server.port, addr="127.0.0.1", registry=registry)
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    assert fetch(url)[0] == 200
+    server.stop()
+    server.stop()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url, timeout=2)
+
+
+def test_unresolvable_address_is_a_value_error(registry):
+    with pytest.raises(ValueError, match="cannot resolve listen address"):
+        obsagent.start_http_server(0, addr="no-such-host.invalid", registry=registry)
+
+
+def call_wsgi(app, **environ):
+    setup_testing_defaults(environ)
+    environ.setdefault("wsgi.input", BytesIO())
+    captured = {}
+
+    def start_response(status, headers):
+        captured["status"], captured["headers"] = status, dict(headers)
+
+    body = b"".join(app(environ, start_response))
+    return captured["status"], captured["headers"], body
+
+
+def test_wsgi_app_negotiates_like_the_server(registry):
+    obsagent.Counter("wsgi_hits", "Hits.", registry=registry).inc()
+    app = obsagent.make_wsgi_app(registry)
+    status, headers, body = call_wsgi(app)
+    assert status == "200 OK" and headers["Content-Type"] == TEXT and b"wsgi_hits_total 1\n" in body
+    status, headers, body = call_wsgi(app, HTTP_ACCEPT="application/openmetrics-text", HTTP_ACCEPT_ENCODING="gzip")
+    assert headers["Content-Type"] == OPENMETRICS and gzip.decompress(body).endswith(b"# EOF\n")
+    assert call_wsgi(app, REQUEST_METHOD="POST")[0].startswith("405")
+
+
+def test_asgi_app(registry):
+    obsagent.Counter("asgi_hits", "Hits.", registry=registry).inc(2)
+    app = obsagent.make_asgi_app(registry)
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/metrics", "headers": [(b"accept", b"text/plain")]}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 200
+    assert (b"content-type", TEXT.encode()) in sent[0]["headers"]
+    assert b"asgi_hits_total 2\n" in sent[1]["body"]

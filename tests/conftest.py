@@ -7,9 +7,8 @@ import shutil
 import socket
 from pathlib import Path
 
-import pytest
-
 import obsagent
+import pytest
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = bool(os.environ.get("OBSAGENT_GOLDEN_UPDATE"))

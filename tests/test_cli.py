@@ -11,10 +11,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import obsagent
 import pytest
 from conftest import free_port, peer
-
-import obsagent
 
 OBSAGENT = [sys.executable, "-m", "obsagent"]
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import math
 
+import obsagent
 import pytest
 from conftest import compare_golden
-
-import obsagent
 from obsagent import _native
 from obsagent.openmetrics.exposition import generate_latest as generate_openmetrics
 

@@ -10,10 +10,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
+import obsagent
 import pytest
 from conftest import free_port, peer
-
-import obsagent
 
 
 def query(base: str, expr: str) -> list[dict]:
@@ -86,7 +85,9 @@ def test_prometheus_scrapes_obsagent(prometheus, registry):
         quantile = query(base, "histogram_quantile(0.9, e2e_latency_seconds_bucket)")
         assert float(quantile[0]["value"][1]) == pytest.approx(0.35)
         assert query(base, "e2e_latency_seconds_count")[0]["value"][1] == "100"
-        assert float(query(base, "e2e_latency_seconds_sum")[0]["value"][1]) == pytest.approx(50 * 0.05 + 30 * 0.15 + 20 * 0.3)
+        assert float(query(base, "e2e_latency_seconds_sum")[0]["value"][1]) == pytest.approx(
+            50 * 0.05 + 30 * 0.15 + 20 * 0.3
+        )
         # Prometheus negotiated OpenMetrics with us and found nothing to complain about.
         targets = json.load(urllib.request.urlopen(f"{base}/api/v1/targets", timeout=5))["data"]["activeTargets"]
         assert targets[0]["health"] == "up" and targets[0]["lastError"] == ""

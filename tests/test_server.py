@@ -10,9 +10,8 @@ import urllib.request
 from io import BytesIO
 from wsgiref.util import setup_testing_defaults
 
-import pytest
-
 import obsagent
+import pytest
 from obsagent.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
 TEXT = "text/plain; version=0.0.4; charset=utf-8"

@@ -24,11 +24,13 @@ def make_asgi_app(registry: CollectorRegistry = REGISTRY) -> Callable[[Scope, Re
             return
         request_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         body, headers = _render(registry, request_headers.get("accept"), request_headers.get("accept-encoding"))
-        await send({
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
+            }
+        )
         await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
     return app

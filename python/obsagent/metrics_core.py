@@ -58,17 +58,16 @@ class Metric:
         self.samples.append(Sample(name, dict(labels), value, timestamp, exemplar))
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Metric)
-            and (self.name, self.documentation, self.type, self.unit, self.samples)
-            == (other.name, other.documentation, other.type, other.unit, other.samples)
+        return isinstance(other, Metric) and (self.name, self.documentation, self.type, self.unit, self.samples) == (
+            other.name,
+            other.documentation,
+            other.type,
+            other.unit,
+            other.samples,
         )
 
     def __repr__(self) -> str:
-        return (
-            f"Metric({self.name!r}, {self.documentation!r}, {self.type!r}, {self.unit!r}, "
-            f"{self.samples!r})"
-        )
+        return f"Metric({self.name!r}, {self.documentation!r}, {self.type!r}, {self.unit!r}, {self.samples!r})"
 
 
 class _LabeledFamily(Metric):
@@ -88,10 +87,9 @@ class _LabeledFamily(Metric):
     def _labels(self, values: Sequence[str]) -> dict[str, str]:
         if len(values) != len(self._labelnames):
             raise ValueError(
-                f"Incorrect labels for {self.name!r}: expected {list(self._labelnames)}, "
-                f"got {len(values)} values"
+                f"Incorrect labels for {self.name!r}: expected {list(self._labelnames)}, got {len(values)} values"
             )
-        return dict(zip(self._labelnames, values))
+        return dict(zip(self._labelnames, values, strict=True))
 
     @staticmethod
     def _check_single(value: Any, labels: Sequence[str] | None) -> None:

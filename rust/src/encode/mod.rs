@@ -151,32 +151,6 @@ fn write_sample_labels(out: &mut Vec<u8>, labels: &[(String, String)]) {
     out.push(b'}');
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn negotiation_follows_q() {
-        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-        assert_eq!(negotiate(Some(prometheus)), Format::OpenMetrics);
-        assert_eq!(negotiate(Some("text/plain;q=0.9, application/openmetrics-text;q=0.5")), Format::Text);
-        assert_eq!(negotiate(Some("application/openmetrics-text; version=0.0.1")), Format::Text);
-        assert_eq!(negotiate(None), Format::Text);
-        assert_eq!(negotiate(Some("application/json")), Format::Text);
-    }
-
-    #[test]
-    fn gzip_is_detected_and_round_trips() {
-        assert!(accepts_gzip(Some("deflate, gzip")));
-        assert!(!accepts_gzip(Some("gzip;q=0")));
-        assert!(!accepts_gzip(None));
-        let data = b"metric 1\n".repeat(100);
-        let mut decoded = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip(&data)[..]), &mut decoded).unwrap();
-        assert_eq!(decoded, data);
-    }
-}
-
 /// How a format prints what the two text formats share.
 struct Style {
     /// Writes a float sample value.
@@ -277,4 +251,30 @@ fn write_created(out: &mut Vec<u8>, name: &str, series: &crate::registry::Series
 fn has_created(kind: &crate::metric::Kind) -> bool {
     use crate::metric::Kind;
     matches!(kind, Kind::Counter | Kind::Histogram { .. } | Kind::Summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_follows_q() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(negotiate(Some("text/plain;q=0.9, application/openmetrics-text;q=0.5")), Format::Text);
+        assert_eq!(negotiate(Some("application/openmetrics-text; version=0.0.1")), Format::Text);
+        assert_eq!(negotiate(None), Format::Text);
+        assert_eq!(negotiate(Some("application/json")), Format::Text);
+    }
+
+    #[test]
+    fn gzip_is_detected_and_round_trips() {
+        assert!(accepts_gzip(Some("deflate, gzip")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(None));
+        let data = b"metric 1\n".repeat(100);
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip(&data)[..]), &mut decoded).unwrap();
+        assert_eq!(decoded, data);
+    }
 }

@@ -50,11 +50,11 @@ impl PyMetric {
 
     /// The series this object updates, or the error for a labeled metric used without labels.
     #[inline]
-    fn series(&self) -> PyResult<&Series> {
-        match &self.series {
-            Some(series) => Ok(series),
-            None => Err(to_py(self.family.unlabeled().err().expect("a labeled family"))),
-        }
+    fn series(&self) -> PyResult<&Arc<Series>> {
+        self.series.as_ref().ok_or_else(|| match self.family.unlabeled() {
+            Err(err) => to_py(err),
+            Ok(_) => PyValueError::new_err("metric has no series"),
+        })
     }
 
     fn child(&self, values: &Bound<'_, PyTuple>, by_name: Option<&Bound<'_, PyDict>>) -> PyResult<PyMetric> {
@@ -262,7 +262,7 @@ impl PyCounter {
     fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
         let metric = slf.as_super().get();
         let cells = metric.series()?.cells();
-        if !(amount >= 0.0) {
+        if amount.is_nan() || amount < 0.0 {
             return Err(to_py(crate::error::Error::NegativeIncrement {
                 metric: metric.family.meta().name.clone(),
                 amount,
@@ -359,7 +359,7 @@ impl PyGauge {
     /// Reports `f()` at each scrape (NaN when it raises or returns a non-number).
     fn set_function(slf: &Bound<'_, Self>, f: Py<PyAny>) -> PyResult<()> {
         let metric = slf.as_super().get();
-        let series = metric.series.clone().ok_or_else(|| to_py(metric.family.unlabeled().err().expect("labeled")))?;
+        let series = metric.series()?.clone();
         let value_fn = move || Python::attach(|py| f.call0(py).and_then(|v| v.extract::<f64>(py)).unwrap_or(f64::NAN));
         metric.family.set_value_fn(&series, Arc::new(value_fn));
         Ok(())

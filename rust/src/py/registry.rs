@@ -75,8 +75,8 @@ pub struct PyProcessCollector {
 #[pymethods]
 impl PyProcessCollector {
     #[new]
-    #[pyo3(signature = (procfs = "/proc".to_owned(), pid = None))]
-    fn new(procfs: String, pid: Option<u32>) -> Self {
+    #[pyo3(signature = (procfs = "/proc", pid = None))]
+    fn new(procfs: &str, pid: Option<u32>) -> Self {
         let paths = Paths { procfs: procfs.into(), ..Paths::default() };
         let pid = pid.map_or(Pid::SelfProcess, Pid::Fixed);
         PyProcessCollector { collector: Arc::new(ProcessCollector::new(paths, pid)) }

@@ -3,8 +3,10 @@
 //! unlabeled metric, its series.
 //!
 //! Classes are frozen, so an update is one fastcall, one number conversion and one atomic
-//! operation, with no borrow flag. `labels()` returns a new child object on each call instead of
-//! caching Python objects per series: the lookup is cheap, and a series costs no Python memory.
+//! operation, with no borrow flag. A series costs no Python memory: `labels()` looks the series up
+//! in the core and makes a child object for it, except for the label sets used most recently,
+//! whose children wait in a small fixed-size cache keyed by the argument strings themselves
+//! (their hash is cached by Python; pointer equality first, string equality after).
 //! The `time()`, `count_exceptions()` and `track_inprogress()` helpers are small Python classes
 //! (`obsagent.context_managers`), called back through their methods here.
 
@@ -19,6 +21,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyString, PyTuple};
 use pyo3::PyClass;
+use parking_lot::Mutex;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -26,7 +29,38 @@ use std::sync::Arc;
 #[pyclass(module = "obsagent._native", name = "_Metric", subclass, frozen)]
 pub struct PyMetric {
     pub(super) family: Arc<Family>,
-    series: Option<Arc<Series>>,
+    series: Option<Series>,
+    /// Only on a labeled parent.
+    lookup: Option<Lookup>,
+}
+
+/// Slots in a parent's cache of recent children (a power of two).
+const CACHE_SLOTS: usize = 64;
+
+/// What a labeled parent keeps to answer `labels()` fast.
+struct Lookup {
+    /// Label names as Python strings, for keyword calls.
+    keys: Box<[Py<PyString>]>,
+    /// Direct-mapped by the combined hash of the values; allocated on first use.
+    cache: Mutex<Vec<Option<CachedChild>>>,
+}
+
+struct CachedChild {
+    hash: isize,
+    generation: u64,
+    values: SmallVec<[Py<PyString>; 4]>,
+    child: Py<PyAny>,
+}
+
+impl CachedChild {
+    fn matches(&self, hash: isize, generation: u64, values: &[Bound<'_, PyString>]) -> bool {
+        self.hash == hash
+            && self.generation == generation
+            && self.values.len() == values.len()
+            && self.values.iter().zip(values).all(|(cached, value)| {
+                cached.is(value) || matches!((cached.bind(value.py()).to_str(), value.to_str()), (Ok(a), Ok(b)) if a == b)
+            })
+    }
 }
 
 impl PyMetric {
@@ -44,58 +78,90 @@ impl PyMetric {
         }
         let label_names = extract_label_names(args.labelnames)?;
         let family = Family::new(&full, args.documentation, args.unit, kind, label_names).py()?;
-        let series = family.meta().label_names.is_empty().then(|| family.unlabeled()).transpose().py()?;
-        Ok(PyMetric { family, series })
+        let py = args.labelnames.py();
+        let (series, lookup) = if family.meta().label_names.is_empty() {
+            (Some(family.unlabeled().py()?), None)
+        } else {
+            let keys = family.meta().label_names.iter().map(|name| PyString::intern(py, name).unbind()).collect();
+            (None, Some(Lookup { keys, cache: Mutex::new(Vec::new()) }))
+        };
+        Ok(PyMetric { family, series, lookup })
     }
 
     /// The series this object updates, or the error for a labeled metric used without labels.
     #[inline]
-    fn series(&self) -> PyResult<&Arc<Series>> {
+    fn series(&self) -> PyResult<&Series> {
         self.series.as_ref().ok_or_else(|| match self.family.unlabeled() {
             Err(err) => to_py(err),
             Ok(_) => PyValueError::new_err("metric has no series"),
         })
     }
 
-    fn child(&self, values: &Bound<'_, PyTuple>, by_name: Option<&Bound<'_, PyDict>>) -> PyResult<PyMetric> {
-        let names = &self.family.meta().label_names;
-        if self.series.is_some() && !names.is_empty() {
-            return Err(PyValueError::new_err(format!(
-                "{:?} already has labels set; can not chain calls to .labels()",
-                self.family.meta().name
-            )));
+    /// The label values of a `labels()` call as strings, in label order.
+    fn label_values<'py>(
+        &self,
+        lookup: &Lookup,
+        values: &Bound<'py, PyTuple>,
+        by_name: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<SmallVec<[Bound<'py, PyString>; 4]>> {
+        let Some(kw) = by_name.filter(|kw| !kw.is_empty()) else {
+            return values.iter().map(as_string).collect();
+        };
+        if !values.is_empty() {
+            return Err(PyValueError::new_err("Can't pass both *args and **kwargs to labels()"));
         }
-        let mut strings: SmallVec<[Bound<'_, PyString>; 8]> = SmallVec::new();
-        match by_name.filter(|kw| !kw.is_empty()) {
-            Some(kw) => {
-                if !values.is_empty() {
-                    return Err(PyValueError::new_err("Can't pass both *args and **kwargs to labels()"));
-                }
-                let mismatch = || {
-                    let given: Vec<String> = kw.keys().iter().map(|k| k.to_string()).collect();
-                    PyValueError::new_err(format!(
-                        "Incorrect labels for {:?}: expected {:?}, got names {:?}",
-                        self.family.meta().name,
-                        names,
-                        given
-                    ))
-                };
-                if kw.len() != names.len() {
-                    return Err(mismatch());
-                }
-                for name in names.iter() {
-                    strings.push(as_string(kw.get_item(name)?.ok_or_else(mismatch)?)?);
-                }
-            }
-            None => {
-                for value in values.iter() {
-                    strings.push(as_string(value)?);
-                }
+        let mismatch = || {
+            let given: Vec<String> = kw.keys().iter().map(|k| k.to_string()).collect();
+            let meta = self.family.meta();
+            PyValueError::new_err(format!(
+                "Incorrect labels for {:?}: expected {:?}, got names {given:?}",
+                meta.name, meta.label_names
+            ))
+        };
+        if kw.len() != lookup.keys.len() {
+            return Err(mismatch());
+        }
+        let py = values.py();
+        lookup.keys.iter().map(|key| as_string(kw.get_item(key.bind(py))?.ok_or_else(mismatch)?)).collect()
+    }
+
+    /// The child object for a label set: from the cache, or from the core and then cached.
+    fn child<'py, T>(&self, values: &Bound<'py, PyTuple>, by_name: Option<&Bound<'py, PyDict>>, subclass: T) -> PyResult<Bound<'py, T>>
+    where
+        T: PyClass<BaseType = PyMetric>,
+    {
+        let Some(lookup) = &self.lookup else {
+            let meta = self.family.meta();
+            return Err(if meta.label_names.is_empty() {
+                to_py(self.family.label_count_error(values.len()))
+            } else {
+                PyValueError::new_err(format!("{:?} already has labels set; can not chain calls to .labels()", meta.name))
+            });
+        };
+        let py = values.py();
+        let strings = self.label_values(lookup, values, by_name)?;
+        let mut hash: isize = 0x5f37;
+        for string in &strings {
+            hash = hash.wrapping_mul(1_000_003) ^ string.hash()?;
+        }
+        let generation = self.family.generation();
+        let slot = hash as usize & (CACHE_SLOTS - 1);
+        if let Some(Some(cached)) = lookup.cache.lock().get(slot) {
+            if cached.matches(hash, generation, &strings) {
+                return cached.child.bind(py).clone().cast_into::<T>().map_err(Into::into);
             }
         }
-        let texts: SmallVec<[&str; 8]> = strings.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
+        let texts: SmallVec<[&str; 4]> = strings.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
         let series = self.family.labels(&texts).py()?;
-        Ok(PyMetric { family: self.family.clone(), series: Some(series) })
+        let child = PyMetric { family: self.family.clone(), series: Some(series), lookup: None };
+        let child = Bound::new(py, PyClassInitializer::from(child).add_subclass(subclass))?;
+        let mut cache = lookup.cache.lock();
+        if cache.is_empty() {
+            cache.resize_with(CACHE_SLOTS, || None);
+        }
+        let values = strings.iter().map(|s| s.clone().unbind()).collect();
+        cache[slot] = Some(CachedChild { hash, generation, values, child: child.clone().into_any().unbind() });
+        Ok(child)
     }
 
     fn kind(&self) -> &Kind {
@@ -207,8 +273,7 @@ fn child_object<'py, T>(
 where
     T: PyClass<BaseType = PyMetric>,
 {
-    let child = slf.as_super().get().child(labelvalues, labelkwargs)?;
-    Bound::new(slf.py(), PyClassInitializer::from(child).add_subclass(subclass))
+    slf.as_super().get().child(labelvalues, labelkwargs, subclass)
 }
 
 macro_rules! metric_class {

@@ -101,3 +101,17 @@ def test_golden_files_pass_promtool(case: str) -> None:
     )
     # promtool exits 1 on lint findings too; syntax errors and lint problems both fail here.
     assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
+
+
+def test_write_to_textfile_is_atomic_and_matches_generate_latest(tmp_path, registry):
+    obsagent.Gauge("textfile_value", "Value.", registry=registry).set(3)
+    path = tmp_path / "metrics.prom"
+    obsagent.write_to_textfile(str(path), registry)
+    assert path.read_bytes() == obsagent.generate_latest(registry)
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.prom"]
+
+
+def test_generate_latest_accepts_any_collector_object(registry):
+    family = obsagent.GaugeMetricFamily("loose", "Not in a registry.", value=1)
+    collector = type("Loose", (), {"collect": lambda self: [family]})()
+    assert obsagent.generate_latest(collector) == b"# HELP loose Not in a registry.\n# TYPE loose gauge\nloose 1\n"

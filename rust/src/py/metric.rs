@@ -16,12 +16,12 @@ use crate::clock;
 use crate::key;
 use crate::metric::{counter, gauge, histogram, info, summary, Kind};
 use crate::registry::{Family, Series};
+use parking_lot::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyString, PyTuple};
 use pyo3::PyClass;
-use parking_lot::Mutex;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -58,7 +58,8 @@ impl CachedChild {
             && self.generation == generation
             && self.values.len() == values.len()
             && self.values.iter().zip(values).all(|(cached, value)| {
-                cached.is(value) || matches!((cached.bind(value.py()).to_str(), value.to_str()), (Ok(a), Ok(b)) if a == b)
+                cached.is(value)
+                    || matches!((cached.bind(value.py()).to_str(), value.to_str()), (Ok(a), Ok(b)) if a == b)
             })
     }
 }
@@ -126,7 +127,12 @@ impl PyMetric {
     }
 
     /// The child object for a label set: from the cache, or from the core and then cached.
-    fn child<'py, T>(&self, values: &Bound<'py, PyTuple>, by_name: Option<&Bound<'py, PyDict>>, subclass: T) -> PyResult<Bound<'py, T>>
+    fn child<'py, T>(
+        &self,
+        values: &Bound<'py, PyTuple>,
+        by_name: Option<&Bound<'py, PyDict>>,
+        subclass: T,
+    ) -> PyResult<Bound<'py, T>>
     where
         T: PyClass<BaseType = PyMetric>,
     {
@@ -135,7 +141,10 @@ impl PyMetric {
             return Err(if meta.label_names.is_empty() {
                 to_py(self.family.label_count_error(values.len()))
             } else {
-                PyValueError::new_err(format!("{:?} already has labels set; can not chain calls to .labels()", meta.name))
+                PyValueError::new_err(format!(
+                    "{:?} already has labels set; can not chain calls to .labels()",
+                    meta.name
+                ))
             });
         };
         let py = values.py();
@@ -264,77 +273,79 @@ fn helper<'py>(slf: &Bound<'py, PyAny>, class: &str, arg: impl IntoPyObject<'py>
     context_managers(slf.py())?.getattr(class)?.call1((slf, arg))
 }
 
-fn child_object<'py, T>(
-    slf: &Bound<'py, T>,
-    labelvalues: &Bound<'py, PyTuple>,
-    labelkwargs: Option<&Bound<'py, PyDict>>,
-    subclass: T,
-) -> PyResult<Bound<'py, T>>
-where
-    T: PyClass<BaseType = PyMetric>,
-{
-    slf.as_super().get().child(labelvalues, labelkwargs, subclass)
-}
-
+/// Declares a metric class: its constructor (prometheus_client's arguments, then the type's
+/// own), `labels()`, and the methods given.
 macro_rules! metric_class {
-    ($rust:ident, $python:literal) => {
-        #[doc = concat!("The `", $python, "` metric type.")]
+    (
+        $(#[$doc:meta])* $rust:ident, $python:literal,
+        ($($arg:ident: $ty:ty = $default:tt),*) => $kind:expr,
+        { $($methods:tt)* }
+    ) => {
+        $(#[$doc])*
         #[pyclass(module = "obsagent._native", name = $python, extends = PyMetric, subclass, frozen)]
         pub struct $rust;
+
+        #[pymethods]
+        impl $rust {
+            #[new]
+            #[pyo3(signature = (
+                name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "",
+                registry = None, _labelvalues = None $(, $arg = $default)*
+            ))]
+            #[allow(clippy::too_many_arguments, unused_variables)]
+            fn new<'py>(
+                py: Python<'py>,
+                name: &str,
+                documentation: &str,
+                labelnames: Option<&Bound<'py, PyAny>>,
+                namespace: &str,
+                subsystem: &str,
+                unit: &str,
+                registry: Option<&Bound<'py, PyAny>>,
+                _labelvalues: Option<&Bound<'py, PyAny>>,
+                $($arg: $ty),*
+            ) -> PyResult<PyClassInitializer<Self>> {
+                let kind: Kind = $kind;
+                let empty = PyTuple::empty(py).into_any();
+                let labelnames = labelnames.unwrap_or(&empty);
+                let args = CommonArgs { name, documentation, labelnames, namespace, subsystem, unit };
+                Ok(PyClassInitializer::from(PyMetric::new(kind, &args)?).add_subclass($rust))
+            }
+
+            #[pyo3(signature = (*labelvalues, **labelkwargs))]
+            fn labels<'py>(
+                slf: &Bound<'py, Self>,
+                labelvalues: &Bound<'py, PyTuple>,
+                labelkwargs: Option<&Bound<'py, PyDict>>,
+            ) -> PyResult<Bound<'py, Self>> {
+                slf.as_super().get().child(labelvalues, labelkwargs, $rust)
+            }
+
+            $($methods)*
+        }
     };
 }
 
-metric_class!(PyCounter, "Counter");
-metric_class!(PyGauge, "Gauge");
-metric_class!(PyHistogram, "Histogram");
-metric_class!(PySummary, "Summary");
-metric_class!(PyInfo, "Info");
-metric_class!(PyEnum, "Enum");
+const MULTIPROCESS_MODES: [&str; 10] =
+    ["all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"];
 
-#[pymethods]
-impl PyCounter {
-    #[new]
-    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None))]
-    #[allow(clippy::too_many_arguments, unused_variables)]
-    fn new<'py>(
-        name: &str,
-        documentation: &str,
-        labelnames: Option<&Bound<'py, PyAny>>,
-        namespace: &str,
-        subsystem: &str,
-        unit: &str,
-        registry: Option<&Bound<'py, PyAny>>,
-        _labelvalues: Option<&Bound<'py, PyAny>>,
-        py: Python<'py>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let empty = PyTuple::empty(py).into_any();
-        let args =
-            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
-        Ok(PyClassInitializer::from(PyMetric::new(Kind::Counter, &args)?).add_subclass(PyCounter))
-    }
-
-    #[pyo3(signature = (*labelvalues, **labelkwargs))]
-    fn labels<'py>(
-        slf: &Bound<'py, Self>,
-        labelvalues: &Bound<'py, PyTuple>,
-        labelkwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, Self>> {
-        child_object(slf, labelvalues, labelkwargs, PyCounter)
-    }
-
-    /// Increments by `amount` (default 1), which must not be negative.
-    #[pyo3(signature = (amount = 1.0))]
-    fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
-        let metric = slf.as_super().get();
-        let cells = metric.series()?.cells();
-        if amount.is_nan() || amount < 0.0 {
-            return Err(to_py(crate::error::Error::NegativeIncrement {
-                metric: metric.family.meta().name.clone(),
-                amount,
-            }));
-        }
-        counter::inc(cells, amount);
-        Ok(())
+metric_class! {
+    /// A monotonic total.
+    PyCounter, "Counter", () => Kind::Counter,
+    {
+        /// Increments by `amount` (default 1), which must not be negative.
+        #[pyo3(signature = (amount = 1.0))]
+        fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+            let metric = slf.as_super().get();
+            let cells = metric.series()?.cells();
+            if amount.is_nan() || amount < 0.0 {
+                return Err(to_py(crate::error::Error::NegativeIncrement {
+                    metric: metric.family.meta().name.clone(),
+                    amount,
+                }));
+            }
+            counter::inc(cells, amount);
+            Ok(())
     }
 
     /// Back to zero.
@@ -354,52 +365,24 @@ impl PyCounter {
         };
         helper(slf.as_any(), "ExceptionCounter", exception)
     }
+    }
 }
 
-#[pymethods]
-impl PyGauge {
-    #[new]
-    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None, multiprocess_mode = "all"))]
-    #[allow(clippy::too_many_arguments, unused_variables)]
-    fn new<'py>(
-        name: &str,
-        documentation: &str,
-        labelnames: Option<&Bound<'py, PyAny>>,
-        namespace: &str,
-        subsystem: &str,
-        unit: &str,
-        registry: Option<&Bound<'py, PyAny>>,
-        _labelvalues: Option<&Bound<'py, PyAny>>,
-        multiprocess_mode: &str,
-        py: Python<'py>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        const MODES: [&str; 10] =
-            ["all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"];
-        if !MODES.contains(&multiprocess_mode) {
-            return Err(PyValueError::new_err(format!(
-                "Invalid multiprocess mode: {multiprocess_mode:?}; valid modes are {MODES:?}"
-            )));
+metric_class! {
+    /// A value that goes up and down.
+    PyGauge, "Gauge", (multiprocess_mode: &str = "all") => {
+        if !MULTIPROCESS_MODES.contains(&multiprocess_mode) {
+            let message = format!("Invalid multiprocess mode: {multiprocess_mode:?}; valid modes are {MULTIPROCESS_MODES:?}");
+            return Err(PyValueError::new_err(message));
         }
-        let empty = PyTuple::empty(py).into_any();
-        let args =
-            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
-        Ok(PyClassInitializer::from(PyMetric::new(Kind::Gauge, &args)?).add_subclass(PyGauge))
-    }
-
-    #[pyo3(signature = (*labelvalues, **labelkwargs))]
-    fn labels<'py>(
-        slf: &Bound<'py, Self>,
-        labelvalues: &Bound<'py, PyTuple>,
-        labelkwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, Self>> {
-        child_object(slf, labelvalues, labelkwargs, PyGauge)
-    }
-
-    /// Increments by `amount` (default 1).
-    #[pyo3(signature = (amount = 1.0))]
-    fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
-        gauge::add(slf.as_super().get().series()?.cells(), amount);
-        Ok(())
+        Kind::Gauge
+    },
+    {
+        /// Increments by `amount` (default 1).
+        #[pyo3(signature = (amount = 1.0))]
+        fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+            gauge::add(slf.as_super().get().series()?.cells(), amount);
+            Ok(())
     }
 
     /// Decrements by `amount` (default 1).
@@ -437,50 +420,24 @@ impl PyGauge {
     fn time<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         helper(slf.as_any(), "Timer", "set")
     }
+    }
 }
 
-#[pymethods]
-impl PyHistogram {
-    #[classattr]
-    const DEFAULT_BUCKETS: [f64; 15] = histogram::DEFAULT_BUCKETS;
+metric_class! {
+    /// Observations counted in buckets.
+    PyHistogram, "Histogram", (buckets: Option<Vec<f64>> = None) => Kind::Histogram { bounds: histogram::bounds(buckets.as_deref().unwrap_or(&histogram::DEFAULT_BUCKETS)).py()? },
+    {
+        #[classattr]
+        const DEFAULT_BUCKETS: [f64; 15] = histogram::DEFAULT_BUCKETS;
 
-    #[new]
-    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None, buckets = None))]
-    #[allow(clippy::too_many_arguments, unused_variables)]
-    fn new<'py>(
-        name: &str,
-        documentation: &str,
-        labelnames: Option<&Bound<'py, PyAny>>,
-        namespace: &str,
-        subsystem: &str,
-        unit: &str,
-        registry: Option<&Bound<'py, PyAny>>,
-        _labelvalues: Option<&Bound<'py, PyAny>>,
-        buckets: Option<Vec<f64>>,
-        py: Python<'py>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let bounds = histogram::bounds(buckets.as_deref().unwrap_or(&histogram::DEFAULT_BUCKETS)).py()?;
-        let empty = PyTuple::empty(py).into_any();
-        let args =
-            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
-        Ok(PyClassInitializer::from(PyMetric::new(Kind::Histogram { bounds }, &args)?).add_subclass(PyHistogram))
-    }
 
-    #[pyo3(signature = (*labelvalues, **labelkwargs))]
-    fn labels<'py>(
-        slf: &Bound<'py, Self>,
-        labelvalues: &Bound<'py, PyTuple>,
-        labelkwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, Self>> {
-        child_object(slf, labelvalues, labelkwargs, PyHistogram)
-    }
 
-    #[getter]
-    fn _upper_bounds(slf: &Bound<'_, Self>) -> Vec<f64> {
-        match slf.as_super().get().kind() {
-            Kind::Histogram { bounds } => bounds.to_vec(),
-            _ => unreachable!("a Histogram holds a histogram family"),
-        }
+        #[getter]
+        fn _upper_bounds(slf: &Bound<'_, Self>) -> Vec<f64> {
+            match slf.as_super().get().kind() {
+                Kind::Histogram { bounds } => bounds.to_vec(),
+                _ => unreachable!("a Histogram holds a histogram family"),
+            }
     }
 
     /// Records one observation.
@@ -538,133 +495,51 @@ impl PyHistogram {
     fn time<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         helper(slf.as_any(), "Timer", "observe")
     }
+    }
 }
 
-#[pymethods]
-impl PySummary {
-    #[new]
-    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None))]
-    #[allow(clippy::too_many_arguments, unused_variables)]
-    fn new<'py>(
-        name: &str,
-        documentation: &str,
-        labelnames: Option<&Bound<'py, PyAny>>,
-        namespace: &str,
-        subsystem: &str,
-        unit: &str,
-        registry: Option<&Bound<'py, PyAny>>,
-        _labelvalues: Option<&Bound<'py, PyAny>>,
-        py: Python<'py>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let empty = PyTuple::empty(py).into_any();
-        let args =
-            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
-        Ok(PyClassInitializer::from(PyMetric::new(Kind::Summary, &args)?).add_subclass(PySummary))
-    }
-
-    #[pyo3(signature = (*labelvalues, **labelkwargs))]
-    fn labels<'py>(
-        slf: &Bound<'py, Self>,
-        labelvalues: &Bound<'py, PyTuple>,
-        labelkwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, Self>> {
-        child_object(slf, labelvalues, labelkwargs, PySummary)
-    }
-
-    /// Records one observation.
-    fn observe(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
-        summary::observe(slf.as_super().get().series()?.cells(), amount);
-        Ok(())
+metric_class! {
+    /// Count and sum of observations.
+    PySummary, "Summary", () => Kind::Summary,
+    {
+        /// Records one observation.
+        fn observe(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+            summary::observe(slf.as_super().get().series()?.cells(), amount);
+            Ok(())
     }
 
     fn time<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         helper(slf.as_any(), "Timer", "observe")
     }
-}
-
-#[pymethods]
-impl PyInfo {
-    #[new]
-    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None))]
-    #[allow(clippy::too_many_arguments, unused_variables)]
-    fn new<'py>(
-        name: &str,
-        documentation: &str,
-        labelnames: Option<&Bound<'py, PyAny>>,
-        namespace: &str,
-        subsystem: &str,
-        unit: &str,
-        registry: Option<&Bound<'py, PyAny>>,
-        _labelvalues: Option<&Bound<'py, PyAny>>,
-        py: Python<'py>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let empty = PyTuple::empty(py).into_any();
-        let args =
-            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
-        Ok(PyClassInitializer::from(PyMetric::new(Kind::Info, &args)?).add_subclass(PyInfo))
-    }
-
-    #[pyo3(signature = (*labelvalues, **labelkwargs))]
-    fn labels<'py>(
-        slf: &Bound<'py, Self>,
-        labelvalues: &Bound<'py, PyTuple>,
-        labelkwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, Self>> {
-        child_object(slf, labelvalues, labelkwargs, PyInfo)
-    }
-
-    /// Sets the info label pairs.
-    fn info(slf: &Bound<'_, Self>, val: &Bound<'_, PyDict>) -> PyResult<()> {
-        let metric = slf.as_super().get();
-        let pairs: Vec<(String, String)> =
-            val.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect::<PyResult<_>>()?;
-        metric.family.set_info(metric.series()?, &pairs).py()
     }
 }
 
-#[pymethods]
-impl PyEnum {
-    #[new]
-    #[pyo3(signature = (name, documentation, labelnames = None, namespace = "", subsystem = "", unit = "", registry = None, _labelvalues = None, states = None))]
-    #[allow(clippy::too_many_arguments, unused_variables)]
-    fn new<'py>(
-        name: &str,
-        documentation: &str,
-        labelnames: Option<&Bound<'py, PyAny>>,
-        namespace: &str,
-        subsystem: &str,
-        unit: &str,
-        registry: Option<&Bound<'py, PyAny>>,
-        _labelvalues: Option<&Bound<'py, PyAny>>,
-        states: Option<Vec<String>>,
-        py: Python<'py>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let states = states
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| PyValueError::new_err(format!("No states provided for Enum metric: {name}")))?;
-        let empty = PyTuple::empty(py).into_any();
-        let args =
-            CommonArgs { name, documentation, labelnames: labelnames.unwrap_or(&empty), namespace, subsystem, unit };
-        let kind = Kind::StateSet { states: states.into() };
-        Ok(PyClassInitializer::from(PyMetric::new(kind, &args)?).add_subclass(PyEnum))
+metric_class! {
+    /// Constant label pairs.
+    PyInfo, "Info", () => Kind::Info,
+    {
+        /// Sets the info label pairs.
+        fn info(slf: &Bound<'_, Self>, val: &Bound<'_, PyDict>) -> PyResult<()> {
+            let metric = slf.as_super().get();
+            let pairs: Vec<(String, String)> =
+                val.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect::<PyResult<_>>()?;
+            metric.family.set_info(metric.series()?, &pairs).py()
     }
-
-    #[pyo3(signature = (*labelvalues, **labelkwargs))]
-    fn labels<'py>(
-        slf: &Bound<'py, Self>,
-        labelvalues: &Bound<'py, PyTuple>,
-        labelkwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, Self>> {
-        child_object(slf, labelvalues, labelkwargs, PyEnum)
     }
+}
 
-    /// Sets the current state.
-    fn state(slf: &Bound<'_, Self>, state: &str) -> PyResult<()> {
-        let metric = slf.as_super().get();
-        let Kind::StateSet { states } = metric.kind() else { unreachable!("an Enum holds a stateset family") };
-        let index = info::state_index(&metric.family.meta().name, states, state).py()?;
-        info::set_index(metric.series()?.cells(), index);
-        Ok(())
+metric_class! {
+    /// One of a set of states.
+    PyEnum, "Enum", (states: Option<Vec<String>> = None) => Kind::StateSet { states: states.unwrap_or_default().into() },
+    {
+        /// Sets the current state.
+        fn state(slf: &Bound<'_, Self>, state: &str) -> PyResult<()> {
+            let metric = slf.as_super().get();
+            let Kind::StateSet { states } = metric.kind() else { unreachable!("an Enum holds a stateset family") };
+            let index = info::state_index(&metric.family.meta().name, states, state).py()?;
+            info::set_index(metric.series()?.cells(), index);
+            Ok(())
+    }
     }
 }
 

@@ -24,7 +24,8 @@ fn counters(r: &Registry) {
 }
 
 fn gauges(r: &Registry) {
-    let temperature = family(r, "temperature_celsius", "Temperature.\nIn \\ degrees \"C\".", "celsius", Kind::Gauge, &[]);
+    let temperature =
+        family(r, "temperature_celsius", "Temperature.\nIn \\ degrees \"C\".", "celsius", Kind::Gauge, &[]);
     gauge::set(temperature.unlabeled().unwrap().cells(), -2.5);
     let depth = family(r, "queue_depth", "Jobs waiting.", "", Kind::Gauge, &["queue"]);
     gauge::set(depth.labels(&["default"]).unwrap().cells(), 7.0);
@@ -35,7 +36,14 @@ fn gauges(r: &Registry) {
 
 fn histograms(r: &Registry) {
     let bounds = histogram::bounds(&histogram::DEFAULT_BUCKETS).unwrap();
-    let latency = family(r, "request_latency_seconds", "Latency.", "seconds", Kind::Histogram { bounds: bounds.clone() }, &["method"]);
+    let latency = family(
+        r,
+        "request_latency_seconds",
+        "Latency.",
+        "seconds",
+        Kind::Histogram { bounds: bounds.clone() },
+        &["method"],
+    );
     let get = latency.labels(&["GET"]).unwrap();
     for v in [0.003, 0.1, 0.4, 12.0] {
         histogram::observe(get.cells(), &bounds, v);

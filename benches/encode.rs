@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     for series in [10_000, 100_000] {
         let registry = registry_with(series);
         c.bench_function(&format!("encode text {series} series"), |b| {
-            b.iter(|| registry.encode(Format::Text, Options::default()).unwrap())
+            b.iter(|| registry.encode(Format::Text, &Options::default()).unwrap())
         });
     }
 }

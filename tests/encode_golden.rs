@@ -94,7 +94,7 @@ fn check(case: &str, build: fn(&Registry), options: Options) {
     build(&registry);
     let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     for (format, dir, ext) in [(Format::Text, "text", "prom"), (Format::OpenMetrics, "openmetrics", "txt")] {
-        let rendered = registry.encode(format, options).unwrap();
+        let rendered = registry.encode(format, &options).unwrap();
         let path = golden.join(dir).join(format!("{case}.{ext}"));
         if std::env::var_os("OBSAGENT_GOLDEN_UPDATE").is_some() {
             std::fs::write(&path, &rendered).unwrap();
@@ -136,5 +136,5 @@ fn golden_enum() {
 
 #[test]
 fn golden_created() {
-    check("created", created, Options { created: true });
+    check("created", created, Options { created: true, ..Options::default() });
 }

@@ -2,6 +2,7 @@
 //! types) for one process, read from `<procfs>/<pid>/{stat,limits,fd}` and `<procfs>/stat`.
 
 use super::Paths;
+use crate::encode::Options;
 use crate::error::{Error, Result};
 use crate::registry::{Collector, MetricFamily};
 
@@ -86,7 +87,7 @@ fn gauge(name: &str, help: &str, value: f64) -> MetricFamily {
 }
 
 impl Collector for ProcessCollector {
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+    fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         let dir = self.pid_dir();
         let stat = parse_stat(&std::fs::read_to_string(dir.join("stat"))?)?;
         let boot = std::fs::read_to_string(self.paths.proc("stat")).ok().as_deref().and_then(parse_boot_time);

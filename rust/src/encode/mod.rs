@@ -31,10 +31,21 @@ impl Format {
 }
 
 /// What the caller can choose about an exposition.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Emit `_created` series for counters, histograms and summaries.
     pub created: bool,
+    /// Only these system collectors (the `collect[]` URL parameter); empty means all enabled.
+    pub collect: Vec<String>,
+    /// Not these system collectors (the `exclude[]` URL parameter).
+    pub exclude: Vec<String>,
+}
+
+impl Options {
+    /// Whether the system collector `name` is wanted by this scrape.
+    pub fn wants(&self, name: &str) -> bool {
+        (self.collect.is_empty() || self.collect.iter().any(|c| c == name)) && !self.exclude.iter().any(|c| c == name)
+    }
 }
 
 /// Picks the format for an `Accept` header: the supported type with the highest `q`
@@ -84,15 +95,15 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// Writes families in one format, keeping scratch space between them.
-pub struct Encoder {
+pub struct Encoder<'a> {
     format: Format,
-    options: Options,
+    options: &'a Options,
     cumulative: Vec<u64>,
 }
 
-impl Encoder {
+impl<'a> Encoder<'a> {
     /// A new encoder.
-    pub fn new(format: Format, options: Options) -> Encoder {
+    pub fn new(format: Format, options: &'a Options) -> Encoder<'a> {
         Encoder { format, options, cumulative: Vec::new() }
     }
 

@@ -29,7 +29,7 @@ fn write_header(out: &mut Vec<u8>, name: &str, help: &str, kind: &str, unit: &st
 }
 
 /// Appends a native family.
-pub fn write_family(out: &mut Vec<u8>, family: &Family, options: Options, cumulative: &mut Vec<u64>) {
+pub fn write_family(out: &mut Vec<u8>, family: &Family, options: &Options, cumulative: &mut Vec<u64>) {
     let meta = family.meta();
     write_header(out, &meta.name, &meta.help, meta.kind.type_name(), &meta.unit);
     let created = options.created && super::has_created(&meta.kind);

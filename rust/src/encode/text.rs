@@ -48,7 +48,7 @@ fn announced(kind: &str) -> (&'static str, &str) {
 }
 
 /// Appends a native family.
-pub fn write_family(out: &mut Vec<u8>, family: &Family, options: Options, cumulative: &mut Vec<u64>) {
+pub fn write_family(out: &mut Vec<u8>, family: &Family, options: &Options, cumulative: &mut Vec<u64>) {
     let meta = family.meta();
     let (suffix, kind) = announced(meta.kind.type_name());
     write_header(out, &meta.name, suffix, &meta.help, kind);

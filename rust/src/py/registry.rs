@@ -52,7 +52,7 @@ impl PythonCollector {
 }
 
 impl Collector for PythonCollector {
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+    fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         Python::attach(|py| {
             self.collect_with(py, out).map_err(|err| {
                 let error = Error::Collect {
@@ -84,7 +84,7 @@ impl PyProcessCollector {
 
     fn collect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut families = Vec::new();
-        self.collector.collect(&mut families).py()?;
+        self.collector.collect(&Options::default(), &mut families).py()?;
         PyList::new(py, families.iter().map(|f| family_to_py(py, f)).collect::<PyResult<Vec<_>>>()?)
     }
 }
@@ -160,7 +160,8 @@ impl PyRegistry {
     /// Every family as `(name, documentation, type, unit, samples)` tuples.
     #[pyo3(signature = (created = false))]
     fn collect<'py>(&self, py: Python<'py>, created: bool) -> PyResult<Bound<'py, PyList>> {
-        let families = self.inner.collect(created).map_err(|err| self.raised(err))?;
+        let options = Options { created, ..Options::default() };
+        let families = self.inner.collect(&options).map_err(|err| self.raised(err))?;
         PyList::new(py, families.iter().map(|f| family_to_py(py, f)).collect::<PyResult<Vec<_>>>()?)
     }
 
@@ -169,7 +170,8 @@ impl PyRegistry {
     fn encode<'py>(&self, py: Python<'py>, openmetrics: bool, created: bool) -> PyResult<Bound<'py, PyBytes>> {
         let format = if openmetrics { Format::OpenMetrics } else { Format::Text };
         let inner = self.inner.clone();
-        let body = py.detach(move || inner.encode(format, Options { created })).map_err(|err| self.raised(err))?;
+        let options = Options { created, ..Options::default() };
+        let body = py.detach(move || inner.encode(format, &options)).map_err(|err| self.raised(err))?;
         Ok(PyBytes::new(py, &body))
     }
 }

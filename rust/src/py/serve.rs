@@ -57,7 +57,8 @@ fn start_http_server(
         .next()
         .ok_or_else(|| PyValueError::new_err(format!("no address for {host:?}")))?;
     let inner = registry.inner.clone();
-    let handle = py.detach(move || serve::start(address, inner, Options { created })).py()?;
+    let options = Options { created, ..Options::default() };
+    let handle = py.detach(move || serve::start(address, inner, options)).py()?;
     Ok(PyServer { address: handle.address(), handle: Mutex::new(Some(handle)) })
 }
 

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 /// Something that produces metric families when scraped: system collectors, Python collectors.
 pub trait Collector: Send + Sync {
-    /// Appends this collector's families to `out`.
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<()>;
+    /// Appends this collector's families to `out`; `options` says what this scrape asked for.
+    fn collect(&self, options: &Options, out: &mut Vec<MetricFamily>) -> Result<()>;
 }
 
 /// One registered item.
@@ -90,19 +90,19 @@ impl Registry {
     }
 
     /// Every family as plain samples (prometheus_client's `registry.collect()`).
-    pub fn collect(&self, created: bool) -> Result<Vec<MetricFamily>> {
+    pub fn collect(&self, options: &Options) -> Result<Vec<MetricFamily>> {
         let mut out = Vec::new();
         for entry in self.entries() {
             match entry {
-                Entry::Family(family) => out.push(family.snapshot(created)),
-                Entry::Collector(collector) => collector.collect(&mut out)?,
+                Entry::Family(family) => out.push(family.snapshot(options.created)),
+                Entry::Collector(collector) => collector.collect(options, &mut out)?,
             }
         }
         Ok(out)
     }
 
     /// Renders everything in `format`.
-    pub fn encode(&self, format: Format, options: Options) -> Result<Vec<u8>> {
+    pub fn encode(&self, format: Format, options: &Options) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.last_size.load(Ordering::Relaxed) + 1024);
         let mut scratch = Vec::new();
         let mut encoder = encode::Encoder::new(format, options);
@@ -111,7 +111,7 @@ impl Registry {
                 Entry::Family(family) => encoder.family(&mut out, &family),
                 Entry::Collector(collector) => {
                     scratch.clear();
-                    collector.collect(&mut scratch)?;
+                    collector.collect(options, &mut scratch)?;
                     for family in &scratch {
                         encoder.snapshot(&mut out, family);
                     }
@@ -144,7 +144,7 @@ mod tests {
 
     struct Failing;
     impl Collector for Failing {
-        fn collect(&self, _: &mut Vec<MetricFamily>) -> Result<()> {
+        fn collect(&self, _: &Options, _: &mut Vec<MetricFamily>) -> Result<()> {
             Err(Error::Collect { collector: "failing".into(), message: "boom".into() })
         }
     }
@@ -153,7 +153,7 @@ mod tests {
     fn a_failing_collector_fails_the_encode_with_its_message() {
         let registry = Registry::new();
         registry.register(Entry::Collector(Arc::new(Failing)), vec![]).unwrap();
-        let err = registry.encode(Format::Text, Options::default()).unwrap_err().to_string();
+        let err = registry.encode(Format::Text, &Options::default()).unwrap_err().to_string();
         assert_eq!(err, "collector failing failed: boom");
     }
 }

@@ -137,8 +137,16 @@ async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<By
     let header = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
     let format = encode::negotiate(header(ACCEPT).as_deref());
     let gzip = encode::accepts_gzip(header(ACCEPT_ENCODING).as_deref());
+    let mut options = state.options.clone();
+    for (key, value) in query_pairs(request.uri().query().unwrap_or("")) {
+        match key.as_str() {
+            "collect[]" => options.collect.push(value),
+            "exclude[]" => options.exclude.push(value),
+            _ => {}
+        }
+    }
     let rendered = tokio::task::spawn_blocking(move || {
-        state.registry.encode(format, state.options).map(|body| if gzip { encode::gzip(&body) } else { body })
+        state.registry.encode(format, &options).map(|body| if gzip { encode::gzip(&body) } else { body })
     })
     .await;
     match rendered {
@@ -160,5 +168,54 @@ async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<By
             "text/plain; charset=utf-8",
             "error collecting metrics: the encoder panicked\n",
         ),
+    }
+}
+
+/// `key=value` pairs of a query string, percent-decoded (`collect%5B%5D=cpu` is `collect[]`).
+fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key), percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        let pairs: Vec<_> = query_pairs("collect%5B%5D=cpu&collect[]=mem+info&exclude[]=%zz&x").collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("collect[]".into(), "cpu".into()),
+                ("collect[]".into(), "mem info".into()),
+                ("exclude[]".into(), "%zz".into()),
+                ("x".into(), "".into()),
+            ]
+        );
     }
 }

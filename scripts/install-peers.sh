@@ -2,13 +2,15 @@
 # Installs the real Prometheus peers the tests run against (Debian packages), when we can:
 # root with apt-get. Never starts their services: the tests start them on loopback themselves.
 set -euo pipefail
-peers=(prometheus)
+# binary -> Debian package
+declare -A peers=([prometheus]=prometheus [promtool]=prometheus [prometheus-node-exporter]=prometheus-node-exporter)
 missing=()
-command -v prometheus >/dev/null || missing+=(prometheus)
-command -v promtool >/dev/null || missing+=(prometheus)
+for binary in "${!peers[@]}"; do
+  command -v "$binary" >/dev/null || missing+=("${peers[$binary]}")
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-  echo "install-peers: cannot install ${peers[*]} (need root and apt-get); tests needing them will skip, or fail under CI=true" >&2
+  echo "install-peers: cannot install ${missing[*]} (need root and apt-get); tests needing them will skip, or fail under CI=true" >&2
   exit 0
 fi
 # Keep the packages' own services from starting on install.
@@ -16,4 +18,4 @@ printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/pol
 trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${peers[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null

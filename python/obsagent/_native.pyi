@@ -143,11 +143,26 @@ class Enum(_Metric):
     def state(self, state: str) -> None: ...
 
 @final
-class ProcessCollector:
-    """prometheus_client's process_* metrics for one process, read from procfs."""
+class Collector:
+    """A collector implemented in the core."""
 
-    def __new__(cls, procfs: str = "/proc", pid: int | None = None) -> ProcessCollector: ...
+    @staticmethod
+    def process(procfs: str = "/proc", pid: int | None = None) -> Collector: ...
+    @staticmethod
+    def node(
+        collectors: list[str],
+        procfs: str = "/proc",
+        sysfs: str = "/sys",
+        rootfs: str = "/",
+        textfile_directory: str | None = None,
+        filesystem_mount_points_exclude: str | None = None,
+        filesystem_fs_types_exclude: str | None = None,
+        netdev_device_exclude: str | None = None,
+        diskstats_device_exclude: str | None = None,
+    ) -> Collector: ...
     def collect(self) -> list[_FamilyTuple]: ...
+
+def node_collectors() -> list[tuple[str, bool]]: ...
 
 @final
 class Registry:

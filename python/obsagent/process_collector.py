@@ -28,7 +28,7 @@ class ProcessCollector:
         if namespace:
             raise ValueError("obsagent's ProcessCollector does not support a namespace prefix")
         target = pid()
-        self._native_collector = _native.ProcessCollector(proc, None if target == "self" else int(target))
+        self._native_collector = _native.Collector.process(proc, None if target == "self" else int(target))
         if os.path.isdir(proc) and registry is not None:
             registry.register(self)
 

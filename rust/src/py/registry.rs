@@ -1,4 +1,4 @@
-//! The native half of `CollectorRegistry`: native metrics, the built-in process collector and
+//! The native half of `CollectorRegistry`: native metrics, the collectors built into the core and
 //! collectors written in Python, in registration order, encoded with the GIL released.
 //!
 //! A Python collector is called back (attaching to the interpreter) when the registry is
@@ -9,7 +9,7 @@
 use super::error::{to_py, IntoPy};
 use super::metric::PyMetric;
 use crate::collect::process::{Pid, ProcessCollector};
-use crate::collect::Paths;
+use crate::collect::{Config, NodeCollectors, Paths, FACTORIES};
 use crate::encode::{Format, Options};
 use crate::error::{Error, Result};
 use crate::registry::{Collector, Entry, MetricFamily, Registry, Sample};
@@ -66,27 +66,76 @@ impl Collector for PythonCollector {
     }
 }
 
-/// prometheus_client's process collector, natively.
-#[pyclass(module = "obsagent._native", name = "ProcessCollector", frozen)]
-pub struct PyProcessCollector {
-    collector: Arc<ProcessCollector>,
+/// A collector implemented in the core: the process collector or the system collectors.
+#[pyclass(module = "obsagent._native", name = "Collector", frozen)]
+pub struct PyNativeCollector {
+    collector: Arc<dyn Collector>,
+    names: Vec<String>,
 }
 
 #[pymethods]
-impl PyProcessCollector {
-    #[new]
+impl PyNativeCollector {
+    /// prometheus_client's `process_*` metrics for `pid` (default: this process).
+    #[staticmethod]
     #[pyo3(signature = (procfs = "/proc", pid = None))]
-    fn new(procfs: &str, pid: Option<u32>) -> Self {
+    fn process(procfs: &str, pid: Option<u32>) -> Self {
         let paths = Paths { procfs: procfs.into(), ..Paths::default() };
         let pid = pid.map_or(Pid::SelfProcess, Pid::Fixed);
-        PyProcessCollector { collector: Arc::new(ProcessCollector::new(paths, pid)) }
+        let names = [
+            "virtual_memory_bytes",
+            "resident_memory_bytes",
+            "start_time_seconds",
+            "cpu_seconds_total",
+            "open_fds",
+            "max_fds",
+        ];
+        let names = names.iter().map(|n| format!("process_{n}")).collect();
+        PyNativeCollector { collector: Arc::new(ProcessCollector::new(paths, pid)), names }
     }
 
+    /// The node_exporter-compatible system collectors named in `collectors`.
+    #[staticmethod]
+    #[pyo3(signature = (
+        collectors, procfs = "/proc", sysfs = "/sys", rootfs = "/", textfile_directory = None,
+        filesystem_mount_points_exclude = None, filesystem_fs_types_exclude = None,
+        netdev_device_exclude = None, diskstats_device_exclude = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn node(
+        collectors: Vec<String>,
+        procfs: &str,
+        sysfs: &str,
+        rootfs: &str,
+        textfile_directory: Option<String>,
+        filesystem_mount_points_exclude: Option<String>,
+        filesystem_fs_types_exclude: Option<String>,
+        netdev_device_exclude: Option<String>,
+        diskstats_device_exclude: Option<String>,
+    ) -> PyResult<Self> {
+        let config = Config {
+            paths: Paths { procfs: procfs.into(), sysfs: sysfs.into(), rootfs: rootfs.into() },
+            textfile_directory: textfile_directory.map(Into::into),
+            filesystem_mount_points_exclude,
+            filesystem_fs_types_exclude,
+            netdev_device_exclude,
+            diskstats_device_exclude,
+        };
+        let collector = NodeCollectors::new(&config, &collectors).py()?;
+        Ok(PyNativeCollector { collector: Arc::new(collector), names: Vec::new() })
+    }
+
+    /// Every collector's families now, as `(name, documentation, type, unit, samples)`.
     fn collect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut families = Vec::new();
         self.collector.collect(&Options::default(), &mut families).py()?;
         PyList::new(py, families.iter().map(|f| family_to_py(py, f)).collect::<PyResult<Vec<_>>>()?)
     }
+}
+
+/// `(name, enabled_by_default)` for every system collector, in exposition order.
+#[pyfunction]
+fn node_collectors() -> Vec<(&'static str, bool)> {
+    FACTORIES.iter().map(|f| (f.name, f.enabled_by_default)).collect()
 }
 
 /// Registered collectors, in order, and what encodes them.
@@ -101,8 +150,8 @@ impl PyRegistry {
         if let Ok(metric) = collector.cast::<PyMetric>() {
             return Some(Entry::Family(metric.get().family.clone()));
         }
-        if let Ok(process) = collector.cast::<PyProcessCollector>() {
-            return Some(Entry::Collector(process.get().collector.clone()));
+        if let Ok(native) = collector.cast::<PyNativeCollector>() {
+            return Some(Entry::Collector(native.get().collector.clone()));
         }
         let python = self.python.lock();
         python.iter().find(|c| c.object.is(collector)).map(|c| Entry::Collector(c.clone() as Arc<dyn Collector>))
@@ -122,24 +171,16 @@ impl PyRegistry {
         PyRegistry { inner: Arc::new(Registry::new()), python: Mutex::default() }
     }
 
-    /// Registers a native metric or the native process collector under their own names, or a
+    /// Registers a native metric or collector under their own names, or a
     /// Python collector under `names` (from its `describe()` or `collect()`).
     #[pyo3(signature = (collector, names = None))]
     fn register(&self, collector: &Bound<'_, PyAny>, names: Option<Vec<String>>) -> PyResult<()> {
         if let Ok(metric) = collector.cast::<PyMetric>() {
             return self.inner.register_family(metric.get().family.clone()).py();
         }
-        if let Ok(process) = collector.cast::<PyProcessCollector>() {
-            let names = [
-                "virtual_memory_bytes",
-                "resident_memory_bytes",
-                "start_time_seconds",
-                "cpu_seconds_total",
-                "open_fds",
-                "max_fds",
-            ];
-            let names = names.iter().map(|n| format!("process_{n}")).collect();
-            return self.inner.register(Entry::Collector(process.get().collector.clone()), names).py();
+        if let Ok(native) = collector.cast::<PyNativeCollector>() {
+            let native = native.get();
+            return self.inner.register(Entry::Collector(native.collector.clone()), native.names.clone()).py();
         }
         let python = Arc::new(PythonCollector { object: collector.clone().unbind(), raised: Mutex::new(None) });
         self.inner.register(Entry::Collector(python.clone()), names.unwrap_or_default()).py()?;
@@ -202,6 +243,7 @@ pub(super) fn family_to_py<'py>(py: Python<'py>, family: &MetricFamily) -> PyRes
 /// Adds the registry classes to the module.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyRegistry>()?;
-    module.add_class::<PyProcessCollector>()?;
+    module.add_class::<PyNativeCollector>()?;
+    module.add_function(wrap_pyfunction!(node_collectors, module)?)?;
     Ok(())
 }

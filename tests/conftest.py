@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
-import obsagent
 import pytest
+
+import obsagent
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = bool(os.environ.get("OBSAGENT_GOLDEN_UPDATE"))
@@ -42,3 +51,78 @@ def peer(binary: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+OBSAGENT = [sys.executable, "-m", "obsagent"]
+
+
+def start_daemon(*args: str, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """`obsagent <args>` on loopback (a free port unless given); returns the process and its URL."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [*OBSAGENT, *args, "--web.listen-address", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stderr.readline()
+    record = json.loads(line)
+    assert record["msg"] == "listening", line
+    return process, f"http://127.0.0.1:{port}"
+
+
+def stop_daemon(process: subprocess.Popen) -> list[dict]:
+    """SIGTERM, then the JSON log lines written after start."""
+    process.send_signal(signal.SIGTERM)
+    _, rest = process.communicate(timeout=10)
+    return [json.loads(line) for line in rest.splitlines() if line.strip()]
+
+
+def query(base: str, expr: str) -> list[dict]:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        answer = json.load(response)
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def wait_for(check, timeout: float = 45.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("Prometheus did not get there in time")
+        time.sleep(0.25)
+
+
+@pytest.fixture
+def prometheus(tmp_path) -> Iterator[tuple[str, int]]:
+    """Prometheus on a free loopback port, scraping 127.0.0.1:<target port> every second."""
+    binary = peer("prometheus")
+    target_port, port = free_port(), free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: obsagent\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n"
+    )
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", target_port
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -11,30 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import obsagent
 import pytest
-from conftest import free_port, peer
 
-OBSAGENT = [sys.executable, "-m", "obsagent"]
-
-
-def start_daemon(*args: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [*OBSAGENT, *args, "--web.listen-address", f"127.0.0.1:{port}"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stderr.readline()
-    record = json.loads(line)
-    assert record["msg"] == "listening", line
-    return process, f"http://127.0.0.1:{port}"
-
-
-def stop_daemon(process: subprocess.Popen) -> list[dict]:
-    process.send_signal(signal.SIGTERM)
-    _, rest = process.communicate(timeout=10)
-    return [json.loads(line) for line in rest.splitlines() if line.strip()]
+import obsagent
+from conftest import OBSAGENT, peer, start_daemon, stop_daemon
 
 
 @pytest.mark.parametrize("args", [(), ("run",)])

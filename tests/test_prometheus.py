@@ -4,66 +4,12 @@ returns what the test recorded: `up == 1`, a counter's value, and `histogram_qua
 from __future__ import annotations
 
 import json
-import subprocess
-import time
-import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+
+import pytest
 
 import obsagent
-import pytest
-from conftest import free_port, peer
-
-
-def query(base: str, expr: str) -> list[dict]:
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=5) as response:
-        answer = json.load(response)
-    assert answer["status"] == "success", answer
-    return answer["data"]["result"]
-
-
-def wait_for(check, timeout: float = 45.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("Prometheus did not get there in time")
-        time.sleep(0.25)
-
-
-@pytest.fixture
-def prometheus(tmp_path) -> Iterator[tuple[str, int]]:
-    """Prometheus on a free loopback port, scraping 127.0.0.1:<target port> every second."""
-    binary = peer("prometheus")
-    target_port, port = free_port(), free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        "  - job_name: obsagent\n"
-        f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n"
-    )
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}", target_port
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+from conftest import query, wait_for
 
 
 def test_prometheus_scrapes_obsagent(prometheus, registry):

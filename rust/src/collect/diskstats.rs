@@ -1,9 +1,154 @@
-//! diskstats: not written yet (placeholder while the collector is written; never shipped enabled).
+//! diskstats: `node_disk_*{device}` from `<procfs>/diskstats`, with node_exporter's names and
+//! units (sectors × 512 as bytes, milliseconds as seconds), the discard and flush fields when
+//! the kernel has them, and `node_disk_info`. Partitions and virtual devices are left out by
+//! upstream's default regex (`--collector.diskstats.device-exclude` replaces it).
 
-use super::{Config, NodeCollector};
-use crate::error::{Error, Result};
+use super::netdev::compile;
+use super::{malformed, read, Config, NodeCollector};
+use crate::error::Result;
+use crate::registry::MetricFamily;
+use regex::Regex;
+use std::path::PathBuf;
 
-/// Builds the collector.
-pub fn build(_: &Config) -> Result<Box<dyn NodeCollector>> {
-    Err(Error::InvalidValue("collector diskstats is not written yet".into()))
+/// Upstream node_exporter's default device exclude (1.8+: zram too).
+pub const DEFAULT_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+
+/// `(column index, name, help, type, scale)`; columns count from the first stat after the name.
+const STATS: [(usize, &str, &str, &str, f64); 17] = [
+    (0, "reads_completed", "The total number of reads completed successfully.", "counter", 1.0),
+    (1, "reads_merged", "The total number of reads merged.", "counter", 1.0),
+    (2, "read_bytes", "The total number of bytes read successfully.", "counter", 512.0),
+    (3, "read_time_seconds", "The total number of seconds spent by all reads.", "counter", 0.001),
+    (4, "writes_completed", "The total number of writes completed successfully.", "counter", 1.0),
+    (5, "writes_merged", "The number of writes merged.", "counter", 1.0),
+    (6, "written_bytes", "The total number of bytes written successfully.", "counter", 512.0),
+    (7, "write_time_seconds", "This is the total number of seconds spent by all writes.", "counter", 0.001),
+    (8, "io_now", "The number of I/Os currently in progress.", "gauge", 1.0),
+    (9, "io_time_seconds", "Total seconds spent doing I/Os.", "counter", 0.001),
+    (10, "io_time_weighted_seconds", "The weighted # of seconds spent doing I/Os.", "counter", 0.001),
+    (11, "discards_completed", "The total number of discards completed successfully.", "counter", 1.0),
+    (12, "discards_merged", "The total number of discards merged.", "counter", 1.0),
+    (13, "discarded_sectors", "The total number of sectors discarded successfully.", "counter", 1.0),
+    (14, "discard_time_seconds", "This is the total number of seconds spent by all discards.", "counter", 0.001),
+    (15, "flush_requests", "The total number of flush requests completed successfully", "counter", 1.0),
+    (
+        16,
+        "flush_requests_time_seconds",
+        "This is the total number of seconds spent by all flush requests.",
+        "counter",
+        0.001,
+    ),
+];
+
+/// One line: major, minor, device name and its counters (11, 15 or 17 of them).
+#[derive(Debug, PartialEq)]
+pub struct Disk<'a> {
+    /// Major device number.
+    pub major: &'a str,
+    /// Minor device number.
+    pub minor: &'a str,
+    /// Device name.
+    pub device: &'a str,
+    /// The counters in file order.
+    pub stats: Vec<f64>,
+}
+
+/// Parses every line.
+pub fn parse(text: &str) -> Result<Vec<Disk<'_>>> {
+    let mut disks = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(major), Some(minor), Some(device)) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(malformed("/proc/diskstats line", line));
+        };
+        let stats = fields.map(str::parse::<f64>).collect::<Result<Vec<_>, _>>();
+        let stats = stats.map_err(|_| malformed("/proc/diskstats line", line))?;
+        if stats.len() < 11 {
+            return Err(malformed("/proc/diskstats line (fewer than 11 counters)", line));
+        }
+        disks.push(Disk { major, minor, device, stats });
+    }
+    Ok(disks)
+}
+
+struct Diskstats {
+    path: PathBuf,
+    exclude: Option<Regex>,
+}
+
+/// Builds the collector; a bad exclude regex is an error naming the flag.
+pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
+    let pattern = config.diskstats_device_exclude.as_deref().unwrap_or(DEFAULT_EXCLUDE);
+    let exclude = compile("--collector.diskstats.device-exclude", Some(pattern))?;
+    Ok(Box::new(Diskstats { path: config.paths.proc("diskstats"), exclude }))
+}
+
+impl NodeCollector for Diskstats {
+    fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        let text = read(&self.path)?;
+        let disks: Vec<Disk<'_>> = parse(&text)?
+            .into_iter()
+            .filter(|d| !self.exclude.as_ref().is_some_and(|r| r.is_match(d.device)))
+            .collect();
+        let mut info = MetricFamily::new("node_disk_info", "Info of /sys/block/<block_device>.", "gauge", "");
+        for disk in &disks {
+            // udev's model/serial/... are not read (they need /run/udev); empty as in a VM.
+            let labels = [("device", disk.device), ("major", disk.major), ("minor", disk.minor)]
+                .into_iter()
+                .chain(["model", "path", "revision", "serial", "wwn"].map(|k| (k, "")))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            info.push("", labels, 1.0);
+        }
+        for (column, name, help, kind, scale) in STATS {
+            if !disks.iter().any(|d| d.stats.len() > column) {
+                continue;
+            }
+            let (base, suffix) = if kind == "counter" {
+                (format!("node_disk_{name}"), "_total")
+            } else {
+                (format!("node_disk_{name}"), "")
+            };
+            let mut family = MetricFamily::new(base, help, kind, "");
+            for disk in disks.iter().filter(|d| d.stats.len() > column) {
+                family.push(suffix, vec![("device".into(), disk.device.into())], disk.stats[column] * scale);
+            }
+            out.push(family);
+        }
+        out.push(info);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::fixture_paths;
+
+    #[test]
+    fn parses_lines_of_every_kernel_length() {
+        let text = " 254 0 vda 71479 11797 11785842 39240 9630 34054 8041504 29695 0 11008 70751 2977 1 1683760 1240 542 574\n\
+                      8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n";
+        let disks = parse(text).unwrap();
+        assert_eq!((disks[0].major, disks[0].minor, disks[0].device), ("254", "0", "vda"));
+        assert_eq!(disks[0].stats.len(), 17);
+        assert_eq!(disks[1].stats.len(), 11);
+        assert!(parse("8 0 sda 1 2 3\n").unwrap_err().to_string().contains("fewer than 11"));
+        assert!(parse("8 0 sda 1 2 x 4 5 6 7 8 9 10 11\n").is_err());
+    }
+
+    #[test]
+    fn collects_from_the_fixture() {
+        let mut out = Vec::new();
+        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let read_bytes = out.iter().find(|f| f.name == "node_disk_read_bytes").unwrap();
+        // loop* and zram0 are excluded by default; vda read 11785842 sectors.
+        assert_eq!(read_bytes.samples.len(), 1);
+        assert_eq!(read_bytes.samples[0].labels, vec![("device".to_string(), "vda".to_string())]);
+        assert_eq!(read_bytes.samples[0].value, 11785842.0 * 512.0);
+        let io_now = out.iter().find(|f| f.name == "node_disk_io_now").unwrap();
+        assert_eq!(io_now.samples[0].name, "node_disk_io_now");
+        assert!(out.iter().any(|f| f.name == "node_disk_flush_requests_time_seconds"));
+        assert_eq!(out.last().unwrap().samples[0].labels[1], ("major".to_string(), "254".to_string()));
+    }
 }

@@ -1,9 +1,84 @@
-//! meminfo: not written yet (placeholder while the collector is written; never shipped enabled).
+//! meminfo: one gauge per `<procfs>/meminfo` line, `node_memory_<Field>_bytes` (kB × 1024) or,
+//! for the page counts without a unit (`HugePages_*`), `node_memory_<Field>`. Every line is
+//! exported (node_exporter 1.5–1.8's superset), with `(anon)`/`(file)` written `_anon`/`_file`.
 
-use super::{Config, NodeCollector};
-use crate::error::{Error, Result};
+use super::{malformed, read, single, Config, NodeCollector};
+use crate::error::Result;
+use crate::registry::MetricFamily;
+use std::path::PathBuf;
+
+/// `(metric name suffix, value)` per line: `MemTotal_bytes`, `HugePages_Total`, ...
+pub fn parse(text: &str) -> Result<Vec<(String, f64)>> {
+    let mut fields = Vec::with_capacity(64);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (key, rest) = line.split_once(':').ok_or_else(|| malformed("/proc/meminfo line", line))?;
+        let mut parts = rest.split_ascii_whitespace();
+        let value: f64 =
+            parts.next().and_then(|v| v.parse().ok()).ok_or_else(|| malformed("/proc/meminfo line", line))?;
+        let key = key.replace('(', "_").replace(')', "");
+        match parts.next() {
+            Some("kB") => fields.push((format!("{key}_bytes"), value * 1024.0)),
+            None => fields.push((key, value)),
+            Some(_) => return Err(malformed("/proc/meminfo line (unknown unit)", line)),
+        }
+    }
+    if fields.is_empty() {
+        return Err(malformed("/proc/meminfo (empty)", text));
+    }
+    Ok(fields)
+}
+
+struct Meminfo {
+    path: PathBuf,
+}
 
 /// Builds the collector.
-pub fn build(_: &Config) -> Result<Box<dyn NodeCollector>> {
-    Err(Error::InvalidValue("collector meminfo is not written yet".into()))
+pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
+    Ok(Box::new(Meminfo { path: config.paths.proc("meminfo") }))
+}
+
+impl NodeCollector for Meminfo {
+    fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        for (field, value) in parse(&read(&self.path)?)? {
+            let help = format!("Memory information field {field}.");
+            out.push(single(&format!("node_memory_{field}"), &help, "gauge", value));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::fixture_paths;
+
+    #[test]
+    fn names_units_and_values() {
+        let text = "MemTotal:       24576000 kB\nActive(anon):      1024 kB\nHugePages_Total:       0\n";
+        let fields = parse(text).unwrap();
+        assert_eq!(
+            fields,
+            [
+                ("MemTotal_bytes".to_string(), 24576000.0 * 1024.0),
+                ("Active_anon_bytes".to_string(), 1024.0 * 1024.0),
+                ("HugePages_Total".to_string(), 0.0),
+            ]
+        );
+        assert!(parse("MemTotal: lots kB\n").unwrap_err().to_string().contains("MemTotal: lots"));
+        assert!(parse("garbage\n").is_err());
+        assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn collects_from_the_fixture() {
+        let mut out = Vec::new();
+        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let total = out.iter().find(|f| f.name == "node_memory_MemTotal_bytes").unwrap();
+        assert_eq!(total.help, "Memory information field MemTotal_bytes.");
+        let text = std::fs::read_to_string(fixture_paths().proc("meminfo")).unwrap();
+        let kb: f64 = text.lines().next().unwrap().split_ascii_whitespace().nth(1).unwrap().parse().unwrap();
+        assert_eq!(total.samples[0].value, kb * 1024.0);
+        assert!(out.iter().any(|f| f.name == "node_memory_HugePages_Total"));
+        assert_eq!(out.len(), text.lines().count());
+    }
 }

@@ -1,9 +1,72 @@
-//! uname: not written yet (placeholder while the collector is written; never shipped enabled).
+//! uname: `node_uname_info{sysname,release,version,machine,nodename,domainname} 1`, read from
+//! `<procfs>/sys/kernel/*` (what uname(2) returns, but through `Paths`, so fixtures work) and
+//! the architecture this build runs on.
 
-use super::{Config, NodeCollector};
-use crate::error::{Error, Result};
+use super::{read, Config, NodeCollector};
+use crate::error::Result;
+use crate::registry::MetricFamily;
+use std::path::PathBuf;
+
+struct Uname {
+    kernel: PathBuf,
+}
 
 /// Builds the collector.
-pub fn build(_: &Config) -> Result<Box<dyn NodeCollector>> {
-    Err(Error::InvalidValue("collector uname is not written yet".into()))
+pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
+    Ok(Box::new(Uname { kernel: config.paths.proc("sys/kernel") }))
+}
+
+/// The label pairs, in node_exporter's order, from a function reading one kernel file.
+pub fn labels(mut kernel_file: impl FnMut(&str) -> Result<String>) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::with_capacity(6);
+    for (label, file) in [
+        ("domainname", "domainname"),
+        ("machine", ""),
+        ("nodename", "hostname"),
+        ("release", "osrelease"),
+        ("sysname", "ostype"),
+        ("version", "version"),
+    ] {
+        let value =
+            if file.is_empty() { std::env::consts::ARCH.to_owned() } else { kernel_file(file)?.trim_end().to_owned() };
+        pairs.push((label.to_owned(), value));
+    }
+    Ok(pairs)
+}
+
+impl NodeCollector for Uname {
+    fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        let pairs = labels(|file| read(&self.kernel.join(file)))?;
+        let help = "Labeled system information as provided by the uname system call.";
+        let mut family = MetricFamily::new("node_uname_info", help, "gauge", "");
+        family.push("", pairs, 1.0);
+        out.push(family);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::fixture_paths;
+    use crate::error::Error;
+
+    #[test]
+    fn labels_in_order_with_newlines_trimmed() {
+        let pairs = labels(|file| Ok(format!("{file}-value\n"))).unwrap();
+        let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["domainname", "machine", "nodename", "release", "sysname", "version"]);
+        assert_eq!(pairs[2].1, "hostname-value");
+        assert_eq!(pairs[1].1, std::env::consts::ARCH);
+        assert!(labels(|_| Err(Error::InvalidValue("gone".into()))).is_err());
+    }
+
+    #[test]
+    fn collects_from_the_fixture() {
+        let mut out = Vec::new();
+        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let labels = &out[0].samples[0].labels;
+        assert_eq!(labels[2], ("nodename".to_string(), "fixture-host".to_string()));
+        assert_eq!(labels[4], ("sysname".to_string(), "Linux".to_string()));
+    }
 }

@@ -1,9 +1,83 @@
-//! vmstat: not written yet (placeholder while the collector is written; never shipped enabled).
+//! vmstat: node_exporter's default selection of `<procfs>/vmstat` fields, those matching
+//! `^(oom_kill|pgpg|pswp|pg.*fault).*`, as untyped `node_vmstat_<field>` (no `_total`: that is
+//! what node_exporter exports, and what dashboards query).
 
-use super::{Config, NodeCollector};
-use crate::error::{Error, Result};
+use super::{malformed, read, single, Config, NodeCollector};
+use crate::error::Result;
+use crate::registry::MetricFamily;
+use std::path::PathBuf;
+
+/// Whether node_exporter's default field filter keeps `field`.
+pub fn selected(field: &str) -> bool {
+    field.starts_with("oom_kill")
+        || field.starts_with("pgpg")
+        || field.starts_with("pswp")
+        || (field.starts_with("pg") && field[2..].contains("fault"))
+}
+
+/// The selected `(field, value)` pairs, in file order.
+pub fn parse(text: &str) -> Result<Vec<(&str, f64)>> {
+    let mut fields = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.split_ascii_whitespace();
+        let (Some(field), Some(value)) = (parts.next(), parts.next()) else {
+            return Err(malformed("/proc/vmstat line", line));
+        };
+        if selected(field) {
+            fields.push((field, value.parse().map_err(|_| malformed("/proc/vmstat line", line))?));
+        }
+    }
+    if fields.is_empty() {
+        return Err(malformed("/proc/vmstat (none of the default fields)", text));
+    }
+    Ok(fields)
+}
+
+struct Vmstat {
+    path: PathBuf,
+}
 
 /// Builds the collector.
-pub fn build(_: &Config) -> Result<Box<dyn NodeCollector>> {
-    Err(Error::InvalidValue("collector vmstat is not written yet".into()))
+pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
+    Ok(Box::new(Vmstat { path: config.paths.proc("vmstat") }))
+}
+
+impl NodeCollector for Vmstat {
+    fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        for (field, value) in parse(&read(&self.path)?)? {
+            let help = format!("/proc/vmstat information field {field}.");
+            out.push(single(&format!("node_vmstat_{field}"), &help, "unknown", value));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::fixture_paths;
+
+    #[test]
+    fn keeps_the_default_fields() {
+        let text = "nr_free_pages 100\npgpgin 5\npgfault 7\npgmajfault 1\npswpin 0\noom_kill 2\npgfree 9\n";
+        assert_eq!(
+            parse(text).unwrap(),
+            [("pgpgin", 5.0), ("pgfault", 7.0), ("pgmajfault", 1.0), ("pswpin", 0.0), ("oom_kill", 2.0)]
+        );
+        assert!(parse("pgfault\n").unwrap_err().to_string().contains("vmstat line"));
+        assert!(parse("pgfault x\n").is_err());
+    }
+
+    #[test]
+    fn collects_from_the_fixture() {
+        let mut out = Vec::new();
+        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
+        for expected in ["node_vmstat_pgfault", "node_vmstat_pgmajfault", "node_vmstat_pgpgin", "node_vmstat_oom_kill"]
+        {
+            assert!(names.contains(&expected), "{expected} in {names:?}");
+        }
+        assert!(!names.contains(&"node_vmstat_nr_free_pages"));
+        assert!(out.iter().all(|f| f.kind == "unknown"));
+    }
 }

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 
-import obsagent
 import pytest
+
+import obsagent
 from conftest import compare_golden
 from obsagent import _native
 from obsagent.openmetrics.exposition import generate_latest as generate_openmetrics

@@ -10,8 +10,9 @@ import urllib.request
 from io import BytesIO
 from wsgiref.util import setup_testing_defaults
 
-import obsagent
 import pytest
+
+import obsagent
 from obsagent.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
 TEXT = "text/plain; version=0.0.4; charset=utf-8"

@@ -1,5 +1,6 @@
-"""The ``obsagent`` command: ``obsagent`` (or ``obsagent run``) serves metrics on :9100,
-``obsagent scrape URL`` fetches an exposition. Flags follow node_exporter's names."""
+"""The ``obsagent`` command: ``obsagent`` (or ``obsagent run``) serves node_exporter-compatible
+system metrics and the default registry on :9100; ``obsagent scrape URL`` fetches an
+exposition. Flags follow node_exporter's names, so its command lines keep working."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, _native
 from .exposition import start_http_server
 from .registry import REGISTRY
+
+# (name, enabled by default) of every system collector.
+NODE_COLLECTORS = _native.node_collectors()
 
 
 def log(level: str, msg: str, **fields: Any) -> None:
@@ -37,24 +41,102 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The daemon's flags, accepted both by ``obsagent`` and ``obsagent run``."""
-    return click.option(
-        "--web.listen-address",
-        "listen_address",
-        default=":9100",
-        show_default=True,
-        help="Address to serve metrics on.",
-    )(command)
+    options = [
+        click.option(
+            "--web.listen-address",
+            "listen_address",
+            default=":9100",
+            show_default=True,
+            help="Address to serve metrics on.",
+        ),
+        click.option("--path.procfs", "procfs", default="/proc", show_default=True, help="procfs mountpoint."),
+        click.option("--path.sysfs", "sysfs", default="/sys", show_default=True, help="sysfs mountpoint."),
+        click.option("--path.rootfs", "rootfs", default="/", show_default=True, help="rootfs mountpoint."),
+        click.option(
+            "--collector.disable-defaults",
+            "disable_defaults",
+            is_flag=True,
+            help="Enable no collector unless named with --collector.<name>.",
+        ),
+        click.option(
+            "--collector.textfile.directory",
+            "textfile_directory",
+            default=None,
+            help="Directory to read *.prom text files from.",
+        ),
+        click.option(
+            "--collector.filesystem.mount-points-exclude",
+            "filesystem_mount_points_exclude",
+            default=None,
+            help="Regex of mount points to ignore (default: node_exporter's).",
+        ),
+        click.option(
+            "--collector.filesystem.fs-types-exclude",
+            "filesystem_fs_types_exclude",
+            default=None,
+            help="Regex of file system types to ignore (default: node_exporter's).",
+        ),
+        click.option(
+            "--collector.netdev.device-exclude",
+            "netdev_device_exclude",
+            default=None,
+            help="Regex of network devices to ignore.",
+        ),
+        click.option(
+            "--collector.diskstats.device-exclude",
+            "diskstats_device_exclude",
+            default=None,
+            help="Regex of block devices to ignore (default: node_exporter's).",
+        ),
+    ]
+    for name, default in NODE_COLLECTORS:
+        state = "enabled" if default else "disabled"
+        options.append(
+            click.option(
+                f"--collector.{name}/--no-collector.{name}",
+                f"collector_{name}",
+                default=None,
+                help=f"Enable the {name} collector (default: {state}).",
+            )
+        )
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
-def serve(listen_address: str) -> None:
-    """Serves the default registry until SIGTERM or SIGINT."""
+def enabled_collectors(disable_defaults: bool, choices: dict[str, bool | None]) -> list[str]:
+    """node_exporter's rule: a collector runs if named on, or on by default and not named off."""
+    return [
+        name
+        for name, default in NODE_COLLECTORS
+        if choices[f"collector_{name}"] or (choices[f"collector_{name}"] is None and default and not disable_defaults)
+    ]
+
+
+def serve(
+    listen_address: str,
+    procfs: str,
+    sysfs: str,
+    rootfs: str,
+    disable_defaults: bool,
+    **settings: Any,
+) -> None:
+    """Serves the system collectors and the default registry until SIGTERM or SIGINT."""
     host, port = parse_listen_address(listen_address)
+    choices = {key: settings.pop(key) for key in list(settings) if key.startswith("collector_")}
+    collectors = enabled_collectors(disable_defaults, choices)
+    try:
+        node = _native.Collector.node(collectors, procfs, sysfs, rootfs, **settings)
+    except ValueError as err:
+        log("error", "bad collector settings", error=str(err))
+        sys.exit(1)
+    REGISTRY.register(node)
     try:
         server = start_http_server(port, addr=host, registry=REGISTRY)
     except (OSError, ValueError) as err:
         log("error", "cannot listen", address=listen_address, error=str(err))
         sys.exit(1)
-    log("info", "listening", address=server.address, version=__version__)
+    log("info", "listening", address=server.address, version=__version__, collectors=collectors)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -73,17 +155,17 @@ def serve(listen_address: str) -> None:
 @click.version_option(__version__, "--version", prog_name="obsagent")
 @run_options
 @click.pass_context
-def main(ctx: click.Context, listen_address: str) -> None:
+def main(ctx: click.Context, **settings: Any) -> None:
     """obsagent: a metrics agent for Python services. With no command, runs the daemon."""
     if ctx.invoked_subcommand is None:
-        serve(listen_address)
+        serve(**settings)
 
 
 @main.command()
 @run_options
-def run(listen_address: str) -> None:
-    """Serve this process's metrics (process_*, python_*) on /metrics."""
-    serve(listen_address)
+def run(**settings: Any) -> None:
+    """Serve system metrics (node_exporter's names) and this process's own on /metrics."""
+    serve(**settings)
 
 
 @main.command()

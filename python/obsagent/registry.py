@@ -49,7 +49,7 @@ class Collector(Protocol):
 
 def _native_part(collector: Any) -> Any:
     """What the native registry registers: the metric itself, or a built-in's native half."""
-    if isinstance(collector, _native._Metric):
+    if isinstance(collector, (_native._Metric, _native.Collector)):
         return collector
     return getattr(collector, "_native_collector", None)
 

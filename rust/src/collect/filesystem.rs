@@ -1,9 +1,396 @@
-//! filesystem: not written yet (placeholder while the collector is written; never shipped enabled).
+//! filesystem: size, free and available bytes, inodes and read-only state of each mount, from
+//! `<procfs>/1/mountinfo` (else `<procfs>/self/mountinfo`) and statfs on `<rootfs>/<mountpoint>`,
+//! with upstream node_exporter's default excludes and its 1.8+ `device_error` label.
+//!
+//! statfs on a dead network mount can block for minutes, so calls go to a worker thread and
+//! the scrape waits at most `timeout`. A mount that timed out is reported as an error, and
+//! skipped until its call returns; the stuck worker is replaced so other mounts go on.
 
-use super::{Config, NodeCollector};
+use super::netdev::compile;
+use super::{malformed, read, Config, NodeCollector};
 use crate::error::{Error, Result};
+use crate::registry::MetricFamily;
+use parking_lot::Mutex;
+use regex::Regex;
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
-/// Builds the collector.
-pub fn build(_: &Config) -> Result<Box<dyn NodeCollector>> {
-    Err(Error::InvalidValue("collector filesystem is not written yet".into()))
+/// Upstream's default mount points to skip.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+/// Upstream's default file system types to skip.
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|\
+hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+
+/// One mount as mountinfo describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    /// The mount source (`/dev/vda`, `tmpfs`, ...).
+    pub device: String,
+    /// Where it is mounted, octal escapes decoded.
+    pub mount_point: String,
+    /// File system type.
+    pub fs_type: String,
+    /// Whether the mount options say `ro`.
+    pub read_only: bool,
+}
+
+/// Decodes mountinfo's octal escapes (`\040` for a space).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal =
+            bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal {
+            Some(digits) => {
+                out.push(digits.iter().fold(0u8, |acc, d| acc.wrapping_mul(8).wrapping_add(d - b'0')));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses mountinfo: `id parent major:minor root mountpoint options [optional...] - fstype source superoptions`.
+pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>> {
+    let mut mounts = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let separator = fields.iter().position(|f| *f == "-").filter(|&i| i >= 6 && fields.len() >= i + 3);
+        let separator = separator.ok_or_else(|| malformed("mountinfo line", line))?;
+        mounts.push(Mount {
+            device: unescape(fields[separator + 2]),
+            mount_point: unescape(fields[4]),
+            fs_type: fields[separator + 1].to_owned(),
+            read_only: fields[5].split(',').any(|option| option == "ro"),
+        });
+    }
+    Ok(mounts)
+}
+
+/// What statfs reports, in the units node_exporter multiplies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stat {
+    /// Block size (`f_bsize`).
+    pub block_size: f64,
+    /// Total, free and available-to-users blocks.
+    pub blocks: f64,
+    /// Free blocks, including those reserved for root.
+    pub blocks_free: f64,
+    /// Blocks free for unprivileged users.
+    pub blocks_available: f64,
+    /// Inodes.
+    pub files: f64,
+    /// Free inodes.
+    pub files_free: f64,
+}
+
+/// A function doing statfs (replaced by slow ones in tests).
+pub type StatFn = fn(&Path) -> io::Result<Stat>;
+
+/// statfs(2) on a path.
+pub fn statfs(path: &Path) -> io::Result<Stat> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: statfs writes into the zeroed struct we own; the path is NUL-terminated.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut buf) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Stat {
+        block_size: buf.f_bsize as f64,
+        blocks: buf.f_blocks as f64,
+        blocks_free: buf.f_bfree as f64,
+        blocks_available: buf.f_bavail as f64,
+        files: buf.f_files as f64,
+        files_free: buf.f_ffree as f64,
+    })
+}
+
+type Job = (PathBuf, mpsc::Sender<io::Result<Stat>>);
+
+/// statfs on a worker thread, with a deadline.
+struct StatWorker {
+    stat: StatFn,
+    timeout: Duration,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    /// Paths whose call has not returned yet.
+    in_flight: Arc<Mutex<HashSet<PathBuf>>>,
+}
+
+impl StatWorker {
+    fn new(stat: StatFn, timeout: Duration) -> StatWorker {
+        let in_flight = Arc::new(Mutex::new(HashSet::new()));
+        let jobs = Mutex::new(Self::spawn(stat, in_flight.clone()));
+        StatWorker { stat, timeout, jobs, in_flight }
+    }
+
+    fn spawn(stat: StatFn, in_flight: Arc<Mutex<HashSet<PathBuf>>>) -> mpsc::Sender<Job> {
+        let (sender, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("obsagent-statfs".into())
+            .spawn(move || {
+                for (path, reply) in jobs {
+                    let result = stat(&path);
+                    in_flight.lock().remove(&path);
+                    if reply.send(result).is_err() {
+                        return; // the scrape gave up on this worker and started another
+                    }
+                }
+            })
+            .map(|_| sender)
+            .unwrap_or_else(|_| mpsc::channel().0)
+    }
+
+    fn call(&self, path: &Path) -> std::result::Result<Stat, String> {
+        if !self.in_flight.lock().insert(path.to_owned()) {
+            return Err("mountpoint timeout: an earlier statfs has not returned".into());
+        }
+        let (reply, result) = mpsc::channel();
+        let mut jobs = self.jobs.lock();
+        if jobs.send((path.to_owned(), reply.clone())).is_err() {
+            *jobs = Self::spawn(self.stat, self.in_flight.clone());
+            let _ = jobs.send((path.to_owned(), reply));
+        }
+        match result.recv_timeout(self.timeout) {
+            Ok(stat) => stat.map_err(|err| err.to_string()),
+            Err(_) => {
+                *jobs = Self::spawn(self.stat, self.in_flight.clone());
+                Err(format!("mountpoint timeout: statfs took longer than {:?}", self.timeout))
+            }
+        }
+    }
+}
+
+struct Filesystem {
+    mountinfo: [PathBuf; 2],
+    rootfs: PathBuf,
+    mount_points_exclude: Regex,
+    fs_types_exclude: Regex,
+    worker: StatWorker,
+}
+
+/// Builds the collector; a bad exclude regex is an error naming the flag.
+pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
+    Ok(Box::new(Filesystem::new(config, statfs, Duration::from_secs(5))?))
+}
+
+impl Filesystem {
+    fn new(config: &Config, stat: StatFn, timeout: Duration) -> Result<Filesystem> {
+        let required = |flag: &str, pattern: Option<&str>, default: &str| -> Result<Regex> {
+            compile(flag, Some(pattern.unwrap_or(default)))?
+                .ok_or_else(|| Error::InvalidValue(format!("{flag} is empty")))
+        };
+        Ok(Filesystem {
+            mountinfo: [config.paths.proc("1/mountinfo"), config.paths.proc("self/mountinfo")],
+            rootfs: config.paths.rootfs.clone(),
+            mount_points_exclude: required(
+                "--collector.filesystem.mount-points-exclude",
+                config.filesystem_mount_points_exclude.as_deref(),
+                DEFAULT_MOUNT_POINTS_EXCLUDE,
+            )?,
+            fs_types_exclude: required(
+                "--collector.filesystem.fs-types-exclude",
+                config.filesystem_fs_types_exclude.as_deref(),
+                DEFAULT_FS_TYPES_EXCLUDE,
+            )?,
+            worker: StatWorker::new(stat, timeout),
+        })
+    }
+
+    fn mounts(&self) -> Result<Vec<Mount>> {
+        let text = read(&self.mountinfo[0]).or_else(|_| read(&self.mountinfo[1]))?;
+        let mut seen = HashSet::new();
+        Ok(parse_mountinfo(&text)?
+            .into_iter()
+            .filter(|m| {
+                !self.mount_points_exclude.is_match(&m.mount_point) && !self.fs_types_exclude.is_match(&m.fs_type)
+            })
+            .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
+            .collect())
+    }
+}
+
+const FAMILIES: [(&str, &str); 7] = [
+    ("node_filesystem_avail_bytes", "Filesystem space available to non-root users in bytes."),
+    ("node_filesystem_device_error", "Whether an error occurred while getting statistics for the given device."),
+    ("node_filesystem_files", "Filesystem total file nodes."),
+    ("node_filesystem_files_free", "Filesystem total free file nodes."),
+    ("node_filesystem_free_bytes", "Filesystem free space in bytes."),
+    ("node_filesystem_readonly", "Filesystem read-only status."),
+    ("node_filesystem_size_bytes", "Filesystem size in bytes."),
+];
+
+impl NodeCollector for Filesystem {
+    fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        let mut families: Vec<MetricFamily> =
+            FAMILIES.iter().map(|(name, help)| MetricFamily::new(*name, *help, "gauge", "")).collect();
+        for mount in self.mounts()? {
+            let path = self.rootfs.join(mount.mount_point.trim_start_matches('/'));
+            let stat = self.worker.call(&path);
+            let error = stat.as_ref().err().cloned().unwrap_or_default();
+            let labels = vec![
+                ("device".to_owned(), mount.device.clone()),
+                ("device_error".to_owned(), error),
+                ("fstype".to_owned(), mount.fs_type.clone()),
+                ("mountpoint".to_owned(), mount.mount_point.clone()),
+            ];
+            let values = match stat {
+                Ok(s) => [
+                    Some(s.blocks_available * s.block_size),
+                    Some(0.0),
+                    Some(s.files),
+                    Some(s.files_free),
+                    Some(s.blocks_free * s.block_size),
+                    Some(f64::from(u8::from(mount.read_only))),
+                    Some(s.blocks * s.block_size),
+                ],
+                Err(_) => [None, Some(1.0), None, None, None, Some(f64::from(u8::from(mount.read_only))), None],
+            };
+            for (family, value) in families.iter_mut().zip(values) {
+                if let Some(value) = value {
+                    family.push("", labels.clone(), value);
+                }
+            }
+        }
+        out.extend(families);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::{fixture_paths, Paths};
+
+    const MOUNTINFO: &str = "22 27 0:21 / /proc rw,relatime - proc proc rw\n\
+        27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+        28 27 0:30 / /mnt/my\\040disk ro,nosuid master:2 - vfat /dev/sdb1 rw\n\
+        29 27 254:0 / / rw,relatime - ext4 /dev/vda rw\n";
+
+    fn fake(path: &Path) -> io::Result<Stat> {
+        if path.ends_with("gone") {
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        if path.ends_with("stuck") {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        Ok(Stat {
+            block_size: 4096.0,
+            blocks: 100.0,
+            blocks_free: 50.0,
+            blocks_available: 40.0,
+            files: 10.0,
+            files_free: 5.0,
+        })
+    }
+
+    fn collector(mountinfo: &str, timeout: Duration) -> (tempdir::Dir, Filesystem) {
+        let dir = tempdir::Dir::new();
+        std::fs::create_dir_all(dir.0.join("proc/1")).unwrap();
+        std::fs::write(dir.0.join("proc/1/mountinfo"), mountinfo).unwrap();
+        let paths = Paths { procfs: dir.0.join("proc"), sysfs: dir.0.join("sys"), rootfs: "/".into() };
+        let collector = Filesystem::new(&Config { paths, ..Config::default() }, fake, timeout).unwrap();
+        (dir, collector)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path = std::env::temp_dir().join(format!("obsagent-fs-{}-{n}", std::process::id()));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir(path)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn series(out: &[MetricFamily], name: &str) -> Vec<(String, f64)> {
+        let family = out.iter().find(|f| f.name == name).unwrap();
+        family.samples.iter().map(|s| (s.labels[3].1.clone(), s.value)).collect()
+    }
+
+    #[test]
+    fn parses_mountinfo_with_escapes_and_optional_fields() {
+        let mounts = parse_mountinfo(MOUNTINFO).unwrap();
+        assert_eq!(mounts.len(), 4);
+        let disk = &mounts[2];
+        assert_eq!(disk.mount_point, "/mnt/my disk");
+        assert_eq!((disk.device.as_str(), disk.fs_type.as_str(), disk.read_only), ("/dev/sdb1", "vfat", true));
+        assert!(!mounts[1].read_only);
+        assert!(parse_mountinfo("27 1 254:0 / /\n").unwrap_err().to_string().contains("mountinfo line"));
+    }
+
+    #[test]
+    fn excludes_duplicates_and_values() {
+        let (_dir, fs) = collector(MOUNTINFO, Duration::from_secs(5));
+        let mut out = Vec::new();
+        fs.update(&mut out).unwrap();
+        assert_eq!(
+            series(&out, "node_filesystem_size_bytes"),
+            [("/".to_string(), 409600.0), ("/mnt/my disk".to_string(), 409600.0)]
+        );
+        assert_eq!(series(&out, "node_filesystem_avail_bytes")[0].1, 40.0 * 4096.0);
+        assert_eq!(series(&out, "node_filesystem_readonly")[1].1, 1.0);
+        let labels = &out[0].samples[0].labels;
+        let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["device", "device_error", "fstype", "mountpoint"]);
+        let bad = Config { filesystem_fs_types_exclude: Some("[".into()), ..Config::default() };
+        assert!(build(&bad).err().unwrap().to_string().contains("--collector.filesystem.fs-types-exclude"));
+    }
+
+    #[test]
+    fn a_failing_or_stuck_mount_reports_device_error_only() {
+        let info = "1 1 0:1 / /gone rw - ext4 /dev/x rw\n2 1 0:2 / /stuck rw - nfs srv:/e rw\n3 1 0:3 / /ok ro - ext4 /dev/y rw\n";
+        let (_dir, fs) = collector(info, Duration::from_millis(200));
+        let mut out = Vec::new();
+        let started = std::time::Instant::now();
+        fs.update(&mut out).unwrap();
+        assert!(started.elapsed() < Duration::from_millis(550), "the stuck mount held the scrape");
+        assert_eq!(
+            series(&out, "node_filesystem_device_error"),
+            [("/gone".to_string(), 1.0), ("/stuck".to_string(), 1.0), ("/ok".to_string(), 0.0)]
+        );
+        assert_eq!(series(&out, "node_filesystem_size_bytes"), [("/ok".to_string(), 409600.0)]);
+        assert_eq!(series(&out, "node_filesystem_readonly").len(), 3);
+        let errors: Vec<&str> = out[1].samples.iter().map(|s| s.labels[1].1.as_str()).collect();
+        assert!(errors[0].contains("No such file"), "{errors:?}");
+        assert!(errors[1].contains("mountpoint timeout"), "{errors:?}");
+        assert_eq!(errors[2], "");
+        // Still stuck on the next scrape: skipped at once; once it returns, it is read again.
+        let mut again = Vec::new();
+        fs.update(&mut again).unwrap();
+        assert!(again[1].samples[1].labels[1].1.contains("has not returned"));
+        std::thread::sleep(Duration::from_millis(700));
+        let mut later = Vec::new();
+        fs.update(&mut later).unwrap();
+        assert_eq!(series(&later, "node_filesystem_device_error")[1], ("/stuck".to_string(), 1.0));
+    }
+
+    #[test]
+    fn collects_from_the_fixture_on_this_machine() {
+        let paths = Paths { rootfs: "/".into(), ..fixture_paths() };
+        let mut out = Vec::new();
+        build(&Config { paths, ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let sizes = series(&out, "node_filesystem_size_bytes");
+        assert!(sizes.iter().any(|(mount, size)| mount == "/" && *size > 0.0), "{sizes:?}");
+        let fs_types: Vec<&str> = out[0].samples.iter().map(|s| s.labels[2].1.as_str()).collect();
+        assert!(!fs_types.iter().any(|t| ["proc", "sysfs", "devtmpfs", "cgroup2"].contains(t)), "{fs_types:?}");
+    }
 }

@@ -120,7 +120,7 @@ impl Collector for NodeCollectors {
                 Ok(()) => true,
                 Err(err) => {
                     out.truncate(before);
-                    log_failure(name, &err);
+                    log_error(name, "collector failed", &err.to_string());
                     false
                 }
             };
@@ -135,12 +135,13 @@ impl Collector for NodeCollectors {
 }
 
 /// One JSON line on stderr, as the daemon's other log lines.
-fn log_failure(collector: &str, err: &Error) {
+pub fn log_error(collector: &str, msg: &str, error: &str) {
     let escape = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
     eprintln!(
-        "{{\"level\": \"error\", \"msg\": \"collector failed\", \"collector\": \"{}\", \"error\": \"{}\"}}",
+        "{{\"level\": \"error\", \"msg\": \"{}\", \"collector\": \"{}\", \"error\": \"{}\"}}",
+        escape(msg),
         escape(collector),
-        escape(&err.to_string())
+        escape(error)
     );
 }
 

@@ -1,4 +1,7 @@
-//! netdev: `node_network_{receive,transmit}_<stat>_total{device}` from `<procfs>/net/dev`.
+//! netdev: `node_network_{receive,transmit}_<stat>_total{device}` from `<procfs>/net/dev`
+//! (whose columns already fold errors the way node_exporter's netlink mode does), plus
+//! `receive_nohandler` from `<sysfs>/class/net/<device>/statistics/rx_nohandler` where the
+//! kernel has it.
 //! No device is excluded by default (upstream node_exporter; Debian's build drops `lo`);
 //! `--collector.netdev.device-exclude` takes a regex.
 
@@ -49,13 +52,14 @@ pub fn parse(text: &str) -> Result<Vec<(&str, [f64; 16])>> {
 
 struct Netdev {
     path: PathBuf,
+    class_net: PathBuf,
     exclude: Option<Regex>,
 }
 
 /// Builds the collector; a bad exclude regex is an error naming the flag.
 pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
     let exclude = compile("--collector.netdev.device-exclude", config.netdev_device_exclude.as_deref())?;
-    Ok(Box::new(Netdev { path: config.paths.proc("net/dev"), exclude }))
+    Ok(Box::new(Netdev { path: config.paths.proc("net/dev"), class_net: config.paths.sys("class/net"), exclude }))
 }
 
 /// Compiles a flag's regex, anchored as Go's `regexp.MatchString` is not: node_exporter's
@@ -81,6 +85,17 @@ impl NodeCollector for Netdev {
                 family.push("_total", vec![("device".into(), (*device).into())], values[i]);
             }
             out.push(family);
+        }
+        let help = "Network device statistic receive_nohandler.";
+        let mut nohandler = MetricFamily::new("node_network_receive_nohandler", help, "counter", "");
+        for (device, _) in &devices {
+            let path = self.class_net.join(device).join("statistics/rx_nohandler");
+            if let Some(value) = std::fs::read_to_string(path).ok().and_then(|v| v.trim().parse().ok()) {
+                nohandler.push("_total", vec![("device".into(), (*device).into())], value);
+            }
+        }
+        if !nohandler.samples.is_empty() {
+            out.push(nohandler);
         }
         Ok(())
     }
@@ -109,7 +124,9 @@ mod tests {
         let config = Config { paths: fixture_paths(), netdev_device_exclude: Some("^ifb".into()), ..Config::default() };
         let mut out = Vec::new();
         build(&config).unwrap().update(&mut out).unwrap();
-        assert_eq!(out.len(), 16);
+        assert_eq!(out.len(), 17);
+        assert_eq!(out[16].samples[0].value, 3.0, "eth0's rx_nohandler in the fixture");
+        assert_eq!(out[16].samples.len(), 1, "lo has no statistics file in the fixture");
         assert_eq!(out[0].help, "Network device statistic receive_bytes.");
         let devices: Vec<&str> = out[0].samples.iter().map(|s| s.labels[0].1.as_str()).collect();
         assert_eq!(devices, ["lo", "eth0"]);

@@ -61,7 +61,10 @@ pub fn write_family(out: &mut Vec<u8>, family: &Family, options: &Options, cumul
 
 /// Appends a family given as samples (prometheus_client's `generate_latest` rules).
 pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
-    let (suffix, kind) = announced(&family.kind);
+    let (mut suffix, kind) = announced(&family.kind);
+    if family.samples.iter().any(|s| s.name == family.name) {
+        suffix = ""; // a counter named without `_total` (allowed in this format) keeps its name
+    }
     write_header(out, &family.name, suffix, &family.help, kind);
     let moved = ["_created", "_gsum", "_gcount"];
     let is_moved = |name: &str| moved.iter().any(|m| name.strip_prefix(family.name.as_str()) == Some(m));

@@ -51,11 +51,12 @@ test-python: ## Python tests (needs `make build`)
 .PHONY: golden-update
 golden-update: build ## Rewrite tests/golden from the current encoders (review the diff!)
 	OBSAGENT_GOLDEN_UPDATE=1 cargo test --no-default-features --test encode_golden
-	OBSAGENT_GOLDEN_UPDATE=1 $(PYTHON) -m pytest -q tests/test_exposition.py
+	OBSAGENT_GOLDEN_UPDATE=1 $(PYTHON) -m pytest -q tests/test_exposition.py tests/test_node.py -k golden
 
 .PHONY: bench
-bench: build-release ## obsagent beside prometheus_client, same run, as ratios
+bench: build-release peers ## obsagent beside prometheus_client and node_exporter, same run, as ratios
 	$(PYTHON) benches/python/bench_clients.py
+	$(PYTHON) benches/python/bench_node.py
 	cargo bench --no-default-features --bench encode -- --quick
 
 .PHONY: lint

@@ -9,8 +9,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -174,6 +172,9 @@ def run(**settings: Any) -> None:
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait.")
 def scrape(url: str, openmetrics: bool, timeout: float) -> None:
     """Fetch URL's exposition and print it."""
+    import urllib.error  # here, not at the top: the daemon needn't carry ssl and http.client
+    import urllib.request
+
     accept = "application/openmetrics-text; version=1.0.0" if openmetrics else "text/plain; version=0.0.4"
     request = urllib.request.Request(url, headers={"Accept": accept})
     try:

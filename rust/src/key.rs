@@ -52,17 +52,23 @@ pub fn full_name(namespace: &str, subsystem: &str, name: &str, unit: &str) -> St
 
 /// Appends `value` escaped for a label value or OpenMetrics HELP: `\` `"` and newline.
 pub fn escape_label_value(out: &mut String, value: &str) {
-    let mut rest = value;
-    while let Some(pos) = memchr::memchr3(b'\\', b'"', b'\n', rest.as_bytes()) {
-        out.push_str(&rest[..pos]);
-        out.push_str(match rest.as_bytes()[pos] {
-            b'\\' => "\\\\",
-            b'"' => "\\\"",
-            _ => "\\n",
+    // SAFETY: only whole UTF-8 sequences of `value` and ASCII escapes are appended.
+    escape_label_value_bytes(unsafe { out.as_mut_vec() }, value);
+}
+
+/// [`escape_label_value`] into a byte buffer.
+pub fn escape_label_value_bytes(out: &mut Vec<u8>, value: &str) {
+    let mut rest = value.as_bytes();
+    while let Some(pos) = memchr::memchr3(b'\\', b'"', b'\n', rest) {
+        out.extend_from_slice(&rest[..pos]);
+        out.extend_from_slice(match rest[pos] {
+            b'\\' => b"\\\\",
+            b'"' => b"\\\"",
+            _ => b"\\n",
         });
         rest = &rest[pos + 1..];
     }
-    out.push_str(rest);
+    out.extend_from_slice(rest);
 }
 
 /// Renders `a="x",b="y"` from parallel name and value lists.

@@ -2,9 +2,10 @@
 //! `<procfs>/1/mountinfo` (else `<procfs>/self/mountinfo`) and statfs on `<rootfs>/<mountpoint>`,
 //! with upstream node_exporter's default excludes and its 1.8+ `device_error` label.
 //!
-//! statfs on a dead network mount can block for minutes, so calls go to a worker thread and
-//! the scrape waits at most `timeout`. A mount that timed out is reported as an error, and
-//! skipped until its call returns; the stuck worker is replaced so other mounts go on.
+//! statfs on a dead network mount can block for minutes, so the calls of a scrape go to a
+//! worker thread in one batch (one round trip, not one per mount) and the scrape waits at most
+//! `timeout` for the batch. A mount not answered in time is reported as an error and skipped
+//! until its call returns; the stuck worker is replaced so later scrapes go on.
 
 use super::netdev::compile;
 use super::{malformed, read, Config, NodeCollector};
@@ -116,7 +117,8 @@ pub fn statfs(path: &Path) -> io::Result<Stat> {
     })
 }
 
-type Job = (PathBuf, mpsc::Sender<io::Result<Stat>>);
+/// A batch of paths and where to send `(index, result)` for each.
+type Job = (Vec<PathBuf>, mpsc::Sender<(usize, io::Result<Stat>)>);
 
 /// statfs on a worker thread, with a deadline.
 struct StatWorker {
@@ -136,38 +138,73 @@ impl StatWorker {
 
     fn spawn(stat: StatFn, in_flight: Arc<Mutex<HashSet<PathBuf>>>) -> mpsc::Sender<Job> {
         let (sender, jobs) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("obsagent-statfs".into())
-            .spawn(move || {
-                for (path, reply) in jobs {
-                    let result = stat(&path);
-                    in_flight.lock().remove(&path);
-                    if reply.send(result).is_err() {
-                        return; // the scrape gave up on this worker and started another
+        let worker = move || {
+            for (paths, reply) in jobs {
+                for (index, path) in paths.iter().enumerate() {
+                    let result = stat(path);
+                    in_flight.lock().remove(path);
+                    if reply.send((index, result)).is_err() {
+                        // The scrape gave up on this worker and started another.
+                        let mut in_flight = in_flight.lock();
+                        paths[index + 1..].iter().for_each(|p| {
+                            in_flight.remove(p);
+                        });
+                        return;
                     }
                 }
-            })
-            .map(|_| sender)
-            .unwrap_or_else(|_| mpsc::channel().0)
+            }
+        };
+        match std::thread::Builder::new().name("obsagent-statfs".into()).spawn(worker) {
+            Ok(_) => sender,
+            Err(_) => mpsc::channel().0, // no thread: every call reports an error
+        }
     }
 
-    fn call(&self, path: &Path) -> std::result::Result<Stat, String> {
-        if !self.in_flight.lock().insert(path.to_owned()) {
-            return Err("mountpoint timeout: an earlier statfs has not returned".into());
-        }
-        let (reply, result) = mpsc::channel();
-        let mut jobs = self.jobs.lock();
-        if jobs.send((path.to_owned(), reply.clone())).is_err() {
-            *jobs = Self::spawn(self.stat, self.in_flight.clone());
-            let _ = jobs.send((path.to_owned(), reply));
-        }
-        match result.recv_timeout(self.timeout) {
-            Ok(stat) => stat.map_err(|err| err.to_string()),
-            Err(_) => {
-                *jobs = Self::spawn(self.stat, self.in_flight.clone());
-                Err(format!("mountpoint timeout: statfs took longer than {:?}", self.timeout))
+    /// statfs of every path, in order; errors as text for the `device_error` label.
+    fn call_all(&self, paths: &[PathBuf]) -> Vec<std::result::Result<Stat, String>> {
+        let mut results: Vec<std::result::Result<Stat, String>> =
+            vec![Err("statfs was not called: no worker thread".into()); paths.len()];
+        let mut positions = Vec::new();
+        {
+            let mut in_flight = self.in_flight.lock();
+            for (i, path) in paths.iter().enumerate() {
+                if in_flight.insert(path.clone()) {
+                    positions.push(i);
+                } else {
+                    results[i] = Err("mountpoint timeout: an earlier statfs has not returned".into());
+                }
             }
         }
+        // The worker answers in order, so on a timeout the first unanswered path is the one it
+        // is stuck on; the paths queued behind it go to a fresh worker.
+        let mut pending = positions;
+        let mut jobs = self.jobs.lock();
+        while !pending.is_empty() {
+            let (reply, answers) = mpsc::channel();
+            let job: Job = (pending.iter().map(|&i| paths[i].clone()).collect(), reply);
+            if let Err(mpsc::SendError(job)) = jobs.send(job) {
+                *jobs = Self::spawn(self.stat, self.in_flight.clone());
+                let _ = jobs.send(job);
+            }
+            let deadline = std::time::Instant::now() + self.timeout;
+            let mut answered = 0;
+            while answered < pending.len() {
+                match answers.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                    Ok((index, stat)) => {
+                        results[pending[index]] = stat.map_err(|err| err.to_string());
+                        answered += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if answered == pending.len() {
+                break;
+            }
+            results[pending[answered]] = Err(format!("mountpoint timeout: statfs took longer than {:?}", self.timeout));
+            *jobs = Self::spawn(self.stat, self.in_flight.clone());
+            pending.drain(..=answered);
+        }
+        results
     }
 }
 
@@ -234,9 +271,10 @@ impl NodeCollector for Filesystem {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let mut families: Vec<MetricFamily> =
             FAMILIES.iter().map(|(name, help)| MetricFamily::new(*name, *help, "gauge", "")).collect();
-        for mount in self.mounts()? {
-            let path = self.rootfs.join(mount.mount_point.trim_start_matches('/'));
-            let stat = self.worker.call(&path);
+        let mounts = self.mounts()?;
+        let paths: Vec<PathBuf> =
+            mounts.iter().map(|m| self.rootfs.join(m.mount_point.trim_start_matches('/'))).collect();
+        for (mount, stat) in mounts.iter().zip(self.worker.call_all(&paths)) {
             let error = stat.as_ref().err().cloned().unwrap_or_default();
             let labels = vec![
                 ("device".to_owned(), mount.device.clone()),

@@ -62,6 +62,8 @@ pub struct ProcessCollector {
     pid: Pid,
     ticks_per_second: f64,
     page_size: f64,
+    /// Boot time never changes: read once (it is in the large `/proc/stat`).
+    boot_time: std::sync::OnceLock<Option<f64>>,
 }
 
 impl ProcessCollector {
@@ -69,7 +71,8 @@ impl ProcessCollector {
     pub fn new(paths: Paths, pid: Pid) -> ProcessCollector {
         // SAFETY: sysconf only reads configuration values.
         let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
-        ProcessCollector { paths, pid, ticks_per_second: ticks.max(1) as f64, page_size: page.max(1) as f64 }
+        let (ticks_per_second, page_size) = (ticks.max(1) as f64, page.max(1) as f64);
+        ProcessCollector { paths, pid, ticks_per_second, page_size, boot_time: std::sync::OnceLock::new() }
     }
 
     fn pid_dir(&self) -> std::path::PathBuf {
@@ -90,7 +93,9 @@ impl Collector for ProcessCollector {
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         let dir = self.pid_dir();
         let stat = parse_stat(&std::fs::read_to_string(dir.join("stat"))?)?;
-        let boot = std::fs::read_to_string(self.paths.proc("stat")).ok().as_deref().and_then(parse_boot_time);
+        let boot = *self
+            .boot_time
+            .get_or_init(|| std::fs::read_to_string(self.paths.proc("stat")).ok().as_deref().and_then(parse_boot_time));
         out.push(gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", stat.vsize as f64));
         out.push(gauge(
             "process_resident_memory_bytes",

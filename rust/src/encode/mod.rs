@@ -155,10 +155,16 @@ fn write_sample_labels(out: &mut Vec<u8>, labels: &[(String, String)]) {
     if labels.is_empty() {
         return;
     }
-    let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
-    let values: Vec<&str> = labels.iter().map(|(_, v)| v.as_str()).collect();
     out.push(b'{');
-    out.extend_from_slice(crate::key::render_labels(&names, &values).as_bytes());
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        crate::key::escape_label_value_bytes(out, value);
+        out.push(b'"');
+    }
     out.push(b'}');
 }
 

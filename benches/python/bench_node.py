@@ -24,20 +24,9 @@ import sys
 import time
 import urllib.request
 
-COLLECTORS = [
-    "cpu",
-    "diskstats",
-    "filesystem",
-    "loadavg",
-    "meminfo",
-    "netdev",
-    "pressure",
-    "stat",
-    "textfile",
-    "time",
-    "uname",
-    "vmstat",
-]
+from obsagent._native import node_collectors
+
+COLLECTORS = [name for name, enabled in node_collectors() if enabled]
 ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
 

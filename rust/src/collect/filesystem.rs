@@ -9,7 +9,7 @@
 
 use super::netdev::compile;
 use super::{malformed, read, Config, NodeCollector};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::registry::MetricFamily;
 use parking_lot::Mutex;
 use regex::Regex;
@@ -211,8 +211,8 @@ impl StatWorker {
 struct Filesystem {
     mountinfo: [PathBuf; 2],
     rootfs: PathBuf,
-    mount_points_exclude: Regex,
-    fs_types_exclude: Regex,
+    mount_points_exclude: Option<Regex>,
+    fs_types_exclude: Option<Regex>,
     worker: StatWorker,
 }
 
@@ -223,19 +223,18 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 
 impl Filesystem {
     fn new(config: &Config, stat: StatFn, timeout: Duration) -> Result<Filesystem> {
-        let required = |flag: &str, pattern: Option<&str>, default: &str| -> Result<Regex> {
-            compile(flag, Some(pattern.unwrap_or(default)))?
-                .ok_or_else(|| Error::InvalidValue(format!("{flag} is empty")))
-        };
+        // An absent flag means upstream's default; an empty one, no exclusion (as in node_exporter).
+        let exclude =
+            |flag: &str, pattern: Option<&str>, default: &str| compile(flag, Some(pattern.unwrap_or(default)));
         Ok(Filesystem {
             mountinfo: [config.paths.proc("1/mountinfo"), config.paths.proc("self/mountinfo")],
             rootfs: config.paths.rootfs.clone(),
-            mount_points_exclude: required(
+            mount_points_exclude: exclude(
                 "--collector.filesystem.mount-points-exclude",
                 config.filesystem_mount_points_exclude.as_deref(),
                 DEFAULT_MOUNT_POINTS_EXCLUDE,
             )?,
-            fs_types_exclude: required(
+            fs_types_exclude: exclude(
                 "--collector.filesystem.fs-types-exclude",
                 config.filesystem_fs_types_exclude.as_deref(),
                 DEFAULT_FS_TYPES_EXCLUDE,
@@ -250,7 +249,8 @@ impl Filesystem {
         Ok(parse_mountinfo(&text)?
             .into_iter()
             .filter(|m| {
-                !self.mount_points_exclude.is_match(&m.mount_point) && !self.fs_types_exclude.is_match(&m.fs_type)
+                let excluded = |regex: &Option<Regex>, text: &str| regex.as_ref().is_some_and(|r| r.is_match(text));
+                !excluded(&self.mount_points_exclude, &m.mount_point) && !excluded(&self.fs_types_exclude, &m.fs_type)
             })
             .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
             .collect())
@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn excludes_duplicates_and_values() {
-        let (_dir, fs) = collector(MOUNTINFO, Duration::from_secs(5));
+        let (dir, fs) = collector(MOUNTINFO, Duration::from_secs(5));
         let mut out = Vec::new();
         fs.update(&mut out).unwrap();
         assert_eq!(
@@ -389,6 +389,15 @@ mod tests {
         let labels = &out[0].samples[0].labels;
         let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["device", "device_error", "fstype", "mountpoint"]);
+        let everything = Config {
+            filesystem_fs_types_exclude: Some(String::new()),
+            filesystem_mount_points_exclude: Some(String::new()),
+            paths: Paths { procfs: dir.0.join("proc"), sysfs: dir.0.join("sys"), rootfs: "/".into() },
+            ..Config::default()
+        };
+        let mut all = Vec::new();
+        Filesystem::new(&everything, fake, Duration::from_secs(5)).unwrap().update(&mut all).unwrap();
+        assert_eq!(series(&all, "node_filesystem_size_bytes").len(), 3, "empty excludes keep /proc too");
         let bad = Config { filesystem_fs_types_exclude: Some("[".into()), ..Config::default() };
         assert!(build(&bad).err().unwrap().to_string().contains("--collector.filesystem.fs-types-exclude"));
     }

@@ -129,12 +129,7 @@ def serve(
         log("error", "bad collector settings", error=str(err))
         sys.exit(1)
     REGISTRY.register(node)
-    try:
-        server = start_http_server(port, addr=host, registry=REGISTRY)
-    except (OSError, ValueError) as err:
-        log("error", "cannot listen", address=listen_address, error=str(err))
-        sys.exit(1)
-    log("info", "listening", address=server.address, version=__version__, collectors=collectors)
+    # Handlers first: a signal that arrives as soon as "listening" is logged must stop us cleanly.
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -143,6 +138,12 @@ def serve(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:
+        server = start_http_server(port, addr=host, registry=REGISTRY)
+    except (OSError, ValueError) as err:
+        log("error", "cannot listen", address=listen_address, error=str(err))
+        sys.exit(1)
+    log("info", "listening", address=server.address, version=__version__, collectors=collectors)
     while not stopping.wait(0.5):
         pass
     server.stop()

@@ -184,9 +184,7 @@ def start_node_exporter(textfile_dir: Path) -> tuple[subprocess.Popen, str]:
 
 # What the two may differ in, and why: upstream >= 1.8 behaviour we follow where Debian's
 # node_exporter 1.5.0 is older.
-ONLY_OURS = {
-    "node_pressure_cpu_stalled_seconds": "upstream 1.7+ reads the cpu 'full' line; Debian's 1.5.0 does not",
-}
+ONLY_OURS: dict[str, str] = {}
 ONLY_THEIRS = {
     "node_exporter_build_info": "node_exporter's own build info",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform as pf
 
+from . import _native
 from .metrics_core import GaugeMetricFamily, Metric
 from .registry import REGISTRY, CollectorRegistry
 
@@ -21,6 +22,8 @@ class PlatformCollector:
         }
         self._metric = GaugeMetricFamily("python_info", "Python platform information", labels=list(labels))
         self._metric.add_metric(list(labels.values()), 1)
+        # Constant for the life of the process: served natively, no callback into Python.
+        self._native_collector = _native.Collector.constant([self._metric])
         if registry is not None:
             registry.register(self)
 

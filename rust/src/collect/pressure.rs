@@ -1,6 +1,7 @@
 //! pressure: pressure stall information from `<procfs>/pressure/{cpu,io,memory,irq}` as
-//! counters of seconds (`total=` is in microseconds). A kernel without PSI has no such files:
-//! that is not an error, the collector then exports nothing.
+//! counters of seconds (`total=` is in microseconds, divided as node_exporter divides it, so the
+//! values are bit for bit the same). As in node_exporter, cpu exports only its "some" line. A
+//! kernel without PSI has no such files: that is not an error, the collector exports nothing.
 
 use super::{malformed, read, Config, NodeCollector};
 use crate::error::Result;
@@ -27,7 +28,7 @@ pub fn parse(text: &str) -> Result<Pressure> {
             _ => return Err(malformed("pressure line", line)),
         };
         let total = parts.find_map(|p| p.strip_prefix("total=")).and_then(|t| t.parse::<f64>().ok());
-        *slot = Some(total.ok_or_else(|| malformed("pressure line", line))? / 1e6);
+        *slot = Some(total.ok_or_else(|| malformed("pressure line", line))? / 1000.0 / 1000.0);
     }
     if pressure.some.is_none() && pressure.full.is_none() {
         return Err(malformed("pressure file (empty)", text));
@@ -36,14 +37,13 @@ pub fn parse(text: &str) -> Result<Pressure> {
 }
 
 /// `(resource, which line, metric name, help)` in node_exporter's terms.
-const SERIES: [(&str, bool, &str, &str); 7] = [
+const SERIES: [(&str, bool, &str, &str); 6] = [
     (
         "cpu",
         false,
         "node_pressure_cpu_waiting_seconds",
         "Total time in seconds that processes have waited for CPU time",
     ),
-    ("cpu", true, "node_pressure_cpu_stalled_seconds", "Total time in seconds no process could make progress"),
     (
         "io",
         false,
@@ -117,7 +117,7 @@ mod tests {
     fn reads_totals_in_seconds() {
         let text =
             "some avg10=1.83 avg60=1.29 avg300=0.79 total=27844028\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=5\n";
-        assert_eq!(parse(text).unwrap(), Pressure { some: Some(27.844028), full: Some(0.000005) });
+        assert_eq!(parse(text).unwrap(), Pressure { some: Some(27844028.0 / 1000.0 / 1000.0), full: Some(5e-6) });
         assert!(parse("some avg10=1\n").unwrap_err().to_string().contains("pressure line"));
         assert!(parse("half total=3\n").is_err());
     }
@@ -130,6 +130,7 @@ mod tests {
         assert!(names.contains(&"node_pressure_cpu_waiting_seconds_total"), "{names:?}");
         assert!(names.contains(&"node_pressure_io_stalled_seconds_total"));
         assert!(names.contains(&"node_pressure_memory_waiting_seconds_total"));
+        assert!(!names.contains(&"node_pressure_cpu_stalled_seconds_total"), "cpu exports only its some line");
         let text = std::fs::read_to_string(fixture_paths().proc("pressure/cpu")).unwrap();
         assert_eq!(out[0].samples[0].value, parse(&text).unwrap().some.unwrap());
         let none = Config {

@@ -24,29 +24,43 @@ struct PythonCollector {
     raised: Mutex<Option<PyErr>>,
 }
 
+/// A `Metric` object (what `collect()` yields) as a core family.
+fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
+    let mut family = MetricFamily::new(
+        metric.getattr("name")?.extract::<String>()?,
+        metric.getattr("documentation")?.extract::<String>()?,
+        &metric.getattr("type")?.extract::<String>()?,
+        &metric.getattr("unit").and_then(|u| u.extract::<String>()).unwrap_or_default(),
+    );
+    for sample in metric.getattr("samples")?.try_iter()? {
+        let sample = sample?;
+        let labels = sample.getattr("labels")?;
+        let labels = labels.cast::<PyDict>()?;
+        family.samples.push(Sample {
+            name: sample.getattr("name")?.extract()?,
+            labels: labels.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect::<PyResult<_>>()?,
+            value: sample.getattr("value")?.extract()?,
+            timestamp: sample.getattr("timestamp")?.extract::<Option<f64>>()?,
+        });
+    }
+    Ok(family)
+}
+
 impl PythonCollector {
     fn collect_with(&self, py: Python<'_>, out: &mut Vec<MetricFamily>) -> PyResult<()> {
         for metric in self.object.bind(py).call_method0("collect")?.try_iter()? {
-            let metric = metric?;
-            let mut family = MetricFamily::new(
-                metric.getattr("name")?.extract::<String>()?,
-                metric.getattr("documentation")?.extract::<String>()?,
-                &metric.getattr("type")?.extract::<String>()?,
-                &metric.getattr("unit").and_then(|u| u.extract::<String>()).unwrap_or_default(),
-            );
-            for sample in metric.getattr("samples")?.try_iter()? {
-                let sample = sample?;
-                let labels = sample.getattr("labels")?;
-                let labels = labels.cast::<PyDict>()?;
-                family.samples.push(Sample {
-                    name: sample.getattr("name")?.extract()?,
-                    labels: labels.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect::<PyResult<_>>()?,
-                    value: sample.getattr("value")?.extract()?,
-                    timestamp: sample.getattr("timestamp")?.extract::<Option<f64>>()?,
-                });
-            }
-            out.push(family);
+            out.push(metric_family(&metric?)?);
         }
+        Ok(())
+    }
+}
+
+/// Families that never change, served without calling back into Python.
+struct Constant(Vec<MetricFamily>);
+
+impl Collector for Constant {
+    fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
+        out.extend(self.0.iter().cloned());
         Ok(())
     }
 }
@@ -122,6 +136,14 @@ impl PyNativeCollector {
         };
         let collector = NodeCollectors::new(&config, &collectors).py()?;
         Ok(PyNativeCollector { collector: Arc::new(collector), names: Vec::new() })
+    }
+
+    /// These `Metric` objects as they are now, served as constants from then on.
+    #[staticmethod]
+    fn constant(metrics: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let families: Vec<MetricFamily> = metrics.try_iter()?.map(|m| metric_family(&m?)).collect::<PyResult<_>>()?;
+        let names = families.iter().map(|f| f.name.clone()).collect();
+        Ok(PyNativeCollector { collector: Arc::new(Constant(families)), names })
     }
 
     /// Every collector's families now, as `(name, documentation, type, unit, samples)`.

@@ -269,8 +269,9 @@ fn context_managers(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     MODULE.get_or_try_init(py, || py.import("obsagent.context_managers").map(Bound::unbind)).map(|m| m.bind(py))
 }
 
-fn helper<'py>(slf: &Bound<'py, PyAny>, class: &str, arg: impl IntoPyObject<'py>) -> PyResult<Bound<'py, PyAny>> {
-    context_managers(slf.py())?.getattr(class)?.call1((slf, arg))
+/// An instance of one of the `obsagent.context_managers` classes, made with `args`.
+fn helper<'py>(py: Python<'py>, class: &str, args: impl pyo3::call::PyCallArgs<'py>) -> PyResult<Bound<'py, PyAny>> {
+    context_managers(py)?.getattr(class)?.call1(args)
 }
 
 /// Declares a metric class: its constructor (prometheus_client's arguments, then the type's
@@ -363,7 +364,7 @@ metric_class! {
             Some(exception) => exception,
             None => slf.py().get_type::<pyo3::exceptions::PyException>().into_any(),
         };
-        helper(slf.as_any(), "ExceptionCounter", exception)
+        helper(slf.py(), "ExceptionCounter", (slf, exception))
     }
     }
 }
@@ -414,11 +415,11 @@ metric_class! {
     }
 
     fn track_inprogress<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        helper(slf.as_any(), "InprogressTracker", ())
+        helper(slf.py(), "InprogressTracker", (slf,))
     }
 
     fn time<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        helper(slf.as_any(), "Timer", "set")
+        helper(slf.py(), "Timer", (slf, "set"))
     }
     }
 }
@@ -493,7 +494,7 @@ metric_class! {
     }
 
     fn time<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        helper(slf.as_any(), "Timer", "observe")
+        helper(slf.py(), "Timer", (slf, "observe"))
     }
     }
 }
@@ -509,7 +510,7 @@ metric_class! {
     }
 
     fn time<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        helper(slf.as_any(), "Timer", "observe")
+        helper(slf.py(), "Timer", (slf, "observe"))
     }
     }
 }

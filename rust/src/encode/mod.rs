@@ -241,9 +241,11 @@ fn write_series(
             }
             write_sample_line(out, name, "_count", labels, None);
             number::write_u64(out, cumulative.last().copied().unwrap_or(0));
-            out.push(b'\n');
-            write_sample_line(out, name, "_sum", labels, None);
-            (style.float)(out, sum);
+            if histogram::exposes_sum(bounds) {
+                out.push(b'\n');
+                write_sample_line(out, name, "_sum", labels, None);
+                (style.float)(out, sum);
+            }
         }
         Kind::Summary => {
             let (count, sum) = summary::get(cells);

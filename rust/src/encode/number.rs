@@ -30,6 +30,16 @@ pub fn write_openmetrics(out: &mut Vec<u8>, value: f64) {
     }
 }
 
+/// Appends a timestamp in seconds as a plain decimal (`1700000001.25`): exponent forms such as
+/// `1.70000000125e+09` are valid numbers but not every OpenMetrics parser reads them as times.
+pub fn write_timestamp(out: &mut Vec<u8>, seconds: f64) {
+    if seconds.is_finite() && seconds.abs() < 1e16 {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(seconds).as_bytes());
+    } else {
+        write_go(out, seconds);
+    }
+}
+
 /// [`write_openmetrics`] as a string, for `le` and `quantile` label values.
 pub fn openmetrics_float(value: f64) -> String {
     let mut out = Vec::with_capacity(24);
@@ -141,6 +151,15 @@ mod tests {
         ];
         for (value, expected) in cases {
             assert_eq!(go(value), expected, "{value:e}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_plain_decimals() {
+        for (value, expected) in [(1700000001.25, "1700000001.25"), (1700000000.0, "1700000000.0"), (0.5, "0.5")] {
+            let mut out = Vec::new();
+            write_timestamp(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
         }
     }
 

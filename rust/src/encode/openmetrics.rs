@@ -51,7 +51,7 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
         }
         if let Some(timestamp) = sample.timestamp {
             out.push(b' ');
-            number::write_openmetrics(out, timestamp);
+            number::write_timestamp(out, timestamp);
         }
         out.push(b'\n');
     }

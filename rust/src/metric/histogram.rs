@@ -30,6 +30,12 @@ pub fn bounds(requested: &[f64]) -> Result<Box<[f64]>> {
     Ok(bounds.into_boxed_slice())
 }
 
+/// Whether `_sum` is exposed: not when a bucket is negative, since the sum could then go down,
+/// which OpenMetrics forbids for a counter-like series (prometheus_client drops it too).
+pub fn exposes_sum(bounds: &[f64]) -> bool {
+    bounds[0] >= 0.0
+}
+
 /// Index of the bucket `value` falls in: the first bound `>= value`; NaN goes to `+Inf`.
 #[inline]
 pub fn bucket_index(bounds: &[f64], value: f64) -> usize {
@@ -87,6 +93,8 @@ mod tests {
         assert_eq!(&*bounds(&[1.0, 2.0]).unwrap(), &[1.0, 2.0, f64::INFINITY]);
         assert!(bounds(&[2.0, 1.0]).unwrap_err().to_string().contains("increasing"));
         assert!(bounds(&[f64::INFINITY]).unwrap_err().to_string().contains("at least two"));
+        assert!(exposes_sum(&bounds(&[0.0, 1.0]).unwrap()));
+        assert!(!exposes_sum(&bounds(&[-1.0, 1.0]).unwrap()));
     }
 
     #[test]

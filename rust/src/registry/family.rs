@@ -338,7 +338,9 @@ impl Family {
                         );
                     }
                     family.push("_count", labels.clone(), *cumulative.last().unwrap_or(&0) as f64);
-                    family.push("_sum", labels.clone(), sum);
+                    if histogram::exposes_sum(bounds) {
+                        family.push("_sum", labels.clone(), sum);
+                    }
                 }
                 Kind::Summary => {
                     let (count, sum) = summary::get(cells);

@@ -178,8 +178,11 @@ impl Family {
             return Err(self.label_count_error(values.len()));
         }
         let hash = key::hash_values(values);
-        if let Some(i) = self.series.read().find(names, hash, values) {
-            return Ok(self.series.read().order[i].clone());
+        {
+            let map = self.series.read();
+            if let Some(i) = map.find(names, hash, values) {
+                return Ok(map.order[i].clone());
+            }
         }
         let mut map = self.series.write();
         if let Some(i) = map.find(names, hash, values) {
@@ -420,6 +423,23 @@ mod tests {
         assert!(family.labels(&["c"]).unwrap().same(&family.labels(&["c"]).unwrap()));
         family.clear();
         assert!(family.is_empty());
+    }
+
+    #[test]
+    fn lookups_racing_removals_never_see_a_stale_index() {
+        let family = counter(&["k"]);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..20_000 {
+                    family.remove(&["a"]).unwrap();
+                    family.labels(&["b"]).unwrap();
+                }
+            });
+            for _ in 0..20_000 {
+                let series = family.labels(&["a"]).unwrap();
+                assert_eq!(series.labels(), r#"k="a""#);
+            }
+        });
     }
 
     #[test]

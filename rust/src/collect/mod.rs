@@ -80,11 +80,6 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "vmstat", enabled_by_default: true, build: vmstat::build },
 ];
 
-/// The names enabled by default.
-pub fn default_collectors() -> Vec<&'static str> {
-    FACTORIES.iter().filter(|f| f.enabled_by_default).map(|f| f.name).collect()
-}
-
 /// The enabled collectors, run at each scrape.
 pub struct NodeCollectors {
     collectors: Vec<(&'static str, Box<dyn NodeCollector>)>,

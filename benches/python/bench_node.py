@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -78,11 +79,12 @@ def main() -> None:
     node_exporter = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if node_exporter is None:
         sys.exit("node_exporter is not installed (make peers)")
+    textfile_dir = tempfile.mkdtemp(prefix="obsagent-bench-textfile-")  # empty, as on most hosts
     flags = [
         "--collector.disable-defaults",
         *[f"--collector.{c}" for c in COLLECTORS],
         "--collector.netdev.device-exclude=",
-        "--collector.textfile.directory=/nonexistent-obsagent-bench",
+        f"--collector.textfile.directory={textfile_dir}",
     ]
     ports = {"node_exporter": free_port(), "obsagent": free_port()}
     urls = {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()}
@@ -106,6 +108,7 @@ def main() -> None:
         for process in processes.values():
             process.terminate()
             process.wait(timeout=10)
+        os.rmdir(textfile_dir)
 
     def pct(values: list[float], q: float) -> float:
         return statistics.quantiles(values, n=100)[int(q) - 1]

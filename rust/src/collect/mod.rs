@@ -12,6 +12,7 @@
 pub mod cpu;
 pub mod diskstats;
 pub mod filesystem;
+pub mod kernel_file;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netdev;
@@ -147,9 +148,10 @@ pub fn single(name: &str, help: &str, kind: &str, value: f64) -> MetricFamily {
     family
 }
 
-/// Reads a file under a collector's root, naming the path when it fails.
+/// Reads a file under a collector's root, naming the path when it fails. Files of procfs and
+/// sysfs stay open between scrapes (see [`kernel_file`]).
 pub fn read(path: &std::path::Path) -> Result<String> {
-    std::fs::read_to_string(path)
+    kernel_file::read(path)
         .map_err(|err| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))))
 }
 

@@ -90,7 +90,7 @@ impl NodeCollector for Netdev {
         let mut nohandler = MetricFamily::new("node_network_receive_nohandler", help, "counter", "");
         for (device, _) in &devices {
             let path = self.class_net.join(device).join("statistics/rx_nohandler");
-            if let Some(value) = std::fs::read_to_string(path).ok().and_then(|v| v.trim().parse().ok()) {
+            if let Some(value) = read(&path).ok().and_then(|v| v.trim().parse().ok()) {
                 nohandler.push("_total", vec![("device".into(), (*device).into())], value);
             }
         }

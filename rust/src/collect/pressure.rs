@@ -4,7 +4,7 @@
 //! kernel without PSI has no such files: that is not an error, the collector exports nothing.
 
 use super::{malformed, read, Config, NodeCollector};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::registry::MetricFamily;
 use std::path::PathBuf;
 
@@ -87,15 +87,15 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 
 impl NodeCollector for PressureCollector {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-        if !self.dir.is_dir() {
-            return Ok(());
-        }
         for resource in ["cpu", "io", "memory", "irq"] {
-            let path = self.dir.join(resource);
-            if resource == "irq" && !path.exists() {
-                continue; // only kernels built with CONFIG_IRQ_TIME_ACCOUNTING have it
-            }
-            let pressure = parse(&read(&path)?)?;
+            let text = match read(&self.dir.join(resource)) {
+                Ok(text) => text,
+                // No PSI at all (no data, not a failure), or no irq file: only kernels built
+                // with CONFIG_IRQ_TIME_ACCOUNTING have it.
+                Err(Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err),
+            };
+            let pressure = parse(&text)?;
             for (_, full, name, help) in SERIES.iter().filter(|(r, ..)| *r == resource) {
                 if let Some(value) = if *full { pressure.full } else { pressure.some } {
                     let mut family = MetricFamily::new(*name, *help, "counter", "");

@@ -1,7 +1,7 @@
 //! The process collector: prometheus_client's `process_*` metrics (same names, help and
 //! types) for one process, read from `<procfs>/<pid>/{stat,limits,fd}` and `<procfs>/stat`.
 
-use super::Paths;
+use super::{read, Paths};
 use crate::encode::Options;
 use crate::error::{Error, Result};
 use crate::registry::{Collector, MetricFamily};
@@ -92,7 +92,7 @@ fn gauge(name: &str, help: &str, value: f64) -> MetricFamily {
 impl Collector for ProcessCollector {
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         let dir = self.pid_dir();
-        let stat = parse_stat(&std::fs::read_to_string(dir.join("stat"))?)?;
+        let stat = parse_stat(&read(&dir.join("stat"))?)?;
         let boot = *self
             .boot_time
             .get_or_init(|| std::fs::read_to_string(self.paths.proc("stat")).ok().as_deref().and_then(parse_boot_time));
@@ -116,7 +116,7 @@ impl Collector for ProcessCollector {
         if let Ok(entries) = std::fs::read_dir(dir.join("fd")) {
             out.push(gauge("process_open_fds", "Number of open file descriptors.", entries.count() as f64));
         }
-        if let Some(max) = std::fs::read_to_string(dir.join("limits")).ok().as_deref().and_then(parse_max_open_files) {
+        if let Some(max) = read(&dir.join("limits")).ok().as_deref().and_then(parse_max_open_files) {
             out.push(gauge("process_max_fds", "Maximum number of open file descriptors.", max));
         }
         Ok(())

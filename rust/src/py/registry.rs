@@ -65,8 +65,43 @@ impl Collector for Constant {
     }
 }
 
+/// Gives a thread that Python did not start (the server's render threads) a Python thread
+/// state that lasts as long as the thread. Without it, every attach makes a thread state and
+/// frees it again, which cost more than the gc collector's own work. A thread that already has
+/// one (any Python thread, even detached) is left alone.
+fn keep_thread_state() {
+    struct Kept {
+        gil_state: pyo3::ffi::PyGILState_STATE,
+        thread_state: *mut pyo3::ffi::PyThreadState,
+    }
+    impl Drop for Kept {
+        fn drop(&mut self) {
+            // SAFETY: undoes `keep_thread_state` on the thread that did it, if Python is still up.
+            unsafe {
+                if pyo3::ffi::Py_IsInitialized() != 0 {
+                    pyo3::ffi::PyEval_RestoreThread(self.thread_state);
+                    pyo3::ffi::PyGILState_Release(self.gil_state);
+                }
+            }
+        }
+    }
+    thread_local! {
+        static KEPT: std::cell::RefCell<Option<Kept>> = const { std::cell::RefCell::new(None) };
+    }
+    KEPT.with_borrow_mut(|kept| {
+        // SAFETY: on a thread with no thread state, Ensure makes one and takes the GIL; SaveThread
+        // releases the GIL but keeps the state, so later attaches only take the GIL.
+        if kept.is_none() && unsafe { pyo3::ffi::PyGILState_GetThisThreadState() }.is_null() {
+            let gil_state = unsafe { pyo3::ffi::PyGILState_Ensure() };
+            let thread_state = unsafe { pyo3::ffi::PyEval_SaveThread() };
+            *kept = Some(Kept { gil_state, thread_state });
+        }
+    });
+}
+
 impl Collector for PythonCollector {
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
+        keep_thread_state();
         Python::attach(|py| {
             self.collect_with(py, out).map_err(|err| {
                 let error = Error::Collect {

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle render thread waits for the next scrape before exiting (past the slowest
+/// usual scrape interval).
+const RENDER_THREAD_KEEP_ALIVE: Duration = Duration::from_secs(600);
 
 const LANDING_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>obsagent</title></head><body>\n<h1>obsagent</h1>\n\
 <p>A metrics agent for Python services.</p>\n<ul>\n<li><a href=\"/metrics\">Metrics</a></li>\n\
@@ -65,7 +68,12 @@ pub fn start(address: SocketAddr, registry: Arc<Registry>, options: Options) -> 
     let listener = std::net::TcpListener::bind(address)?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        // Render threads outlive the gap between scrapes, so a scrape doesn't pay for a new
+        // thread (and, with Python collectors, a new Python thread state).
+        .thread_keep_alive(RENDER_THREAD_KEEP_ALIVE)
+        .build()?;
     let (shutdown, stopped) = tokio::sync::oneshot::channel();
     let state = Arc::new(State { registry, options, started: Instant::now() });
     let thread = std::thread::Builder::new()

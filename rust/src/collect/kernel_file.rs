@@ -1,0 +1,114 @@
+//! Reading procfs and sysfs files the cheap way. The kernel regenerates such a file whenever
+//! it is read from offset 0, so a descriptor opened once serves every later scrape: that saves
+//! the open and close (path walk, allocation of a `struct file`) of each of the ~30 files read
+//! per scrape, the largest part of what the collectors cost after the reads themselves. The
+//! reads are `pread`s from a caller-owned buffer, with none of `read_to_string`'s size probing.
+//!
+//! Only files on procfs and sysfs are kept: anything else (the recorded fixtures, a textfile)
+//! is opened at each read, so a replaced file is always seen. A kept descriptor that fails (a
+//! process or a network device gone) is dropped and the path opened again once; the number
+//! kept is bounded, since devices come and go (containers' veth pairs).
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// Past this many kept descriptors, all are closed and the cache refills from what is read.
+const MAX_KEPT: usize = 512;
+
+fn kept() -> &'static Mutex<HashMap<PathBuf, Arc<File>>> {
+    static KEPT: OnceLock<Mutex<HashMap<PathBuf, Arc<File>>>> = OnceLock::new();
+    KEPT.get_or_init(Default::default)
+}
+
+/// Whether `file` lives on procfs or sysfs, whose contents are generated at each read.
+fn generated_by_kernel(file: &File) -> bool {
+    // SAFETY: fstatfs fills the struct we own from a descriptor we hold.
+    unsafe {
+        let mut stat: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(file.as_raw_fd(), &mut stat) == 0
+            && matches!(stat.f_type, libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC)
+    }
+}
+
+/// The whole file, read from offset 0 until end of file.
+fn read_from_start(file: &File) -> io::Result<String> {
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match file.read_at(&mut buf[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// Reads `path`, through a kept descriptor when there is one.
+pub fn read(path: &Path) -> io::Result<String> {
+    let held = kept().lock().get(path).cloned();
+    if let Some(file) = held {
+        match read_from_start(&file) {
+            Ok(text) => return Ok(text),
+            Err(_) => {
+                kept().lock().remove(path);
+            }
+        }
+    }
+    let file = File::open(path)?;
+    let text = read_from_start(&file)?;
+    if generated_by_kernel(&file) {
+        let mut kept = kept().lock();
+        if kept.len() >= MAX_KEPT {
+            kept.clear();
+        }
+        kept.insert(path.to_owned(), Arc::new(file));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_procfs_file_is_read_afresh_each_time() {
+        let path = Path::new("/proc/self/stat");
+        let utime = || read(path).unwrap().rsplit(')').next().unwrap().split_whitespace().nth(11).unwrap().to_owned();
+        let first = read(path).unwrap();
+        assert!(kept().lock().contains_key(path), "procfs files are kept open");
+        let started = std::time::Instant::now();
+        let before: u64 = utime().parse().unwrap();
+        while started.elapsed() < std::time::Duration::from_millis(60) {} // burn user time
+        let after: u64 = utime().parse().unwrap();
+        assert!(after > before, "utime {before} -> {after}: a kept file must be regenerated");
+        assert!(first.starts_with(&std::process::id().to_string()));
+    }
+
+    #[test]
+    fn regular_files_are_not_kept_and_changes_are_seen() {
+        let dir = std::env::temp_dir().join(format!("obsagent-kernel-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("value");
+        std::fs::write(&path, "1\n").unwrap();
+        assert_eq!(read(&path).unwrap(), "1\n");
+        assert!(!kept().lock().contains_key(&path));
+        std::fs::write(dir.join("next"), "a longer second value\n".repeat(400)).unwrap();
+        std::fs::rename(dir.join("next"), &path).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 22 * 400, "a file larger than one read buffer is read whole");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read(&path).unwrap_err().kind(), io::ErrorKind::NotFound);
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}

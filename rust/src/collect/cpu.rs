@@ -9,7 +9,7 @@
 
 use super::{malformed, read, Config, NodeCollector};
 use crate::error::Result;
-use crate::registry::MetricFamily;
+use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
 use std::path::PathBuf;
 
@@ -87,12 +87,13 @@ impl CpuCollector {
         let help = "Seconds the CPUs spent in guests (VMs) for each mode.";
         let mut guest = MetricFamily::new("node_cpu_guest_seconds", help, "counter", "");
         for (id, times) in &cpus {
-            let cpu = id.to_string();
+            let cpu: Text = id.to_string().into();
+            let labels = |mode: &'static str| vec![("cpu".into(), cpu.clone()), ("mode".into(), mode.into())];
             for (mode, value) in MODES.iter().zip(times.0) {
-                seconds.push("_total", vec![("cpu".into(), cpu.clone()), ("mode".into(), (*mode).into())], value);
+                seconds.push_named("node_cpu_seconds_total", labels(mode), value);
             }
             for (mode, value) in ["user", "nice"].iter().zip(&times.0[8..]) {
-                guest.push("_total", vec![("cpu".into(), cpu.clone()), ("mode".into(), (*mode).into())], *value);
+                guest.push_named("node_cpu_guest_seconds_total", labels(mode), *value);
             }
         }
         Ok(vec![guest, seconds])
@@ -116,8 +117,13 @@ mod tests {
     }
 
     fn value(families: &[MetricFamily], cpu: &str, mode: &str) -> f64 {
-        let labels = vec![("cpu".to_string(), cpu.to_string()), ("mode".to_string(), mode.to_string())];
-        families[1].samples.iter().find(|s| s.labels == labels).map(|s| s.value).unwrap()
+        let labels = [("cpu", cpu), ("mode", mode)];
+        families[1]
+            .samples
+            .iter()
+            .find(|s| s.labels.iter().map(|(n, v)| (&**n, &**v)).eq(labels))
+            .map(|s| s.value)
+            .unwrap()
     }
 
     #[test]

@@ -14,29 +14,42 @@ use std::path::PathBuf;
 pub const DEFAULT_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
 
 /// `(column index, name, help, type, scale)`; columns count from the first stat after the name.
-const STATS: [(usize, &str, &str, &str, f64); 17] = [
-    (0, "reads_completed", "The total number of reads completed successfully.", "counter", 1.0),
-    (1, "reads_merged", "The total number of reads merged.", "counter", 1.0),
-    (2, "read_bytes", "The total number of bytes read successfully.", "counter", 512.0),
-    (3, "read_time_seconds", "The total number of seconds spent by all reads.", "counter", 0.001),
-    (4, "writes_completed", "The total number of writes completed successfully.", "counter", 1.0),
-    (5, "writes_merged", "The number of writes merged.", "counter", 1.0),
-    (6, "written_bytes", "The total number of bytes written successfully.", "counter", 512.0),
-    (7, "write_time_seconds", "This is the total number of seconds spent by all writes.", "counter", 0.001),
-    (8, "io_now", "The number of I/Os currently in progress.", "gauge", 1.0),
-    (9, "io_time_seconds", "Total seconds spent doing I/Os.", "counter", 0.001),
-    (10, "io_time_weighted_seconds", "The weighted # of seconds spent doing I/Os.", "counter", 0.001),
-    (11, "discards_completed", "The total number of discards completed successfully.", "counter", 1.0),
-    (12, "discards_merged", "The total number of discards merged.", "counter", 1.0),
-    (13, "discarded_sectors", "The total number of sectors discarded successfully.", "counter", 1.0),
-    (14, "discard_time_seconds", "This is the total number of seconds spent by all discards.", "counter", 0.001),
-    (15, "flush_requests", "The total number of flush requests completed successfully", "counter", 1.0),
-    (
+/// `(column, family name, sample name, help, type, scale)`, names written out whole so that a
+/// scrape allocates none of them.
+macro_rules! stat {
+    ($column:literal, $name:literal, $help:literal, counter, $scale:literal) => {
+        ($column, concat!("node_disk_", $name), concat!("node_disk_", $name, "_total"), $help, "counter", $scale)
+    };
+    ($column:literal, $name:literal, $help:literal, gauge, $scale:literal) => {
+        ($column, concat!("node_disk_", $name), concat!("node_disk_", $name), $help, "gauge", $scale)
+    };
+}
+
+type Stat = (usize, &'static str, &'static str, &'static str, &'static str, f64);
+
+const STATS: [Stat; 17] = [
+    stat!(0, "reads_completed", "The total number of reads completed successfully.", counter, 1.0),
+    stat!(1, "reads_merged", "The total number of reads merged.", counter, 1.0),
+    stat!(2, "read_bytes", "The total number of bytes read successfully.", counter, 512.0),
+    stat!(3, "read_time_seconds", "The total number of seconds spent by all reads.", counter, 0.001),
+    stat!(4, "writes_completed", "The total number of writes completed successfully.", counter, 1.0),
+    stat!(5, "writes_merged", "The number of writes merged.", counter, 1.0),
+    stat!(6, "written_bytes", "The total number of bytes written successfully.", counter, 512.0),
+    stat!(7, "write_time_seconds", "This is the total number of seconds spent by all writes.", counter, 0.001),
+    stat!(8, "io_now", "The number of I/Os currently in progress.", gauge, 1.0),
+    stat!(9, "io_time_seconds", "Total seconds spent doing I/Os.", counter, 0.001),
+    stat!(10, "io_time_weighted_seconds", "The weighted # of seconds spent doing I/Os.", counter, 0.001),
+    stat!(11, "discards_completed", "The total number of discards completed successfully.", counter, 1.0),
+    stat!(12, "discards_merged", "The total number of discards merged.", counter, 1.0),
+    stat!(13, "discarded_sectors", "The total number of sectors discarded successfully.", counter, 1.0),
+    stat!(14, "discard_time_seconds", "This is the total number of seconds spent by all discards.", counter, 0.001),
+    stat!(15, "flush_requests", "The total number of flush requests completed successfully", counter, 1.0),
+    stat!(
         16,
         "flush_requests_time_seconds",
         "This is the total number of seconds spent by all flush requests.",
-        "counter",
-        0.001,
+        counter,
+        0.001
     ),
 ];
 
@@ -96,22 +109,21 @@ impl NodeCollector for Diskstats {
             let labels = [("device", disk.device), ("major", disk.major), ("minor", disk.minor)]
                 .into_iter()
                 .chain(["model", "path", "revision", "serial", "wwn"].map(|k| (k, "")))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .map(|(k, v)| (k.into(), v.to_owned().into()))
                 .collect();
             info.push("", labels, 1.0);
         }
-        for (column, name, help, kind, scale) in STATS {
+        for (column, name, sample, help, kind, scale) in STATS {
             if !disks.iter().any(|d| d.stats.len() > column) {
                 continue;
             }
-            let (base, suffix) = if kind == "counter" {
-                (format!("node_disk_{name}"), "_total")
-            } else {
-                (format!("node_disk_{name}"), "")
-            };
-            let mut family = MetricFamily::new(base, help, kind, "");
+            let mut family = MetricFamily::new(name, help, kind, "");
             for disk in disks.iter().filter(|d| d.stats.len() > column) {
-                family.push(suffix, vec![("device".into(), disk.device.into())], disk.stats[column] * scale);
+                family.push_named(
+                    sample,
+                    vec![("device".into(), disk.device.to_owned().into())],
+                    disk.stats[column] * scale,
+                );
             }
             out.push(family);
         }
@@ -144,11 +156,11 @@ mod tests {
         let read_bytes = out.iter().find(|f| f.name == "node_disk_read_bytes").unwrap();
         // loop* and zram0 are excluded by default; vda read 11785842 sectors.
         assert_eq!(read_bytes.samples.len(), 1);
-        assert_eq!(read_bytes.samples[0].labels, vec![("device".to_string(), "vda".to_string())]);
+        assert_eq!(read_bytes.samples[0].labels, vec![("device".into(), "vda".into())]);
         assert_eq!(read_bytes.samples[0].value, 11785842.0 * 512.0);
         let io_now = out.iter().find(|f| f.name == "node_disk_io_now").unwrap();
         assert_eq!(io_now.samples[0].name, "node_disk_io_now");
         assert!(out.iter().any(|f| f.name == "node_disk_flush_requests_time_seconds"));
-        assert_eq!(out.last().unwrap().samples[0].labels[1], ("major".to_string(), "254".to_string()));
+        assert_eq!(out.last().unwrap().samples[0].labels[1], ("major".into(), "254".into()));
     }
 }

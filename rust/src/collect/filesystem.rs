@@ -10,7 +10,7 @@
 use super::netdev::compile;
 use super::{malformed, read, Config, NodeCollector};
 use crate::error::Result;
-use crate::registry::MetricFamily;
+use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
 use regex::Regex;
 use std::collections::HashSet;
@@ -276,11 +276,11 @@ impl NodeCollector for Filesystem {
             mounts.iter().map(|m| self.rootfs.join(m.mount_point.trim_start_matches('/'))).collect();
         for (mount, stat) in mounts.iter().zip(self.worker.call_all(&paths)) {
             let error = stat.as_ref().err().cloned().unwrap_or_default();
-            let labels = vec![
-                ("device".to_owned(), mount.device.clone()),
-                ("device_error".to_owned(), error),
-                ("fstype".to_owned(), mount.fs_type.clone()),
-                ("mountpoint".to_owned(), mount.mount_point.clone()),
+            let labels: Vec<(Text, Text)> = vec![
+                ("device".into(), mount.device.clone().into()),
+                ("device_error".into(), error.into()),
+                ("fstype".into(), mount.fs_type.clone().into()),
+                ("mountpoint".into(), mount.mount_point.clone().into()),
             ];
             let values = match stat {
                 Ok(s) => [
@@ -361,7 +361,7 @@ mod tests {
 
     fn series(out: &[MetricFamily], name: &str) -> Vec<(String, f64)> {
         let family = out.iter().find(|f| f.name == name).unwrap();
-        family.samples.iter().map(|s| (s.labels[3].1.clone(), s.value)).collect()
+        family.samples.iter().map(|s| (s.labels[3].1.to_string(), s.value)).collect()
     }
 
     #[test]
@@ -387,7 +387,7 @@ mod tests {
         assert_eq!(series(&out, "node_filesystem_avail_bytes")[0].1, 40.0 * 4096.0);
         assert_eq!(series(&out, "node_filesystem_readonly")[1].1, 1.0);
         let labels = &out[0].samples[0].labels;
-        let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_ref()).collect();
         assert_eq!(names, ["device", "device_error", "fstype", "mountpoint"]);
         let everything = Config {
             filesystem_fs_types_exclude: Some(String::new()),
@@ -416,7 +416,7 @@ mod tests {
         );
         assert_eq!(series(&out, "node_filesystem_size_bytes"), [("/ok".to_string(), 409600.0)]);
         assert_eq!(series(&out, "node_filesystem_readonly").len(), 3);
-        let errors: Vec<&str> = out[1].samples.iter().map(|s| s.labels[1].1.as_str()).collect();
+        let errors: Vec<&str> = out[1].samples.iter().map(|s| s.labels[1].1.as_ref()).collect();
         assert!(errors[0].contains("No such file"), "{errors:?}");
         assert!(errors[1].contains("mountpoint timeout"), "{errors:?}");
         assert_eq!(errors[2], "");
@@ -437,7 +437,7 @@ mod tests {
         build(&Config { paths, ..Config::default() }).unwrap().update(&mut out).unwrap();
         let sizes = series(&out, "node_filesystem_size_bytes");
         assert!(sizes.iter().any(|(mount, size)| mount == "/" && *size > 0.0), "{sizes:?}");
-        let fs_types: Vec<&str> = out[0].samples.iter().map(|s| s.labels[2].1.as_str()).collect();
+        let fs_types: Vec<&str> = out[0].samples.iter().map(|s| s.labels[2].1.as_ref()).collect();
         assert!(!fs_types.iter().any(|t| ["proc", "sysfs", "devtmpfs", "cgroup2"].contains(t)), "{fs_types:?}");
     }
 }

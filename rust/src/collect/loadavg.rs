@@ -49,7 +49,7 @@ mod tests {
         let config = Config { paths: fixture_paths(), ..Config::default() };
         let mut out = Vec::new();
         build(&config).unwrap().update(&mut out).unwrap();
-        let names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         assert_eq!(names, ["node_load1", "node_load5", "node_load15"]);
         let expected = parse(&std::fs::read_to_string(fixture_paths().proc("loadavg")).unwrap()).unwrap();
         assert_eq!(out.iter().map(|f| f.samples[0].value).collect::<Vec<_>>(), expected);

@@ -41,7 +41,7 @@ impl NodeCollector for Meminfo {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         for (field, value) in parse(&read(&self.path)?)? {
             let help = format!("Memory information field {field}.");
-            out.push(single(&format!("node_memory_{field}"), &help, "gauge", value));
+            out.push(single(format!("node_memory_{field}"), help, "gauge", value));
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ pub mod vmstat;
 
 use crate::encode::Options;
 use crate::error::{Error, Result};
-use crate::registry::{Collector, MetricFamily};
+use crate::registry::{Collector, MetricFamily, Text};
 pub use paths::Paths;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -120,7 +120,7 @@ impl Collector for NodeCollectors {
                     false
                 }
             };
-            let label = vec![("collector".to_owned(), (*name).to_owned())];
+            let label: Vec<(Text, Text)> = vec![("collector".into(), (*name).into())];
             durations.push("", label.clone(), started.elapsed().as_secs_f64());
             successes.push("", label, if ok { 1.0 } else { 0.0 });
         }
@@ -142,7 +142,7 @@ pub fn log_error(collector: &str, msg: &str, error: &str) {
 }
 
 /// A family with one unlabeled sample.
-pub fn single(name: &str, help: &str, kind: &str, value: f64) -> MetricFamily {
+pub fn single(name: impl Into<Text>, help: impl Into<Text>, kind: &'static str, value: f64) -> MetricFamily {
     let mut family = MetricFamily::new(name, help, kind, "");
     family.push("", Vec::new(), value);
     family
@@ -187,7 +187,7 @@ mod tests {
         collectors.collectors.push(("failing", Box::new(Failing)));
         let mut out = Vec::new();
         collectors.collect(&Options::default(), &mut out).unwrap();
-        let names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         assert_eq!(
             names,
             [

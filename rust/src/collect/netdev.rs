@@ -11,24 +11,36 @@ use crate::registry::MetricFamily;
 use regex::Regex;
 use std::path::PathBuf;
 
+/// `(family name, sample name, help)` for a column of /proc/net/dev, written out whole so that
+/// a scrape allocates none of them.
+macro_rules! column {
+    ($column:literal) => {
+        (
+            concat!("node_network_", $column),
+            concat!("node_network_", $column, "_total"),
+            concat!("Network device statistic ", $column, "."),
+        )
+    };
+}
+
 /// The 16 columns of /proc/net/dev, in order.
-pub const COLUMNS: [&str; 16] = [
-    "receive_bytes",
-    "receive_packets",
-    "receive_errs",
-    "receive_drop",
-    "receive_fifo",
-    "receive_frame",
-    "receive_compressed",
-    "receive_multicast",
-    "transmit_bytes",
-    "transmit_packets",
-    "transmit_errs",
-    "transmit_drop",
-    "transmit_fifo",
-    "transmit_colls",
-    "transmit_carrier",
-    "transmit_compressed",
+const COLUMNS: [(&str, &str, &str); 16] = [
+    column!("receive_bytes"),
+    column!("receive_packets"),
+    column!("receive_errs"),
+    column!("receive_drop"),
+    column!("receive_fifo"),
+    column!("receive_frame"),
+    column!("receive_compressed"),
+    column!("receive_multicast"),
+    column!("transmit_bytes"),
+    column!("transmit_packets"),
+    column!("transmit_errs"),
+    column!("transmit_drop"),
+    column!("transmit_fifo"),
+    column!("transmit_colls"),
+    column!("transmit_carrier"),
+    column!("transmit_compressed"),
 ];
 
 /// `(device, the 16 counters)` per interface line (the two header lines are skipped).
@@ -78,11 +90,10 @@ impl NodeCollector for Netdev {
             .into_iter()
             .filter(|(device, _)| !self.exclude.as_ref().is_some_and(|r| r.is_match(device)))
             .collect();
-        for (i, column) in COLUMNS.iter().enumerate() {
-            let help = format!("Network device statistic {column}.");
-            let mut family = MetricFamily::new(format!("node_network_{column}"), help, "counter", "");
+        for (i, (name, sample, help)) in COLUMNS.into_iter().enumerate() {
+            let mut family = MetricFamily::new(name, help, "counter", "");
             for (device, values) in &devices {
-                family.push("_total", vec![("device".into(), (*device).into())], values[i]);
+                family.push_named(sample, vec![("device".into(), (*device).to_owned().into())], values[i]);
             }
             out.push(family);
         }
@@ -91,7 +102,8 @@ impl NodeCollector for Netdev {
         for (device, _) in &devices {
             let path = self.class_net.join(device).join("statistics/rx_nohandler");
             if let Some(value) = read(&path).ok().and_then(|v| v.trim().parse().ok()) {
-                nohandler.push("_total", vec![("device".into(), (*device).into())], value);
+                let labels = vec![("device".into(), (*device).to_owned().into())];
+                nohandler.push_named("node_network_receive_nohandler_total", labels, value);
             }
         }
         if !nohandler.samples.is_empty() {
@@ -128,7 +140,7 @@ mod tests {
         assert_eq!(out[16].samples[0].value, 3.0, "eth0's rx_nohandler in the fixture");
         assert_eq!(out[16].samples.len(), 1, "lo has no statistics file in the fixture");
         assert_eq!(out[0].help, "Network device statistic receive_bytes.");
-        let devices: Vec<&str> = out[0].samples.iter().map(|s| s.labels[0].1.as_str()).collect();
+        let devices: Vec<&str> = out[0].samples.iter().map(|s| s.labels[0].1.as_ref()).collect();
         assert_eq!(devices, ["lo", "eth0"]);
         assert_eq!(out[0].samples[1].name, "node_network_receive_bytes_total");
         assert_eq!(out[0].samples[1].value, 217173502.0);

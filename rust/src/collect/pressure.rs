@@ -126,7 +126,7 @@ mod tests {
     fn collects_from_the_fixture_and_tolerates_no_psi() {
         let mut out = Vec::new();
         build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
-        let names: Vec<&str> = out.iter().map(|f| f.samples[0].name.as_str()).collect();
+        let names: Vec<&str> = out.iter().map(|f| f.samples[0].name.as_ref()).collect();
         assert!(names.contains(&"node_pressure_cpu_waiting_seconds_total"), "{names:?}");
         assert!(names.contains(&"node_pressure_io_stalled_seconds_total"));
         assert!(names.contains(&"node_pressure_memory_waiting_seconds_total"));

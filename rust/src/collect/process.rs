@@ -83,7 +83,7 @@ impl ProcessCollector {
     }
 }
 
-fn gauge(name: &str, help: &str, value: f64) -> MetricFamily {
+fn gauge(name: &'static str, help: &'static str, value: f64) -> MetricFamily {
     let mut family = MetricFamily::new(name, help, "gauge", "");
     family.push("", Vec::new(), value);
     family

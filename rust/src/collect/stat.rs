@@ -56,7 +56,7 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
     Ok(Box::new(StatCollector { path: config.paths.proc("stat") }))
 }
 
-fn counter(name: &str, help: &str, value: f64) -> MetricFamily {
+fn counter(name: &'static str, help: &'static str, value: f64) -> MetricFamily {
     let mut family = MetricFamily::new(name, help, "counter", "");
     family.push("_total", Vec::new(), value);
     family
@@ -103,7 +103,7 @@ mod tests {
     fn collects_from_the_fixture() {
         let mut out = Vec::new();
         build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
-        let samples: Vec<(&str, f64)> = out.iter().map(|f| (f.samples[0].name.as_str(), f.samples[0].value)).collect();
+        let samples: Vec<(&str, f64)> = out.iter().map(|f| (f.samples[0].name.as_ref(), f.samples[0].value)).collect();
         let stat = parse(&std::fs::read_to_string(fixture_paths().proc("stat")).unwrap()).unwrap();
         assert_eq!(
             samples,

@@ -31,7 +31,7 @@ pub fn parse(text: &str) -> Result<Vec<MetricFamily>> {
             let index = family_for(&mut families, name);
             let family = &mut families[index];
             if keyword == "HELP" {
-                family.1.help = unescape_help(rest);
+                family.1.help = unescape_help(rest).into();
             } else {
                 let kind = match rest.trim() {
                     "counter" => "counter",
@@ -44,11 +44,11 @@ pub fn parse(text: &str) -> Result<Vec<MetricFamily>> {
                 if family.2 || !family.1.samples.is_empty() {
                     return Err(bad("TYPE given twice or after the metric's samples"));
                 }
-                family.1.kind = kind.to_owned();
+                family.1.kind = kind.into();
                 family.2 = true;
                 if kind == "counter" {
                     if let Some(base) = name.strip_suffix("_total") {
-                        family.1.name = base.to_owned();
+                        family.1.name = base.to_owned().into();
                     }
                 }
             }
@@ -75,7 +75,7 @@ fn owner(families: &[(String, MetricFamily, bool)], sample: &str) -> Option<usiz
 
 fn family_for(families: &mut Vec<(String, MetricFamily, bool)>, name: &str) -> usize {
     families.iter().position(|(declared, _, _)| declared == name).unwrap_or_else(|| {
-        families.push((name.to_owned(), MetricFamily::new(name, "", "unknown", ""), false));
+        families.push((name.to_owned(), MetricFamily::new(name.to_owned(), "", "unknown", ""), false));
         families.len() - 1
     })
 }
@@ -133,7 +133,7 @@ fn parse_sample(line: &str) -> std::result::Result<Sample, String> {
                     None => return Err("unterminated label value".into()),
                 }
             };
-            labels.push((label.to_owned(), value));
+            labels.push((label.to_owned().into(), value.into()));
             rest = rest[end + 1..].trim_start();
             rest = rest.strip_prefix(',').unwrap_or(rest);
         }
@@ -144,7 +144,7 @@ fn parse_sample(line: &str) -> std::result::Result<Sample, String> {
     if fields.next().is_some() {
         return Err("textfile contains unsupported client-side timestamps".into());
     }
-    Ok(Sample { name: name.to_owned(), labels, value, timestamp: None })
+    Ok(Sample { name: name.to_owned().into(), labels, value, timestamp: None })
 }
 
 /// Go's ParseFloat spellings: decimal and exponent forms, `NaN`, `+Inf`, `-Inf`.
@@ -220,7 +220,7 @@ impl NodeCollector for Textfile {
                             None => merged.push(family),
                         }
                     }
-                    mtimes.push("", vec![("file".into(), path.display().to_string())], mtime);
+                    mtimes.push("", vec![("file".into(), path.display().to_string().into())], mtime);
                 }
                 Err(err) => {
                     log_error("textfile", "skipping textfile", &format!("{}: {err}", path.display()));
@@ -250,13 +250,13 @@ mod tests {
                     loose -Inf\nnan_one NaN\n";
         let families = parse(text).unwrap();
         let summary: Vec<(&str, &str, usize)> =
-            families.iter().map(|f| (f.name.as_str(), f.kind.as_str(), f.samples.len())).collect();
+            families.iter().map(|f| (f.name.as_ref(), f.kind.as_ref(), f.samples.len())).collect();
         assert_eq!(
             summary,
             [("jobs", "counter", 1), ("h", "histogram", 4), ("loose", "unknown", 1), ("nan_one", "unknown", 1)]
         );
         assert_eq!(families[0].help, "Jobs\ndone.");
-        assert_eq!(families[0].samples[0].labels, vec![("q".to_string(), "a\"b\\c\nd".to_string())]);
+        assert_eq!(families[0].samples[0].labels, vec![("q".into(), "a\"b\\c\nd".into())]);
         assert_eq!(families[2].samples[0].value, f64::NEG_INFINITY);
         assert!(families[3].samples[0].value.is_nan());
     }
@@ -298,7 +298,7 @@ mod tests {
         };
         let mut out = Vec::new();
         build(&config).unwrap().update(&mut out).unwrap();
-        let names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         assert_eq!(
             names,
             [

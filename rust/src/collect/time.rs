@@ -39,7 +39,7 @@ impl NodeCollector for Time {
         let (name, offset) = zone(now.as_secs() as libc::time_t);
         let help = "System time zone offset in seconds.";
         let mut family = MetricFamily::new("node_time_zone_offset_seconds", help, "gauge", "");
-        family.push("", vec![("time_zone".into(), name)], offset);
+        family.push("", vec![("time_zone".into(), name.into())], offset);
         out.push(family);
         if !self.clocksource.is_dir() {
             return Ok(());
@@ -54,7 +54,11 @@ impl NodeCollector for Time {
             );
             let mut family = MetricFamily::new(name, help, "gauge", "");
             for source in parse_sources(&text) {
-                family.push("", vec![("clocksource".into(), source.into()), ("device".into(), "0".into())], 1.0);
+                family.push(
+                    "",
+                    vec![("clocksource".into(), source.to_owned().into()), ("device".into(), "0".into())],
+                    1.0,
+                );
             }
             out.push(family);
         }
@@ -79,7 +83,7 @@ mod tests {
     fn collects_from_the_fixture() {
         let mut out = Vec::new();
         build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
-        let names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         assert_eq!(
             names,
             [

@@ -4,7 +4,7 @@
 
 use super::{read, Config, NodeCollector};
 use crate::error::Result;
-use crate::registry::MetricFamily;
+use crate::registry::{MetricFamily, Text};
 use std::path::PathBuf;
 
 struct Uname {
@@ -17,7 +17,7 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 }
 
 /// The label pairs, in node_exporter's order, from a function reading one kernel file.
-pub fn labels(mut kernel_file: impl FnMut(&str) -> Result<String>) -> Result<Vec<(String, String)>> {
+pub fn labels(mut kernel_file: impl FnMut(&str) -> Result<String>) -> Result<Vec<(Text, Text)>> {
     let mut pairs = Vec::with_capacity(6);
     for (label, file) in [
         ("domainname", "domainname"),
@@ -29,7 +29,7 @@ pub fn labels(mut kernel_file: impl FnMut(&str) -> Result<String>) -> Result<Vec
     ] {
         let value =
             if file.is_empty() { std::env::consts::ARCH.to_owned() } else { kernel_file(file)?.trim_end().to_owned() };
-        pairs.push((label.to_owned(), value));
+        pairs.push((label.into(), value.into()));
     }
     Ok(pairs)
 }
@@ -54,7 +54,7 @@ mod tests {
     #[test]
     fn labels_in_order_with_newlines_trimmed() {
         let pairs = labels(|file| Ok(format!("{file}-value\n"))).unwrap();
-        let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_ref()).collect();
         assert_eq!(names, ["domainname", "machine", "nodename", "release", "sysname", "version"]);
         assert_eq!(pairs[2].1, "hostname-value");
         assert_eq!(pairs[1].1, std::env::consts::ARCH);
@@ -66,7 +66,7 @@ mod tests {
         let mut out = Vec::new();
         build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
         let labels = &out[0].samples[0].labels;
-        assert_eq!(labels[2], ("nodename".to_string(), "fixture-host".to_string()));
-        assert_eq!(labels[4], ("sysname".to_string(), "Linux".to_string()));
+        assert_eq!(labels[2], ("nodename".into(), "fixture-host".into()));
+        assert_eq!(labels[4], ("sysname".into(), "Linux".into()));
     }
 }

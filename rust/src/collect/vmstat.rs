@@ -46,7 +46,7 @@ impl NodeCollector for Vmstat {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         for (field, value) in parse(&read(&self.path)?)? {
             let help = format!("/proc/vmstat information field {field}.");
-            out.push(single(&format!("node_vmstat_{field}"), &help, "unknown", value));
+            out.push(single(format!("node_vmstat_{field}"), help, "unknown", value));
         }
         Ok(())
     }
@@ -72,7 +72,7 @@ mod tests {
     fn collects_from_the_fixture() {
         let mut out = Vec::new();
         build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
-        let names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         for expected in ["node_vmstat_pgfault", "node_vmstat_pgmajfault", "node_vmstat_pgpgin", "node_vmstat_oom_kill"]
         {
             assert!(names.contains(&expected), "{expected} in {names:?}");

@@ -175,7 +175,7 @@ fn write_label_block(out: &mut Vec<u8>, labels: &str, extra: Option<(&str, &str)
 }
 
 /// Appends a sample's label pairs as `{a="x",...}` (values escaped), or nothing when empty.
-fn write_sample_labels(out: &mut Vec<u8>, labels: &[(String, String)]) {
+fn write_sample_labels(out: &mut Vec<u8>, labels: &[(crate::registry::Text, crate::registry::Text)]) {
     if labels.is_empty() {
         return;
     }

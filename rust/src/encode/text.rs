@@ -67,19 +67,19 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
     }
     write_header(out, &family.name, suffix, &family.help, kind);
     let moved = ["_created", "_gsum", "_gcount"];
-    let is_moved = |name: &str| moved.iter().any(|m| name.strip_prefix(family.name.as_str()) == Some(m));
+    let is_moved = |name: &str| moved.iter().any(|m| name.strip_prefix(&*family.name) == Some(m));
     for sample in family.samples.iter().filter(|s| !is_moved(&s.name)) {
         write_sample(out, sample);
     }
     let mut moved_suffixes: Vec<&str> = moved
         .iter()
         .copied()
-        .filter(|m| family.samples.iter().any(|s| s.name.strip_prefix(family.name.as_str()) == Some(m)))
+        .filter(|m| family.samples.iter().any(|s| s.name.strip_prefix(&*family.name) == Some(m)))
         .collect();
     moved_suffixes.sort_unstable();
     for m in moved_suffixes {
         write_header(out, &family.name, m, &family.help, "gauge");
-        for sample in family.samples.iter().filter(|s| s.name.strip_prefix(family.name.as_str()) == Some(m)) {
+        for sample in family.samples.iter().filter(|s| s.name.strip_prefix(&*family.name) == Some(m)) {
             write_sample(out, sample);
         }
     }

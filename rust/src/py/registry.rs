@@ -29,16 +29,19 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
     let mut family = MetricFamily::new(
         metric.getattr("name")?.extract::<String>()?,
         metric.getattr("documentation")?.extract::<String>()?,
-        &metric.getattr("type")?.extract::<String>()?,
-        &metric.getattr("unit").and_then(|u| u.extract::<String>()).unwrap_or_default(),
+        metric.getattr("type")?.extract::<String>()?,
+        metric.getattr("unit").and_then(|u| u.extract::<String>()).unwrap_or_default(),
     );
     for sample in metric.getattr("samples")?.try_iter()? {
         let sample = sample?;
         let labels = sample.getattr("labels")?;
         let labels = labels.cast::<PyDict>()?;
         family.samples.push(Sample {
-            name: sample.getattr("name")?.extract()?,
-            labels: labels.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect::<PyResult<_>>()?,
+            name: sample.getattr("name")?.extract::<String>()?.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| Ok((k.extract::<String>()?.into(), v.extract::<String>()?.into())))
+                .collect::<PyResult<_>>()?,
             value: sample.getattr("value")?.extract()?,
             timestamp: sample.getattr("timestamp")?.extract::<Option<f64>>()?,
         });
@@ -177,7 +180,7 @@ impl PyNativeCollector {
     #[staticmethod]
     fn constant(metrics: &Bound<'_, PyAny>) -> PyResult<Self> {
         let families: Vec<MetricFamily> = metrics.try_iter()?.map(|m| metric_family(&m?)).collect::<PyResult<_>>()?;
-        let names = families.iter().map(|f| f.name.clone()).collect();
+        let names = families.iter().map(|f| f.name.to_string()).collect();
         Ok(PyNativeCollector { collector: Arc::new(Constant(families)), names })
     }
 
@@ -281,17 +284,17 @@ pub(super) fn family_to_py<'py>(py: Python<'py>, family: &MetricFamily) -> PyRes
     for sample in &family.samples {
         let labels = PyDict::new(py);
         for (name, value) in &sample.labels {
-            labels.set_item(name, value)?;
+            labels.set_item(&**name, &**value)?;
         }
-        samples.append((&sample.name, labels, sample.value, sample.timestamp))?;
+        samples.append((&*sample.name, labels, sample.value, sample.timestamp))?;
     }
     PyTuple::new(
         py,
         [
-            family.name.as_str().into_pyobject(py)?.into_any(),
-            family.help.as_str().into_pyobject(py)?.into_any(),
-            family.kind.as_str().into_pyobject(py)?.into_any(),
-            family.unit.as_str().into_pyobject(py)?.into_any(),
+            family.name.as_ref().into_pyobject(py)?.into_any(),
+            family.help.as_ref().into_pyobject(py)?.into_any(),
+            family.kind.as_ref().into_pyobject(py)?.into_any(),
+            family.unit.as_ref().into_pyobject(py)?.into_any(),
             samples.into_any(),
         ],
     )

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::key;
 use crate::metric::{counter, gauge, histogram, info, summary, Kind};
 use crate::region::Cells;
-use crate::registry::snapshot::MetricFamily;
+use crate::registry::snapshot::{MetricFamily, Text};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -318,13 +318,14 @@ impl Family {
     /// The family as plain samples, as prometheus_client's `collect()` yields them.
     pub fn snapshot(&self, created: bool) -> MetricFamily {
         let meta = &self.meta;
-        let mut family = MetricFamily::new(&meta.name, &meta.help, meta.kind.type_name(), &meta.unit);
+        let mut family =
+            MetricFamily::new(meta.name.clone(), meta.help.clone(), meta.kind.type_name(), meta.unit.clone());
         let mut cumulative = Vec::new();
         self.for_each_series(|series| {
-            let labels = key::parse_rendered(series.labels());
+            let labels = owned_pairs(key::parse_rendered(series.labels()));
             let with = |name: &str, value: String| {
                 let mut labels = labels.clone();
-                labels.push((name.to_owned(), value));
+                labels.push((name.to_owned().into(), value.into()));
                 labels
             };
             let cells = series.cells();
@@ -352,7 +353,7 @@ impl Family {
                 }
                 Kind::Info => {
                     let mut all = labels.clone();
-                    all.extend(key::parse_rendered(&self.info_labels(series)));
+                    all.extend(owned_pairs(key::parse_rendered(&self.info_labels(series))));
                     family.push("_info", all, 1.0);
                 }
                 Kind::StateSet { states } => {
@@ -368,6 +369,11 @@ impl Family {
         });
         family
     }
+}
+
+/// Parsed label pairs as snapshot text.
+fn owned_pairs(pairs: Vec<(String, String)>) -> Vec<(Text, Text)> {
+    pairs.into_iter().map(|(name, value)| (name.into(), value.into())).collect()
 }
 
 #[cfg(test)]

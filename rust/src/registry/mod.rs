@@ -11,7 +11,7 @@ use crate::encode::{self, Format, Options};
 use crate::error::{Error, Result};
 pub use family::{Family, Series};
 use parking_lot::RwLock;
-pub use snapshot::{MetricFamily, Sample};
+pub use snapshot::{MetricFamily, Sample, Text};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

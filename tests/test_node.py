@@ -5,11 +5,15 @@ and the collector flags."""
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
+import signal
 import subprocess
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -138,6 +142,43 @@ def test_textfile_errors_are_reported_and_good_files_still_served():
     assert scraped["node_textfile_scrape_error"] == {(): 1.0}
     files = {dict(k)["file"] for k in scraped["node_textfile_mtime_seconds"]}
     assert all(f.endswith("good.prom") for f in files) and files
+
+
+def test_mounts_and_unmounts_are_seen_at_the_next_scrape(tmp_path):
+    """The daemon re-reads the mount table only when the kernel marks it changed; a tmpfs
+    mounted and unmounted in the daemon's own mount namespace must show up and go away."""
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("nsenter"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs as root with util-linux: this test must run there")
+        pytest.skip("needs root and util-linux's unshare/nsenter")
+    target = tmp_path / "fresh mount"
+    target.mkdir()
+    port = free_port()
+    # Own mount and pid namespaces: the daemon is pid 1 there, so /proc/1/mountinfo is its own.
+    unshare = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--kill-child"]
+    daemon = subprocess.Popen(
+        [*unshare, *OBSAGENT, "--collector.disable-defaults", "--collector.filesystem"]
+        + ["--web.listen-address", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    label = f'mountpoint="{target}"'
+    try:
+        assert "listening" in daemon.stderr.readline()
+        child = Path(f"/proc/{daemon.pid}/task/{daemon.pid}/children").read_text().split()[0]
+        in_namespace = ["nsenter", "--target", child, "--mount"]
+        assert label not in scrape(base)
+        subprocess.run([*in_namespace, "mount", "-t", "tmpfs", "-o", "size=1m", "obsagent", str(target)], check=True)
+        mounted = scrape(base)
+        assert f'node_filesystem_size_bytes{{device="obsagent",device_error="",fstype="tmpfs",{label}}} 1.048576e+06' in mounted
+        subprocess.run([*in_namespace, "umount", str(target)], check=True)
+        assert label not in scrape(base)
+        os.kill(int(child), signal.SIGTERM)  # unshare waits for it and exits with it
+        daemon.communicate(timeout=10)
+    finally:
+        daemon.kill()
+        daemon.wait()
 
 
 def test_collector_flags():

@@ -2,19 +2,29 @@
 //! `<procfs>/1/mountinfo` (else `<procfs>/self/mountinfo`) and statfs on `<rootfs>/<mountpoint>`,
 //! with upstream node_exporter's default excludes and its 1.8+ `device_error` label.
 //!
-//! statfs on a dead network mount can block for minutes, so the calls of a scrape go to a
-//! worker thread in one batch (one round trip, not one per mount) and the scrape waits at most
-//! `timeout` for the batch. A mount not answered in time is reported as an error and skipped
-//! until its call returns; the stuck worker is replaced so later scrapes go on.
+//! statfs on a dead network mount can block for minutes, so the calls for mounts that may
+//! block go to a worker thread in one batch (one round trip, not one per mount) and the scrape
+//! waits at most `timeout` for the batch. A mount not answered in time is reported as an error
+//! and skipped until its call returns; the stuck worker is replaced so later scrapes go on.
+//! Local disk and memory file systems answer statfs from counters in memory, so they are
+//! called inline: the round trip to the worker cost more than all of them together.
+//!
+//! The mount table is parsed again only when it changes: the kernel marks a mountinfo
+//! descriptor readable with `POLLPRI` after any mount, unmount or remount in its namespace (as
+//! libmount's monitor uses it). A recorded file (tests, `--path.procfs` elsewhere) is read at
+//! every scrape.
 
+use super::kernel_file::{generated_by_kernel, read_from_start};
 use super::netdev::compile;
-use super::{malformed, read, Config, NodeCollector};
+use super::{malformed, Config, NodeCollector};
 use crate::error::Result;
 use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
 use regex::Regex;
 use std::collections::HashSet;
+use std::fs::File;
 use std::io;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -25,6 +35,12 @@ pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
 /// Upstream's default file system types to skip.
 pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|\
 hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+
+/// File systems whose statfs never waits on a device or a server: called inline.
+const LOCAL_FS_TYPES: &[&str] = &[
+    "btrfs", "exfat", "ext2", "ext3", "ext4", "f2fs", "jfs", "msdos", "ntfs", "ntfs3", "ramfs", "reiserfs", "tmpfs",
+    "vfat", "xfs",
+];
 
 /// One mount as mountinfo describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,15 +176,18 @@ impl StatWorker {
         }
     }
 
-    /// statfs of every path, in order; errors as text for the `device_error` label.
-    fn call_all(&self, paths: &[PathBuf]) -> Vec<std::result::Result<Stat, String>> {
+    /// statfs of every path, in order, inline for those on local file systems; errors as text
+    /// for the `device_error` label.
+    fn call_all(&self, paths: &[(PathBuf, bool)]) -> Vec<std::result::Result<Stat, String>> {
         let mut results: Vec<std::result::Result<Stat, String>> =
             vec![Err("statfs was not called: no worker thread".into()); paths.len()];
         let mut positions = Vec::new();
         {
             let mut in_flight = self.in_flight.lock();
-            for (i, path) in paths.iter().enumerate() {
-                if in_flight.insert(path.clone()) {
+            for (i, (path, local)) in paths.iter().enumerate() {
+                if *local {
+                    results[i] = (self.stat)(path).map_err(|err| err.to_string());
+                } else if in_flight.insert(path.clone()) {
                     positions.push(i);
                 } else {
                     results[i] = Err("mountpoint timeout: an earlier statfs has not returned".into());
@@ -181,7 +200,7 @@ impl StatWorker {
         let mut jobs = self.jobs.lock();
         while !pending.is_empty() {
             let (reply, answers) = mpsc::channel();
-            let job: Job = (pending.iter().map(|&i| paths[i].clone()).collect(), reply);
+            let job: Job = (pending.iter().map(|&i| paths[i].0.clone()).collect(), reply);
             if let Err(mpsc::SendError(job)) = jobs.send(job) {
                 *jobs = Self::spawn(self.stat, self.in_flight.clone());
                 let _ = jobs.send(job);
@@ -214,6 +233,25 @@ struct Filesystem {
     mount_points_exclude: Option<Regex>,
     fs_types_exclude: Option<Regex>,
     worker: StatWorker,
+    /// The mountinfo descriptor polled for changes, and the mounts it listed.
+    watched: Mutex<Option<(File, Arc<Vec<Mount>>)>>,
+}
+
+/// The text of a mountinfo file and its descriptor. The kernel starts the descriptor's change
+/// mark at the open, before the text is read, so no later change goes unmarked.
+fn open_mountinfo(path: &Path) -> Result<(String, File)> {
+    let named = |err: io::Error| io::Error::new(err.kind(), format!("{}: {err}", path.display()));
+    let file = File::open(path).map_err(named)?;
+    let text = read_from_start(&file).map_err(named)?;
+    Ok((text, file))
+}
+
+/// Whether the kernel marked the mount table changed since this descriptor was last polled.
+fn mount_table_changed(file: &File) -> bool {
+    let mut poll = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLPRI, revents: 0 };
+    // SAFETY: poll reads and writes the one pollfd we own; timeout 0 never blocks.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready != 0 && poll.revents & (libc::POLLPRI | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
 /// Builds the collector; a bad exclude regex is an error naming the flag.
@@ -240,20 +278,39 @@ impl Filesystem {
                 DEFAULT_FS_TYPES_EXCLUDE,
             )?,
             worker: StatWorker::new(stat, timeout),
+            watched: Mutex::new(None),
         })
     }
 
-    fn mounts(&self) -> Result<Vec<Mount>> {
-        let text = read(&self.mountinfo[0]).or_else(|_| read(&self.mountinfo[1]))?;
+    /// The mounts to report: from the watched table while the kernel says it is unchanged.
+    fn mounts(&self) -> Result<Arc<Vec<Mount>>> {
+        let mut watched = self.watched.lock();
+        if let Some((file, mounts)) = watched.as_ref() {
+            if !mount_table_changed(file) {
+                return Ok(mounts.clone());
+            }
+        }
+        *watched = None;
+        let (text, file) = match open_mountinfo(&self.mountinfo[0]) {
+            Ok(read) => read,
+            Err(_) => open_mountinfo(&self.mountinfo[1])?,
+        };
         let mut seen = HashSet::new();
-        Ok(parse_mountinfo(&text)?
-            .into_iter()
-            .filter(|m| {
-                let excluded = |regex: &Option<Regex>, text: &str| regex.as_ref().is_some_and(|r| r.is_match(text));
-                !excluded(&self.mount_points_exclude, &m.mount_point) && !excluded(&self.fs_types_exclude, &m.fs_type)
-            })
-            .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
-            .collect())
+        let mounts: Arc<Vec<Mount>> = Arc::new(
+            parse_mountinfo(&text)?
+                .into_iter()
+                .filter(|m| {
+                    let excluded = |regex: &Option<Regex>, text: &str| regex.as_ref().is_some_and(|r| r.is_match(text));
+                    !excluded(&self.mount_points_exclude, &m.mount_point)
+                        && !excluded(&self.fs_types_exclude, &m.fs_type)
+                })
+                .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
+                .collect(),
+        );
+        if generated_by_kernel(&file) {
+            *watched = Some((file, mounts.clone()));
+        }
+        Ok(mounts)
     }
 }
 
@@ -272,8 +329,13 @@ impl NodeCollector for Filesystem {
         let mut families: Vec<MetricFamily> =
             FAMILIES.iter().map(|(name, help)| MetricFamily::new(*name, *help, "gauge", "")).collect();
         let mounts = self.mounts()?;
-        let paths: Vec<PathBuf> =
-            mounts.iter().map(|m| self.rootfs.join(m.mount_point.trim_start_matches('/'))).collect();
+        let paths: Vec<(PathBuf, bool)> = mounts
+            .iter()
+            .map(|m| {
+                let path = self.rootfs.join(m.mount_point.trim_start_matches('/'));
+                (path, LOCAL_FS_TYPES.contains(&m.fs_type.as_str()))
+            })
+            .collect();
         for (mount, stat) in mounts.iter().zip(self.worker.call_all(&paths)) {
             let error = stat.as_ref().err().cloned().unwrap_or_default();
             let labels: Vec<(Text, Text)> = vec![
@@ -400,6 +462,22 @@ mod tests {
         assert_eq!(series(&all, "node_filesystem_size_bytes").len(), 3, "empty excludes keep /proc too");
         let bad = Config { filesystem_fs_types_exclude: Some("[".into()), ..Config::default() };
         assert!(build(&bad).err().unwrap().to_string().contains("--collector.filesystem.fs-types-exclude"));
+    }
+
+    #[test]
+    fn local_file_systems_are_called_inline_and_others_on_the_worker() {
+        fn thread_name(_: &Path) -> io::Result<Stat> {
+            Err(io::Error::other(std::thread::current().name().unwrap_or("unnamed").to_owned()))
+        }
+        let info = "1 1 0:1 / /disk rw - ext4 /dev/x rw\n2 1 0:2 / /share rw - nfs4 srv:/e rw\n";
+        let (dir, _) = collector(info, Duration::from_secs(5));
+        let paths = Paths { procfs: dir.0.join("proc"), sysfs: dir.0.join("sys"), rootfs: "/".into() };
+        let fs = Filesystem::new(&Config { paths, ..Config::default() }, thread_name, Duration::from_secs(5)).unwrap();
+        let mut out = Vec::new();
+        fs.update(&mut out).unwrap();
+        let errors: Vec<&str> = out[1].samples.iter().map(|s| s.labels[1].1.as_ref()).collect();
+        let this_thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
+        assert_eq!(errors, [this_thread.as_str(), "obsagent-statfs"]);
     }
 
     #[test]

@@ -27,7 +27,7 @@ fn kept() -> &'static Mutex<HashMap<PathBuf, Arc<File>>> {
 }
 
 /// Whether `file` lives on procfs or sysfs, whose contents are generated at each read.
-fn generated_by_kernel(file: &File) -> bool {
+pub(super) fn generated_by_kernel(file: &File) -> bool {
     // SAFETY: fstatfs fills the struct we own from a descriptor we hold.
     unsafe {
         let mut stat: libc::statfs = std::mem::zeroed();
@@ -37,7 +37,7 @@ fn generated_by_kernel(file: &File) -> bool {
 }
 
 /// The whole file, read from offset 0 until end of file.
-fn read_from_start(file: &File) -> io::Result<String> {
+pub(super) fn read_from_start(file: &File) -> io::Result<String> {
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
     loop {

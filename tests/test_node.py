@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import (
@@ -171,7 +170,10 @@ def test_mounts_and_unmounts_are_seen_at_the_next_scrape(tmp_path):
         assert label not in scrape(base)
         subprocess.run([*in_namespace, "mount", "-t", "tmpfs", "-o", "size=1m", "obsagent", str(target)], check=True)
         mounted = scrape(base)
-        assert f'node_filesystem_size_bytes{{device="obsagent",device_error="",fstype="tmpfs",{label}}} 1.048576e+06' in mounted
+        assert (
+            f'node_filesystem_size_bytes{{device="obsagent",device_error="",fstype="tmpfs",{label}}} 1.048576e+06'
+            in mounted
+        )
         subprocess.run([*in_namespace, "umount", str(target)], check=True)
         assert label not in scrape(base)
         os.kill(int(child), signal.SIGTERM)  # unshare waits for it and exits with it

@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import gc
-
-from .metrics_core import CounterMetricFamily, Metric
+from . import _native
+from .metrics_core import Metric, native_metrics
 from .registry import REGISTRY, CollectorRegistry
 
 
 class GCCollector:
-    """Exposes collections, collected and uncollectable objects per GC generation."""
+    """Exposes collections, collected and uncollectable objects per GC generation.
+
+    The core reads ``gc.get_stats()`` itself at each scrape: no metric objects are built in
+    Python unless ``collect()`` is called."""
 
     def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
+        self._native_collector = _native.Collector.gc()
         if registry is not None:
             registry.register(self)
 
     def collect(self) -> list[Metric]:
         """The GC counters now."""
-        families = {
-            "collected": CounterMetricFamily(
-                "python_gc_objects_collected", "Objects collected during gc", labels=["generation"]
-            ),
-            "uncollectable": CounterMetricFamily(
-                "python_gc_objects_uncollectable", "Uncollectable objects found during GC", labels=["generation"]
-            ),
-            "collections": CounterMetricFamily(
-                "python_gc_collections", "Number of times this generation was collected", labels=["generation"]
-            ),
-        }
-        for generation, stats in enumerate(gc.get_stats()):
-            for key, family in families.items():
-                family.add_metric([str(generation)], stats[key])
-        return list(families.values())
+        return native_metrics(self._native_collector)
 
 
 GC_COLLECTOR = GCCollector()

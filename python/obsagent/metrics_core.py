@@ -70,6 +70,16 @@ class Metric:
         return f"Metric({self.name!r}, {self.documentation!r}, {self.type!r}, {self.unit!r}, {self.samples!r})"
 
 
+def native_metrics(collector: _native.Collector) -> list[Metric]:
+    """What a core collector reports now, as ``Metric`` objects (its ``collect()``)."""
+    metrics = []
+    for name, documentation, typ, unit, samples in collector.collect():
+        metric = Metric(name, documentation, typ, unit)
+        metric.samples = [Sample(*sample) for sample in samples]
+        metrics.append(metric)
+    return metrics
+
+
 class _LabeledFamily(Metric):
     def __init__(
         self,

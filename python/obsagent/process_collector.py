@@ -6,9 +6,8 @@ import os
 from typing import Any
 
 from . import _native
-from .metrics_core import Metric
+from .metrics_core import Metric, native_metrics
 from .registry import REGISTRY, CollectorRegistry
-from .samples import Sample
 
 
 class ProcessCollector:
@@ -34,12 +33,7 @@ class ProcessCollector:
 
     def collect(self) -> list[Metric]:
         """The process metrics now."""
-        metrics = []
-        for name, documentation, typ, unit, samples in self._native_collector.collect():
-            metric = Metric(name, documentation, typ, unit)
-            metric.samples = [Sample(*sample) for sample in samples]
-            metrics.append(metric)
-        return metrics
+        return native_metrics(self._native_collector)
 
 
 PROCESS_COLLECTOR = ProcessCollector()

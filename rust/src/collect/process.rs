@@ -89,6 +89,18 @@ fn gauge(name: &'static str, help: &'static str, value: f64) -> MetricFamily {
     family
 }
 
+/// The number of entries of `<procfs>/<pid>/fd`. Linux 6.2+ gives it as the directory's size
+/// on procfs, one stat; listing the directory instead makes the kernel build an inode for every
+/// descriptor. Elsewhere (recorded fixtures, older kernels: size 0) the entries are counted.
+fn open_fds(fd_dir: &std::path::Path) -> Option<usize> {
+    match (std::fs::metadata(fd_dir), std::fs::File::open(fd_dir)) {
+        (Ok(meta), Ok(dir)) if meta.len() > 0 && super::kernel_file::generated_by_kernel(&dir) => {
+            Some(meta.len() as usize)
+        }
+        _ => std::fs::read_dir(fd_dir).ok().map(|entries| entries.count()),
+    }
+}
+
 impl Collector for ProcessCollector {
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         let dir = self.pid_dir();
@@ -113,8 +125,8 @@ impl Collector for ProcessCollector {
             MetricFamily::new("process_cpu_seconds", "Total user and system CPU time spent in seconds.", "counter", "");
         cpu.push("_total", Vec::new(), stat.cpu_ticks as f64 / self.ticks_per_second);
         out.push(cpu);
-        if let Ok(entries) = std::fs::read_dir(dir.join("fd")) {
-            out.push(gauge("process_open_fds", "Number of open file descriptors.", entries.count() as f64));
+        if let Some(count) = open_fds(&dir.join("fd")) {
+            out.push(gauge("process_open_fds", "Number of open file descriptors.", count as f64));
         }
         if let Some(max) = read(&dir.join("limits")).ok().as_deref().and_then(parse_max_open_files) {
             out.push(gauge("process_max_fds", "Maximum number of open file descriptors.", max));
@@ -134,6 +146,21 @@ mod tests {
         let stat = parse_stat(line).unwrap();
         assert_eq!(stat, ProcStat { cpu_ticks: 1721, start_ticks: 5000, vsize: 56274944, rss_pages: 8173 });
         assert!(parse_stat("garbage").is_err());
+    }
+
+    #[test]
+    fn open_fds_by_size_or_by_listing() {
+        let dir = std::env::temp_dir().join(format!("obsagent-fd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["0", "1", "2"] {
+            std::fs::write(dir.join(name), "").unwrap();
+        }
+        assert_eq!(open_fds(&dir), Some(3), "a directory elsewhere is counted, not sized");
+        let held = std::fs::File::open("/proc/self/stat").unwrap();
+        let with_one_more = open_fds(std::path::Path::new("/proc/self/fd")).unwrap();
+        drop(held);
+        assert_eq!(open_fds(std::path::Path::new("/proc/self/fd")).unwrap(), with_one_more - 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

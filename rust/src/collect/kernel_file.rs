@@ -8,8 +8,12 @@
 //! is opened at each read, so a replaced file is always seen. A kept descriptor that fails (a
 //! process or a network device gone) is dropped and the path opened again once; the number
 //! kept is bounded, since devices come and go (containers' veth pairs).
+//!
+//! Within one scrape ([`within_one_scrape`]) a file is read once however many collectors read
+//! it: cpu and stat both parse `/proc/stat`, whose per-interrupt line is long on big machines.
 
 use parking_lot::Mutex;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
@@ -55,8 +59,34 @@ pub(super) fn read_from_start(file: &File) -> io::Result<String> {
     String::from_utf8(buf).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
-/// Reads `path`, through a kept descriptor when there is one.
+thread_local! {
+    /// The texts read so far in the scrape running on this thread, if one is.
+    static THIS_SCRAPE: RefCell<Option<HashMap<PathBuf, String>>> = const { RefCell::new(None) };
+}
+
+/// Runs `scrape` with each file read at most once.
+pub fn within_one_scrape<T>(scrape: impl FnOnce() -> T) -> T {
+    let outer = THIS_SCRAPE.replace(Some(HashMap::new()));
+    let result = scrape();
+    THIS_SCRAPE.set(outer);
+    result
+}
+
+/// Reads `path`, once per scrape, through a kept descriptor when there is one.
 pub fn read(path: &Path) -> io::Result<String> {
+    let seen = THIS_SCRAPE.with_borrow(|texts| texts.as_ref().map(|texts| texts.get(path).cloned()));
+    match seen {
+        None => read_now(path),
+        Some(Some(text)) => Ok(text),
+        Some(None) => {
+            let text = read_now(path)?;
+            THIS_SCRAPE.with_borrow_mut(|texts| texts.as_mut().map(|t| t.insert(path.to_owned(), text.clone())));
+            Ok(text)
+        }
+    }
+}
+
+fn read_now(path: &Path) -> io::Result<String> {
     let held = kept().lock().get(path).cloned();
     if let Some(file) = held {
         match read_from_start(&file) {
@@ -94,6 +124,22 @@ mod tests {
         let after: u64 = utime().parse().unwrap();
         assert!(after > before, "utime {before} -> {after}: a kept file must be regenerated");
         assert!(first.starts_with(&std::process::id().to_string()));
+    }
+
+    #[test]
+    fn within_a_scrape_a_file_is_read_once() {
+        let dir = std::env::temp_dir().join(format!("obsagent-kernel-file-scrape-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("value");
+        std::fs::write(&path, "first").unwrap();
+        let during = within_one_scrape(|| {
+            let first = read(&path).unwrap();
+            std::fs::write(&path, "second").unwrap();
+            first + &read(&path).unwrap()
+        });
+        assert_eq!(during, "firstfirst");
+        assert_eq!(read(&path).unwrap(), "second", "the next scrape reads it again");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -109,21 +109,23 @@ impl Collector for NodeCollectors {
         let mut durations = MetricFamily::new("node_scrape_collector_duration_seconds", help, "gauge", "");
         let help = "node_exporter: Whether a collector succeeded.";
         let mut successes = MetricFamily::new("node_scrape_collector_success", help, "gauge", "");
-        for (name, collector) in self.collectors.iter().filter(|(name, _)| options.wants(name)) {
-            let started = Instant::now();
-            let before = out.len();
-            let ok = match collector.update(out) {
-                Ok(()) => true,
-                Err(err) => {
-                    out.truncate(before);
-                    log_error(name, "collector failed", &err.to_string());
-                    false
-                }
-            };
-            let label: Vec<(Text, Text)> = vec![("collector".into(), (*name).into())];
-            durations.push("", label.clone(), started.elapsed().as_secs_f64());
-            successes.push("", label, if ok { 1.0 } else { 0.0 });
-        }
+        kernel_file::within_one_scrape(|| {
+            for (name, collector) in self.collectors.iter().filter(|(name, _)| options.wants(name)) {
+                let started = Instant::now();
+                let before = out.len();
+                let ok = match collector.update(out) {
+                    Ok(()) => true,
+                    Err(err) => {
+                        out.truncate(before);
+                        log_error(name, "collector failed", &err.to_string());
+                        false
+                    }
+                };
+                let label: Vec<(Text, Text)> = vec![("collector".into(), (*name).into())];
+                durations.push("", label.clone(), started.elapsed().as_secs_f64());
+                successes.push("", label, if ok { 1.0 } else { 0.0 });
+            }
+        });
         out.push(durations);
         out.push(successes);
         Ok(())

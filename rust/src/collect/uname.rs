@@ -1,23 +1,27 @@
 //! uname: `node_uname_info{sysname,release,version,machine,nodename,domainname} 1`, read from
 //! `<procfs>/sys/kernel/*` (what uname(2) returns, but through `Paths`, so fixtures work) and
-//! the architecture this build runs on.
+//! the architecture this build runs on. Only the host and domain names can change while the
+//! kernel runs; the other files are read once.
 
 use super::{read, Config, NodeCollector};
 use crate::error::Result;
 use crate::registry::{MetricFamily, Text};
+use parking_lot::Mutex;
 use std::path::PathBuf;
 
 struct Uname {
     kernel: PathBuf,
+    /// `(file, text)` of the files that can't change while the kernel runs, read once.
+    unchanging: Mutex<Vec<(&'static str, String)>>,
 }
 
 /// Builds the collector.
 pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
-    Ok(Box::new(Uname { kernel: config.paths.proc("sys/kernel") }))
+    Ok(Box::new(Uname { kernel: config.paths.proc("sys/kernel"), unchanging: Mutex::new(Vec::new()) }))
 }
 
 /// The label pairs, in node_exporter's order, from a function reading one kernel file.
-pub fn labels(mut kernel_file: impl FnMut(&str) -> Result<String>) -> Result<Vec<(Text, Text)>> {
+pub fn labels(mut kernel_file: impl FnMut(&'static str) -> Result<String>) -> Result<Vec<(Text, Text)>> {
     let mut pairs = Vec::with_capacity(6);
     for (label, file) in [
         ("domainname", "domainname"),
@@ -36,7 +40,18 @@ pub fn labels(mut kernel_file: impl FnMut(&str) -> Result<String>) -> Result<Vec
 
 impl NodeCollector for Uname {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-        let pairs = labels(|file| read(&self.kernel.join(file)))?;
+        let pairs = labels(|file| {
+            if matches!(file, "hostname" | "domainname") {
+                return read(&self.kernel.join(file));
+            }
+            let mut unchanging = self.unchanging.lock();
+            if let Some((_, text)) = unchanging.iter().find(|(known, _)| *known == file) {
+                return Ok(text.clone());
+            }
+            let text = read(&self.kernel.join(file))?;
+            unchanging.push((file, text.clone()));
+            Ok(text)
+        })?;
         let help = "Labeled system information as provided by the uname system call.";
         let mut family = MetricFamily::new("node_uname_info", help, "gauge", "");
         family.push("", pairs, 1.0);

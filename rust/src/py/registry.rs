@@ -95,7 +95,9 @@ impl GcCollector {
                 "Number of times this generation was collected",
             ),
         ];
-        let stats = py.import("gc")?.call_method0("get_stats")?;
+        static GET_STATS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+        let get_stats = GET_STATS.get_or_try_init(py, || py.import("gc")?.getattr("get_stats").map(Bound::unbind))?;
+        let stats = get_stats.bind(py).call0()?;
         let stats: Vec<Bound<'_, PyDict>> = stats.extract()?;
         for (key, name, sample, help) in FAMILIES {
             let mut family = MetricFamily::new(name, help, "counter", "");

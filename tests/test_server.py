@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 from io import BytesIO
@@ -58,6 +60,34 @@ def test_gzip_when_accepted(served):
     status, headers, body = fetch(base + "/metrics", **{"Accept-Encoding": "gzip"})
     assert headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(body) == obsagent.generate_latest(registry)
+
+
+@pytest.mark.parametrize("slow_code", ["collector", "set_function"])
+def test_health_answers_while_python_code_of_a_scrape_is_slow(served, slow_code):
+    """Python code run by a scrape may take any time: the scrape waits for it, /health doesn't."""
+    base, registry = served
+
+    def slow() -> float:
+        time.sleep(1.5)
+        return 1.0
+
+    if slow_code == "collector":
+
+        class Slow:
+            def collect(self):
+                yield obsagent.metrics_core.GaugeMetricFamily("slow_value", "Slow.", value=slow())
+
+        registry.register(Slow())
+    else:
+        obsagent.Gauge("slow_value", "Slow.", registry=registry).set_function(slow)
+    scrape = threading.Thread(target=fetch, args=(base + "/metrics",))
+    scrape.start()
+    time.sleep(0.2)  # the scrape is now inside slow()
+    started = time.monotonic()
+    status, _, _ = fetch(base + "/health")
+    waited = time.monotonic() - started
+    scrape.join()
+    assert status == 200 and waited < 0.5, f"/health waited {waited:.2f} s for the scrape"
 
 
 def test_head_get_only_and_unknown_paths(served):

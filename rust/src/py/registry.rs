@@ -156,6 +156,10 @@ fn keep_thread_state() {
 }
 
 impl Collector for PythonCollector {
+    fn runs_foreign_code(&self) -> bool {
+        true
+    }
+
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         keep_thread_state();
         Python::attach(|py| {

@@ -268,6 +268,11 @@ impl Family {
         }
     }
 
+    /// Whether some series reports a value function's result.
+    pub fn has_value_fns(&self) -> bool {
+        !self.value_fns.lock().is_empty()
+    }
+
     /// Makes `series` report `value_fn()` at each scrape (replacing an earlier function).
     pub fn set_value_fn(&self, series: &Series, value_fn: ValueFn) {
         let mut fns = self.value_fns.lock();

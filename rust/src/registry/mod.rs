@@ -20,6 +20,12 @@ use std::sync::Arc;
 pub trait Collector: Send + Sync {
     /// Appends this collector's families to `out`; `options` says what this scrape asked for.
     fn collect(&self, options: &Options, out: &mut Vec<MetricFamily>) -> Result<()>;
+
+    /// Whether collecting runs code from outside the core (a Python `collect()`), which may
+    /// take any time.
+    fn runs_foreign_code(&self) -> bool {
+        false
+    }
 }
 
 /// One registered item.
@@ -83,6 +89,15 @@ impl Registry {
         let before = entries.len();
         entries.retain(|(e, _)| !e.same(entry));
         entries.len() != before
+    }
+
+    /// Whether encoding may run code from outside the core: a foreign collector, or a value
+    /// function (`Gauge.set_function`).
+    pub fn runs_foreign_code(&self) -> bool {
+        self.entries.read().iter().any(|(entry, _)| match entry {
+            Entry::Family(family) => family.has_value_fns(),
+            Entry::Collector(collector) => collector.runs_foreign_code(),
+        })
     }
 
     fn entries(&self) -> Vec<Entry> {

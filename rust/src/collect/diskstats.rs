@@ -6,7 +6,7 @@
 use super::netdev::compile;
 use super::{malformed, read, Config, NodeCollector};
 use crate::error::Result;
-use crate::registry::MetricFamily;
+use crate::registry::{MetricFamily, Text};
 use regex::Regex;
 use std::path::PathBuf;
 
@@ -103,6 +103,7 @@ impl NodeCollector for Diskstats {
             .into_iter()
             .filter(|d| !self.exclude.as_ref().is_some_and(|r| r.is_match(d.device)))
             .collect();
+        let labels: Vec<Text> = disks.iter().map(|d| Text::from(d.device.to_owned())).collect();
         let mut info = MetricFamily::new("node_disk_info", "Info of /sys/block/<block_device>.", "gauge", "");
         for disk in &disks {
             // udev's model/serial/... are not read (they need /run/udev); empty as in a VM.
@@ -118,12 +119,8 @@ impl NodeCollector for Diskstats {
                 continue;
             }
             let mut family = MetricFamily::new(name, help, kind, "");
-            for disk in disks.iter().filter(|d| d.stats.len() > column) {
-                family.push_named(
-                    sample,
-                    vec![("device".into(), disk.device.to_owned().into())],
-                    disk.stats[column] * scale,
-                );
+            for (disk, label) in disks.iter().zip(&labels).filter(|(d, _)| d.stats.len() > column) {
+                family.push_named(sample, vec![("device".into(), label.clone())], disk.stats[column] * scale);
             }
             out.push(family);
         }

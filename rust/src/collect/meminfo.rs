@@ -2,23 +2,22 @@
 //! for the page counts without a unit (`HugePages_*`), `node_memory_<Field>`. Every line is
 //! exported (node_exporter 1.5–1.8's superset), with `(anon)`/`(file)` written `_anon`/`_file`.
 
-use super::{malformed, read, single, Config, NodeCollector};
+use super::{malformed, read, single, Config, FieldNames, NodeCollector};
 use crate::error::Result;
 use crate::registry::MetricFamily;
 use std::path::PathBuf;
 
-/// `(metric name suffix, value)` per line: `MemTotal_bytes`, `HugePages_Total`, ...
-pub fn parse(text: &str) -> Result<Vec<(String, f64)>> {
+/// `(key, value, whether in kB)` per line, the value in bytes when it was in kB.
+pub fn parse(text: &str) -> Result<Vec<(&str, f64, bool)>> {
     let mut fields = Vec::with_capacity(64);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let (key, rest) = line.split_once(':').ok_or_else(|| malformed("/proc/meminfo line", line))?;
         let mut parts = rest.split_ascii_whitespace();
         let value: f64 =
             parts.next().and_then(|v| v.parse().ok()).ok_or_else(|| malformed("/proc/meminfo line", line))?;
-        let key = key.replace('(', "_").replace(')', "");
         match parts.next() {
-            Some("kB") => fields.push((format!("{key}_bytes"), value * 1024.0)),
-            None => fields.push((key, value)),
+            Some("kB") => fields.push((key, value * 1024.0, true)),
+            None => fields.push((key, value, false)),
             Some(_) => return Err(malformed("/proc/meminfo line (unknown unit)", line)),
         }
     }
@@ -28,20 +27,34 @@ pub fn parse(text: &str) -> Result<Vec<(String, f64)>> {
     Ok(fields)
 }
 
+/// The metric name suffix of a key: `MemTotal_bytes`, `Active_anon_bytes`, `HugePages_Total`.
+pub fn suffix(key: &str, in_kb: bool) -> String {
+    let key = key.replace('(', "_").replace(')', "");
+    if in_kb {
+        format!("{key}_bytes")
+    } else {
+        key
+    }
+}
+
 struct Meminfo {
     path: PathBuf,
+    names: FieldNames,
 }
 
 /// Builds the collector.
 pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
-    Ok(Box::new(Meminfo { path: config.paths.proc("meminfo") }))
+    Ok(Box::new(Meminfo { path: config.paths.proc("meminfo"), names: FieldNames::default() }))
 }
 
 impl NodeCollector for Meminfo {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-        for (field, value) in parse(&read(&self.path)?)? {
-            let help = format!("Memory information field {field}.");
-            out.push(single(format!("node_memory_{field}"), help, "gauge", value));
+        for (key, value, in_kb) in parse(&read(&self.path)?)? {
+            let (name, help) = self.names.get(key, || {
+                let suffix = suffix(key, in_kb);
+                (format!("node_memory_{suffix}"), format!("Memory information field {suffix}."))
+            });
+            out.push(single(name, help, "gauge", value));
         }
         Ok(())
     }
@@ -59,11 +72,13 @@ mod tests {
         assert_eq!(
             fields,
             [
-                ("MemTotal_bytes".to_string(), 24576000.0 * 1024.0),
-                ("Active_anon_bytes".to_string(), 1024.0 * 1024.0),
-                ("HugePages_Total".to_string(), 0.0),
+                ("MemTotal", 24576000.0 * 1024.0, true),
+                ("Active(anon)", 1024.0 * 1024.0, true),
+                ("HugePages_Total", 0.0, false)
             ]
         );
+        let suffixes: Vec<String> = fields.iter().map(|(key, _, in_kb)| suffix(key, *in_kb)).collect();
+        assert_eq!(suffixes, ["MemTotal_bytes", "Active_anon_bytes", "HugePages_Total"]);
         assert!(parse("MemTotal: lots kB\n").unwrap_err().to_string().contains("MemTotal: lots"));
         assert!(parse("garbage\n").is_err());
         assert!(parse("").is_err());

@@ -143,6 +143,25 @@ pub fn log_error(collector: &str, msg: &str, error: &str) {
     );
 }
 
+/// The `(name, help)` a collector made for each field it has seen, reused at later scrapes
+/// (meminfo and vmstat name a family after each line of their file).
+#[derive(Default)]
+pub struct FieldNames(parking_lot::Mutex<hashbrown::HashMap<String, (Text, Text)>>);
+
+impl FieldNames {
+    /// The name and help for `field`, made by `make` the first time.
+    pub fn get(&self, field: &str, make: impl FnOnce() -> (String, String)) -> (Text, Text) {
+        let mut names = self.0.lock();
+        if let Some(known) = names.get(field) {
+            return known.clone();
+        }
+        let (name, help) = make();
+        let made = (Text::from(name), Text::from(help));
+        names.insert(field.to_owned(), made.clone());
+        made
+    }
+}
+
 /// A family with one unlabeled sample.
 pub fn single(name: impl Into<Text>, help: impl Into<Text>, kind: &'static str, value: f64) -> MetricFamily {
     let mut family = MetricFamily::new(name, help, kind, "");

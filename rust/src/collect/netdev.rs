@@ -7,7 +7,7 @@
 
 use super::{malformed, read, Config, NodeCollector};
 use crate::error::{Error, Result};
-use crate::registry::MetricFamily;
+use crate::registry::{MetricFamily, Text};
 use regex::Regex;
 use std::path::PathBuf;
 
@@ -89,20 +89,21 @@ impl NodeCollector for Netdev {
         let devices: Vec<_> = parse(&text)?
             .into_iter()
             .filter(|(device, _)| !self.exclude.as_ref().is_some_and(|r| r.is_match(device)))
+            .map(|(device, values)| (device, Text::from(device.to_owned()), values))
             .collect();
         for (i, (name, sample, help)) in COLUMNS.into_iter().enumerate() {
             let mut family = MetricFamily::new(name, help, "counter", "");
-            for (device, values) in &devices {
-                family.push_named(sample, vec![("device".into(), (*device).to_owned().into())], values[i]);
+            for (_, label, values) in &devices {
+                family.push_named(sample, vec![("device".into(), label.clone())], values[i]);
             }
             out.push(family);
         }
         let help = "Network device statistic receive_nohandler.";
         let mut nohandler = MetricFamily::new("node_network_receive_nohandler", help, "counter", "");
-        for (device, _) in &devices {
+        for (device, label, _) in &devices {
             let path = self.class_net.join(device).join("statistics/rx_nohandler");
             if let Some(value) = read(&path).ok().and_then(|v| v.trim().parse().ok()) {
-                let labels = vec![("device".into(), (*device).to_owned().into())];
+                let labels = vec![("device".into(), label.clone())];
                 nohandler.push_named("node_network_receive_nohandler_total", labels, value);
             }
         }

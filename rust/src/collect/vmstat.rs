@@ -2,7 +2,7 @@
 //! `^(oom_kill|pgpg|pswp|pg.*fault).*`, as untyped `node_vmstat_<field>` (no `_total`: that is
 //! what node_exporter exports, and what dashboards query).
 
-use super::{malformed, read, single, Config, NodeCollector};
+use super::{malformed, read, single, Config, FieldNames, NodeCollector};
 use crate::error::Result;
 use crate::registry::MetricFamily;
 use std::path::PathBuf;
@@ -35,18 +35,21 @@ pub fn parse(text: &str) -> Result<Vec<(&str, f64)>> {
 
 struct Vmstat {
     path: PathBuf,
+    names: FieldNames,
 }
 
 /// Builds the collector.
 pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
-    Ok(Box::new(Vmstat { path: config.paths.proc("vmstat") }))
+    Ok(Box::new(Vmstat { path: config.paths.proc("vmstat"), names: FieldNames::default() }))
 }
 
 impl NodeCollector for Vmstat {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         for (field, value) in parse(&read(&self.path)?)? {
-            let help = format!("/proc/vmstat information field {field}.");
-            out.push(single(format!("node_vmstat_{field}"), help, "unknown", value));
+            let (name, help) = self
+                .names
+                .get(field, || (format!("node_vmstat_{field}"), format!("/proc/vmstat information field {field}.")));
+            out.push(single(name, help, "unknown", value));
         }
         Ok(())
     }

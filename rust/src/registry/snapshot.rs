@@ -2,14 +2,81 @@
 //! `collect()` methods, system collectors) hand to the encoders, and what `collect()` returns
 //! to Python. Same shape as prometheus_client's `Metric` and `Sample`.
 //!
-//! Text is `Cow<'static, str>`: the system collectors build a few hundred samples per scrape,
-//! nearly all with names and label names known at compile time, and allocating each of them
-//! anew was the largest part of their CPU time after the kernel's.
+//! Names, help and label values are [`Text`]: a literal, or a shared string that clones by a
+//! reference count. The system collectors build a few hundred samples per scrape, nearly all
+//! with names known at compile time or repeated from the last scrape, and allocating each of
+//! them anew was the largest part of their CPU time after the kernel's.
 
-use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
-/// Text that is usually a literal.
-pub type Text = Cow<'static, str>;
+/// Text that is usually a literal, else shared.
+#[derive(Clone)]
+pub enum Text {
+    /// Known at compile time.
+    Static(&'static str),
+    /// Made at run time; clones share it.
+    Shared(Arc<str>),
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Text::Static(text) => text,
+            Text::Shared(text) => text,
+        }
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(text: &'static str) -> Text {
+        Text::Static(text)
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Text {
+        Text::Shared(text.into())
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        &**self == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        &**self == *other
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
 
 /// One metric family with its samples.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +114,7 @@ impl MetricFamily {
 
     /// Appends a sample named `<family><suffix>`.
     pub fn push(&mut self, suffix: &str, labels: Vec<(Text, Text)>, value: f64) {
-        let name = if suffix.is_empty() { self.name.clone() } else { Cow::Owned(format!("{}{suffix}", self.name)) };
+        let name = if suffix.is_empty() { self.name.clone() } else { format!("{}{suffix}", self.name).into() };
         self.push_named(name, labels, value);
     }
 

@@ -4,12 +4,13 @@
 Both daemons run the same collectors with the same flags on loopback. Scrapes alternate
 between them (A, B, A, B, ...) so they share the machine's noise, each on a new connection
 with the headers Prometheus sends (OpenMetrics or text, gzip). Reported per daemon:
-- CPU per scrape: utime + stime of the serving process over all scrapes, read from
-  /proc/<pid>/stat before and after, divided by the number of scrapes;
+- CPU per scrape: utime + stime of the serving process over a round of scrapes, read from
+  /proc/<pid>/stat before and after, divided by the number of scrapes; the median of several
+  rounds, since other tenants of the machine come and go;
 - scrape latency p50 and p99, measured by the client;
 - RSS after the run (VmRSS).
 The ratio column is node_exporter / obsagent (higher is better for obsagent).
-Usage: bench_node.py [--scrapes N]
+Usage: bench_node.py [--scrapes N] [--rounds R]
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def start(command: list[str], url: str) -> subprocess.Popen:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scrapes", type=int, default=500)
+    parser.add_argument("--scrapes", type=int, default=3000, help="per daemon, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     node_exporter = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if node_exporter is None:
@@ -98,11 +100,16 @@ def main() -> None:
             for url in urls.values():
                 scrape(url)
         latencies: dict[str, list[float]] = {name: [] for name in urls}
-        cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
-        for _ in range(args.scrapes):
-            for name, url in urls.items():
-                latencies[name].append(scrape(url))
-        cpu = {name: (cpu_seconds(p.pid) - cpu_before[name]) / args.scrapes for name, p in processes.items()}
+        rounds: dict[str, list[float]] = {name: [] for name in urls}
+        per_round = max(1, args.scrapes // args.rounds)
+        for _ in range(args.rounds):
+            cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
+            for _ in range(per_round):
+                for name, url in urls.items():
+                    latencies[name].append(scrape(url))
+            for name, p in processes.items():
+                rounds[name].append((cpu_seconds(p.pid) - cpu_before[name]) / per_round)
+        cpu = {name: statistics.median(values) for name, values in rounds.items()}
         rss = {name: rss_bytes(p.pid) for name, p in processes.items()}
     finally:
         for process in processes.values():
@@ -114,12 +121,17 @@ def main() -> None:
         return statistics.quantiles(values, n=100)[int(q) - 1]
 
     rows = [
-        ("CPU per scrape (ms)", {n: cpu[n] * 1e3 for n in urls}),
+        ("CPU per scrape (ms, median)", {n: cpu[n] * 1e3 for n in urls}),
         ("scrape latency p50 (ms)", {n: pct(latencies[n], 50) * 1e3 for n in urls}),
         ("scrape latency p99 (ms)", {n: pct(latencies[n], 99) * 1e3 for n in urls}),
         ("RSS after (MiB)", {n: rss[n] / 2**20 for n in urls}),
     ]
-    print(f"{args.scrapes} scrapes each, collectors: {', '.join(COLLECTORS)}; load {os.getloadavg()[0]:.2f}")
+    print(
+        f"{per_round * args.rounds} scrapes each in {args.rounds} rounds, collectors: {', '.join(COLLECTORS)}; "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    ratios = " ".join(f"{n / o:.1f}x" for n, o in zip(rounds["node_exporter"], rounds["obsagent"], strict=True) if o)
+    print(f"CPU ratio per round: {ratios}")
     print(f"{'':26} {'node_exporter':>14} {'obsagent':>10} {'ratio':>8}")
     for label, values in rows:
         ratio = values["node_exporter"] / values["obsagent"] if values["obsagent"] else float("inf")

@@ -65,7 +65,8 @@ def test_taken_port_is_a_clear_error():
     finally:
         stop_daemon(process)
     assert result.returncode == 1
-    record = json.loads(result.stderr.splitlines()[0])
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    record = next(r for r in records if r["level"] == "error")
     assert record["msg"] == "cannot listen" and "in use" in record["error"]
 
 

@@ -81,6 +81,8 @@ def fixture_daemon(*extra: str, procfs: Path = FIXTURES / "proc"):
         f"--path.sysfs={FIXTURES / 'sys'}",
         f"--path.rootfs={FIXTURES / 'rootfs'}",
         f"--collector.textfile.directory={FIXTURES / 'textfile'}",
+        # No NVML anywhere, so the GPU families are the same on a machine with a GPU.
+        f"--collector.gpu.nvml-library={FIXTURES / 'gpu' / 'absent' / 'libnvidia-ml.so.1'}",
         *extra,
     )
 
@@ -104,7 +106,7 @@ def test_every_collector_succeeds_on_the_fixtures_and_collect_filters():
         without = samples(scrape(base, "?exclude[]=cpu"))
     finally:
         stop_daemon(process)
-    assert success == {(("collector", name),): 1.0 for name in COLLECTORS}
+    assert success == {(("collector", name),): 1.0 for name in [*COLLECTORS, "gpu"]}
     assert set(only["node_scrape_collector_success"]) == {(("collector", "loadavg"),), (("collector", "uname"),)}
     assert "node_cpu_seconds_total" not in only and "node_load1" in only
     assert "node_cpu_seconds_total" not in without and "node_memory_MemTotal_bytes" in without

@@ -28,7 +28,8 @@ import urllib.request
 
 from obsagent._native import node_collectors
 
-COLLECTORS = [name for name, enabled in node_collectors() if enabled]
+# node_exporter's collectors that obsagent has (it has no GPU collector).
+COLLECTORS = [name for name, enabled in node_collectors() if enabled and name != "gpu"]
 ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -159,6 +159,9 @@ class Collector:
         filesystem_fs_types_exclude: str | None = None,
         netdev_device_exclude: str | None = None,
         diskstats_device_exclude: str | None = None,
+        gpu_nvml_library: str | None = None,
+        gpu_interval: float | None = None,
+        gpu_pcie: bool = False,
     ) -> Collector: ...
     @staticmethod
     def constant(metrics: Iterable[Any]) -> Collector: ...
@@ -167,6 +170,7 @@ class Collector:
     def collect(self) -> list[_FamilyTuple]: ...
 
 def node_collectors() -> list[tuple[str, bool]]: ...
+def gpu_sample(nvml_library: str | None = None, interval: float = 1.0) -> dict[str, Any]: ...
 
 @final
 class Registry:

@@ -5,6 +5,7 @@ exposition. Flags follow node_exporter's names, so its command lines keep workin
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import threading
@@ -26,7 +27,9 @@ def log(level: str, msg: str, **fields: Any) -> None:
     """One JSON object per line on stderr."""
     record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z", "level": level, "msg": msg}
     record.update(fields)
-    print(json.dumps(record), file=sys.stderr, flush=True)
+    # One write with its newline: the core's threads log to the same stderr.
+    sys.stderr.write(json.dumps(record) + "\n")
+    sys.stderr.flush()
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -35,6 +38,18 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise click.BadParameter(f"{address!r} is not host:port (for example :9100 or 127.0.0.1:9100)")
     return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+def parse_duration(text: str) -> float:
+    """A Go-style duration (``500ms``, ``1s``, ``1m30s``) in seconds."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise click.BadParameter(f"{text!r} is not a duration (for example 500ms, 1s, 1m)")
+    seconds = sum(float(number) * units[unit] for number, unit in parts)
+    if seconds <= 0:
+        raise click.BadParameter(f"{text!r}: the duration must be more than 0")
+    return seconds
 
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,6 +94,26 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "netdev_device_exclude",
             default=None,
             help="Regex of network devices to ignore.",
+        ),
+        click.option(
+            "--collector.gpu.nvml-library",
+            "gpu_nvml_library",
+            default=None,
+            help="NVML library to load (default: libnvidia-ml.so.1, found as the dynamic loader finds it).",
+        ),
+        click.option(
+            "--collector.gpu.interval",
+            "gpu_interval",
+            default="1s",
+            show_default=True,
+            callback=lambda _ctx, _param, value: parse_duration(value),
+            help="Time between GPU sweeps (a duration: 500ms, 1s, 1m).",
+        ),
+        click.option(
+            "--collector.gpu.pcie",
+            "gpu_pcie",
+            is_flag=True,
+            help="Also read PCIe throughput (NVML blocks ~20 ms per GPU for it).",
         ),
         click.option(
             "--collector.diskstats.device-exclude",

@@ -12,6 +12,7 @@
 pub mod cpu;
 pub mod diskstats;
 pub mod filesystem;
+pub mod gpu_nvidia;
 pub mod kernel_file;
 pub mod loadavg;
 pub mod meminfo;
@@ -47,6 +48,12 @@ pub struct Config {
     pub netdev_device_exclude: Option<String>,
     /// `--collector.diskstats.device-exclude` (a regex), when not the default.
     pub diskstats_device_exclude: Option<String>,
+    /// `--collector.gpu.nvml-library`, when not `libnvidia-ml.so.1`.
+    pub gpu_nvml_library: Option<PathBuf>,
+    /// `--collector.gpu.interval`, when not 1 s.
+    pub gpu_interval: Option<std::time::Duration>,
+    /// `--collector.gpu.pcie`: also read PCIe throughput.
+    pub gpu_pcie: bool,
 }
 
 /// One system collector.
@@ -70,6 +77,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "cpu", enabled_by_default: true, build: cpu::build },
     Factory { name: "diskstats", enabled_by_default: true, build: diskstats::build },
     Factory { name: "filesystem", enabled_by_default: true, build: filesystem::build },
+    Factory { name: "gpu", enabled_by_default: true, build: gpu_nvidia::build },
     Factory { name: "loadavg", enabled_by_default: true, build: loadavg::build },
     Factory { name: "meminfo", enabled_by_default: true, build: meminfo::build },
     Factory { name: "netdev", enabled_by_default: true, build: netdev::build },
@@ -134,13 +142,23 @@ impl Collector for NodeCollectors {
 
 /// One JSON line on stderr, as the daemon's other log lines.
 pub fn log_error(collector: &str, msg: &str, error: &str) {
+    log("error", collector, msg, ("error", error));
+}
+
+/// One JSON line on stderr at `level` with one more `(key, value)`, in one write so that it
+/// never interleaves with lines other threads (or Python) write.
+pub fn log(level: &str, collector: &str, msg: &str, (key, value): (&str, &str)) {
+    use std::io::Write;
     let escape = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-    eprintln!(
-        "{{\"level\": \"error\", \"msg\": \"{}\", \"collector\": \"{}\", \"error\": \"{}\"}}",
+    let line = format!(
+        "{{\"level\": \"{}\", \"msg\": \"{}\", \"collector\": \"{}\", \"{}\": \"{}\"}}\n",
+        escape(level),
         escape(msg),
         escape(collector),
-        escape(error)
+        escape(key),
+        escape(value)
     );
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// The `(name, help)` a collector made for each field it has seen, reused at later scrapes

@@ -2,6 +2,7 @@
 //! method is one call into the core; every core error goes through `error::to_py`.
 
 mod error;
+mod gpu;
 mod metric;
 mod registry;
 mod serve;
@@ -11,6 +12,7 @@ use pyo3::prelude::*;
 /// Fills the `obsagent._native` module.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    gpu::register(module)?;
     metric::register(module)?;
     registry::register(module)?;
     serve::register(module)?;

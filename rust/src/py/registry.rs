@@ -215,7 +215,8 @@ impl PyNativeCollector {
     #[pyo3(signature = (
         collectors, procfs = "/proc", sysfs = "/sys", rootfs = "/", textfile_directory = None,
         filesystem_mount_points_exclude = None, filesystem_fs_types_exclude = None,
-        netdev_device_exclude = None, diskstats_device_exclude = None
+        netdev_device_exclude = None, diskstats_device_exclude = None,
+        gpu_nvml_library = None, gpu_interval = None, gpu_pcie = false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn node(
@@ -228,7 +229,14 @@ impl PyNativeCollector {
         filesystem_fs_types_exclude: Option<String>,
         netdev_device_exclude: Option<String>,
         diskstats_device_exclude: Option<String>,
+        gpu_nvml_library: Option<String>,
+        gpu_interval: Option<f64>,
+        gpu_pcie: bool,
     ) -> PyResult<Self> {
+        if gpu_interval.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
+            let message = format!("--collector.gpu.interval must be more than 0 s, not {gpu_interval:?}");
+            return Err(pyo3::exceptions::PyValueError::new_err(message));
+        }
         let config = Config {
             paths: Paths { procfs: procfs.into(), sysfs: sysfs.into(), rootfs: rootfs.into() },
             textfile_directory: textfile_directory.map(Into::into),
@@ -236,6 +244,9 @@ impl PyNativeCollector {
             filesystem_fs_types_exclude,
             netdev_device_exclude,
             diskstats_device_exclude,
+            gpu_nvml_library: gpu_nvml_library.map(Into::into),
+            gpu_interval: gpu_interval.map(std::time::Duration::from_secs_f64),
+            gpu_pcie,
         };
         let collector = NodeCollectors::new(&config, &collectors).py()?;
         Ok(PyNativeCollector { collector: Arc::new(collector), names: Vec::new() })

@@ -1,0 +1,26 @@
+"""NVIDIA GPU readings from NVML, sampled by the core on a thread of its own.
+
+``sample()`` returns the latest sweep as a dict; it does no NVML call itself (no ctypes in
+the caller's path). The daemon's ``gpu`` collector serves the same readings as
+``nvidia_gpu_*`` metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _native
+
+
+def sample(nvml_library: str | None = None, interval: float = 1.0) -> dict[str, Any]:
+    """The latest GPU sample of this process.
+
+    If nothing in this process samples the GPUs yet, sampling starts with ``nvml_library``
+    (default ``libnvidia-ml.so.1``) every ``interval`` seconds, and the first call waits up to
+    5 s for the first sweep. Keys: ``taken`` (Unix time), ``age_seconds``, ``sweep_seconds``,
+    ``driver_version``, ``cuda_version``, ``count`` (GPUs), ``error`` (why there is no data,
+    or None) and ``devices``: one dict per GPU and MIG device with ``gpu``, ``uuid``, ``name``,
+    ``gpu_instance``, ``compute_instance``, ``lost``, each reading the device reports
+    (``utilization_percent``, ``memory_used_bytes``, ``power_watts``, ... as the metric
+    names without ``nvidia_gpu_``; a reading the device doesn't support is absent),
+    ``ecc_errors_total``, ``clock_throttle_reasons`` and ``processes``."""
+    return _native.gpu_sample(nvml_library, interval)

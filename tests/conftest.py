@@ -123,6 +123,22 @@ def wait_for(check, timeout: float = 45.0):
         time.sleep(0.25)
 
 
+NVML_STANDIN = Path(__file__).parent / "nvml_standin" / "nvml.c"
+GPU_FIXTURES = Path(__file__).parent / "fixtures" / "gpu"
+
+
+def nvml_standin(directory: Path, fixture: str, extra: str = "") -> Path:
+    """The stand-in NVML library, built into `directory` with the system C compiler, answering
+    from tests/fixtures/gpu/<fixture> (plus `extra` lines); returns the library's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "nvml-fixture.txt").write_text((GPU_FIXTURES / fixture).read_text() + extra)
+    library = directory / "libnvidia-ml.so.1"
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert compiler, "the GPU tests build a stand-in NVML library and need a C compiler"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(NVML_STANDIN)], check=True)
+    return library
+
+
 @pytest.fixture
 def prometheus(tmp_path) -> Iterator[tuple[str, int]]:
     """Prometheus on a free loopback port, scraping 127.0.0.1:<target port> every second."""

@@ -599,7 +599,14 @@ impl GpuSampler {
         let sampler = Arc::new(GpuSampler { latest: Mutex::new(Arc::new(first)) });
         *CURRENT.lock() = Arc::downgrade(&sampler);
         let Ok(nvml) = nvml else { return sampler };
-        let mut sweeper = Sweeper { nvml, settings, session: None, lost_before: Vec::new(), failure_logged: false };
+        let mut sweeper = Sweeper {
+            nvml,
+            settings,
+            session: None,
+            lost_before: Vec::new(),
+            known: Vec::new(),
+            failure_logged: false,
+        };
         sampler.publish(sweeper.sweep());
         let weak = Arc::downgrade(&sampler);
         let spawned = std::thread::Builder::new().name("obsagent-gpu".into()).spawn(move || loop {
@@ -642,6 +649,8 @@ struct Sweeper {
     session: Option<Session>,
     /// GPUs lost at the last sweep.
     lost_before: Vec<u32>,
+    /// `(index, uuid, name)` of the GPUs of the last session.
+    known: Vec<(u32, String, String)>,
     failure_logged: bool,
 }
 
@@ -652,7 +661,16 @@ impl Sweeper {
         let started = Instant::now();
         if self.session.is_none() {
             match self.nvml.start_session() {
-                Ok(session) => self.session = Some(session),
+                Ok(mut session) => {
+                    // A GPU still lost doesn't say its name: keep what it said before.
+                    for gpu in session.gpus.iter_mut().filter(|g| g.uuid.is_empty()) {
+                        if let Some((_, uuid, name)) = self.known.iter().find(|(index, ..)| *index == gpu.index) {
+                            (gpu.uuid, gpu.name) = (uuid.clone(), name.clone());
+                        }
+                    }
+                    self.known = session.gpus.iter().map(|g| (g.index, g.uuid.clone(), g.name.clone())).collect();
+                    self.session = Some(session);
+                }
                 Err(err) => {
                     if !self.failure_logged {
                         log("warn", "gpu", "no NVIDIA GPU data", ("error", &err));

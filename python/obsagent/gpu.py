@@ -15,8 +15,9 @@ def sample(nvml_library: str | None = None, interval: float = 1.0) -> dict[str, 
     """The latest GPU sample of this process.
 
     If nothing in this process samples the GPUs yet, sampling starts with ``nvml_library``
-    (default ``libnvidia-ml.so.1``) every ``interval`` seconds, and the first call waits up to
-    5 s for the first sweep. Keys: ``taken`` (Unix time), ``age_seconds``, ``sweep_seconds``,
+    (default ``libnvidia-ml.so.1``) every ``interval`` seconds; the first sweep is made before
+    the first call returns. Keys: ``taken`` (Unix time), ``age_seconds``, ``sweep_seconds``,
+    ``sweeps`` (made so far),
     ``driver_version``, ``cuda_version``, ``count`` (GPUs), ``error`` (why there is no data,
     or None) and ``devices``: one dict per GPU and MIG device with ``gpu``, ``uuid``, ``name``,
     ``gpu_instance``, ``compute_instance``, ``lost``, each reading the device reports

@@ -32,12 +32,20 @@ typedef struct {
 enum { OK = 0, UNINITIALIZED = 1, INVALID_ARGUMENT = 2, NOT_SUPPORTED = 3, INSUFFICIENT_SIZE = 7, GPU_IS_LOST = 15 };
 
 #define MAX_ENTRIES 512
+#define SLOTS 2048 /* open addressing, a power of two well above MAX_ENTRIES */
 static char keys[MAX_ENTRIES][96], values[MAX_ENTRIES][256];
-static int entries, initialized;
+static int entries, initialized, slots[SLOTS]; /* slot: entry index + 1, or 0 */
 
+static unsigned hash(const char *key) {
+    unsigned h = 2166136261u; /* FNV-1a */
+    while (*key) h = (h ^ (unsigned char)*key++) * 16777619u;
+    return h;
+}
+
+/* A hashed lookup, so that the stand-in's own cost per call stays small next to its callers'. */
 static const char *get(const char *key) {
-    for (int i = 0; i < entries; i++)
-        if (strcmp(keys[i], key) == 0) return values[i];
+    for (unsigned i = hash(key) & (SLOTS - 1); slots[i]; i = (i + 1) & (SLOTS - 1))
+        if (strcmp(keys[slots[i] - 1], key) == 0) return values[slots[i] - 1];
     return NULL;
 }
 
@@ -54,6 +62,7 @@ static void load(void) {
     FILE *file = path ? fopen(path, "r") : NULL;
     char line[400];
     entries = 0;
+    memset(slots, 0, sizeof slots);
     while (file && entries < MAX_ENTRIES && fgets(line, sizeof line, file)) {
         char *eq = strchr(line, '=');
         if (line[0] == '#' || !eq) continue;
@@ -61,7 +70,9 @@ static void load(void) {
         eq[1 + strcspn(eq + 1, "\r\n")] = 0;
         snprintf(keys[entries], sizeof keys[0], "%.95s", line);
         snprintf(values[entries], sizeof values[0], "%.255s", eq + 1);
-        entries++;
+        unsigned i = hash(keys[entries]) & (SLOTS - 1);
+        while (slots[i]) i = (i + 1) & (SLOTS - 1);
+        slots[i] = ++entries;
     }
     if (file) fclose(file);
 }
@@ -71,29 +82,42 @@ static int is_gpu(uintptr_t h) { return h >= 0x1000 && h < 0x2000; }
 static int is_mig(uintptr_t h) { return h >= 0x2000 && h < 0x3000; }
 static unsigned gpu_of(uintptr_t h) { return is_gpu(h) ? (unsigned)(h - 0x1000) : (unsigned)((h - 0x2000) / 64); }
 
-static int prefix(nvmlDevice_t device, char *out, size_t size) {
+/* The key prefix of each handle ("gpu1." or "gpu1.mig0."), made once: formatting it at every
+ * call cost more than the lookups. */
+static char prefixes[64 * 65][20];
+
+static const char *prefix(nvmlDevice_t device) {
     uintptr_t h = (uintptr_t)device;
-    if (is_gpu(h)) snprintf(out, size, "gpu%u.", gpu_of(h));
-    else if (is_mig(h)) snprintf(out, size, "gpu%u.mig%u.", gpu_of(h), (unsigned)((h - 0x2000) % 64));
-    else return 0;
-    return 1;
+    unsigned gpu = gpu_of(h), slot;
+    if (gpu >= 64 || !(is_gpu(h) || is_mig(h))) return NULL;
+    slot = is_gpu(h) ? gpu * 65 : gpu * 65 + 1 + (unsigned)((h - 0x2000) % 64);
+    if (!prefixes[slot][0]) {
+        if (is_gpu(h)) snprintf(prefixes[slot], sizeof prefixes[0], "gpu%u.", gpu);
+        else snprintf(prefixes[slot], sizeof prefixes[0], "gpu%u.mig%u.", gpu, (unsigned)((h - 0x2000) % 64));
+    }
+    return prefixes[slot];
 }
 
 /* A device whose GPU has `lost_if=<path>` is lost while the path exists. */
 static int lost(nvmlDevice_t device) {
-    char key[32];
-    snprintf(key, sizeof key, "gpu%u.lost_if", gpu_of((uintptr_t)device));
+    char key[40];
+    uintptr_t h = (uintptr_t)device;
+    const char *gpu = prefix((nvmlDevice_t)(is_gpu(h) ? h : 0x1000 + gpu_of(h)));
+    strcpy(key, gpu);
+    strcat(key, "lost_if");
     const char *path = get(key);
     return path && access(path, F_OK) == 0;
 }
 
 /* Looks up `<device prefix><field>`; the NVML code to return, with the text in *value. */
 static nvmlReturn_t field(nvmlDevice_t device, const char *name, const char **value) {
-    char key[128], pre[32];
+    char key[128];
+    const char *pre = prefix(device);
     if (!initialized) return UNINITIALIZED;
-    if (!prefix(device, pre, sizeof pre)) return INVALID_ARGUMENT;
+    if (!pre) return INVALID_ARGUMENT;
     if (lost(device)) return GPU_IS_LOST;
-    snprintf(key, sizeof key, "%s%s", pre, name);
+    strcpy(key, pre);
+    strncat(key, name, sizeof key - strlen(key) - 1);
     *value = get(key);
     return *value ? OK : NOT_SUPPORTED;
 }

@@ -542,6 +542,8 @@ pub struct Sample {
     pub taken: Option<SystemTime>,
     /// How long the sweep took.
     pub sweep_seconds: f64,
+    /// Sweeps made since the sampler started, this one included.
+    pub sweeps: u64,
     /// Driver version, empty when unknown.
     pub driver_version: String,
     /// CUDA driver API version (`12.4`), empty when unknown.
@@ -605,6 +607,7 @@ impl GpuSampler {
             session: None,
             lost_before: Vec::new(),
             known: Vec::new(),
+            sweeps: 0,
             failure_logged: false,
         };
         sampler.publish(sweeper.sweep());
@@ -651,6 +654,7 @@ struct Sweeper {
     lost_before: Vec<u32>,
     /// `(index, uuid, name)` of the GPUs of the last session.
     known: Vec<(u32, String, String)>,
+    sweeps: u64,
     failure_logged: bool,
 }
 
@@ -659,6 +663,7 @@ impl Sweeper {
     /// init, after a GPU was lost).
     fn sweep(&mut self) -> Sample {
         let started = Instant::now();
+        self.sweeps += 1;
         if self.session.is_none() {
             match self.nvml.start_session() {
                 Ok(mut session) => {
@@ -676,12 +681,12 @@ impl Sweeper {
                         log("warn", "gpu", "no NVIDIA GPU data", ("error", &err));
                         self.failure_logged = true;
                     }
-                    return Sample { error: Some(err), ..Sample::default() };
+                    return Sample { error: Some(err), sweeps: self.sweeps, ..Sample::default() };
                 }
             }
         }
         let Some(session) = &self.session else { return Sample::default() };
-        let sample = sweep(&self.nvml, session, &self.settings, started);
+        let sample = Sample { sweeps: self.sweeps, ..sweep(&self.nvml, session, &self.settings, started) };
         let lost: Vec<u32> = sample.devices.iter().filter(|d| d.lost).map(|d| d.gpu).collect();
         for device in sample.devices.iter().filter(|d| d.mig.is_none()) {
             if device.lost && !self.lost_before.contains(&device.gpu) {
@@ -740,7 +745,7 @@ fn sweep(nvml: &Nvml, session: &Session, settings: &GpuSettings, started: Instan
         cuda_version: session.cuda_version.clone(),
         gpus: session.gpus.len(),
         devices,
-        error: None,
+        ..Sample::default()
     }
 }
 

@@ -41,6 +41,7 @@ fn to_dict<'py>(py: Python<'py>, sample: &Sample) -> PyResult<Bound<'py, PyDict>
     let age = sample.taken.map(|t| SystemTime::now().duration_since(t).unwrap_or_default().as_secs_f64());
     dict.set_item("age_seconds", age)?;
     dict.set_item("sweep_seconds", sample.sweep_seconds)?;
+    dict.set_item("sweeps", sample.sweeps)?;
     dict.set_item("driver_version", &sample.driver_version)?;
     dict.set_item("cuda_version", &sample.cuda_version)?;
     dict.set_item("count", sample.gpus)?;

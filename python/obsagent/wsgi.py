@@ -1,15 +1,29 @@
-"""A WSGI app serving a registry, for mounting ``/metrics`` in an existing app."""
+"""WSGI: an app serving a registry, for mounting ``/metrics`` in an existing app, and
+``MetricsMiddleware``, the standard HTTP metrics of any WSGI app."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from time import perf_counter
 from typing import Any
 
+from ._http_metrics import (
+    DEFAULT_EXCLUDED_PATHS,
+    DURATION_BUCKETS,
+    MAX_PATHS,
+    UNMATCHED,
+    Endpoint,
+    HttpMetrics,
+    method_label,
+    request_id,
+)
 from .exposition import _render
 from .registry import REGISTRY, CollectorRegistry
 
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> Callable[..., Iterable[bytes]]:
+
+def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> WSGIApp:
     """A WSGI app answering every GET/HEAD with the registry's metrics."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -21,3 +35,107 @@ def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> Callable[..., Itera
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
     return app
+
+
+class MetricsMiddleware:
+    """RED metrics for any WSGI app (Flask, Django, ...): see ``obsagent._http_metrics``.
+
+    ``endpoint`` is the route template: Flask's URL rule (``/items/<int:item_id>``), found with
+    the app's own URL map, or what ``endpoint(environ)`` returns for other frameworks (for
+    Django: ``lambda environ: django.urls.resolve(environ["PATH_INFO"]).route``); requests
+    nothing matches share ``<unmatched>``. The response's ``X-Request-ID`` is the request's,
+    or a new random one (also put in ``environ["obsagent.request_id"]``). Time runs until the
+    server closes the response, so streamed bodies are counted whole; an exception that escapes
+    the app counts as status 500 and is re-raised."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        registry: CollectorRegistry | None = REGISTRY,
+        excluded_paths: Iterable[str] = DEFAULT_EXCLUDED_PATHS,
+        buckets: Iterable[float] = DURATION_BUCKETS,
+        endpoint: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> None:
+        self.app = app
+        self.metrics = HttpMetrics(registry, excluded_paths, buckets)
+        self._resolve = endpoint or _flask_resolver(app)
+        self._templates: dict[str, str] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if self.metrics.excluded(path):
+            return self.app(environ, start_response)
+        started = perf_counter()
+        method = method_label(environ.get("REQUEST_METHOD", "GET"))
+        endpoint = self.metrics.endpoint(method, self._template(method, path, environ))
+        rid = request_id(environ.get("HTTP_X_REQUEST_ID", "").encode("latin-1")).decode()
+        environ["obsagent.request_id"] = rid
+        length = environ.get("CONTENT_LENGTH", "")
+        request_bytes = int(length) if length.isdigit() else 0
+        response = _Response(endpoint, started, request_bytes)
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            response.status = int(status.split(" ", 1)[0])
+            return start_response(status, [*headers, ("X-Request-ID", rid)], exc_info)
+
+        try:
+            response.body = self.app(environ, start)
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def _template(self, method: str, path: str, environ: dict[str, Any]) -> str:
+        key = f"{method} {path}"
+        template = self._templates.get(key)
+        if template is None:
+            template = (self._resolve(environ) if self._resolve else None) or UNMATCHED
+            if len(self._templates) >= MAX_PATHS:
+                self._templates.clear()
+            self._templates[key] = template
+        return template
+
+
+class _Response:
+    """The app's response iterable, counted as the server iterates it; recorded once, when the
+    last chunk is out or when the server closes it (a client gone mid-stream)."""
+
+    def __init__(self, endpoint: Endpoint, started: float, request_bytes: int) -> None:
+        self.endpoint, self.started, self.request_bytes = endpoint, started, request_bytes
+        self.status, self.size, self.body = 500, 0, None
+        self._recorded = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.body or ():
+            self.size += len(chunk)
+            yield chunk
+        self._record()
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._record()
+
+    def _record(self) -> None:
+        if not self._recorded:
+            self._recorded = True
+            self.endpoint.finished(self.status, perf_counter() - self.started, self.request_bytes, self.size)
+
+
+def _flask_resolver(app: Any) -> Callable[[dict[str, Any]], str | None] | None:
+    """Flask's URL rule for a request, from the app's URL map (`app` or `app.wsgi_app`)."""
+    url_map = getattr(app, "url_map", None) or getattr(getattr(app, "__self__", None), "url_map", None)
+    if url_map is None:
+        return None
+
+    def resolve(environ: dict[str, Any]) -> str | None:
+        try:
+            rule, _ = url_map.bind_to_environ(environ).match(return_rule=True)
+        except Exception:  # NotFound, MethodNotAllowed, RequestRedirect: no rule of its own
+            return None
+        return rule.rule
+
+    return resolve

@@ -219,3 +219,32 @@ def scrape(url: str, openmetrics: bool, timeout: float) -> None:
     except (urllib.error.URLError, OSError, ValueError) as err:
         raise click.ClickException(f"cannot scrape {url}: {err}") from err
     click.echo(body.decode("utf-8"), nl=False)
+
+
+def threshold_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One flag per alert threshold, named after it (``--cpu-percent 90``)."""
+    from .rules import threshold_fields
+
+    for name, default in reversed(threshold_fields()):
+        flag = "--" + name.replace("_", "-")
+        command = click.option(flag, name, default=default, show_default=True, type=type(default))(command)
+    return command
+
+
+@main.command()
+@threshold_options
+def rules(**thresholds: Any) -> None:
+    """Print a Prometheus rules file: recording rules and alerts for obsagent's metrics.
+
+    The runbook URL may name the alert as {alert} (its name in lower case)."""
+    from .rules import Thresholds, rules, to_yaml
+
+    click.echo(to_yaml(rules(Thresholds(**thresholds))))
+
+
+@main.command()
+def dashboard() -> None:
+    """Print a Grafana dashboard (JSON) for obsagent's HTTP, system and GPU metrics."""
+    from .dashboard import dashboard
+
+    click.echo(json.dumps(dashboard(), indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -142,14 +143,26 @@ def nvml_standin(directory: Path, fixture: str, extra: str = "") -> Path:
 @pytest.fixture
 def prometheus(tmp_path) -> Iterator[tuple[str, int]]:
     """Prometheus on a free loopback port, scraping 127.0.0.1:<target port> every second."""
+    target_port = free_port()
+    with running_prometheus(tmp_path, {"obsagent": target_port}) as base:
+        yield base, target_port
+
+
+@contextlib.contextmanager
+def running_prometheus(tmp_path: Path, jobs: dict[str, int], rule_file: Path | None = None) -> Iterator[str]:
+    """Prometheus on a free loopback port scraping each job's 127.0.0.1:<port> every second and
+    evaluating `rule_file` every second; yields its URL."""
     binary = peer("prometheus")
-    target_port, port = free_port(), free_port()
+    port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        "  - job_name: obsagent\n"
-        f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n"
+        + (f"rule_files: ['{rule_file}']\n" if rule_file else "")
+        + "scrape_configs:\n"
+        + "".join(
+            f"  - job_name: {job}\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n"
+            for job, target in jobs.items()
+        )
     )
     process = subprocess.Popen(
         [
@@ -162,7 +175,7 @@ def prometheus(tmp_path) -> Iterator[tuple[str, int]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        yield f"http://127.0.0.1:{port}", target_port
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=20)

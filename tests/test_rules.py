@@ -7,11 +7,26 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import OBSAGENT, peer
+from conftest import (
+    OBSAGENT,
+    free_port,
+    nvml_standin,
+    peer,
+    query,
+    running_prometheus,
+    start_daemon,
+    stop_daemon,
+    wait_for,
+)
+from obsagent.dashboard import expressions
 from obsagent.rules import Thresholds, alerts, rules, to_yaml
 
 TARGET = {"job": "app", "instance": "host:9100"}
@@ -171,3 +186,64 @@ def test_dashboard_is_grafana_json_over_obsagent_metrics():
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
     for metric in ["http_requests_total", "node_cpu_seconds_total", "nvidia_gpu_temperature_celsius"]:
         assert any(metric in e for e in exprs), metric
+
+
+SERVED_APP = """
+from fastapi import FastAPI
+from obsagent.asgi import MetricsMiddleware, make_asgi_app
+
+app = FastAPI()
+app.add_middleware(MetricsMiddleware)
+app.mount("/metrics", make_asgi_app())
+
+@app.get("/orders/{order_id}")
+def order(order_id: int):
+    if order_id % 4 == 0:
+        raise RuntimeError("every fourth order fails")
+    return {"id": order_id}
+"""
+
+
+def concrete(expr: str) -> str:
+    """A dashboard query as Grafana sends it with every variable on All."""
+    return expr.replace("$__rate_interval", "1m").replace("$job", ".*").replace("$instance", ".*").replace("$gpu", ".*")
+
+
+def test_prometheus_evaluates_every_recording_rule_and_dashboard_query(rules_file, tmp_path):
+    """obsagent (system collectors, the stand-in GPUs) and an instrumented app with 5xx, both
+    scraped by a real Prometheus evaluating the rules: no query fails or comes back empty."""
+    library = nvml_standin(tmp_path / "nvml", "two_gpus.txt")
+    (tmp_path / "served.py").write_text(SERVED_APP)
+    app_port = free_port()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--port", str(app_port), "--host", "127.0.0.1", "served:app"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    node, node_base = start_daemon(f"--collector.gpu.nvml-library={library}")
+    jobs = {"node": int(node_base.rsplit(":", 1)[1]), "app": app_port}
+    try:
+        with running_prometheus(tmp_path, jobs, rules_file) as base:
+            wait_for(lambda: len([r for r in query(base, "up == 1")]) == 2)
+            deadline = time.monotonic() + 60
+            order = 0
+            while time.monotonic() < deadline:  # traffic across several scrapes, 1 in 4 failing
+                order += 1
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{app_port}/orders/{order}", timeout=5).read()
+                except urllib.error.HTTPError:
+                    pass
+                if order % 20 == 0 and query(base, "count_over_time(http_requests_total[1m]) >= 3"):
+                    if query(base, "endpoint:http_request_errors:ratio_rate5m > 0"):
+                        break
+            for rule in rules()["groups"][0]["rules"]:
+                assert query(base, rule["record"]), rule["record"]
+            for expr in expressions():
+                assert query(base, concrete(expr)), concrete(expr)
+            ratio = query(base, 'endpoint:http_request_errors:ratio_rate5m{endpoint="/orders/{order_id}"}')
+            assert 0.1 < float(ratio[0]["value"][1]) < 0.4, ratio
+    finally:
+        stop_daemon(node)
+        app.terminate()
+        app.wait(timeout=20)

@@ -276,3 +276,35 @@ def test_real_servers_count_exactly(tmp_path: Path, server, source):
                 totals[(sample.labels["endpoint"], sample.labels["status"])] = sample.value
     template = "/orders/{order_id}" if "fastapi" in source.lower() else "/orders/<int:order_id>"
     assert totals == {(template, "200"): 32.0, (template, "500"): 8.0}
+
+
+def readme_example(heading: str) -> str:
+    """The first Python block under `## <heading>` in the README."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split(f"\n## {heading}\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "heading, client, template",
+    [
+        (
+            "FastAPI, Starlette and other ASGI apps",
+            "from fastapi.testclient import TestClient\nclient = TestClient(app)\n"
+            "client.get('/items/3')\nprint(client.get('/metrics/').text)\n",
+            "/items/{item_id}",
+        ),
+        (
+            "Flask and other WSGI apps",
+            "client = app.test_client()\nclient.get('/items/3').get_data()\n"
+            "print(client.get('/metrics').get_data(as_text=True))\n",
+            "/items/<int:item_id>",
+        ),
+    ],
+    ids=["fastapi", "flask"],
+)
+def test_readme_examples_run_as_written(heading, client, template):
+    script = readme_example(heading) + "\n" + client
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f'http_requests_total{{method="GET",endpoint="{template}",status="200"}} 1\n' in result.stdout

@@ -3,6 +3,7 @@ child per (method, endpoint) so that a request costs no label lookup, and the re
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -29,11 +30,25 @@ def method_label(method: str) -> str:
     return method if method in METHODS else "OTHER"
 
 
+# A new id is this process's random prefix and a counter: unique like a random one, without
+# a getrandom call per request.
+_id_prefix = os.urandom(8).hex()
+_id_counter = itertools.count()
+
+
 def request_id(given: bytes | None) -> bytes:
-    """The caller's ``X-Request-ID`` when it sent a sane one, else a new random one."""
+    """The caller's ``X-Request-ID`` when it sent a sane one, else a new unique one."""
     if given and len(given) <= 200 and given.isascii() and given.decode("ascii").isprintable():
         return given
-    return os.urandom(16).hex().encode()
+    return f"{_id_prefix}{next(_id_counter):016x}".encode()
+
+
+def _new_prefix_after_fork() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix, _id_counter = os.urandom(8).hex(), itertools.count()
+
+
+os.register_at_fork(after_in_child=_new_prefix_after_fork)  # forked workers must not repeat ids
 
 
 class Endpoint:
@@ -106,7 +121,7 @@ class HttpMetrics:
 
     def excluded(self, path: str) -> bool:
         """Whether `path` (with or without a trailing slash) is not measured."""
-        return path in self._excluded or path.rstrip("/") in self._excluded
+        return path in self._excluded or (path[-1:] == "/" and path.rstrip("/") in self._excluded)
 
     def endpoint(self, method: str, name: str) -> Endpoint:
         """The children of (method, endpoint), with its in-progress count raised by one."""

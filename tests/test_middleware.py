@@ -12,7 +12,6 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from prometheus_client.parser import text_string_to_metric_families
 import obsagent
 from conftest import free_port, wait_for
 
-warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
 fastapi = pytest.importorskip("fastapi")
 flask = pytest.importorskip("flask")
 from fastapi.testclient import TestClient  # noqa: E402

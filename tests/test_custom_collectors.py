@@ -9,6 +9,8 @@ integer milliseconds."""
 from __future__ import annotations
 
 import math
+import os
+import time
 
 import prometheus_client
 import prometheus_client.core
@@ -477,3 +479,27 @@ def test_openmetrics_timestamps_read_back_as_the_same_instant(timestamp):
     read = parsed.samples[0].timestamp
     seconds = read.sec + read.nsec / 1e9 if hasattr(read, "nsec") else float(read)
     assert seconds == pytest.approx(timestamp, abs=1e-6), text
+
+
+def test_process_metrics_of_a_forked_child_are_its_own(registry):
+    """The core keeps /proc/self files open between scrapes; a forked child must not read its
+    parent's through them (gunicorn --preload forks workers after the app is imported)."""
+    from obsagent.process_collector import ProcessCollector
+
+    collector = ProcessCollector(registry=registry)
+
+    def start_time() -> float:
+        return next(s.value for m in collector.collect() for s in m.samples if s.name == "process_start_time_seconds")
+
+    parent = start_time()
+    time.sleep(0.05)  # the child starts at least one clock tick later
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, repr(start_time()).encode())
+        os._exit(0)
+    os.close(write)
+    child = float(os.read(read, 100))
+    os.waitpid(pid, 0)
+    assert child > parent, (child, parent)
+    assert start_time() == parent

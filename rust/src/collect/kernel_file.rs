@@ -7,7 +7,8 @@
 //! Only files on procfs and sysfs are kept: anything else (the recorded fixtures, a textfile)
 //! is opened at each read, so a replaced file is always seen. A kept descriptor that fails (a
 //! process or a network device gone) is dropped and the path opened again once; the number
-//! kept is bounded, since devices come and go (containers' veth pairs).
+//! kept is bounded, since devices come and go (containers' veth pairs). A forked child drops
+//! what its parent kept: a descriptor of `/proc/self/...` would still show the parent.
 //!
 //! Within one scrape ([`within_one_scrape`]) a file is read once however many collectors read
 //! it: cpu and stat both parse `/proc/stat`, whose per-interrupt line is long on big machines.
@@ -25,9 +26,21 @@ use std::sync::{Arc, OnceLock};
 /// Past this many kept descriptors, all are closed and the cache refills from what is read.
 const MAX_KEPT: usize = 512;
 
-fn kept() -> &'static Mutex<HashMap<PathBuf, Arc<File>>> {
-    static KEPT: OnceLock<Mutex<HashMap<PathBuf, Arc<File>>>> = OnceLock::new();
-    KEPT.get_or_init(Default::default)
+/// The descriptors kept, and the process that opened them.
+struct Kept {
+    pid: u32,
+    files: HashMap<PathBuf, Arc<File>>,
+}
+
+/// The kept descriptors of this process (emptied first in a forked child).
+fn kept() -> parking_lot::MutexGuard<'static, Kept> {
+    static KEPT: OnceLock<Mutex<Kept>> = OnceLock::new();
+    let mut kept = KEPT.get_or_init(|| Mutex::new(Kept { pid: std::process::id(), files: HashMap::new() })).lock();
+    let pid = std::process::id();
+    if kept.pid != pid {
+        *kept = Kept { pid, files: HashMap::new() };
+    }
+    kept
 }
 
 /// Whether `file` lives on procfs or sysfs, whose contents are generated at each read.
@@ -87,23 +100,23 @@ pub fn read(path: &Path) -> io::Result<String> {
 }
 
 fn read_now(path: &Path) -> io::Result<String> {
-    let held = kept().lock().get(path).cloned();
+    let held = kept().files.get(path).cloned();
     if let Some(file) = held {
         match read_from_start(&file) {
             Ok(text) => return Ok(text),
             Err(_) => {
-                kept().lock().remove(path);
+                kept().files.remove(path);
             }
         }
     }
     let file = File::open(path)?;
     let text = read_from_start(&file)?;
     if generated_by_kernel(&file) {
-        let mut kept = kept().lock();
-        if kept.len() >= MAX_KEPT {
-            kept.clear();
+        let files = &mut kept().files;
+        if files.len() >= MAX_KEPT {
+            files.clear();
         }
-        kept.insert(path.to_owned(), Arc::new(file));
+        files.insert(path.to_owned(), Arc::new(file));
     }
     Ok(text)
 }
@@ -117,7 +130,7 @@ mod tests {
         let path = Path::new("/proc/self/stat");
         let utime = || read(path).unwrap().rsplit(')').next().unwrap().split_whitespace().nth(11).unwrap().to_owned();
         let first = read(path).unwrap();
-        assert!(kept().lock().contains_key(path), "procfs files are kept open");
+        assert!(kept().files.contains_key(path), "procfs files are kept open");
         let started = std::time::Instant::now();
         let before: u64 = utime().parse().unwrap();
         while started.elapsed() < std::time::Duration::from_millis(60) {} // burn user time
@@ -149,7 +162,7 @@ mod tests {
         let path = dir.join("value");
         std::fs::write(&path, "1\n").unwrap();
         assert_eq!(read(&path).unwrap(), "1\n");
-        assert!(!kept().lock().contains_key(&path));
+        assert!(!kept().files.contains_key(&path));
         std::fs::write(dir.join("next"), "a longer second value\n".repeat(400)).unwrap();
         std::fs::rename(dir.join("next"), &path).unwrap();
         assert_eq!(read(&path).unwrap().len(), 22 * 400, "a file larger than one read buffer is read whole");

@@ -199,3 +199,24 @@ def test_prometheus_answers_the_gpu_queries(prometheus, tmp_path):
         assert math.isclose(float(query(base, "sum(nvidia_gpu_power_watts)")[0]["value"][1]), 610.345)
     finally:
         stop_daemon(process)
+
+
+def test_a_forked_child_samples_on_its_own(tmp_path):
+    """The sampler's thread stays in the parent: a forked child's sample() must not serve the
+    parent's last sweep forever."""
+    library = nvml_standin(tmp_path, "two_gpus.txt")
+    script = (
+        "import json, os, time, obsagent.gpu\n"
+        f"parent = obsagent.gpu.sample({str(library)!r}, interval=0.05)\n"
+        "read, write = os.pipe()\n"
+        "if os.fork() == 0:\n"
+        f"    first = obsagent.gpu.sample({str(library)!r}, interval=0.05)\n"
+        "    time.sleep(0.3)\n"
+        "    os.write(write, json.dumps([first['sweeps'], obsagent.gpu.sample()['sweeps']]).encode())\n"
+        "    os._exit(0)\n"
+        "os.close(write)\n"
+        "print(os.read(read, 1000).decode())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True)
+    first, later = json.loads(result.stdout)
+    assert first == 1 and later > 2, "the child sweeps with a thread of its own"

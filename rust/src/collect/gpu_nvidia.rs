@@ -583,6 +583,8 @@ impl GpuSettings {
 /// Sweeps the GPUs on its own thread and keeps the latest sweep.
 pub struct GpuSampler {
     latest: Mutex<Arc<Sample>>,
+    /// The process whose thread sweeps: a forked child has no such thread.
+    pid: u32,
 }
 
 impl GpuSampler {
@@ -598,7 +600,7 @@ impl GpuSampler {
                 Sample { error: Some(err.to_string()), ..Sample::default() }
             }
         };
-        let sampler = Arc::new(GpuSampler { latest: Mutex::new(Arc::new(first)) });
+        let sampler = Arc::new(GpuSampler { latest: Mutex::new(Arc::new(first)), pid: std::process::id() });
         *CURRENT.lock() = Arc::downgrade(&sampler);
         let Ok(nvml) = nvml else { return sampler };
         let mut sweeper = Sweeper {
@@ -640,9 +642,10 @@ impl GpuSampler {
 /// The sampler started last in this process, for `obsagent.gpu.sample()`.
 static CURRENT: Mutex<Weak<GpuSampler>> = Mutex::new(Weak::new());
 
-/// The sampler started last in this process, if it still runs.
+/// The sampler started last in this process, if it still runs (not one a parent started
+/// before forking this process: its thread stayed in the parent).
 pub fn current() -> Option<Arc<GpuSampler>> {
-    CURRENT.lock().upgrade()
+    CURRENT.lock().upgrade().filter(|sampler| sampler.pid == std::process::id())
 }
 
 /// The sampler thread's state between sweeps.

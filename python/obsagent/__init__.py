@@ -36,6 +36,8 @@ from .registry import (
     CollectorRegistry,
     disable_created_metrics,
     enable_created_metrics,
+    set_label_value_limit,
+    set_series_limit,
 )
 from .samples import Sample
 
@@ -78,4 +80,6 @@ __all__ = [
     "start_http_server",
     "start_wsgi_server",
     "write_to_textfile",
+    "set_label_value_limit",
+    "set_series_limit",
 ]

@@ -113,3 +113,11 @@ class CollectorRegistry:
 
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The cardinality guard's own counter (shown once a metric has reached its series limit).
+REGISTRY.register(_native.Collector.series_dropped())
+
+#: Series a labeled metric may hold before new label sets share its ``__overflow__`` series,
+#: counted in ``obsagent_series_dropped_total{metric}`` (default 100,000).
+set_series_limit = _native.set_series_limit
+#: Bytes a label value may have (default 4096); a longer one is a ``ValueError``.
+set_label_value_limit = _native.set_label_value_limit

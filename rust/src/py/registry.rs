@@ -12,7 +12,7 @@ use crate::collect::process::{Pid, ProcessCollector};
 use crate::collect::{Config, NodeCollectors, Paths, FACTORIES};
 use crate::encode::{Format, Options};
 use crate::error::{Error, Result};
-use crate::registry::{Collector, Entry, MetricFamily, Registry, Sample};
+use crate::registry::{guard, Collector, Entry, MetricFamily, Registry, Sample};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -202,6 +202,13 @@ impl PyNativeCollector {
         PyNativeCollector { collector: Arc::new(ProcessCollector::new(paths, pid)), names }
     }
 
+    /// `obsagent_series_dropped_total{metric}`, once a metric has reached its series limit.
+    #[staticmethod]
+    fn series_dropped() -> Self {
+        let names = vec!["obsagent_series_dropped".to_owned(), "obsagent_series_dropped_total".to_owned()];
+        PyNativeCollector { collector: Arc::new(guard::DroppedSeries), names }
+    }
+
     /// prometheus_client's `python_gc_*` counters of this interpreter.
     #[staticmethod]
     fn gc() -> Self {
@@ -266,6 +273,19 @@ impl PyNativeCollector {
         self.collector.collect(&Options::default(), &mut families).py()?;
         PyList::new(py, families.iter().map(|f| family_to_py(py, f)).collect::<PyResult<Vec<_>>>()?)
     }
+}
+
+/// Sets how many series a labeled metric may hold before new label sets go to its overflow
+/// series (`__overflow__`), for every metric (default 100,000).
+#[pyfunction]
+fn set_series_limit(limit: usize) {
+    guard::set_series_limit(limit);
+}
+
+/// Sets how many bytes a label value may have (default 4096); a longer one is a `ValueError`.
+#[pyfunction]
+fn set_label_value_limit(limit: usize) {
+    guard::set_label_value_limit(limit);
 }
 
 /// `(name, enabled_by_default)` for every system collector, in exposition order.
@@ -381,5 +401,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyRegistry>()?;
     module.add_class::<PyNativeCollector>()?;
     module.add_function(wrap_pyfunction!(node_collectors, module)?)?;
+    module.add_function(wrap_pyfunction!(set_series_limit, module)?)?;
+    module.add_function(wrap_pyfunction!(set_label_value_limit, module)?)?;
     Ok(())
 }

@@ -13,10 +13,11 @@ use crate::error::{Error, Result};
 use crate::key;
 use crate::metric::{counter, gauge, histogram, info, summary, Kind};
 use crate::region::Cells;
+use crate::registry::guard;
 use crate::registry::snapshot::{MetricFamily, Text};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use triomphe::ThinArc;
 
@@ -120,6 +121,10 @@ pub struct Family {
     info_sets: RwLock<Vec<Box<str>>>,
     value_fns: Mutex<Vec<(Series, ValueFn)>>,
     generation: AtomicU64,
+    /// This family's series limit; 0: the process-wide one ([`guard::series_limit`]).
+    series_limit: AtomicUsize,
+    /// Whether a label set has gone to the overflow series yet (logged the first time).
+    overflowed: AtomicBool,
 }
 
 impl Family {
@@ -159,11 +164,25 @@ impl Family {
             info_sets: RwLock::new(vec!["".into()]),
             value_fns: Mutex::default(),
             generation: AtomicU64::new(0),
+            series_limit: AtomicUsize::new(0),
+            overflowed: AtomicBool::new(false),
         });
         if family.meta.label_names.is_empty() {
             family.labels::<&str>(&[])?;
         }
         Ok(family)
+    }
+
+    /// A family the cardinality guard doesn't limit, for the guard's own counter.
+    pub(super) fn new_unlimited(name: &str, help: &str, kind: Kind, label_names: Vec<String>) -> Arc<Family> {
+        let family = Family::new(name, help, "", kind, label_names).expect("a valid built-in family");
+        family.set_series_limit(usize::MAX);
+        family
+    }
+
+    /// Sets this family's series limit (0: the process-wide one).
+    pub fn set_series_limit(&self, limit: usize) {
+        self.series_limit.store(limit, Ordering::Relaxed);
     }
 
     /// The family's metadata.
@@ -188,9 +207,37 @@ impl Family {
         if let Some(i) = map.find(names, hash, values) {
             return Ok(map.order[i].clone());
         }
+        let limit = guard::label_value_limit();
+        if let Some((name, value)) = names.iter().zip(values).find(|(_, v)| v.as_ref().len() > limit) {
+            return Err(Error::InvalidValue(format!(
+                "label {name:?} of {:?} is {} bytes long; the limit is {limit} (obsagent.set_label_value_limit)",
+                self.meta.name,
+                value.as_ref().len()
+            )));
+        }
+        let own = self.series_limit.load(Ordering::Relaxed);
+        let limit = if own == 0 { guard::series_limit() } else { own };
+        if map.order.len() >= limit {
+            let series = Self::overflow_series(&mut map, names, self.meta.kind.cells());
+            drop(map);
+            guard::overflowed(&self.meta.name, limit, !self.overflowed.swap(true, Ordering::Relaxed));
+            return Ok(series);
+        }
         let series = Series::new(hash, &key::render_labels(names, values), Cells::alloc(self.meta.kind.cells()));
         map.insert(series.clone());
         Ok(series)
+    }
+
+    /// The series every label set past the limit shares, made the first time.
+    fn overflow_series(map: &mut SeriesMap, names: &[String], cells: usize) -> Series {
+        let values = vec![guard::OVERFLOW; names.len()];
+        let hash = key::hash_values(&values);
+        if let Some(i) = map.find(names, hash, &values) {
+            return map.order[i].clone();
+        }
+        let series = Series::new(hash, &key::render_labels(names, &values), Cells::alloc(cells));
+        map.insert(series.clone());
+        series
     }
 
     /// The only series of an unlabeled family.

@@ -5,6 +5,7 @@
 //! that takes its time (or calls back into Python) never blocks registration.
 
 pub mod family;
+pub mod guard;
 pub mod snapshot;
 
 use crate::encode::{self, Format, Options};

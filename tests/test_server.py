@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -191,3 +192,78 @@ def test_asgi_app(registry):
     assert sent[0]["status"] == 200
     assert (b"content-type", TEXT.encode()) in sent[0]["headers"]
     assert b"asgi_hits_total 2\n" in sent[1]["body"]
+
+
+def test_scrapes_past_max_requests_get_503(registry):
+    class Slow:
+        def collect(self):
+            time.sleep(0.6)
+            yield obsagent.metrics_core.GaugeMetricFamily("slow_value", "Slow.", value=1)
+
+    registry.register(Slow())
+    server = obsagent.start_http_server(0, addr="127.0.0.1", registry=registry, max_requests=1)
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        results: list[tuple[int, float]] = []
+
+        def scrape() -> None:
+            started = time.monotonic()
+            status, _, _ = fetch(base + "/metrics")
+            results.append((status, time.monotonic() - started))
+
+        threads = [threading.Thread(target=scrape) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.05)
+        for thread in threads:
+            thread.join()
+        assert sorted(status for status, _ in results) == [200, 503, 503]
+        assert all(took < 0.3 for status, took in results if status == 503), results
+        assert fetch(base + "/metrics")[0] == 200, "a permit is given back after each scrape"
+    finally:
+        server.stop()
+
+
+def test_slowloris_connections_neither_delay_a_scrape_nor_stay_open(registry):
+    """200 connections sending their headers a byte at a time: a real scrape still answers at
+    once, and the server closes them when the header timeout passes."""
+    server = obsagent.start_http_server(0, addr="127.0.0.1", registry=registry, header_read_timeout=1.0)
+    request = b"GET /metrics HTTP/1.1\r\nHost: slow\r\nUser-Agent: dribble\r\n"
+    sockets = []
+    try:
+        for _ in range(200):
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.settimeout(0.05)
+            sockets.append(sock)
+        started = time.monotonic()
+        for offset in range(12):  # 0.6 s of dribbling, not one request complete
+            for sock in sockets:
+                sock.sendall(request[offset : offset + 1])
+            time.sleep(0.05)
+        scrape_started = time.monotonic()
+        assert fetch(f"http://127.0.0.1:{server.port}/metrics")[0] == 200
+        assert time.monotonic() - scrape_started < 1.0
+        time.sleep(max(0.0, 1.6 - (time.monotonic() - started)))
+
+        def closed(sock: socket.socket) -> bool:
+            try:
+                while sock.recv(4096):  # hyper may answer 408 before closing
+                    pass
+                return True
+            except (TimeoutError, BlockingIOError):
+                return False
+            except OSError:
+                return True
+
+        assert sum(closed(sock) for sock in sockets) == 200
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.stop()
+
+
+def test_oversized_request_headers_are_refused(served):
+    base, _ = served
+    status, _, _ = fetch(base + "/metrics", **{"X-Padding": "x" * 20_000})
+    assert status == 431
+    assert fetch(base + "/metrics")[0] == 200

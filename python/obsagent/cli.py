@@ -62,6 +62,22 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Address to serve metrics on.",
         ),
+        click.option(
+            "--web.max-requests",
+            "max_requests",
+            default=40,
+            show_default=True,
+            type=click.IntRange(min=0),
+            help="Scrapes served at once; more get 503 (0: no limit).",
+        ),
+        click.option(
+            "--web.header-read-timeout",
+            "header_read_timeout",
+            default="10s",
+            show_default=True,
+            callback=lambda _ctx, _param, value: parse_duration(value),
+            help="Time a client has to send its request headers (slowloris).",
+        ),
         click.option("--path.procfs", "procfs", default="/proc", show_default=True, help="procfs mountpoint."),
         click.option("--path.sysfs", "sysfs", default="/sys", show_default=True, help="sysfs mountpoint."),
         click.option("--path.rootfs", "rootfs", default="/", show_default=True, help="rootfs mountpoint."),
@@ -148,6 +164,8 @@ def enabled_collectors(disable_defaults: bool, choices: dict[str, bool | None]) 
 
 def serve(
     listen_address: str,
+    max_requests: int,
+    header_read_timeout: float,
     procfs: str,
     sysfs: str,
     rootfs: str,
@@ -174,7 +192,9 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        server = start_http_server(port, addr=host, registry=REGISTRY)
+        server = start_http_server(
+            port, addr=host, registry=REGISTRY, max_requests=max_requests, header_read_timeout=header_read_timeout
+        )
     except (OSError, ValueError) as err:
         log("error", "cannot listen", address=listen_address, error=str(err))
         sys.exit(1)

@@ -77,14 +77,25 @@ class MetricsServer:
         self.stop()
 
 
-def start_http_server(port: int, addr: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY) -> MetricsServer:
+def start_http_server(
+    port: int,
+    addr: str = "0.0.0.0",
+    registry: CollectorRegistry = REGISTRY,
+    *,
+    max_requests: int = 40,
+    header_read_timeout: float = 10.0,
+) -> MetricsServer:
     """Serves ``registry`` on ``http://addr:port/metrics`` from a background thread.
 
     Routes: ``/metrics`` (text or OpenMetrics by ``Accept``, gzip by ``Accept-Encoding``),
     ``/`` (a landing page), ``/health`` (JSON), ``/-/healthy`` and ``/-/ready``. Port 0
-    picks a free port; read it back from ``.port``.
+    picks a free port; read it back from ``.port``. At most ``max_requests`` scrapes run at
+    once (0: no limit), more get 503; a client has ``header_read_timeout`` seconds to send its
+    request headers (and a kept-alive connection to start its next request).
     """
-    native = _native.start_http_server(registry._native, addr, port, created_metrics_enabled())
+    native = _native.start_http_server(
+        registry._native, addr, port, created_metrics_enabled(), max_requests, header_read_timeout
+    )
     return MetricsServer(native)
 
 

@@ -40,16 +40,25 @@ impl PyServer {
     }
 }
 
-/// Serves `registry` on `host:port` from a background thread.
+/// Serves `registry` on `host:port` from a background thread; `max_requests` scrapes at once
+/// (0: no limit), and `header_read_timeout` seconds for a client to send its headers.
 #[pyfunction]
-#[pyo3(signature = (registry, host, port, created = false))]
+#[pyo3(signature = (registry, host, port, created = false, max_requests = 40, header_read_timeout = 10.0))]
 fn start_http_server(
     py: Python<'_>,
     registry: &PyRegistry,
     host: &str,
     port: u16,
     created: bool,
+    max_requests: usize,
+    header_read_timeout: f64,
 ) -> PyResult<PyServer> {
+    if !(header_read_timeout > 0.0 && header_read_timeout.is_finite()) {
+        let message = format!("header_read_timeout must be more than 0 seconds, not {header_read_timeout}");
+        return Err(PyValueError::new_err(message));
+    }
+    let limits =
+        serve::Limits { max_requests, header_read_timeout: std::time::Duration::from_secs_f64(header_read_timeout) };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let address = (host, port)
         .to_socket_addrs()
@@ -58,7 +67,7 @@ fn start_http_server(
         .ok_or_else(|| PyValueError::new_err(format!("no address for {host:?}")))?;
     let inner = registry.inner.clone();
     let options = Options { created, ..Options::default() };
-    let handle = py.detach(move || serve::start(address, inner, options)).py()?;
+    let handle = py.detach(move || serve::start(address, inner, options, limits)).py()?;
     Ok(PyServer { address: handle.address(), handle: Mutex::new(Some(handle)) })
 }
 

@@ -20,8 +20,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request headers past this size are refused (431): a scrape's are a few hundred bytes.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long an idle render thread waits for the next scrape before exiting (past the slowest
 /// usual scrape interval).
 const RENDER_THREAD_KEEP_ALIVE: Duration = Duration::from_secs(600);
@@ -30,10 +30,29 @@ const LANDING_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>obsagent</title>
 <p>A metrics agent for Python services.</p>\n<ul>\n<li><a href=\"/metrics\">Metrics</a></li>\n\
 <li><a href=\"/health\">Health</a></li>\n</ul>\n</body></html>\n";
 
+/// What keeps the server up under load and against slow or hostile clients.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Scrapes rendered at once; more get 503 (node_exporter's `--web.max-requests`; 0: no limit).
+    pub max_requests: usize,
+    /// How long a client may take to send a request's headers, and the longest a kept-alive
+    /// connection waits for its next request; slower ones are closed (slowloris).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_requests: 40, header_read_timeout: Duration::from_secs(10) }
+    }
+}
+
 struct State {
     registry: Arc<Registry>,
     options: Options,
     started: Instant,
+    limits: Limits,
+    /// Permits for concurrent scrapes, when they are limited.
+    scrapes: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// A running server; [`ServerHandle::stop`] (or dropping it) shuts it down.
@@ -67,7 +86,7 @@ impl Drop for ServerHandle {
 }
 
 /// Binds `address` and serves `registry` on a new thread.
-pub fn start(address: SocketAddr, registry: Arc<Registry>, options: Options) -> Result<ServerHandle> {
+pub fn start(address: SocketAddr, registry: Arc<Registry>, options: Options, limits: Limits) -> Result<ServerHandle> {
     let listener = std::net::TcpListener::bind(address)?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
@@ -78,7 +97,8 @@ pub fn start(address: SocketAddr, registry: Arc<Registry>, options: Options) -> 
         .thread_keep_alive(RENDER_THREAD_KEEP_ALIVE)
         .build()?;
     let (shutdown, stopped) = tokio::sync::oneshot::channel();
-    let state = Arc::new(State { registry, options, started: Instant::now() });
+    let scrapes = (limits.max_requests > 0).then(|| Arc::new(tokio::sync::Semaphore::new(limits.max_requests)));
+    let state = Arc::new(State { registry, options, started: Instant::now(), limits, scrapes });
     let thread = std::thread::Builder::new()
         .name("obsagent-http".into())
         .spawn(move || runtime.block_on(accept_loop(listener, state, stopped)))?;
@@ -102,10 +122,12 @@ async fn accept_loop(
         };
         let state = state.clone();
         tokio::spawn(async move {
+            let timeout = state.limits.header_read_timeout;
             let service = hyper::service::service_fn(move |request| respond(state.clone(), request));
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(timeout)
+                .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
         });
@@ -148,6 +170,17 @@ async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<By
     let header = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
     let format = encode::negotiate(header(ACCEPT).as_deref());
     let gzip = encode::accepts_gzip(header(ACCEPT_ENCODING).as_deref());
+    let _permit = match &state.scrapes {
+        Some(scrapes) => match scrapes.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let limit = state.limits.max_requests;
+                let message = format!("{limit} scrapes are already running\n");
+                return text(StatusCode::SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", message);
+            }
+        },
+        None => None,
+    };
     let foreign_code = state.registry.runs_foreign_code();
     let mut options = state.options.clone();
     for (key, value) in query_pairs(request.uri().query().unwrap_or("")) {

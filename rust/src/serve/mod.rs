@@ -251,6 +251,17 @@ fn percent_decode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_query_decodes_without_panicking_and_encoded_text_comes_back(query in any::<String>(), text in any::<String>()) {
+            let _ = query_pairs(&query).count();
+            let encoded: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
+            prop_assert_eq!(percent_decode(&encoded), text);
+        }
+    }
+
     use super::*;
 
     #[test]

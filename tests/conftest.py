@@ -149,9 +149,12 @@ def prometheus(tmp_path) -> Iterator[tuple[str, int]]:
 
 
 @contextlib.contextmanager
-def running_prometheus(tmp_path: Path, jobs: dict[str, int], rule_file: Path | None = None) -> Iterator[str]:
-    """Prometheus on a free loopback port scraping each job's 127.0.0.1:<port> every second and
-    evaluating `rule_file` every second; yields its URL."""
+def running_prometheus(
+    tmp_path: Path, jobs: dict[str, int], rule_file: Path | None = None, job_settings: str = ""
+) -> Iterator[str]:
+    """Prometheus on a free loopback port scraping each job's 127.0.0.1:<port> every second (with
+    `job_settings`, YAML lines indented for a scrape config, added to each) and evaluating
+    `rule_file` every second; yields its URL."""
     binary = peer("prometheus")
     port = free_port()
     config = tmp_path / "prometheus.yml"
@@ -160,7 +163,7 @@ def running_prometheus(tmp_path: Path, jobs: dict[str, int], rule_file: Path | N
         + (f"rule_files: ['{rule_file}']\n" if rule_file else "")
         + "scrape_configs:\n"
         + "".join(
-            f"  - job_name: {job}\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n"
+            f"  - job_name: {job}\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n{job_settings}"
             for job, target in jobs.items()
         )
     )

@@ -63,6 +63,12 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Address to serve metrics on.",
         ),
         click.option(
+            "--web.config.file",
+            "web_config_file",
+            default=None,
+            help="Web configuration (TLS, basic auth, headers) in node_exporter's format.",
+        ),
+        click.option(
             "--web.max-requests",
             "max_requests",
             default=40,
@@ -164,6 +170,7 @@ def enabled_collectors(disable_defaults: bool, choices: dict[str, bool | None]) 
 
 def serve(
     listen_address: str,
+    web_config_file: str | None,
     max_requests: int,
     header_read_timeout: float,
     procfs: str,
@@ -193,10 +200,16 @@ def serve(
     signal.signal(signal.SIGINT, on_signal)
     try:
         server = start_http_server(
-            port, addr=host, registry=REGISTRY, max_requests=max_requests, header_read_timeout=header_read_timeout
+            port,
+            addr=host,
+            registry=REGISTRY,
+            max_requests=max_requests,
+            header_read_timeout=header_read_timeout,
+            web_config_file=web_config_file,
         )
     except (OSError, ValueError) as err:
-        log("error", "cannot listen", address=listen_address, error=str(err))
+        bad_config = str(err).startswith("web config:")
+        log("error", "bad web config" if bad_config else "cannot listen", address=listen_address, error=str(err))
         sys.exit(1)
     log("info", "listening", address=server.address, version=__version__, collectors=collectors)
     while not stopping.wait(0.5):

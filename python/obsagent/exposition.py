@@ -84,6 +84,7 @@ def start_http_server(
     *,
     max_requests: int = 40,
     header_read_timeout: float = 10.0,
+    web_config_file: str | None = None,
 ) -> MetricsServer:
     """Serves ``registry`` on ``http://addr:port/metrics`` from a background thread.
 
@@ -92,9 +93,12 @@ def start_http_server(
     picks a free port; read it back from ``.port``. At most ``max_requests`` scrapes run at
     once (0: no limit), more get 503; a client has ``header_read_timeout`` seconds to send its
     request headers (and a kept-alive connection to start its next request).
+    ``web_config_file`` is a web configuration in the format node_exporter and Prometheus
+    read (``tls_server_config``, ``basic_auth_users`` with bcrypt hashes,
+    ``http_server_config.headers``); a bad one is a ``ValueError`` naming the field.
     """
     native = _native.start_http_server(
-        registry._native, addr, port, created_metrics_enabled(), max_requests, header_read_timeout
+        registry._native, addr, port, created_metrics_enabled(), max_requests, header_read_timeout, web_config_file
     )
     return MetricsServer(native)
 

@@ -43,7 +43,10 @@ impl PyServer {
 /// Serves `registry` on `host:port` from a background thread; `max_requests` scrapes at once
 /// (0: no limit), and `header_read_timeout` seconds for a client to send its headers.
 #[pyfunction]
-#[pyo3(signature = (registry, host, port, created = false, max_requests = 40, header_read_timeout = 10.0))]
+#[pyo3(signature = (
+    registry, host, port, created = false, max_requests = 40, header_read_timeout = 10.0, web_config_file = None
+))]
+#[allow(clippy::too_many_arguments)] // Python's keyword arguments
 fn start_http_server(
     py: Python<'_>,
     registry: &PyRegistry,
@@ -52,6 +55,7 @@ fn start_http_server(
     created: bool,
     max_requests: usize,
     header_read_timeout: f64,
+    web_config_file: Option<String>,
 ) -> PyResult<PyServer> {
     if !(header_read_timeout > 0.0 && header_read_timeout.is_finite()) {
         let message = format!("header_read_timeout must be more than 0 seconds, not {header_read_timeout}");
@@ -67,7 +71,8 @@ fn start_http_server(
         .ok_or_else(|| PyValueError::new_err(format!("no address for {host:?}")))?;
     let inner = registry.inner.clone();
     let options = Options { created, ..Options::default() };
-    let handle = py.detach(move || serve::start(address, inner, options, limits)).py()?;
+    let web = web_config_file.map(|path| serve::WebConfig::load(std::path::Path::new(&path))).transpose().py()?;
+    let handle = py.detach(move || serve::start(address, inner, options, limits, web)).py()?;
     Ok(PyServer { address: handle.address(), handle: Mutex::new(Some(handle)) })
 }
 

@@ -8,12 +8,18 @@
 //! tokio's blocking pool, so `/health` and the accept loop never wait for that code. A panic
 //! while rendering becomes a 500, never a dead server.
 
+pub mod web_config;
+
+pub use web_config::WebConfig;
+
 use crate::encode::{self, Options};
 use crate::error::Result;
 use crate::registry::Registry;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use hyper::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,6 +59,8 @@ struct State {
     limits: Limits,
     /// Permits for concurrent scrapes, when they are limited.
     scrapes: Option<Arc<tokio::sync::Semaphore>>,
+    /// TLS, basic auth and headers (`--web.config.file`), when given.
+    web: Option<Arc<WebConfig>>,
 }
 
 /// A running server; [`ServerHandle::stop`] (or dropping it) shuts it down.
@@ -85,8 +93,15 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Binds `address` and serves `registry` on a new thread.
-pub fn start(address: SocketAddr, registry: Arc<Registry>, options: Options, limits: Limits) -> Result<ServerHandle> {
+/// Binds `address` and serves `registry` on a new thread, over TLS and with basic auth when
+/// `web` says so.
+pub fn start(
+    address: SocketAddr,
+    registry: Arc<Registry>,
+    options: Options,
+    limits: Limits,
+    web: Option<WebConfig>,
+) -> Result<ServerHandle> {
     let listener = std::net::TcpListener::bind(address)?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
@@ -98,7 +113,8 @@ pub fn start(address: SocketAddr, registry: Arc<Registry>, options: Options, lim
         .build()?;
     let (shutdown, stopped) = tokio::sync::oneshot::channel();
     let scrapes = (limits.max_requests > 0).then(|| Arc::new(tokio::sync::Semaphore::new(limits.max_requests)));
-    let state = Arc::new(State { registry, options, started: Instant::now(), limits, scrapes });
+    let web = web.map(Arc::new);
+    let state = Arc::new(State { registry, options, started: Instant::now(), limits, scrapes, web });
     let thread = std::thread::Builder::new()
         .name("obsagent-http".into())
         .spawn(move || runtime.block_on(accept_loop(listener, state, stopped)))?;
@@ -121,17 +137,35 @@ async fn accept_loop(
             },
         };
         let state = state.clone();
-        tokio::spawn(async move {
-            let timeout = state.limits.header_read_timeout;
-            let service = hyper::service::service_fn(move |request| respond(state.clone(), request));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(timeout)
-                .max_buf_size(MAX_HEADER_BYTES)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
+        match state.web.as_ref().and_then(|web| web.tls.clone()) {
+            None => {
+                tokio::spawn(serve_connection(stream, state));
+            }
+            Some(tls) => {
+                tokio::spawn(async move {
+                    // A failed handshake (plain HTTP, no client certificate) only ends this connection.
+                    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    if let Ok(Ok(stream)) = tokio::time::timeout(state.limits.header_read_timeout, handshake).await {
+                        serve_connection(stream, state).await;
+                    }
+                });
+            }
+        }
     }
+}
+
+async fn serve_connection<I>(io: I, state: Arc<State>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let timeout = state.limits.header_read_timeout;
+    let service = hyper::service::service_fn(move |request| respond(state.clone(), request));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await;
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -142,14 +176,42 @@ fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
 }
 
 async fn respond<B>(state: Arc<State>, request: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let Some(web) = state.web.clone() else { return Ok(route(state, request).await) };
+    if web.requires_auth() {
+        let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let passed = match web.remembered(authorization.as_deref()) {
+            Some(passed) => passed,
+            // bcrypt takes ~100 ms by design: not on the thread that serves everyone.
+            None => {
+                let web = web.clone();
+                tokio::task::spawn_blocking(move || web.authorized(authorization.as_deref())).await.unwrap_or(false)
+            }
+        };
+        if !passed {
+            let mut response = text(StatusCode::UNAUTHORIZED, "text/plain; charset=utf-8", "Unauthorized\n");
+            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+            return Ok(with_headers(response, &web));
+        }
+    }
+    Ok(with_headers(route(state, request).await, &web))
+}
+
+fn with_headers(mut response: Response<Full<Bytes>>, web: &WebConfig) -> Response<Full<Bytes>> {
+    for (name, value) in &web.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+async fn route<B>(state: Arc<State>, request: Request<B>) -> Response<Full<Bytes>> {
     const PLAIN: &str = "text/plain; charset=utf-8";
     let path = request.uri().path();
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "Method Not Allowed: use GET or HEAD\n");
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return Ok(response);
+        return response;
     }
-    Ok(match path {
+    match path {
         "/metrics" => metrics(state, &request).await,
         "/" => text(StatusCode::OK, "text/html; charset=utf-8", LANDING_PAGE),
         "/health" => {
@@ -163,7 +225,7 @@ async fn respond<B>(state: Arc<State>, request: Request<B>) -> Result<Response<F
         "/-/healthy" => text(StatusCode::OK, PLAIN, "Healthy\n"),
         "/-/ready" => text(StatusCode::OK, PLAIN, "Ready\n"),
         _ => text(StatusCode::NOT_FOUND, PLAIN, "Not Found\n"),
-    })
+    }
 }
 
 async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<Bytes>> {

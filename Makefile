@@ -38,7 +38,7 @@ run: build-release ## Set up, build and run the daemon on :9100
 	obsagent run --web.listen-address :9100
 
 .PHONY: test
-test: build peers test-rust test-python ## Set up everything and run every test
+test: build-release peers test-rust test-python ## Set up everything and run every test (the extension built as shipped: the load test measures it)
 
 .PHONY: test-rust
 test-rust: ## Rust tests of the core, without Python

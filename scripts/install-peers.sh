@@ -3,7 +3,8 @@
 # root with apt-get. Never starts their services: the tests start them on loopback themselves.
 set -euo pipefail
 # binary -> Debian package
-declare -A peers=([prometheus]=prometheus [promtool]=prometheus [prometheus-node-exporter]=prometheus-node-exporter)
+declare -A peers=([prometheus]=prometheus [promtool]=prometheus [prometheus-node-exporter]=prometheus-node-exporter
+  [wrk]=wrk [openssl]=openssl)
 missing=()
 for binary in "${!peers[@]}"; do
   command -v "$binary" >/dev/null || missing+=("${peers[$binary]}")

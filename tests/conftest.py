@@ -56,10 +56,19 @@ def promtool_problems(exposition: bytes) -> list[str]:
     return [line for line in findings if line and not ACCEPTED_LINT.match(line)]
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, never the same twice in a run: Linux often hands the
+    port just released to the next bind, so two calls in a row could name one port."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def peer(binary: str) -> str:

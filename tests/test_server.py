@@ -6,6 +6,8 @@ import asyncio
 import gzip
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -16,6 +18,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 import obsagent
+from conftest import free_port
 from obsagent.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -267,3 +270,36 @@ def test_oversized_request_headers_are_refused(served):
     status, _, _ = fetch(base + "/metrics", **{"X-Padding": "x" * 20_000})
     assert status == 431
     assert fetch(base + "/metrics")[0] == 200
+
+
+def test_a_server_whose_handle_is_dropped_keeps_serving():
+    """prometheus_client's `start_http_server(8000)` serves on though its result is dropped."""
+    port = free_port()
+    script = (
+        "import gc, signal, obsagent\n"
+        f"obsagent.start_http_server({port}, addr='127.0.0.1')\n"
+        "gc.collect()\n"
+        "print('ready', flush=True)\n"
+        "signal.sigwait([signal.SIGTERM])\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "ready\n"
+        assert fetch(f"http://127.0.0.1:{port}/health")[0] == 200
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_header_timeout(registry):
+    server = obsagent.start_http_server(0, addr="127.0.0.1", registry=registry, header_read_timeout=0.5)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.settimeout(2)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            assert sock.recv(4096) == b"", "the server closes the idle connection"
+            assert time.monotonic() - started < 1.5
+    finally:
+        server.stop()

@@ -51,10 +51,14 @@ def _render(registry: Any, accept: str | None, accept_encoding: str | None) -> t
 
 
 class MetricsServer:
-    """A running metrics server: ``.port``, ``.address``, ``.stop()``; also a context manager."""
+    """A running metrics server: ``.port``, ``.address``, ``.stop()``; also a context manager.
+
+    It serves until stopped, even when the caller keeps no reference to it (as
+    ``start_http_server(8000)`` does with prometheus_client)."""
 
     def __init__(self, server: _native.Server) -> None:
         self._server = server
+        _RUNNING.add(self)
 
     @property
     def port(self) -> int:
@@ -66,6 +70,7 @@ class MetricsServer:
 
     def stop(self) -> None:
         """Stops serving and joins the server thread."""
+        _RUNNING.discard(self)
         self._server.stop()
 
     shutdown = stop
@@ -75,6 +80,10 @@ class MetricsServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+#: Servers not stopped yet: dropping the last reference to a native server stops it.
+_RUNNING: set[MetricsServer] = set()
 
 
 def start_http_server(

@@ -62,8 +62,8 @@ bench: build-release peers ## obsagent beside prometheus_client, node_exporter, 
 	cargo bench --no-default-features --bench encode -- --quick
 
 .PHONY: fuzz
-fuzz: build ## Property tests with many cases: textfile parser, query decoding, expositions read back by prometheus_client
-	PROPTEST_CASES=200000 cargo test --release --no-default-features --test fuzz_parsers
+fuzz: build ## Property tests with many cases: textfile and web-config parsers, HTTP requests, query decoding, expositions read back by prometheus_client
+	PROPTEST_CASES=50000 cargo test --release --no-default-features --test fuzz_parsers
 	PROPTEST_CASES=200000 cargo test --release --no-default-features --lib serve::tests
 	OBSAGENT_PROPERTY_EXAMPLES=5000 $(PYTHON) -m pytest -q tests/test_property.py
 

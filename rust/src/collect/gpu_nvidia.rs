@@ -713,18 +713,16 @@ impl Sweeper {
 fn sweep(nvml: &Nvml, session: &Session, settings: &GpuSettings, started: Instant) -> Sample {
     let mut devices = Vec::new();
     for gpu in &session.gpus {
-        let mut sample =
-            DeviceSample { gpu: gpu.index, uuid: gpu.uuid.clone(), name: gpu.name.clone(), ..DeviceSample::default() };
+        let identity = || DeviceSample {
+            gpu: gpu.index,
+            uuid: gpu.uuid.clone(),
+            name: gpu.name.clone(),
+            ..DeviceSample::default()
+        };
+        let mut sample = identity();
         if !nvml.sweep_device(gpu.device, settings, &mut sample) {
             // What a lost GPU answered before it went is not reported.
-            devices.push(DeviceSample {
-                lost: true,
-                values: Vec::new(),
-                ecc: Vec::new(),
-                throttle: None,
-                processes: Vec::new(),
-                ..sample
-            });
+            devices.push(DeviceSample { lost: true, ..identity() });
             continue;
         }
         devices.push(sample);

@@ -111,6 +111,24 @@ def stop_daemon(process: subprocess.Popen) -> list[dict]:
     return [json.loads(line) for line in rest.splitlines() if line.strip()]
 
 
+def scrape(base: str, query_string: str = "") -> str:
+    """`<base>/metrics`, which must answer 200."""
+    with urllib.request.urlopen(f"{base}/metrics{query_string}", timeout=10) as response:
+        assert response.status == 200
+        return response.read().decode()
+
+
+def samples(text: str) -> dict[str, dict[tuple, float]]:
+    """sample name -> {sorted label items: value}, for every sample of a text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
 def query(base: str, expr: str) -> list[dict]:
     url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -132,6 +150,22 @@ def wait_for(check, timeout: float = 45.0):
             raise TimeoutError("Prometheus did not get there in time")
         time.sleep(0.25)
 
+
+# A FastAPI app instrumented as the README shows, for the tests that run it under uvicorn.
+FASTAPI_SERVED_APP = """
+from fastapi import FastAPI
+from obsagent.asgi import MetricsMiddleware, make_asgi_app
+
+app = FastAPI()
+app.add_middleware(MetricsMiddleware)
+app.mount("/metrics", make_asgi_app())
+
+@app.get("/orders/{order_id}")
+def order(order_id: int):
+    if order_id % 4 == 0:
+        raise RuntimeError("every fourth order fails")
+    return {"id": order_id}
+"""
 
 NVML_STANDIN = Path(__file__).parent / "nvml_standin" / "nvml.c"
 GPU_FIXTURES = Path(__file__).parent / "fixtures" / "gpu"

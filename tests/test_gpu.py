@@ -11,10 +11,7 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import (
     OBSAGENT,
@@ -22,6 +19,8 @@ from conftest import (
     nvml_standin,
     promtool_problems,
     query,
+    samples,
+    scrape,
     start_daemon,
     stop_daemon,
     wait_for,
@@ -44,20 +43,6 @@ def gpu_daemon(library: Path, *extra: str):
         f"--path.procfs={FIXTURES / 'proc'}",
         *extra,
     )
-
-
-def scrape(base: str) -> str:
-    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
-        assert response.status == 200
-        return response.read().decode()
-
-
-def samples(text: str) -> dict[str, dict[tuple, float]]:
-    out: dict[str, dict[tuple, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return out
 
 
 def by_uuid(series: dict[tuple, float]) -> dict[str, float]:

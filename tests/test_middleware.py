@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import obsagent
-from conftest import free_port, wait_for
+from conftest import FASTAPI_SERVED_APP, free_port, wait_for
 
 fastapi = pytest.importorskip("fastapi")
 flask = pytest.importorskip("flask")
@@ -200,22 +200,6 @@ def test_an_exception_escaping_a_wsgi_app_is_a_500(registry):
     assert value(registry, "http_requests_in_progress", method="GET", endpoint="/always") == 0
 
 
-SERVED_APP = """
-import obsagent
-from obsagent.asgi import MetricsMiddleware, make_asgi_app
-from fastapi import FastAPI
-
-app = FastAPI()
-app.add_middleware(MetricsMiddleware)
-app.mount("/metrics", make_asgi_app())
-
-@app.get("/orders/{order_id}")
-def order(order_id: int):
-    if order_id % 5 == 0:
-        raise RuntimeError("every fifth order fails")
-    return {"id": order_id}
-"""
-
 FLASK_SERVED_APP = """
 import obsagent
 from obsagent.wsgi import MetricsMiddleware, make_wsgi_app
@@ -226,8 +210,8 @@ app = Flask(__name__)
 
 @app.route("/orders/<int:order_id>")
 def order(order_id):
-    if order_id % 5 == 0:
-        raise RuntimeError("every fifth order fails")
+    if order_id % 4 == 0:
+        raise RuntimeError("every fourth order fails")
     return {"id": order_id}
 
 app.wsgi_app = DispatcherMiddleware(MetricsMiddleware(app.wsgi_app), {"/metrics": make_wsgi_app()})
@@ -246,7 +230,7 @@ def fetch(url: str) -> int:
 @pytest.mark.parametrize(
     "server, source",
     [
-        (lambda port: ["-m", "uvicorn", "--port", str(port), "--host", "127.0.0.1", "served:app"], SERVED_APP),
+        (lambda port: ["-m", "uvicorn", "--port", str(port), "--host", "127.0.0.1", "served:app"], FASTAPI_SERVED_APP),
         (lambda port: ["-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "served:app"], FLASK_SERVED_APP),
     ],
     ids=["uvicorn-fastapi", "gunicorn-flask"],
@@ -261,7 +245,7 @@ def test_real_servers_count_exactly(tmp_path: Path, server, source):
     try:
         wait_for(lambda: fetch(base + "/metrics/") == 200, timeout=30)
         statuses = [fetch(f"{base}/orders/{n}") for n in range(1, 41)]
-        assert statuses.count(500) == 8 and statuses.count(200) == 32
+        assert statuses.count(500) == 10 and statuses.count(200) == 30
         with urllib.request.urlopen(base + "/metrics/", timeout=10) as response:
             families = list(text_string_to_metric_families(response.read().decode()))
     finally:
@@ -273,7 +257,7 @@ def test_real_servers_count_exactly(tmp_path: Path, server, source):
             if sample.name == "http_requests_total":
                 totals[(sample.labels["endpoint"], sample.labels["status"])] = sample.value
     template = "/orders/{order_id}" if "fastapi" in source.lower() else "/orders/<int:order_id>"
-    assert totals == {(template, "200"): 32.0, (template, "500"): 8.0}
+    assert totals == {(template, "200"): 30.0, (template, "500"): 10.0}
 
 
 def readme_example(heading: str) -> str:

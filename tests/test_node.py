@@ -10,7 +10,6 @@ import re
 import shutil
 import signal
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,8 @@ from conftest import (
     peer,
     promtool_problems,
     query,
+    samples,
+    scrape,
     start_daemon,
     stop_daemon,
     wait_for,
@@ -55,21 +56,6 @@ NON_DETERMINISTIC = re.compile(
     r"^(# (HELP|TYPE) )?(process_|python_|node_scrape_collector_duration_seconds|node_time_seconds"
     r"|node_time_zone_offset_seconds|node_textfile_mtime_seconds)"
 )
-
-
-def scrape(base: str, query_string: str = "") -> str:
-    with urllib.request.urlopen(f"{base}/metrics{query_string}", timeout=10) as response:
-        assert response.status == 200
-        return response.read().decode()
-
-
-def samples(text: str) -> dict[str, dict[tuple, float]]:
-    """family name -> {sorted label items: value}, for every sample."""
-    out: dict[str, dict[tuple, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return out
 
 
 def fixture_daemon(*extra: str, procfs: Path = FIXTURES / "proc"):

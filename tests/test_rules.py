@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (
+    FASTAPI_SERVED_APP,
     OBSAGENT,
     free_port,
     nvml_standin,
@@ -188,22 +189,6 @@ def test_dashboard_is_grafana_json_over_obsagent_metrics():
         assert any(metric in e for e in exprs), metric
 
 
-SERVED_APP = """
-from fastapi import FastAPI
-from obsagent.asgi import MetricsMiddleware, make_asgi_app
-
-app = FastAPI()
-app.add_middleware(MetricsMiddleware)
-app.mount("/metrics", make_asgi_app())
-
-@app.get("/orders/{order_id}")
-def order(order_id: int):
-    if order_id % 4 == 0:
-        raise RuntimeError("every fourth order fails")
-    return {"id": order_id}
-"""
-
-
 def concrete(expr: str) -> str:
     """A dashboard query as Grafana sends it with every variable on All."""
     return expr.replace("$__rate_interval", "1m").replace("$job", ".*").replace("$instance", ".*").replace("$gpu", ".*")
@@ -213,7 +198,7 @@ def test_prometheus_evaluates_every_recording_rule_and_dashboard_query(rules_fil
     """obsagent (system collectors, the stand-in GPUs) and an instrumented app with 5xx, both
     scraped by a real Prometheus evaluating the rules: no query fails or comes back empty."""
     library = nvml_standin(tmp_path / "nvml", "two_gpus.txt")
-    (tmp_path / "served.py").write_text(SERVED_APP)
+    (tmp_path / "served.py").write_text(FASTAPI_SERVED_APP)
     app_port = free_port()
     app = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--port", str(app_port), "--host", "127.0.0.1", "served:app"],

@@ -21,26 +21,45 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Past this many kept descriptors, all are closed and the cache refills from what is read.
 const MAX_KEPT: usize = 512;
 
-/// The descriptors kept, and the process that opened them.
-struct Kept {
-    pid: u32,
-    files: HashMap<PathBuf, Arc<File>>,
+/// Set in a forked child, whose kept descriptors are its parent's.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn forked() {
+    FORKED.store(true, Ordering::Relaxed);
 }
 
-/// The kept descriptors of this process (emptied first in a forked child).
-fn kept() -> parking_lot::MutexGuard<'static, Kept> {
-    static KEPT: OnceLock<Mutex<Kept>> = OnceLock::new();
-    let mut kept = KEPT.get_or_init(|| Mutex::new(Kept { pid: std::process::id(), files: HashMap::new() })).lock();
-    let pid = std::process::id();
-    if kept.pid != pid {
-        *kept = Kept { pid, files: HashMap::new() };
+/// The kept descriptors of this process (emptied first in a forked child; a flag set at fork
+/// spares the scrape a getpid per file).
+fn kept() -> parking_lot::MutexGuard<'static, HashMap<PathBuf, Arc<File>>> {
+    static KEPT: OnceLock<Mutex<HashMap<PathBuf, Arc<File>>>> = OnceLock::new();
+    let mut kept = KEPT
+        .get_or_init(|| {
+            // SAFETY: the child handler only stores to an atomic.
+            unsafe { libc::pthread_atfork(None, None, Some(forked)) };
+            Mutex::new(HashMap::new())
+        })
+        .lock();
+    if FORKED.swap(false, Ordering::Relaxed) {
+        kept.clear();
     }
     kept
+}
+
+/// Whether `path` is on procfs or sysfs, whose contents are generated at each read.
+pub(super) fn path_generated_by_kernel(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: statfs fills the struct we own; the path is NUL-terminated.
+    unsafe {
+        let mut stat: libc::statfs = std::mem::zeroed();
+        libc::statfs(path.as_ptr(), &mut stat) == 0 && matches!(stat.f_type, libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC)
+    }
 }
 
 /// Whether `file` lives on procfs or sysfs, whose contents are generated at each read.
@@ -100,19 +119,19 @@ pub fn read(path: &Path) -> io::Result<String> {
 }
 
 fn read_now(path: &Path) -> io::Result<String> {
-    let held = kept().files.get(path).cloned();
+    let held = kept().get(path).cloned();
     if let Some(file) = held {
         match read_from_start(&file) {
             Ok(text) => return Ok(text),
             Err(_) => {
-                kept().files.remove(path);
+                kept().remove(path);
             }
         }
     }
     let file = File::open(path)?;
     let text = read_from_start(&file)?;
     if generated_by_kernel(&file) {
-        let files = &mut kept().files;
+        let files = &mut *kept();
         if files.len() >= MAX_KEPT {
             files.clear();
         }
@@ -130,7 +149,7 @@ mod tests {
         let path = Path::new("/proc/self/stat");
         let utime = || read(path).unwrap().rsplit(')').next().unwrap().split_whitespace().nth(11).unwrap().to_owned();
         let first = read(path).unwrap();
-        assert!(kept().files.contains_key(path), "procfs files are kept open");
+        assert!(kept().contains_key(path), "procfs files are kept open");
         let started = std::time::Instant::now();
         let before: u64 = utime().parse().unwrap();
         while started.elapsed() < std::time::Duration::from_millis(60) {} // burn user time
@@ -162,7 +181,7 @@ mod tests {
         let path = dir.join("value");
         std::fs::write(&path, "1\n").unwrap();
         assert_eq!(read(&path).unwrap(), "1\n");
-        assert!(!kept().files.contains_key(&path));
+        assert!(!kept().contains_key(&path));
         std::fs::write(dir.join("next"), "a longer second value\n".repeat(400)).unwrap();
         std::fs::rename(dir.join("next"), &path).unwrap();
         assert_eq!(read(&path).unwrap().len(), 22 * 400, "a file larger than one read buffer is read whole");

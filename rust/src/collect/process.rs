@@ -64,6 +64,8 @@ pub struct ProcessCollector {
     page_size: f64,
     /// Boot time never changes: read once (it is in the large `/proc/stat`).
     boot_time: std::sync::OnceLock<Option<f64>>,
+    /// Whether `paths.procfs` is the kernel's procfs (not a recording), looked up once.
+    real_procfs: std::sync::OnceLock<bool>,
 }
 
 impl ProcessCollector {
@@ -72,7 +74,8 @@ impl ProcessCollector {
         // SAFETY: sysconf only reads configuration values.
         let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
         let (ticks_per_second, page_size) = (ticks.max(1) as f64, page.max(1) as f64);
-        ProcessCollector { paths, pid, ticks_per_second, page_size, boot_time: std::sync::OnceLock::new() }
+        let (boot_time, real_procfs) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
+        ProcessCollector { paths, pid, ticks_per_second, page_size, boot_time, real_procfs }
     }
 
     fn pid_dir(&self) -> std::path::PathBuf {
@@ -91,12 +94,10 @@ fn gauge(name: &'static str, help: &'static str, value: f64) -> MetricFamily {
 
 /// The number of entries of `<procfs>/<pid>/fd`. Linux 6.2+ gives it as the directory's size
 /// on procfs, one stat; listing the directory instead makes the kernel build an inode for every
-/// descriptor. Elsewhere (recorded fixtures, older kernels: size 0) the entries are counted.
-fn open_fds(fd_dir: &std::path::Path) -> Option<usize> {
-    match (std::fs::metadata(fd_dir), std::fs::File::open(fd_dir)) {
-        (Ok(meta), Ok(dir)) if meta.len() > 0 && super::kernel_file::generated_by_kernel(&dir) => {
-            Some(meta.len() as usize)
-        }
+/// descriptor. Elsewhere (a recording, older kernels: size 0) the entries are counted.
+fn open_fds(fd_dir: &std::path::Path, on_procfs: bool) -> Option<usize> {
+    match std::fs::metadata(fd_dir) {
+        Ok(meta) if on_procfs && meta.len() > 0 => Some(meta.len() as usize),
         _ => std::fs::read_dir(fd_dir).ok().map(|entries| entries.count()),
     }
 }
@@ -125,7 +126,9 @@ impl Collector for ProcessCollector {
             MetricFamily::new("process_cpu_seconds", "Total user and system CPU time spent in seconds.", "counter", "");
         cpu.push("_total", Vec::new(), stat.cpu_ticks as f64 / self.ticks_per_second);
         out.push(cpu);
-        if let Some(count) = open_fds(&dir.join("fd")) {
+        let on_procfs =
+            *self.real_procfs.get_or_init(|| super::kernel_file::path_generated_by_kernel(&self.paths.procfs));
+        if let Some(count) = open_fds(&dir.join("fd"), on_procfs) {
             out.push(gauge("process_open_fds", "Number of open file descriptors.", count as f64));
         }
         if let Some(max) = read(&dir.join("limits")).ok().as_deref().and_then(parse_max_open_files) {
@@ -155,11 +158,14 @@ mod tests {
         for name in ["0", "1", "2"] {
             std::fs::write(dir.join(name), "").unwrap();
         }
-        assert_eq!(open_fds(&dir), Some(3), "a directory elsewhere is counted, not sized");
+        assert!(!super::super::kernel_file::path_generated_by_kernel(&dir));
+        assert_eq!(open_fds(&dir, false), Some(3), "a directory elsewhere is counted, not sized");
+        let fd = std::path::Path::new("/proc/self/fd");
+        assert!(super::super::kernel_file::path_generated_by_kernel(fd));
         let held = std::fs::File::open("/proc/self/stat").unwrap();
-        let with_one_more = open_fds(std::path::Path::new("/proc/self/fd")).unwrap();
+        let with_one_more = open_fds(fd, true).unwrap();
         drop(held);
-        assert_eq!(open_fds(std::path::Path::new("/proc/self/fd")).unwrap(), with_one_more - 1);
+        assert_eq!(open_fds(fd, true).unwrap(), with_one_more - 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -176,12 +176,14 @@ def test_flask_counts_templates_statuses_streaming_and_exceptions(registry):
         assert status(client.get(f"/items/{item_id}")) == 200
     assert status(client.post("/items", data=b"y" * 99)) == 200
     assert status(client.get("/nope")) == 404
+    assert status(client.delete("/items/1")) == 405
     assert status(client.get("/boom")) == 500
     response = client.get("/stream", headers={"X-Request-ID": "req-1"})
     assert response.data == b"a" * 100 + b"b" * 200 and response.headers["X-Request-ID"] == "req-1"
     assert requests(registry, "GET", "/items/<int:item_id>", "200") == 3
     assert requests(registry, "POST", "/items", "200") == 1
     assert requests(registry, "GET", "<unmatched>", "404") == 1
+    assert requests(registry, "DELETE", "/items/<int:item_id>", "405") == 1, "a 405 has its route, as in ASGI"
     assert requests(registry, "GET", "/boom", "500") == 1
     assert value(registry, "http_request_size_bytes_sum", method="POST", endpoint="/items") == 99
     assert value(registry, "http_response_size_bytes_sum", method="GET", endpoint="/stream") == 300

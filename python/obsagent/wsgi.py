@@ -41,7 +41,7 @@ class MetricsMiddleware:
     """RED metrics for any WSGI app (Flask, Django, ...): see ``obsagent._http_metrics``.
 
     ``endpoint`` is the route template: Flask's URL rule (``/items/<int:item_id>``), found with
-    the app's own URL map, or what ``endpoint(environ)`` returns for other frameworks (for
+    the app's own URL map, or what ``endpoint(environ)`` returns (by path) for other frameworks (for
     Django: ``lambda environ: django.urls.resolve(environ["PATH_INFO"]).route``); requests
     nothing matches share ``<unmatched>``. The response's ``X-Request-ID`` is the request's,
     or a new random one (also put in ``environ["obsagent.request_id"]``). Time runs until the
@@ -67,7 +67,7 @@ class MetricsMiddleware:
             return self.app(environ, start_response)
         started = perf_counter()
         method = method_label(environ.get("REQUEST_METHOD", "GET"))
-        endpoint = self.metrics.endpoint(method, self._template(method, path, environ))
+        endpoint = self.metrics.endpoint(method, self._template(path, environ))
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", "").encode("latin-1")).decode()
         environ["obsagent.request_id"] = rid
         length = environ.get("CONTENT_LENGTH", "")
@@ -85,14 +85,13 @@ class MetricsMiddleware:
             raise
         return response
 
-    def _template(self, method: str, path: str, environ: dict[str, Any]) -> str:
-        key = f"{method} {path}"
-        template = self._templates.get(key)
+    def _template(self, path: str, environ: dict[str, Any]) -> str:
+        template = self._templates.get(path)
         if template is None:
             template = (self._resolve(environ) if self._resolve else None) or UNMATCHED
             if len(self._templates) >= MAX_PATHS:
                 self._templates.clear()
-            self._templates[key] = template
+            self._templates[path] = template
         return template
 
 
@@ -132,10 +131,18 @@ def _flask_resolver(app: Any) -> Callable[[dict[str, Any]], str | None] | None:
         return None
 
     def resolve(environ: dict[str, Any]) -> str | None:
+        adapter = url_map.bind_to_environ(environ)
         try:
-            rule, _ = url_map.bind_to_environ(environ).match(return_rule=True)
-        except Exception:  # NotFound, MethodNotAllowed, RequestRedirect: no rule of its own
-            return None
+            rule, _ = adapter.match(return_rule=True)
+        except Exception as err:  # NotFound and RequestRedirect have no rule of their own
+            # A 405's path has a rule, for other methods: the template is the same for all.
+            methods = getattr(err, "valid_methods", None)
+            if not methods:
+                return None
+            try:
+                rule, _ = adapter.match(method=methods[0], return_rule=True)
+            except Exception:
+                return None
         return rule.rule
 
     return resolve

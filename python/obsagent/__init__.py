@@ -3,7 +3,7 @@
 Migration is a changed import: ``from obsagent import Counter, Gauge, Histogram``.
 """
 
-from . import _native
+from . import _native, multiprocess
 from .exposition import (
     CONTENT_TYPE_LATEST,
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -42,6 +42,9 @@ from .registry import (
 from .samples import Sample
 
 __version__ = _native.__version__
+
+# Before any metric exists: metrics made from now on keep their values in the shared file.
+multiprocess._enable_from_environment()
 
 __all__ = [
     "CONTENT_TYPE_LATEST",

@@ -10,6 +10,7 @@ pub mod metric;
 pub mod region;
 pub mod registry;
 pub mod serve;
+pub mod shm;
 
 #[cfg(feature = "python")]
 mod py;

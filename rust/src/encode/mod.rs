@@ -131,6 +131,11 @@ impl<'a> Encoder<'a> {
         Encoder { format, options, cumulative: Vec::new() }
     }
 
+    /// The format written.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// Appends a native family.
     pub fn family(&mut self, out: &mut Vec<u8>, family: &Family) {
         match self.format {

@@ -16,6 +16,7 @@ use crate::clock;
 use crate::key;
 use crate::metric::{counter, gauge, histogram, info, summary, Kind};
 use crate::registry::{Family, Series};
+use crate::shm::GaugeMode;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -65,7 +66,7 @@ impl CachedChild {
 }
 
 impl PyMetric {
-    fn new(kind: Kind, args: &CommonArgs<'_>) -> PyResult<PyMetric> {
+    fn new(kind: Kind, mode: GaugeMode, args: &CommonArgs<'_>) -> PyResult<PyMetric> {
         if args.name.is_empty() {
             return Err(PyValueError::new_err("Metric name should not be empty"));
         }
@@ -78,7 +79,11 @@ impl PyMetric {
             return Err(PyValueError::new_err(format!("Metric name is of a type that cannot have a unit: {full}")));
         }
         let label_names = extract_label_names(args.labelnames)?;
-        let family = Family::new(&full, args.documentation, args.unit, kind, label_names).py()?;
+        let family = match kind {
+            Kind::Gauge => Family::gauge(&full, args.documentation, args.unit, label_names, mode),
+            kind => Family::new(&full, args.documentation, args.unit, kind, label_names),
+        }
+        .py()?;
         let py = args.labelnames.py();
         let (series, lookup) = if family.meta().label_names.is_empty() {
             (Some(family.unlabeled().py()?), None)
@@ -306,11 +311,11 @@ macro_rules! metric_class {
                 _labelvalues: Option<&Bound<'py, PyAny>>,
                 $($arg: $ty),*
             ) -> PyResult<PyClassInitializer<Self>> {
-                let kind: Kind = $kind;
+                let (kind, mode) = KindAndMode::split($kind);
                 let empty = PyTuple::empty(py).into_any();
                 let labelnames = labelnames.unwrap_or(&empty);
                 let args = CommonArgs { name, documentation, labelnames, namespace, subsystem, unit };
-                Ok(PyClassInitializer::from(PyMetric::new(kind, &args)?).add_subclass($rust))
+                Ok(PyClassInitializer::from(PyMetric::new(kind, mode, &args)?).add_subclass($rust))
             }
 
             #[pyo3(signature = (*labelvalues, **labelkwargs))]
@@ -327,8 +332,22 @@ macro_rules! metric_class {
     };
 }
 
-const MULTIPROCESS_MODES: [&str; 10] =
-    ["all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"];
+/// A class' metric type, with a gauge's multiprocess mode.
+trait KindAndMode {
+    fn split(self) -> (Kind, GaugeMode);
+}
+
+impl KindAndMode for Kind {
+    fn split(self) -> (Kind, GaugeMode) {
+        (self, GaugeMode::All)
+    }
+}
+
+impl KindAndMode for (Kind, GaugeMode) {
+    fn split(self) -> (Kind, GaugeMode) {
+        self
+    }
+}
 
 metric_class! {
     /// A monotonic total.
@@ -372,11 +391,12 @@ metric_class! {
 metric_class! {
     /// A value that goes up and down.
     PyGauge, "Gauge", (multiprocess_mode: &str = "all") => {
-        if !MULTIPROCESS_MODES.contains(&multiprocess_mode) {
-            let message = format!("Invalid multiprocess mode: {multiprocess_mode:?}; valid modes are {MULTIPROCESS_MODES:?}");
+        let Some(mode) = GaugeMode::parse(multiprocess_mode) else {
+            let names: Vec<&str> = GaugeMode::NAMES.iter().map(|(name, _)| *name).collect();
+            let message = format!("Invalid multiprocess mode: {multiprocess_mode:?}; valid modes are {names:?}");
             return Err(PyValueError::new_err(message));
-        }
-        Kind::Gauge
+        };
+        (Kind::Gauge, mode)
     },
     {
         /// Increments by `amount` (default 1).

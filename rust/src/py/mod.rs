@@ -6,6 +6,7 @@ mod gpu;
 mod metric;
 mod registry;
 mod serve;
+mod shm;
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     metric::register(module)?;
     registry::register(module)?;
     serve::register(module)?;
+    shm::register(module)?;
     module.add_function(wrap_pyfunction!(validate_metric_name, module)?)?;
     module.add_function(wrap_pyfunction!(validate_label_name, module)?)?;
     Ok(())

@@ -259,6 +259,13 @@ impl PyNativeCollector {
         Ok(PyNativeCollector { collector: Arc::new(collector), names: Vec::new() })
     }
 
+    /// Every process' metrics in the multiprocess directory `path`, merged.
+    #[staticmethod]
+    fn multiprocess(path: std::path::PathBuf) -> PyResult<Self> {
+        let aggregator = crate::shm::reader::Aggregator::new(&path).py()?;
+        Ok(PyNativeCollector { collector: Arc::new(aggregator), names: Vec::new() })
+    }
+
     /// These `Metric` objects as they are now, served as constants from then on.
     #[staticmethod]
     fn constant(metrics: &Bound<'_, PyAny>) -> PyResult<Self> {

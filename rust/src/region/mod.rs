@@ -4,8 +4,8 @@
 //! A Python child object keeps a [`Cells`] handle and updates its cells with one atomic
 //! instruction, so the cells must stay put for as long as any handle exists. Chunks are
 //! allocated once and leaked on purpose; a dropped block goes to a free list of its size and is
-//! zeroed when reused. The multiprocess mode (a per-process file on tmpfs) keeps this layout
-//! and only changes where the chunks come from.
+//! zeroed when reused. In multiprocess mode a series' block comes from this process' file
+//! instead (`shm::writer`), which keeps the same rules: never moved, reused by size.
 
 use parking_lot::Mutex;
 use std::ptr::NonNull;
@@ -34,6 +34,8 @@ fn new_chunk(len: usize) -> &'static [AtomicU64] {
 pub struct Cells {
     ptr: NonNull<AtomicU64>,
     len: u32,
+    /// In this process' multiprocess file rather than anonymous memory.
+    shared: bool,
 }
 
 // SAFETY: the cells are atomics in memory that is never freed, so sharing the handle across
@@ -49,13 +51,13 @@ impl Cells {
         let reused = region.free.iter_mut().find(|(size, _)| *size == len32).and_then(|(_, blocks)| blocks.pop());
         if let Some(ptr) = reused {
             drop(region);
-            let cells = Cells { ptr, len: len32 };
+            let cells = Cells { ptr, len: len32, shared: false };
             cells.as_slice().iter().for_each(|cell| cell.store(0, Ordering::Relaxed));
             return cells;
         }
         if len > CHUNK_CELLS / 4 {
             let chunk = new_chunk(len);
-            return Cells { ptr: NonNull::from(&chunk[0]), len: len32 };
+            return Cells { ptr: NonNull::from(&chunk[0]), len: len32, shared: false };
         }
         if region.used + len > region.current.len() {
             region.current = new_chunk(CHUNK_CELLS);
@@ -63,7 +65,22 @@ impl Cells {
         }
         let ptr = NonNull::from(&region.current[region.used]);
         region.used += len;
-        Cells { ptr, len: len32 }
+        Cells { ptr, len: len32, shared: false }
+    }
+
+    /// A block in this process' multiprocess file, handed out by `shm::writer`.
+    pub fn shared(ptr: NonNull<AtomicU64>, len: u32) -> Cells {
+        Cells { ptr, len, shared: true }
+    }
+
+    /// Whether the block is in the multiprocess file.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Where the block starts.
+    pub fn first(&self) -> NonNull<AtomicU64> {
+        self.ptr
     }
 
     /// The cells as a slice.
@@ -76,6 +93,9 @@ impl Cells {
 
 impl Drop for Cells {
     fn drop(&mut self) {
+        if self.shared {
+            return crate::shm::writer::release(self.ptr, self.len);
+        }
         let mut region = REGION.lock();
         match region.free.iter_mut().find(|(size, _)| *size == self.len) {
             Some((_, blocks)) => blocks.push(self.ptr),

@@ -15,9 +15,10 @@ use crate::metric::{counter, gauge, histogram, info, summary, Kind};
 use crate::region::Cells;
 use crate::registry::guard;
 use crate::registry::snapshot::{MetricFamily, Text};
+use crate::shm::{self, GaugeMode};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use triomphe::ThinArc;
 
@@ -34,6 +35,8 @@ pub struct Meta {
     pub kind: Kind,
     /// Label names, in order.
     pub label_names: Box<[String]>,
+    /// How a gauge's values from several processes merge (multiprocess mode).
+    pub mode: GaugeMode,
 }
 
 struct SeriesHeader {
@@ -72,6 +75,14 @@ impl Series {
     /// Creation time, seconds since the epoch.
     pub fn created(&self) -> f64 {
         self.0.header.header.created
+    }
+
+    /// Tells readers of the multiprocess file that this series is no longer exported.
+    fn forget_shared(&self) {
+        let cells = &self.0.header.header.cells;
+        if cells.is_shared() {
+            shm::writer::forget(cells.first());
+        }
     }
 
     fn hash(&self) -> u64 {
@@ -125,11 +136,43 @@ pub struct Family {
     series_limit: AtomicUsize,
     /// Whether a label set has gone to the overflow series yet (logged the first time).
     overflowed: AtomicBool,
+    /// The family's number in this process' multiprocess file (0: not written yet;
+    /// `shm::writer::NEVER`: kept in this process only).
+    shm_id: AtomicU32,
 }
 
 impl Family {
     /// Validates names and creates the family; an unlabeled family gets its one series now.
     pub fn new(name: &str, help: &str, unit: &str, kind: Kind, label_names: Vec<String>) -> Result<Arc<Family>> {
+        Family::build(name, help, unit, kind, label_names, GaugeMode::All, 0)
+    }
+
+    /// A gauge whose values from several processes merge by `mode`.
+    pub fn gauge(name: &str, help: &str, unit: &str, label_names: Vec<String>, mode: GaugeMode) -> Result<Arc<Family>> {
+        Family::build(name, help, unit, Kind::Gauge, label_names, mode, 0)
+    }
+
+    /// A family whose cells are never in a multiprocess file, whatever the mode.
+    pub fn process_local(
+        name: &str,
+        help: &str,
+        unit: &str,
+        kind: Kind,
+        label_names: Vec<String>,
+        mode: GaugeMode,
+    ) -> Result<Arc<Family>> {
+        Family::build(name, help, unit, kind, label_names, mode, shm::writer::NEVER)
+    }
+
+    fn build(
+        name: &str,
+        help: &str,
+        unit: &str,
+        kind: Kind,
+        label_names: Vec<String>,
+        mode: GaugeMode,
+        shm_id: u32,
+    ) -> Result<Arc<Family>> {
         key::validate_metric_name(name)?;
         if !unit.is_empty() && matches!(kind, Kind::Info | Kind::StateSet { .. }) {
             return Err(Error::InvalidValue(format!("{} {name:?} cannot have a unit", kind.type_name())));
@@ -159,6 +202,7 @@ impl Family {
                 unit: unit.to_owned(),
                 kind,
                 label_names: label_names.into(),
+                mode,
             },
             series: RwLock::default(),
             info_sets: RwLock::new(vec!["".into()]),
@@ -166,6 +210,7 @@ impl Family {
             generation: AtomicU64::new(0),
             series_limit: AtomicUsize::new(0),
             overflowed: AtomicBool::new(false),
+            shm_id: AtomicU32::new(shm_id),
         });
         if family.meta.label_names.is_empty() {
             family.labels::<&str>(&[])?;
@@ -218,24 +263,34 @@ impl Family {
         let own = self.series_limit.load(Ordering::Relaxed);
         let limit = if own == 0 { guard::series_limit() } else { own };
         if map.order.len() >= limit {
-            let series = Self::overflow_series(&mut map, names, self.meta.kind.cells());
+            let series = self.overflow_series(&mut map);
             drop(map);
             guard::overflowed(&self.meta.name, limit, !self.overflowed.swap(true, Ordering::Relaxed));
             return Ok(series);
         }
-        let series = Series::new(hash, &key::render_labels(names, values), Cells::alloc(self.meta.kind.cells()));
+        let series = Series::new(hash, &key::render_labels(names, values), self.new_cells(values));
         map.insert(series.clone());
         Ok(series)
     }
 
+    /// Cells for a new series: in this process' multiprocess file when the mode is on.
+    fn new_cells<V: AsRef<str>>(&self, values: &[V]) -> Cells {
+        let n = shm::cells_for(&self.meta.kind, self.meta.mode);
+        match shm::writer::new_series(&self.shm_id, &self.meta, values, n) {
+            Some((first, len)) => Cells::shared(first, len),
+            None => Cells::alloc(n),
+        }
+    }
+
     /// The series every label set past the limit shares, made the first time.
-    fn overflow_series(map: &mut SeriesMap, names: &[String], cells: usize) -> Series {
+    fn overflow_series(&self, map: &mut SeriesMap) -> Series {
+        let names = &self.meta.label_names;
         let values = vec![guard::OVERFLOW; names.len()];
         let hash = key::hash_values(&values);
         if let Some(i) = map.find(names, hash, &values) {
             return map.order[i].clone();
         }
-        let series = Series::new(hash, &key::render_labels(names, &values), Cells::alloc(cells));
+        let series = Series::new(hash, &key::render_labels(names, &values), self.new_cells(&values));
         map.insert(series.clone());
         series
     }
@@ -273,6 +328,7 @@ impl Family {
         let mut map = self.series.write();
         if let Some(i) = map.find(&self.meta.label_names, key::hash_values(values), values) {
             let removed = map.order.remove(i);
+            removed.forget_shared();
             self.generation.fetch_add(1, Ordering::Release);
             map.reindex();
             self.value_fns.lock().retain(|(s, _)| !s.same(&removed));
@@ -286,6 +342,7 @@ impl Family {
             return;
         }
         let mut map = self.series.write();
+        map.order.iter().for_each(Series::forget_shared);
         map.order.clear();
         map.index.clear();
         self.generation.fetch_add(1, Ordering::Release);

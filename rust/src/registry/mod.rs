@@ -22,6 +22,24 @@ pub trait Collector: Send + Sync {
     /// Appends this collector's families to `out`; `options` says what this scrape asked for.
     fn collect(&self, options: &Options, out: &mut Vec<MetricFamily>) -> Result<()>;
 
+    /// Appends this collector's families to an exposition; by default through [`collect`],
+    /// with `scratch` as room for the families. A collector holding native families writes
+    /// them directly.
+    ///
+    /// [`collect`]: Collector::collect
+    fn encode(
+        &self,
+        options: &Options,
+        encoder: &mut encode::Encoder,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<MetricFamily>,
+    ) -> Result<()> {
+        scratch.clear();
+        self.collect(options, scratch)?;
+        scratch.iter().for_each(|family| encoder.snapshot(out, family));
+        Ok(())
+    }
+
     /// Whether collecting runs code from outside the core (a Python `collect()`), which may
     /// take any time.
     fn runs_foreign_code(&self) -> bool {
@@ -125,13 +143,7 @@ impl Registry {
         for entry in self.entries() {
             match entry {
                 Entry::Family(family) => encoder.family(&mut out, &family),
-                Entry::Collector(collector) => {
-                    scratch.clear();
-                    collector.collect(options, &mut scratch)?;
-                    for family in &scratch {
-                        encoder.snapshot(&mut out, family);
-                    }
-                }
+                Entry::Collector(collector) => collector.encode(options, &mut encoder, &mut out, &mut scratch)?,
             }
         }
         encoder.finish(&mut out);

@@ -1,0 +1,342 @@
+//! Multiprocess mode: each process keeps its metric cells in its own file on tmpfs, and a reader
+//! (the daemon, or a worker's `MultiProcessCollector`) aggregates every file.
+//!
+//! A file (`p-<pid>-<starttime>.shm`) is one sparse mapping of fixed size, made once and never
+//! moved, so the cells a Python child points at stay put: an update stays one atomic operation,
+//! with no lock and no pid check. The file holds a header, an append-only log of metadata records
+//! (families, series, removals) and the cells. A writer appends a record and then publishes the
+//! log's length with `Release`; a reader loads it with `Acquire` and parses only what is new since
+//! its last pass, so a scrape costs the series, not the history. Each process holds a shared
+//! `flock` on its file for life; the kernel drops it when the process dies, even by SIGKILL,
+//! which is how the reader tells the dead from the living. A dead process's counters and
+//! histograms fold into `retired.shm` (same format, so it persists across reader restarts) and
+//! its file is removed: the directory holds as many files as there are live processes.
+
+pub mod file;
+pub mod reader;
+pub mod writer;
+
+use crate::metric::Kind;
+
+/// First bytes of every file; a file that doesn't start with them is not ours.
+pub const MAGIC: [u8; 8] = *b"OBSAGSHM";
+/// Bumped whenever the layout changes; a reader skips files of another version.
+pub const LAYOUT_VERSION: u64 = 1;
+/// Where the metadata log starts.
+pub const META_START: usize = 4096;
+/// Room for the log: about 300,000 series with short labels.
+pub const META_CAPACITY: usize = 64 << 20;
+/// Where the cells start.
+pub const CELLS_START: usize = META_START + META_CAPACITY;
+/// Room for cells: 24 million. The file is sparse: only touched pages take memory.
+pub const CELL_CAPACITY: usize = 24 << 20;
+/// The size of every file.
+pub const FILE_SIZE: usize = CELLS_START + CELL_CAPACITY * 8;
+/// Name of the file holding the totals of processes that have exited.
+pub const RETIRED_FILE: &str = "retired.shm";
+
+/// How a gauge's values from several processes become one (prometheus_client's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum GaugeMode {
+    /// One series per process, with a `pid` label, exited processes included.
+    All,
+    /// As `All`, live processes only.
+    LiveAll,
+    /// The smallest value, exited processes included.
+    Min,
+    /// The smallest value of live processes.
+    LiveMin,
+    /// The largest value, exited processes included.
+    Max,
+    /// The largest value of live processes.
+    LiveMax,
+    /// The sum, exited processes included.
+    Sum,
+    /// The sum over live processes.
+    LiveSum,
+    /// The value set last, exited processes included.
+    MostRecent,
+    /// The value set last by a live process.
+    LiveMostRecent,
+}
+
+impl GaugeMode {
+    /// Every mode by name, in prometheus_client's spelling.
+    pub const NAMES: [(&'static str, GaugeMode); 10] = [
+        ("all", GaugeMode::All),
+        ("liveall", GaugeMode::LiveAll),
+        ("min", GaugeMode::Min),
+        ("livemin", GaugeMode::LiveMin),
+        ("max", GaugeMode::Max),
+        ("livemax", GaugeMode::LiveMax),
+        ("sum", GaugeMode::Sum),
+        ("livesum", GaugeMode::LiveSum),
+        ("mostrecent", GaugeMode::MostRecent),
+        ("livemostrecent", GaugeMode::LiveMostRecent),
+    ];
+
+    /// The mode named `name`.
+    pub fn parse(name: &str) -> Option<GaugeMode> {
+        GaugeMode::NAMES.iter().find(|(n, _)| *n == name).map(|(_, mode)| *mode)
+    }
+
+    fn from_u8(value: u8) -> Option<GaugeMode> {
+        GaugeMode::NAMES.get(value as usize).map(|(_, mode)| *mode)
+    }
+
+    /// Whether an exited process's value is dropped rather than kept.
+    pub fn live_only(self) -> bool {
+        matches!(
+            self,
+            GaugeMode::LiveAll
+                | GaugeMode::LiveMin
+                | GaugeMode::LiveMax
+                | GaugeMode::LiveSum
+                | GaugeMode::LiveMostRecent
+        )
+    }
+
+    /// Whether each process keeps its own series, labelled with its pid.
+    pub fn per_process(self) -> bool {
+        matches!(self, GaugeMode::All | GaugeMode::LiveAll)
+    }
+
+    /// Whether a series carries the time of its last update in a second cell.
+    pub fn timestamped(self) -> bool {
+        matches!(self, GaugeMode::MostRecent | GaugeMode::LiveMostRecent)
+    }
+}
+
+/// The kinds a file can hold: those whose values add up or merge across processes.
+fn kind_code(kind: &Kind) -> Option<u8> {
+    match kind {
+        Kind::Counter => Some(0),
+        Kind::Gauge => Some(1),
+        Kind::Histogram { .. } => Some(2),
+        Kind::Summary => Some(3),
+        Kind::Info | Kind::StateSet { .. } => None,
+    }
+}
+
+/// Whether families of this kind live in the shared file (Info and Enum stay process-local,
+/// as prometheus_client doesn't aggregate them either).
+pub fn shareable(kind: &Kind) -> bool {
+    kind_code(kind).is_some()
+}
+
+const TAG_FAMILY: u8 = 1;
+const TAG_SERIES: u8 = 2;
+const TAG_REMOVE: u8 = 3;
+
+/// One metadata record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// A family, numbered within its file.
+    Family {
+        /// Its number in this file.
+        id: u32,
+        /// Name, help and unit.
+        name: String,
+        /// HELP text.
+        help: String,
+        /// Unit, or empty.
+        unit: String,
+        /// Type (with bucket bounds).
+        kind: Kind,
+        /// How gauges merge.
+        mode: GaugeMode,
+        /// Label names.
+        label_names: Vec<String>,
+    },
+    /// A series of a family, and where its cells are.
+    Series {
+        /// The family's number.
+        family: u32,
+        /// Index of its first cell.
+        cell: u32,
+        /// Label values.
+        values: Vec<String>,
+    },
+    /// The series whose first cell is `cell` is gone (removed, or its cells freed).
+    Remove {
+        /// Index of its first cell.
+        cell: u32,
+    },
+}
+
+/// How many cells a series of `kind` under `mode` takes.
+pub fn cells_for(kind: &Kind, mode: GaugeMode) -> usize {
+    kind.cells() + usize::from(*kind == Kind::Gauge && mode.timestamped())
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+impl Record {
+    /// The record's bytes: length (u32), tag (u8), three zero bytes, fields; padded to 8.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0u8; 8];
+        match self {
+            Record::Family { id, name, help, unit, kind, mode, label_names } => {
+                out[4] = TAG_FAMILY;
+                out.extend_from_slice(&id.to_le_bytes());
+                out.push(kind_code(kind).expect("only shareable kinds are written"));
+                out.push(*mode as u8);
+                out.extend_from_slice(&(label_names.len() as u16).to_le_bytes());
+                let bounds: &[f64] = match kind {
+                    Kind::Histogram { bounds } => bounds,
+                    _ => &[],
+                };
+                out.extend_from_slice(&(bounds.len() as u32).to_le_bytes());
+                for bound in bounds {
+                    out.extend_from_slice(&bound.to_le_bytes());
+                }
+                for text in [name, help, unit].into_iter().chain(label_names) {
+                    put_str(&mut out, text);
+                }
+            }
+            Record::Series { family, cell, values } => {
+                out[4] = TAG_SERIES;
+                out.extend_from_slice(&family.to_le_bytes());
+                out.extend_from_slice(&cell.to_le_bytes());
+                out.extend_from_slice(&(values.len() as u32).to_le_bytes());
+                values.iter().for_each(|value| put_str(&mut out, value));
+            }
+            Record::Remove { cell } => {
+                out[4] = TAG_REMOVE;
+                out.extend_from_slice(&cell.to_le_bytes());
+            }
+        }
+        let len = out.len() as u32;
+        out[..4].copy_from_slice(&len.to_le_bytes());
+        out.resize(out.len().next_multiple_of(8), 0);
+        out
+    }
+
+    /// Decodes the record at the start of `bytes`; returns it and the bytes it took (padded).
+    pub fn decode(bytes: &[u8]) -> Result<(Record, usize), String> {
+        let mut reader = Fields { bytes, at: 0 };
+        let len = reader.u32()? as usize;
+        if len < 8 || len > bytes.len() {
+            return Err(format!("record length {len} is out of bounds ({} bytes left)", bytes.len()));
+        }
+        reader.bytes = &bytes[..len];
+        let tag = reader.take(4)?[0];
+        let record = match tag {
+            TAG_FAMILY => {
+                let id = reader.u32()?;
+                let code = reader.take(1)?[0];
+                let mode = reader.take(1)?[0];
+                let mode = GaugeMode::from_u8(mode).ok_or_else(|| format!("unknown gauge mode {mode}"))?;
+                let n_labels = u16::from_le_bytes(reader.take(2)?.try_into().unwrap()) as usize;
+                let n_bounds = reader.u32()? as usize;
+                let bounds: Vec<f64> = (0..n_bounds)
+                    .map(|_| reader.take(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())))
+                    .collect::<Result<_, _>>()?;
+                let kind = match code {
+                    0 => Kind::Counter,
+                    1 => Kind::Gauge,
+                    2 => Kind::Histogram {
+                        bounds: crate::metric::histogram::bounds(&bounds).map_err(|e| e.to_string())?,
+                    },
+                    3 => Kind::Summary,
+                    other => return Err(format!("unknown metric type {other}")),
+                };
+                let (name, help, unit) = (reader.string()?, reader.string()?, reader.string()?);
+                let label_names = (0..n_labels).map(|_| reader.string()).collect::<Result<_, _>>()?;
+                Record::Family { id, name, help, unit, kind, mode, label_names }
+            }
+            TAG_SERIES => {
+                let family = reader.u32()?;
+                let cell = reader.u32()?;
+                let n = reader.u32()? as usize;
+                let values = (0..n.min(len)).map(|_| reader.string()).collect::<Result<_, _>>()?;
+                Record::Series { family, cell, values }
+            }
+            TAG_REMOVE => Record::Remove { cell: reader.u32()? },
+            other => return Err(format!("unknown record type {other}")),
+        };
+        Ok((record, len.next_multiple_of(8)))
+    }
+}
+
+struct Fields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or("record is truncated")?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let len = self.u32()? as usize;
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "a string is not UTF-8".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_are_aligned() {
+        let records = [
+            Record::Family {
+                id: 3,
+                name: "latency".into(),
+                help: "Time taken.".into(),
+                unit: "seconds".into(),
+                kind: Kind::Histogram { bounds: crate::metric::histogram::bounds(&[0.1, 1.0]).unwrap() },
+                mode: GaugeMode::All,
+                label_names: vec!["path".into()],
+            },
+            Record::Family {
+                id: 4,
+                name: "temp".into(),
+                help: String::new(),
+                unit: String::new(),
+                kind: Kind::Gauge,
+                mode: GaugeMode::LiveMostRecent,
+                label_names: vec![],
+            },
+            Record::Series { family: 3, cell: 17, values: vec!["/a\"\n".into()] },
+            Record::Remove { cell: 17 },
+        ];
+        let mut log = Vec::new();
+        records.iter().for_each(|r| log.extend(r.encode()));
+        let mut at = 0;
+        for expected in &records {
+            assert_eq!(at % 8, 0);
+            let (record, used) = Record::decode(&log[at..]).unwrap();
+            assert_eq!(&record, expected);
+            at += used;
+        }
+        assert_eq!(at, log.len());
+    }
+
+    #[test]
+    fn bad_records_are_errors_not_panics() {
+        let good = Record::Series { family: 1, cell: 2, values: vec!["x".into()] }.encode();
+        for cut in 0..good.len() {
+            let _ = Record::decode(&good[..cut]);
+        }
+        let mut bad = good.clone();
+        bad[4] = 9;
+        assert_eq!(Record::decode(&bad).unwrap_err(), "unknown record type 9");
+        let mut long = good;
+        long[0] = 200;
+        assert!(Record::decode(&long).unwrap_err().contains("out of bounds"));
+    }
+}

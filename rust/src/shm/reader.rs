@@ -1,0 +1,596 @@
+//! The reader: every process' file in a directory, merged into one set of families per scrape.
+//!
+//! Each file keeps a cursor into its log, so a pass parses only records written since the last
+//! one; what a record says (which merged series a block of cells feeds) is worked out then, not
+//! per scrape. A scrape zeroes the merged series, adds each file's cells into them, and encodes
+//! them as native families. A file whose lock can be taken belongs to a process that has
+//! exited: its counters, histograms, summaries and non-`live` gauges are added to
+//! `retired.shm` and the file is removed, under an exclusive lock on `retired.shm`; a scrape
+//! holds that lock shared, so it never sees a process both in its file and in the retired
+//! totals. Bad files (not ours, another layout version, truncated, a corrupt log) are logged once
+//! and counted, and never stop the others from being read.
+
+use super::file::MappedFile;
+use super::{cells_for, GaugeMode, Record, RETIRED_FILE};
+use crate::encode::{Encoder, Options};
+use crate::error::{Error, Result};
+use crate::metric::{add_f64, load_f64, Kind};
+use crate::registry::{Collector, Family, MetricFamily, Series};
+use hashbrown::HashMap;
+use parking_lot::Mutex;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What one block of cells in a file feeds.
+#[derive(Clone, Copy)]
+struct Contribution {
+    merged: usize,
+    slot: usize,
+    cells: usize,
+}
+
+/// A family as one file declared it.
+struct FileFamily {
+    /// The merged family it feeds; `None` when it conflicts with what other files declared.
+    merged: Option<usize>,
+    labels: usize,
+}
+
+/// One file and what has been parsed of it.
+struct Source {
+    file: MappedFile,
+    pid: String,
+    retired: bool,
+    cursor: usize,
+    families: HashMap<u32, FileFamily>,
+    series: HashMap<u32, Contribution>,
+}
+
+/// A series of a merged family.
+struct Slot {
+    series: Series,
+    values: Vec<String>,
+    /// Blocks of cells (in any file) that feed it.
+    refs: u32,
+    /// Blocks added in the current pass.
+    contributors: u32,
+    /// For `mostrecent` gauges: the newest update time seen in this pass.
+    newest: f64,
+}
+
+/// One family, merged across files.
+struct Merged {
+    family: Arc<Family>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    index: HashMap<Vec<String>, usize>,
+}
+
+impl Merged {
+    fn kind(&self) -> &Kind {
+        &self.family.meta().kind
+    }
+
+    fn mode(&self) -> GaugeMode {
+        self.family.meta().mode
+    }
+
+    /// Whether each process has its own series, labelled with its pid.
+    fn per_process(&self) -> bool {
+        *self.kind() == Kind::Gauge && self.mode().per_process()
+    }
+
+    fn slot(&mut self, values: Vec<String>) -> Result<usize> {
+        if let Some(&slot) = self.index.get(&values) {
+            self.slots[slot].as_mut().expect("indexed slot").refs += 1;
+            return Ok(slot);
+        }
+        let series = if values.is_empty() { self.family.unlabeled()? } else { self.family.labels(&values)? };
+        let slot = Slot { series, values: values.clone(), refs: 1, contributors: 0, newest: f64::NEG_INFINITY };
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slots[index] = Some(slot);
+                index
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(values, index);
+        Ok(index)
+    }
+
+    fn unref(&mut self, index: usize) {
+        let slot = self.slots[index].as_mut().expect("referenced slot");
+        slot.refs -= 1;
+        if slot.refs == 0 {
+            let slot = self.slots[index].take().expect("referenced slot");
+            if !slot.values.is_empty() {
+                let _ = self.family.remove(&slot.values);
+            }
+            self.index.remove(&slot.values);
+            self.free.push(index);
+        }
+    }
+
+    /// Adds one process' cells into the slot's (zeroed at the start of the pass).
+    fn add(&mut self, index: usize, cells: &[AtomicU64]) {
+        let mode = self.mode();
+        let slot = self.slots[index].as_mut().expect("referenced slot");
+        let into = slot.series.cells();
+        let first = slot.contributors == 0;
+        slot.contributors += 1;
+        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        match &self.family.meta().kind {
+            Kind::Counter | Kind::Summary => {
+                into[0].fetch_add(load(&cells[0]), Ordering::Relaxed);
+                add_f64(&into[1], load_f64(&cells[1]));
+            }
+            Kind::Histogram { bounds } => {
+                for (to, from) in into[..bounds.len()].iter().zip(cells) {
+                    to.fetch_add(load(from), Ordering::Relaxed);
+                }
+                add_f64(&into[bounds.len()], load_f64(&cells[bounds.len()]));
+            }
+            Kind::Gauge => {
+                let value = load_f64(&cells[0]);
+                let keep = match mode {
+                    GaugeMode::Sum | GaugeMode::LiveSum => {
+                        add_f64(&into[0], value);
+                        return;
+                    }
+                    GaugeMode::Min | GaugeMode::LiveMin => first || value < load_f64(&into[0]),
+                    GaugeMode::Max | GaugeMode::LiveMax => first || value > load_f64(&into[0]),
+                    GaugeMode::MostRecent | GaugeMode::LiveMostRecent => {
+                        let updated = load_f64(&cells[1]);
+                        let newer = first || updated > slot.newest;
+                        if newer {
+                            slot.newest = updated;
+                            into[1].store(updated.to_bits(), Ordering::Relaxed);
+                        }
+                        newer
+                    }
+                    GaugeMode::All | GaugeMode::LiveAll => true,
+                };
+                if keep {
+                    into[0].store(value.to_bits(), Ordering::Relaxed);
+                }
+            }
+            Kind::Info | Kind::StateSet { .. } => {}
+        }
+    }
+}
+
+struct State {
+    sources: HashMap<OsString, Source>,
+    retired: Option<Source>,
+    merged: Vec<Merged>,
+    by_name: HashMap<String, usize>,
+    /// Files skipped, with why (each logged once).
+    skipped: HashMap<OsString, String>,
+    /// Processes folded into the retired totals by this reader.
+    folded: u64,
+}
+
+/// Aggregates a multiprocess directory; registered as a collector.
+pub struct Aggregator {
+    dir: PathBuf,
+    state: Mutex<State>,
+}
+
+fn skip(skipped: &mut HashMap<OsString, String>, dir: &Path, name: &OsString, reason: String) {
+    if skipped.get(name) != Some(&reason) {
+        let file = dir.join(name).display().to_string();
+        crate::collect::log("warn", "multiprocess", &format!("skipping {file}: {reason}"), ("file", &file));
+        skipped.insert(name.clone(), reason);
+    }
+}
+
+impl Aggregator {
+    /// A reader of `dir` (which must exist).
+    pub fn new(dir: &Path) -> Result<Aggregator> {
+        if !dir.is_dir() {
+            return Err(Error::InvalidValue(format!("multiprocess directory {} does not exist", dir.display())));
+        }
+        let state = State {
+            sources: HashMap::new(),
+            retired: None,
+            merged: Vec::new(),
+            by_name: HashMap::new(),
+            skipped: HashMap::new(),
+            folded: 0,
+        };
+        Ok(Aggregator { dir: dir.to_owned(), state: Mutex::new(state) })
+    }
+
+    /// Brings the merged families up to date with the directory and returns them, with the
+    /// retired lock held shared so that no process is counted twice.
+    fn refresh(&self, state: &mut State) -> Result<()> {
+        self.sync_directory(state)?;
+        let names: Vec<OsString> = state.sources.keys().cloned().collect();
+        for name in &names {
+            let mut source = state.sources.remove(name).expect("listed");
+            match Self::parse(state, &mut source) {
+                Ok(()) => {
+                    state.sources.insert(name.clone(), source);
+                }
+                Err(reason) => {
+                    Self::drop_source(state, source);
+                    skip(&mut state.skipped, &self.dir, name, reason);
+                }
+            }
+        }
+        let dead: Vec<OsString> =
+            state.sources.iter().filter(|(_, s)| s.file.try_lock_exclusive()).map(|(n, _)| n.clone()).collect();
+        if !dead.is_empty() {
+            self.fold(state, &dead);
+        }
+        Ok(())
+    }
+
+    /// Opens new files, forgets vanished ones, and opens `retired.shm` (making it if needed).
+    fn sync_directory(&self, state: &mut State) -> Result<()> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::Collect {
+            collector: "multiprocess".into(),
+            message: format!("{}: {e}", self.dir.display()),
+        })?;
+        let mut present = hashbrown::HashSet::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let text = name.to_string_lossy();
+            if text == RETIRED_FILE || text.ends_with(".creating") {
+                continue;
+            }
+            present.insert(name.clone());
+            if state.sources.contains_key(&name) || state.skipped.contains_key(&name) {
+                continue;
+            }
+            let pid =
+                text.strip_prefix("p-").and_then(|rest| rest.strip_suffix(".shm")).and_then(|id| id.split_once('-'));
+            let Some((pid, _)) = pid.filter(|(pid, start)| pid.parse::<u32>().is_ok() && start.parse::<u64>().is_ok())
+            else {
+                skip(&mut state.skipped, &self.dir, &name, "not an obsagent process file (p-<pid>-<start>.shm)".into());
+                continue;
+            };
+            match MappedFile::open(&entry.path(), false) {
+                Ok(file) => {
+                    let source = Source::new(file, pid.to_owned(), false);
+                    state.sources.insert(name, source);
+                }
+                Err(reason) => skip(&mut state.skipped, &self.dir, &name, reason),
+            }
+        }
+        state.skipped.retain(|name, _| present.contains(name));
+        let gone: Vec<OsString> = state.sources.keys().filter(|n| !present.contains(*n)).cloned().collect();
+        for name in gone {
+            let source = state.sources.remove(&name).expect("listed");
+            Self::drop_source(state, source);
+        }
+        if state.retired.is_none() {
+            match MappedFile::open_retired(&self.dir) {
+                Ok(file) => state.retired = Some(Source::new(file, String::new(), true)),
+                Err(reason) => skip(&mut state.skipped, &self.dir, &RETIRED_FILE.into(), reason),
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a source's new records.
+    fn parse(state: &mut State, source: &mut Source) -> std::result::Result<(), String> {
+        let log = source.file.meta_since(source.cursor);
+        let mut at = 0;
+        while at < log.len() {
+            let (record, used) =
+                Record::decode(&log[at..]).map_err(|e| format!("corrupt log at byte {}: {e}", source.cursor + at))?;
+            at += used;
+            match record {
+                Record::Family { id, name, help, unit, kind, mode, label_names } => {
+                    let labels = label_names.len();
+                    let merged = Self::merged_family(state, source, name, help, unit, kind, mode, label_names)?;
+                    source.families.insert(id, FileFamily { merged, labels });
+                }
+                Record::Series { family, cell, values } => {
+                    let declared =
+                        source.families.get(&family).ok_or(format!("series of undeclared family {family}"))?;
+                    if values.len() != declared.labels {
+                        return Err(format!(
+                            "series with {} label values where its family has {}",
+                            values.len(),
+                            declared.labels
+                        ));
+                    }
+                    let Some(merged) = declared.merged else { continue };
+                    let target = &mut state.merged[merged];
+                    let cells = cells_for(target.kind(), target.mode());
+                    source.file.cells(cell, cells).ok_or(format!("cells at {cell} lie outside the file"))?;
+                    let mut values = values;
+                    if target.per_process() && !source.retired {
+                        values.push(source.pid.clone());
+                    }
+                    let slot = target.slot(values).map_err(|e| e.to_string())?;
+                    if let Some(old) = source.series.insert(cell, Contribution { merged, slot, cells }) {
+                        state.merged[old.merged].unref(old.slot);
+                    }
+                }
+                Record::Remove { cell } => {
+                    if let Some(old) = source.series.remove(&cell) {
+                        state.merged[old.merged].unref(old.slot);
+                    }
+                }
+            }
+        }
+        source.cursor += at;
+        Ok(())
+    }
+
+    /// The merged family a file's family feeds, made on first sight; `None` (logged) when it
+    /// disagrees with what another file declared under the same name.
+    #[allow(clippy::too_many_arguments)]
+    fn merged_family(
+        state: &mut State,
+        source: &Source,
+        name: String,
+        help: String,
+        unit: String,
+        kind: Kind,
+        mode: GaugeMode,
+        mut label_names: Vec<String>,
+    ) -> std::result::Result<Option<usize>, String> {
+        // A retired file's per-process gauges have their pid label already.
+        let per_process = kind == Kind::Gauge && mode.per_process();
+        if per_process && !source.retired {
+            label_names.push("pid".into());
+        }
+        if let Some(&index) = state.by_name.get(&name) {
+            let merged = &state.merged[index];
+            let meta = merged.family.meta();
+            if meta.kind == kind && meta.mode == mode && *meta.label_names == *label_names {
+                return Ok(Some(index));
+            }
+            let message = format!(
+                "{name} is a {} ({mode:?}) with labels {label_names:?} in {}, but a {} ({:?}) with labels {:?} elsewhere; \
+                 its series there are left out",
+                kind.type_name(),
+                source.file.path().display(),
+                meta.kind.type_name(),
+                meta.mode,
+                meta.label_names
+            );
+            crate::collect::log("warn", "multiprocess", &message, ("metric", &name));
+            return Ok(None);
+        }
+        let family = Family::process_local(&name, &help, &unit, kind, label_names, mode).map_err(|e| e.to_string())?;
+        family.set_series_limit(usize::MAX);
+        state.merged.push(Merged { family, slots: Vec::new(), free: Vec::new(), index: HashMap::new() });
+        state.by_name.insert(name, state.merged.len() - 1);
+        Ok(Some(state.merged.len() - 1))
+    }
+
+    fn drop_source(state: &mut State, source: Source) {
+        for contribution in source.series.values() {
+            state.merged[contribution.merged].unref(contribution.slot);
+        }
+    }
+
+    /// Adds the exited processes' totals to `retired.shm` and removes their files.
+    fn fold(&self, state: &mut State, dead: &[OsString]) {
+        let Some(mut retired) = state.retired.take() else { return };
+        if retired.file.lock(true).is_ok() {
+            if let Err(reason) = Self::parse(state, &mut retired) {
+                skip(&mut state.skipped, &self.dir, &RETIRED_FILE.into(), reason);
+            }
+            let mut known: HashMap<(usize, usize), u32> =
+                retired.series.iter().map(|(&cell, c)| ((c.merged, c.slot), cell)).collect();
+            let mut declared: HashMap<usize, u32> =
+                retired.families.iter().filter_map(|(&id, f)| Some((f.merged?, id))).collect();
+            for name in dead {
+                let source = state.sources.remove(name).expect("listed");
+                if !source.file.unlinked() {
+                    for (&cell, contribution) in &source.series {
+                        let Some(cells) = source.file.cells(cell, contribution.cells) else { continue };
+                        Self::fold_series(state, &retired, &mut known, &mut declared, contribution, cells);
+                    }
+                    let _ = std::fs::remove_file(source.file.path());
+                    state.folded += 1;
+                }
+                Self::drop_source(state, source);
+            }
+            if let Err(reason) = Self::parse(state, &mut retired) {
+                skip(&mut state.skipped, &self.dir, &RETIRED_FILE.into(), reason);
+            }
+            retired.file.unlock();
+        }
+        state.retired = Some(retired);
+    }
+
+    fn fold_series(
+        state: &State,
+        retired: &Source,
+        known: &mut HashMap<(usize, usize), u32>,
+        declared: &mut HashMap<usize, u32>,
+        contribution: &Contribution,
+        from: &[AtomicU64],
+    ) {
+        let merged = &state.merged[contribution.merged];
+        let meta = merged.family.meta();
+        if meta.kind == Kind::Gauge && meta.mode.live_only() {
+            return;
+        }
+        let slot = merged.slots[contribution.slot].as_ref().expect("referenced slot");
+        let (cell, new) = match known.get(&(contribution.merged, contribution.slot)) {
+            Some(&cell) => (cell, false),
+            None => {
+                let id = match declared.get(&contribution.merged) {
+                    Some(&id) => id,
+                    None => {
+                        let id = declared.len() as u32 + 1;
+                        let record = Record::Family {
+                            id,
+                            name: meta.name.clone(),
+                            help: meta.help.clone(),
+                            unit: meta.unit.clone(),
+                            kind: meta.kind.clone(),
+                            mode: meta.mode,
+                            label_names: meta.label_names.to_vec(),
+                        };
+                        if retired.file.append(&record).is_err() {
+                            return;
+                        }
+                        declared.insert(contribution.merged, id);
+                        id
+                    }
+                };
+                let Some(cell) = retired.file.bump_cells(contribution.cells) else { return };
+                if retired.file.append(&Record::Series { family: id, cell, values: slot.values.clone() }).is_err() {
+                    return;
+                }
+                known.insert((contribution.merged, contribution.slot), cell);
+                (cell, true)
+            }
+        };
+        let into = retired.file.cells(cell, contribution.cells).expect("cells just checked");
+        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        match &meta.kind {
+            Kind::Gauge => {
+                let (value, current) = (load_f64(&from[0]), load_f64(&into[0]));
+                let replace = new
+                    || match meta.mode {
+                        GaugeMode::Min => value < current,
+                        GaugeMode::Max => value > current,
+                        GaugeMode::MostRecent => load_f64(&from[1]) > load_f64(&into[1]),
+                        _ => true,
+                    };
+                if meta.mode == GaugeMode::Sum {
+                    add_f64(&into[0], value);
+                } else if replace {
+                    into.iter().zip(from).for_each(|(to, from)| to.store(load(from), Ordering::Relaxed));
+                }
+            }
+            Kind::Histogram { bounds } => {
+                for (to, from) in into[..bounds.len()].iter().zip(from) {
+                    to.fetch_add(load(from), Ordering::Relaxed);
+                }
+                add_f64(&into[bounds.len()], load_f64(&from[bounds.len()]));
+            }
+            _ => {
+                into[0].fetch_add(load(&from[0]), Ordering::Relaxed);
+                add_f64(&into[1], load_f64(&from[1]));
+            }
+        }
+    }
+
+    /// Zeroes the merged series and adds every live file and the retired totals into them.
+    fn aggregate(state: &mut State) {
+        for merged in &mut state.merged {
+            for slot in merged.slots.iter_mut().flatten() {
+                slot.series.cells().iter().for_each(|cell| cell.store(0, Ordering::Relaxed));
+                slot.contributors = 0;
+                slot.newest = f64::NEG_INFINITY;
+            }
+        }
+        let State { sources, retired, merged, .. } = state;
+        for source in sources.values().chain(retired.as_ref()) {
+            if !source.retired && source.file.unlinked() {
+                continue; // folded by another reader since this pass listed it
+            }
+            for (&cell, contribution) in &source.series {
+                if let Some(cells) = source.file.cells(cell, contribution.cells) {
+                    merged[contribution.merged].add(contribution.slot, cells);
+                }
+            }
+        }
+    }
+
+    /// Live processes read, and files skipped, as of the last pass.
+    pub fn counts(&self) -> (usize, usize, u64) {
+        let state = self.state.lock();
+        (state.sources.len(), state.skipped.len(), state.folded)
+    }
+
+    /// Folds the files of processes that have exited (prometheus_client's `mark_process_dead`).
+    pub fn fold_exited(&self) -> Result<()> {
+        let mut state = self.state.lock();
+        self.refresh(&mut state)
+    }
+
+    fn with_merged<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
+        let mut state = self.state.lock();
+        self.refresh(&mut state)?;
+        let retired = state.retired.take();
+        if let Some(retired) = &retired {
+            let _ = retired.file.lock(false);
+        }
+        let mut retired = retired;
+        if let Some(source) = retired.as_mut() {
+            if let Err(reason) = Self::parse(&mut state, source) {
+                skip(&mut state.skipped, &self.dir, &RETIRED_FILE.into(), reason);
+            }
+        }
+        state.retired = retired;
+        Self::aggregate(&mut state);
+        if let Some(retired) = &state.retired {
+            retired.file.unlock();
+        }
+        Ok(f(&state))
+    }
+
+    fn self_metrics(state: &State) -> MetricFamily {
+        let mut family = MetricFamily::new(
+            "obsagent_multiprocess_files",
+            "Files in the multiprocess directory: of live processes read, and skipped as unreadable.",
+            "gauge",
+            "",
+        );
+        family.push("", vec![("state".into(), "live".into())], state.sources.len() as f64);
+        family.push("", vec![("state".into(), "skipped".into())], state.skipped.len() as f64);
+        family
+    }
+
+    fn retired_metric(state: &State) -> MetricFamily {
+        let mut family = MetricFamily::new(
+            "obsagent_multiprocess_retired_processes",
+            "Exited processes whose totals this reader folded into retired.shm.",
+            "counter",
+            "",
+        );
+        family.push_named("obsagent_multiprocess_retired_processes_total", vec![], state.folded as f64);
+        family
+    }
+}
+
+impl Source {
+    fn new(file: MappedFile, pid: String, retired: bool) -> Source {
+        Source { file, pid, retired, cursor: 0, families: HashMap::new(), series: HashMap::new() }
+    }
+}
+
+impl Collector for Aggregator {
+    fn collect(&self, _options: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
+        self.with_merged(|state| {
+            for merged in &state.merged {
+                if !merged.family.is_empty() {
+                    out.push(merged.family.snapshot(false));
+                }
+            }
+            out.push(Self::self_metrics(state));
+            out.push(Self::retired_metric(state));
+        })
+    }
+
+    fn encode(&self, _: &Options, encoder: &mut Encoder, out: &mut Vec<u8>, _: &mut Vec<MetricFamily>) -> Result<()> {
+        let without_created = Options { created: false, ..Options::default() };
+        let mut own = Encoder::new(encoder.format(), &without_created);
+        self.with_merged(|state| {
+            for merged in &state.merged {
+                if !merged.family.is_empty() {
+                    own.family(out, &merged.family);
+                }
+            }
+            own.snapshot(out, &Self::self_metrics(state));
+            own.snapshot(out, &Self::retired_metric(state));
+        })
+    }
+}

@@ -5,6 +5,7 @@ exposition. Flags follow node_exporter's names, so its command lines keep workin
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
@@ -83,6 +84,14 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             callback=lambda _ctx, _param, value: parse_duration(value),
             help="Time a client has to send its request headers (slowloris).",
+        ),
+        click.option(
+            "--multiproc.dir",
+            "multiproc_dir",
+            default=None,
+            envvar="OBSAGENT_MULTIPROC_DIR",
+            help="Also serve the metrics of every process using obsagent's multiprocess mode with this "
+            "directory (created if missing). [env: OBSAGENT_MULTIPROC_DIR]",
         ),
         click.option("--path.procfs", "procfs", default="/proc", show_default=True, help="procfs mountpoint."),
         click.option("--path.sysfs", "sysfs", default="/sys", show_default=True, help="sysfs mountpoint."),
@@ -177,6 +186,7 @@ def serve(
     sysfs: str,
     rootfs: str,
     disable_defaults: bool,
+    multiproc_dir: str | None,
     **settings: Any,
 ) -> None:
     """Serves the system collectors and the default registry until SIGTERM or SIGINT."""
@@ -189,6 +199,15 @@ def serve(
         log("error", "bad collector settings", error=str(err))
         sys.exit(1)
     REGISTRY.register(node)
+    if multiproc_dir:
+        from .multiprocess import MultiProcessCollector
+
+        try:
+            os.makedirs(multiproc_dir, exist_ok=True)
+            MultiProcessCollector(REGISTRY, multiproc_dir)
+        except (OSError, ValueError) as err:
+            log("error", "bad multiprocess directory", directory=multiproc_dir, error=str(err))
+            sys.exit(1)
     # Handlers first: a signal that arrives as soon as "listening" is logged must stop us cleanly.
     stopping = threading.Event()
 

@@ -81,6 +81,11 @@ impl GaugeMode {
         GaugeMode::NAMES.iter().find(|(n, _)| *n == name).map(|(_, mode)| *mode)
     }
 
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        GaugeMode::NAMES[self as usize].0
+    }
+
     fn from_u8(value: u8) -> Option<GaugeMode> {
         GaugeMode::NAMES.get(value as usize).map(|(_, mode)| *mode)
     }

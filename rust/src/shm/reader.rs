@@ -18,6 +18,7 @@ use crate::metric::{add_f64, load_f64, Kind};
 use crate::registry::{Collector, Family, MetricFamily, Series};
 use hashbrown::HashMap;
 use parking_lot::Mutex;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -168,11 +169,27 @@ struct State {
     sources: HashMap<OsString, Source>,
     retired: Option<Source>,
     merged: Vec<Merged>,
-    by_name: HashMap<String, usize>,
+    /// Merged families by name: the exposition's order.
+    by_name: BTreeMap<String, usize>,
     /// Files skipped, with why (each logged once).
     skipped: HashMap<OsString, String>,
     /// Processes folded into the retired totals by this reader.
     folded: u64,
+}
+
+/// "counter", or "gauge (livesum)".
+fn describe(kind: &Kind, mode: GaugeMode) -> String {
+    match kind {
+        Kind::Gauge => format!("gauge ({})", mode.name()),
+        other => other.type_name().to_owned(),
+    }
+}
+
+impl State {
+    /// The merged families with series, by name.
+    fn in_order(&self) -> impl Iterator<Item = &Merged> {
+        self.by_name.values().map(|&index| &self.merged[index]).filter(|merged| !merged.family.is_empty())
+    }
 }
 
 /// Aggregates a multiprocess directory; registered as a collector.
@@ -199,7 +216,7 @@ impl Aggregator {
             sources: HashMap::new(),
             retired: None,
             merged: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: BTreeMap::new(),
             skipped: HashMap::new(),
             folded: 0,
         };
@@ -210,7 +227,8 @@ impl Aggregator {
     /// retired lock held shared so that no process is counted twice.
     fn refresh(&self, state: &mut State) -> Result<()> {
         self.sync_directory(state)?;
-        let names: Vec<OsString> = state.sources.keys().cloned().collect();
+        let mut names: Vec<OsString> = state.sources.keys().cloned().collect();
+        names.sort(); // the first file to declare a family decides what it is: make that stable
         for name in &names {
             let mut source = state.sources.remove(name).expect("listed");
             match Self::parse(state, &mut source) {
@@ -351,12 +369,11 @@ impl Aggregator {
                 return Ok(Some(index));
             }
             let message = format!(
-                "{name} is a {} ({mode:?}) with labels {label_names:?} in {}, but a {} ({:?}) with labels {:?} elsewhere; \
+                "{name} is a {} with labels {label_names:?} in {}, but a {} with labels {:?} elsewhere; \
                  its series there are left out",
-                kind.type_name(),
+                describe(&kind, mode),
                 source.file.path().display(),
-                meta.kind.type_name(),
-                meta.mode,
+                describe(&meta.kind, meta.mode),
                 meta.label_names
             );
             crate::collect::log("warn", "multiprocess", &message, ("metric", &name));
@@ -570,10 +587,8 @@ impl Source {
 impl Collector for Aggregator {
     fn collect(&self, _options: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         self.with_merged(|state| {
-            for merged in &state.merged {
-                if !merged.family.is_empty() {
-                    out.push(merged.family.snapshot(false));
-                }
+            for merged in state.in_order() {
+                out.push(merged.family.snapshot(false));
             }
             out.push(Self::self_metrics(state));
             out.push(Self::retired_metric(state));
@@ -584,13 +599,93 @@ impl Collector for Aggregator {
         let without_created = Options { created: false, ..Options::default() };
         let mut own = Encoder::new(encoder.format(), &without_created);
         self.with_merged(|state| {
-            for merged in &state.merged {
-                if !merged.family.is_empty() {
-                    own.family(out, &merged.family);
-                }
+            for merged in state.in_order() {
+                own.family(out, &merged.family);
             }
             own.snapshot(out, &Self::self_metrics(state));
             own.snapshot(out, &Self::retired_metric(state));
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Sample;
+
+    fn write_process(dir: &Path, pid: u64, jobs: u64, temperature: f64) -> MappedFile {
+        let file = MappedFile::create(&dir.join(format!("p-{pid}-1.shm")), pid, 1).unwrap();
+        let family = |id, name: &str, kind, mode| Record::Family {
+            id,
+            name: name.into(),
+            help: String::new(),
+            unit: String::new(),
+            kind,
+            mode,
+            label_names: vec!["kind".into()],
+        };
+        file.append(&family(1, "jobs", Kind::Counter, GaugeMode::All)).unwrap();
+        file.append(&family(2, "temperature", Kind::Gauge, GaugeMode::Max)).unwrap();
+        let jobs_cell = file.bump_cells(2).unwrap();
+        file.append(&Record::Series { family: 1, cell: jobs_cell, values: vec!["x".into()] }).unwrap();
+        let temperature_cell = file.bump_cells(1).unwrap();
+        file.append(&Record::Series { family: 2, cell: temperature_cell, values: vec!["x".into()] }).unwrap();
+        file.cells(jobs_cell, 2).unwrap()[0].store(jobs, Ordering::Relaxed);
+        file.cells(temperature_cell, 1).unwrap()[0].store(temperature.to_bits(), Ordering::Relaxed);
+        file
+    }
+
+    fn values(aggregator: &Aggregator) -> Vec<(String, f64)> {
+        let mut families = Vec::new();
+        aggregator.collect(&Options::default(), &mut families).unwrap();
+        let samples = families.iter().flat_map(|f| &f.samples).filter(|s| !s.name.starts_with("obsagent"));
+        samples.map(|Sample { name, value, .. }| (name.to_string(), *value)).collect()
+    }
+
+    #[test]
+    fn files_merge_and_an_exited_writer_is_folded_into_retired() {
+        let dir = std::env::temp_dir().join(format!("obsagent-shm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = write_process(&dir, 1, 3, 20.0);
+        let second = write_process(&dir, 2, 4, 30.0);
+        let aggregator = Aggregator::new(&dir).unwrap();
+        let both = vec![("jobs_total".to_owned(), 7.0), ("temperature".to_owned(), 30.0)];
+        assert_eq!(values(&aggregator), both);
+
+        drop(second); // its lock goes with its descriptor, as when a process exits
+        assert_eq!(values(&aggregator), both);
+        assert!(!dir.join("p-2-1.shm").exists());
+        assert_eq!(aggregator.counts(), (1, 0, 1));
+
+        let restarted = Aggregator::new(&dir).unwrap();
+        assert_eq!(values(&restarted), both);
+        drop(first);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_family_declared_differently_elsewhere_is_left_out_of_the_merge() {
+        let dir = std::env::temp_dir().join(format!("obsagent-shm-conflict-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = write_process(&dir, 1, 3, 20.0);
+        let other = MappedFile::create(&dir.join("p-2-1.shm"), 2, 1).unwrap();
+        let gauge = Record::Family {
+            id: 1,
+            name: "jobs".into(),
+            help: String::new(),
+            unit: String::new(),
+            kind: Kind::Gauge,
+            mode: GaugeMode::Sum,
+            label_names: vec![],
+        };
+        other.append(&gauge).unwrap();
+        let cell = other.bump_cells(1).unwrap();
+        other.append(&Record::Series { family: 1, cell, values: vec![] }).unwrap();
+        let aggregator = Aggregator::new(&dir).unwrap();
+        assert_eq!(values(&aggregator), vec![("jobs_total".to_owned(), 3.0), ("temperature".to_owned(), 20.0)]);
+        drop((first, other));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

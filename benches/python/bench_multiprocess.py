@@ -137,7 +137,9 @@ def main() -> None:
     for _ in range(1 if args.quick else 3):
         for name, (lib, env_name) in LIBS.items():
             rounds[name].append(run(UPDATE.format(lib=lib), env_name))
-    updates = {name: {op: statistics.median(r[op] for r in runs) for op in ("inc", "observe")} for name, runs in rounds.items()}
+    updates = {
+        name: {op: statistics.median(r[op] for r in runs) for op in ("inc", "observe")} for name, runs in rounds.items()
+    }
     pc, oa, single = (updates[name] for name in LIBS)
     print("\nHeld child updates (ns per call, median)")
     print(f"{'':12}{'prometheus_client mp':>22}{'obsagent mp':>14}{'obsagent single':>17}{'vs pc':>9}{'vs single':>11}")
@@ -158,7 +160,10 @@ def main() -> None:
         assert theirs["total"] == ours["total"] == workers * 1000, (theirs, ours)
         ratio = theirs["scrape_ms"] / ours["scrape_ms"]
         target = f"   (>= 20x at 64: {verdict(ratio, 20)})" if workers == 64 else ""
-        print(f"  P={workers:<3} prometheus_client {theirs['scrape_ms']:9.2f}   obsagent {ours['scrape_ms']:7.3f}   {ratio:6.1f}x{target}")
+        print(
+            f"  P={workers:<3} prometheus_client {theirs['scrape_ms']:9.2f}   obsagent {ours['scrape_ms']:7.3f}"
+            f"   {ratio:6.1f}x{target}"
+        )
 
     churn = 200 if args.quick else 1000
     print(f"\nScrape of 16 live processes x 1,000 series, before and after {churn} workers lived and died (ms)")

@@ -15,6 +15,7 @@ use super::{cells_for, GaugeMode, Record, RETIRED_FILE};
 use crate::encode::{Encoder, Options};
 use crate::error::{Error, Result};
 use crate::metric::{add_f64, load_f64, Kind};
+use crate::registry::family::Meta;
 use crate::registry::{Collector, Family, MetricFamily, Series};
 use hashbrown::HashMap;
 use parking_lot::Mutex;
@@ -392,111 +393,45 @@ impl Aggregator {
         }
     }
 
-    /// Adds the exited processes' totals to `retired.shm` and removes their files.
-    fn fold(&self, state: &mut State, dead: &[OsString]) {
+    /// Parses what this or another reader has added to `retired.shm` since the last look.
+    fn parse_retired(&self, state: &mut State) {
         let Some(mut retired) = state.retired.take() else { return };
-        if retired.file.lock(true).is_ok() {
-            if let Err(reason) = Self::parse(state, &mut retired) {
-                skip(&mut state.skipped, &self.dir, &RETIRED_FILE.into(), reason);
-            }
-            let mut known: HashMap<(usize, usize), u32> =
-                retired.series.iter().map(|(&cell, c)| ((c.merged, c.slot), cell)).collect();
-            let mut declared: HashMap<usize, u32> =
-                retired.families.iter().filter_map(|(&id, f)| Some((f.merged?, id))).collect();
-            for name in dead {
-                let source = state.sources.remove(name).expect("listed");
-                if !source.file.unlinked() {
-                    for (&cell, contribution) in &source.series {
-                        let Some(cells) = source.file.cells(cell, contribution.cells) else { continue };
-                        Self::fold_series(state, &retired, &mut known, &mut declared, contribution, cells);
-                    }
-                    let _ = std::fs::remove_file(source.file.path());
-                    state.folded += 1;
-                }
-                Self::drop_source(state, source);
-            }
-            if let Err(reason) = Self::parse(state, &mut retired) {
-                skip(&mut state.skipped, &self.dir, &RETIRED_FILE.into(), reason);
-            }
-            retired.file.unlock();
+        if let Err(reason) = Self::parse(state, &mut retired) {
+            skip(&mut state.skipped, &self.dir, &RETIRED_FILE.into(), reason);
         }
         state.retired = Some(retired);
     }
 
-    fn fold_series(
-        state: &State,
-        retired: &Source,
-        known: &mut HashMap<(usize, usize), u32>,
-        declared: &mut HashMap<usize, u32>,
-        contribution: &Contribution,
-        from: &[AtomicU64],
-    ) {
-        let merged = &state.merged[contribution.merged];
-        let meta = merged.family.meta();
-        if meta.kind == Kind::Gauge && meta.mode.live_only() {
+    /// Adds the exited processes' totals to `retired.shm` and removes their files, holding
+    /// `retired.shm`'s lock exclusively.
+    fn fold(&self, state: &mut State, dead: &[OsString]) {
+        if state.retired.as_ref().is_none_or(|retired| retired.file.lock(true).is_err()) {
             return;
         }
-        let slot = merged.slots[contribution.slot].as_ref().expect("referenced slot");
-        let (cell, new) = match known.get(&(contribution.merged, contribution.slot)) {
-            Some(&cell) => (cell, false),
-            None => {
-                let id = match declared.get(&contribution.merged) {
-                    Some(&id) => id,
-                    None => {
-                        let id = declared.len() as u32 + 1;
-                        let record = Record::Family {
-                            id,
-                            name: meta.name.clone(),
-                            help: meta.help.clone(),
-                            unit: meta.unit.clone(),
-                            kind: meta.kind.clone(),
-                            mode: meta.mode,
-                            label_names: meta.label_names.to_vec(),
-                        };
-                        if retired.file.append(&record).is_err() {
-                            return;
-                        }
-                        declared.insert(contribution.merged, id);
-                        id
-                    }
-                };
-                let Some(cell) = retired.file.bump_cells(contribution.cells) else { return };
-                if retired.file.append(&Record::Series { family: id, cell, values: slot.values.clone() }).is_err() {
-                    return;
-                }
-                known.insert((contribution.merged, contribution.slot), cell);
-                (cell, true)
-            }
+        self.parse_retired(state);
+        let retired = state.retired.take().expect("locked above");
+        let mut into = Retiring {
+            file: &retired.file,
+            series: retired.series.iter().map(|(&cell, c)| ((c.merged, c.slot), cell)).collect(),
+            families: retired.families.iter().filter_map(|(&id, f)| Some((f.merged?, id))).collect(),
+            next_family: retired.families.keys().max().map_or(1, |id| id + 1),
         };
-        let into = retired.file.cells(cell, contribution.cells).expect("cells just checked");
-        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
-        match &meta.kind {
-            Kind::Gauge => {
-                let (value, current) = (load_f64(&from[0]), load_f64(&into[0]));
-                let replace = new
-                    || match meta.mode {
-                        GaugeMode::Min => value < current,
-                        GaugeMode::Max => value > current,
-                        GaugeMode::MostRecent => load_f64(&from[1]) > load_f64(&into[1]),
-                        _ => true,
-                    };
-                if meta.mode == GaugeMode::Sum {
-                    add_f64(&into[0], value);
-                } else if replace {
-                    into.iter().zip(from).for_each(|(to, from)| to.store(load(from), Ordering::Relaxed));
+        for name in dead {
+            let source = state.sources.remove(name).expect("listed");
+            if !source.file.unlinked() {
+                for (&cell, contribution) in &source.series {
+                    if let Some(cells) = source.file.cells(cell, contribution.cells) {
+                        into.add(&state.merged[contribution.merged], contribution, cells);
+                    }
                 }
+                let _ = std::fs::remove_file(source.file.path());
+                state.folded += 1;
             }
-            Kind::Histogram { bounds } => {
-                for (to, from) in into[..bounds.len()].iter().zip(from) {
-                    to.fetch_add(load(from), Ordering::Relaxed);
-                }
-                add_f64(&into[bounds.len()], load_f64(&from[bounds.len()]));
-            }
-            _ => {
-                into[0].fetch_add(load(&from[0]), Ordering::Relaxed);
-                add_f64(&into[1], load_f64(&from[1]));
-            }
+            Self::drop_source(state, source);
         }
+        state.retired = Some(retired);
+        self.parse_retired(state);
+        state.retired.as_ref().expect("put back").file.unlock();
     }
 
     /// Zeroes the merged series and adds every live file and the retired totals into them.
@@ -536,20 +471,12 @@ impl Aggregator {
     fn with_merged<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T> {
         let mut state = self.state.lock();
         self.refresh(&mut state)?;
-        let retired = state.retired.take();
-        if let Some(retired) = &retired {
-            let _ = retired.file.lock(false);
-        }
-        let mut retired = retired;
-        if let Some(source) = retired.as_mut() {
-            if let Err(reason) = Self::parse(&mut state, source) {
-                skip(&mut state.skipped, &self.dir, &RETIRED_FILE.into(), reason);
-            }
-        }
-        state.retired = retired;
+        // Shared: no reader folds a process into retired.shm while this one reads both.
+        let locked = state.retired.as_ref().is_some_and(|retired| retired.file.lock(false).is_ok());
+        self.parse_retired(&mut state);
         Self::aggregate(&mut state);
-        if let Some(retired) = &state.retired {
-            retired.file.unlock();
+        if locked {
+            state.retired.as_ref().expect("locked above").file.unlock();
         }
         Ok(f(&state))
     }
@@ -575,6 +502,90 @@ impl Aggregator {
         );
         family.push_named("obsagent_multiprocess_retired_processes_total", vec![], state.folded as f64);
         family
+    }
+}
+
+/// `retired.shm` while exited processes are added to it.
+struct Retiring<'a> {
+    file: &'a MappedFile,
+    /// Its series by the merged series they total.
+    series: HashMap<(usize, usize), u32>,
+    /// Its family numbers by merged family.
+    families: HashMap<usize, u32>,
+    next_family: u32,
+}
+
+impl Retiring<'_> {
+    /// Adds one exited process' series: counters, histograms and summaries add up; gauges keep
+    /// their mode's value, except `live*` ones, which go with the process.
+    fn add(&mut self, merged: &Merged, contribution: &Contribution, from: &[AtomicU64]) {
+        let meta = merged.family.meta();
+        if meta.kind == Kind::Gauge && meta.mode.live_only() {
+            return;
+        }
+        let key = (contribution.merged, contribution.slot);
+        let (cell, new) = match self.series.get(&key) {
+            Some(&cell) => (cell, false),
+            None => {
+                let values = &merged.slots[contribution.slot].as_ref().expect("referenced slot").values;
+                let Some(cell) = self.new_series(contribution, meta, values) else { return };
+                (cell, true)
+            }
+        };
+        let into = self.file.cells(cell, contribution.cells).expect("cells inside the area");
+        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
+        match &meta.kind {
+            Kind::Gauge if meta.mode == GaugeMode::Sum => add_f64(&into[0], load_f64(&from[0])),
+            Kind::Gauge => {
+                let replace = new
+                    || match meta.mode {
+                        GaugeMode::Min => load_f64(&from[0]) < load_f64(&into[0]),
+                        GaugeMode::Max => load_f64(&from[0]) > load_f64(&into[0]),
+                        GaugeMode::MostRecent => load_f64(&from[1]) > load_f64(&into[1]),
+                        _ => true,
+                    };
+                if replace {
+                    into.iter().zip(from).for_each(|(to, from)| to.store(load(from), Ordering::Relaxed));
+                }
+            }
+            Kind::Histogram { bounds } => {
+                for (to, from) in into[..bounds.len()].iter().zip(from) {
+                    to.fetch_add(load(from), Ordering::Relaxed);
+                }
+                add_f64(&into[bounds.len()], load_f64(&from[bounds.len()]));
+            }
+            _ => {
+                into[0].fetch_add(load(&from[0]), Ordering::Relaxed);
+                add_f64(&into[1], load_f64(&from[1]));
+            }
+        }
+    }
+
+    /// A new series in the file (and its family, the first time); `None` when the file is full.
+    fn new_series(&mut self, contribution: &Contribution, meta: &Meta, values: &[String]) -> Option<u32> {
+        let family = match self.families.get(&contribution.merged) {
+            Some(&id) => id,
+            None => {
+                let id = self.next_family;
+                let record = Record::Family {
+                    id,
+                    name: meta.name.clone(),
+                    help: meta.help.clone(),
+                    unit: meta.unit.clone(),
+                    kind: meta.kind.clone(),
+                    mode: meta.mode,
+                    label_names: meta.label_names.to_vec(),
+                };
+                self.file.append(&record).ok()?;
+                self.next_family += 1;
+                self.families.insert(contribution.merged, id);
+                id
+            }
+        };
+        let cell = self.file.bump_cells(contribution.cells)?;
+        self.file.append(&Record::Series { family, cell, values: values.to_vec() }).ok()?;
+        self.series.insert((contribution.merged, contribution.slot), cell);
+        Some(cell)
     }
 }
 

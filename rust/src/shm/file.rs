@@ -155,16 +155,6 @@ impl MappedFile {
         self.base
     }
 
-    /// The open file.
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-
-    /// The writing process' id.
-    pub fn pid(&self) -> u64 {
-        self.word(PID).load(Ordering::Relaxed)
-    }
-
     /// Bytes of the log published so far.
     pub fn meta_used(&self) -> usize {
         self.word(META_USED).load(Ordering::Acquire) as usize

@@ -456,7 +456,7 @@ impl Aggregator {
         }
     }
 
-    /// Live processes read, and files skipped, as of the last pass.
+    /// Live processes read, files skipped, and processes folded, as of the last pass.
     pub fn counts(&self) -> (usize, usize, u64) {
         let state = self.state.lock();
         (state.sources.len(), state.skipped.len(), state.folded)

@@ -24,6 +24,16 @@ struct Writer {
     free: Vec<(u32, Vec<u32>)>,
 }
 
+impl Writer {
+    /// Puts a block back on the free list of its size.
+    fn give_back(&mut self, len: u32, first: u32) {
+        match self.free.iter_mut().find(|(size, _)| *size == len) {
+            Some((_, cells)) => cells.push(first),
+            None => self.free.push((len, vec![first])),
+        }
+    }
+}
+
 static WRITER: Mutex<Option<Writer>> = Mutex::new(None);
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -127,7 +137,7 @@ pub fn new_series<V: AsRef<str>>(
     let record =
         Record::Series { family: id, cell: first, values: values.iter().map(|v| v.as_ref().to_owned()).collect() };
     if let Err(err) = writer.file.append(&record) {
-        writer.free.push((len, vec![first]));
+        writer.give_back(len, first);
         report(&err);
         return None;
     }
@@ -153,10 +163,7 @@ pub fn release(first: NonNull<AtomicU64>, len: u32) {
         if writer.file.append(&Record::Remove { cell: index }).is_err() {
             return; // never reused: a reader could not be told
         }
-        match writer.free.iter_mut().find(|(size, _)| *size == len) {
-            Some((_, cells)) => cells.push(index),
-            None => writer.free.push((len, vec![index])),
-        }
+        writer.give_back(len, index);
     }
 }
 

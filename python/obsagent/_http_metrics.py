@@ -103,8 +103,13 @@ class HttpMetrics:
             buckets=tuple(buckets),
             registry=registry,
         )
+        # Summed over the live workers in multiprocess mode; an exited worker answers nothing.
         self.in_progress = Gauge(
-            "http_requests_in_progress", "HTTP requests being answered.", labels, registry=registry
+            "http_requests_in_progress",
+            "HTTP requests being answered.",
+            labels,
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self.request_size = Histogram(
             "http_request_size_bytes",

@@ -90,7 +90,11 @@ pub fn group_url(gateway: &str, job: &str, grouping_key: &[(String, String)]) ->
 
 /// The registry as a push body, with its request headers.
 pub fn body(registry: &Registry, options: &Options, compression: Compression) -> Result<(Vec<u8>, Headers)> {
-    let text = registry.encode(Format::Text, options)?;
+    compress(registry.encode(Format::Text, options)?, compression)
+}
+
+/// A text exposition as a push body, with its request headers.
+pub fn compress(text: Vec<u8>, compression: Compression) -> Result<(Vec<u8>, Headers)> {
     let mut headers = vec![("Content-Type", TEXT)];
     let body = match compression {
         Compression::None => text,
@@ -199,5 +203,21 @@ mod tests {
         assert_eq!(Compression::parse(Some("GZIP")).unwrap(), Compression::Gzip);
         assert_eq!(Compression::parse(Some("snappy")).unwrap(), Compression::Snappy);
         assert_eq!(Compression::parse(Some("zstd")).unwrap_err().to_string(), "Unsupported compression type: zstd");
+    }
+
+    #[test]
+    fn compressed_bodies_decompress_to_the_text() {
+        let text = b"# TYPE x gauge\nx 1\n".repeat(50);
+        let (gzip, headers) = compress(text.clone(), Compression::Gzip).unwrap();
+        assert_eq!(headers[1], ("Content-Encoding", "gzip"));
+        let mut unzipped = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut unzipped).unwrap();
+        assert_eq!(unzipped, text);
+        let (snappy, headers) = compress(text.clone(), Compression::Snappy).unwrap();
+        assert_eq!(headers[1], ("Content-Encoding", "snappy"));
+        let mut unframed = Vec::new();
+        std::io::Read::read_to_end(&mut snap::read::FrameDecoder::new(&snappy[..]), &mut unframed).unwrap();
+        assert_eq!(unframed, text);
+        assert_eq!(compress(text.clone(), Compression::None).unwrap(), (text, vec![("Content-Type", TEXT)]));
     }
 }

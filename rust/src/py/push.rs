@@ -1,0 +1,189 @@
+//! Push from Python: the Pushgateway request pieces `obsagent.exposition` puts together
+//! (group URL, compressed body, the request itself) and `RemoteWriter`. Everything that waits
+//! on the network or encodes runs detached from the interpreter.
+
+use super::error::IntoPy;
+use super::registry::PyRegistry;
+use crate::encode::Options;
+use crate::error::Error;
+use crate::push::http::{Auth, Client, Method};
+use crate::push::pushgateway::{self, Compression};
+use crate::push::remote_write::{encode_body, SeriesCache};
+use crate::push::sender::{Config, RemoteWriter};
+use parking_lot::Mutex;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Seconds as a duration; `what` names the argument in the error.
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    if value > 0.0 && value.is_finite() {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(PyValueError::new_err(format!("{what} must be more than 0 seconds, not {value}")))
+    }
+}
+
+/// The group URL for `job` and `grouping_key`, encoded as prometheus_client encodes it.
+#[pyfunction]
+fn pushgateway_url(gateway: &str, job: &str, grouping_key: Vec<(String, String)>) -> String {
+    pushgateway::group_url(gateway, job, &grouping_key)
+}
+
+/// `(body, headers)` for a push of the text exposition `data`, compressed as asked
+/// (None, "gzip" or "snappy").
+#[pyfunction]
+#[pyo3(signature = (data, compression = None))]
+fn pushgateway_body<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    compression: Option<&str>,
+) -> PyResult<(Bound<'py, PyBytes>, Vec<(&'static str, &'static str)>)> {
+    let compression = Compression::parse(compression).py()?;
+    let (body, headers) = py.detach(|| pushgateway::compress(data.to_vec(), compression)).py()?;
+    Ok((PyBytes::new(py, &body), headers))
+}
+
+/// Sends one request to a Pushgateway; `OSError` when no answer came or it was 400 or more.
+#[pyfunction]
+#[pyo3(signature = (url, method, timeout, headers, data))]
+fn pushgateway_request(
+    py: Python<'_>,
+    url: &str,
+    method: &str,
+    timeout: Option<f64>,
+    headers: Vec<(String, String)>,
+    data: &[u8],
+) -> PyResult<()> {
+    let method = Method::parse(method).ok_or_else(|| PyValueError::new_err(format!("unsupported method {method:?}")))?;
+    let timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
+    static CLIENT: OnceLock<Client> = OnceLock::new(); // keeps connections between pushes
+    let client = CLIENT.get_or_init(Client::new);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    py.detach(|| pushgateway::send(client, method, url, &headers, data, &Auth::None, timeout)).py()
+}
+
+/// The remote write request (snappy-compressed `WriteRequest`) for one scrape of `registry` at
+/// `timestamp_ms`, as a writer would send it. For tests and benchmarks.
+#[pyfunction]
+#[pyo3(signature = (registry, timestamp_ms, external_labels = Vec::new()))]
+fn remote_write_body<'py>(
+    py: Python<'py>,
+    registry: &PyRegistry,
+    timestamp_ms: i64,
+    external_labels: Vec<(String, String)>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let inner = registry.inner.clone();
+    let body = py
+        .detach(move || {
+            let families = inner.collect(&Options::default())?;
+            let mut samples = Vec::new();
+            SeriesCache::new(external_labels)?.scrape(&families, timestamp_ms, &mut samples);
+            Ok::<_, Error>(encode_body(&samples, &mut Vec::new(), &mut snap::raw::Encoder::new()))
+        })
+        .py()?;
+    Ok(PyBytes::new(py, &body))
+}
+
+/// A running remote write sender (two threads of its own).
+#[pyclass(module = "obsagent._native", name = "RemoteWriter", frozen)]
+pub struct PyRemoteWriter {
+    writer: Mutex<Option<RemoteWriter>>,
+    url: String,
+}
+
+#[pymethods]
+impl PyRemoteWriter {
+    #[new]
+    #[pyo3(signature = (
+        registry, url, interval = 15.0, external_labels = Vec::new(), username = None, password = None,
+        bearer_token = None, max_buffer_samples = 100_000, max_samples_per_send = 2000, timeout = 30.0,
+        min_backoff = 0.03, max_backoff = 5.0, created = false
+    ))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn new(
+        py: Python<'_>,
+        registry: &PyRegistry,
+        url: String,
+        interval: f64,
+        external_labels: Vec<(String, String)>,
+        username: Option<String>,
+        password: Option<String>,
+        bearer_token: Option<String>,
+        max_buffer_samples: usize,
+        max_samples_per_send: usize,
+        timeout: f64,
+        min_backoff: f64,
+        max_backoff: f64,
+        created: bool,
+    ) -> PyResult<Self> {
+        let auth = match (username, password, bearer_token) {
+            (None, None, None) => Auth::None,
+            (Some(username), password, None) => Auth::Basic { username, password: password.unwrap_or_default() },
+            (None, None, Some(token)) => Auth::Bearer(token),
+            _ => return Err(PyValueError::new_err("give basic auth (username, password) or a bearer token, not both")),
+        };
+        let config = Config {
+            interval: seconds(interval, "interval")?,
+            external_labels,
+            auth,
+            max_buffer_samples,
+            max_samples_per_send,
+            timeout: seconds(timeout, "timeout")?,
+            min_backoff: seconds(min_backoff, "min_backoff")?,
+            max_backoff: seconds(max_backoff, "max_backoff")?,
+            options: Options { created, ..Options::default() },
+            ..Config::new(url.clone())
+        };
+        let inner = registry.inner.clone();
+        let writer = py.detach(move || RemoteWriter::start(config, inner)).py()?;
+        Ok(PyRemoteWriter { writer: Mutex::new(Some(writer)), url })
+    }
+
+    /// The receiver's URL.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Samples waiting to be sent.
+    #[getter]
+    fn queued(&self) -> usize {
+        self.writer.lock().as_ref().map_or(0, RemoteWriter::queued)
+    }
+
+    /// Scrapes now and waits until everything queued is sent; whether it was within `timeout`.
+    #[pyo3(signature = (timeout = 30.0))]
+    fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
+        let timeout = seconds(timeout, "timeout")?;
+        // The writer's own scrape may run Python collectors: never wait holding the GIL.
+        Ok(py.detach(|| self.writer.lock().as_ref().is_none_or(|w| w.flush(timeout))))
+    }
+
+    /// Scrapes a last time, sends what is queued for at most `timeout` seconds, and stops.
+    #[pyo3(signature = (timeout = 5.0))]
+    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        if !(timeout >= 0.0 && timeout.is_finite()) {
+            return Err(PyValueError::new_err(format!("timeout must be 0 seconds or more, not {timeout}")));
+        }
+        let writer = self.writer.lock().take();
+        py.detach(move || {
+            if let Some(mut writer) = writer {
+                writer.stop(Duration::from_secs_f64(timeout));
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Adds the push functions and `RemoteWriter` to the module.
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<PyRemoteWriter>()?;
+    module.add_function(wrap_pyfunction!(pushgateway_url, module)?)?;
+    module.add_function(wrap_pyfunction!(pushgateway_body, module)?)?;
+    module.add_function(wrap_pyfunction!(pushgateway_request, module)?)?;
+    module.add_function(wrap_pyfunction!(remote_write_body, module)?)?;
+    Ok(())
+}

@@ -241,5 +241,7 @@ def _use_gateway(
             raise ValueError("Compression is not supported for DELETE requests.")
         data, headers = b"", [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
     else:
-        data, headers = _native.pushgateway_body(generate_latest(REGISTRY if registry is None else registry), compression)
+        data, headers = _native.pushgateway_body(
+            generate_latest(REGISTRY if registry is None else registry), compression
+        )
     handler(url=url, method=method, timeout=timeout, headers=list(headers), data=data)()

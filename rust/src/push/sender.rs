@@ -273,7 +273,8 @@ impl Shared {
     }
 
     fn scrape_loop(&self, mut cache: SeriesCache) {
-        let mut next = Instant::now();
+        // The first scrape after one interval, as Prometheus does; flush() and stop() scrape at once.
+        let mut next = Instant::now() + self.config.interval;
         let mut samples = Vec::new();
         loop {
             let (last, asked) = {

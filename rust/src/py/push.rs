@@ -57,7 +57,8 @@ fn pushgateway_request(
     headers: Vec<(String, String)>,
     data: &[u8],
 ) -> PyResult<()> {
-    let method = Method::parse(method).ok_or_else(|| PyValueError::new_err(format!("unsupported method {method:?}")))?;
+    let method =
+        Method::parse(method).ok_or_else(|| PyValueError::new_err(format!("unsupported method {method:?}")))?;
     let timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
     static CLIENT: OnceLock<Client> = OnceLock::new(); // keeps connections between pushes
     let client = CLIENT.get_or_init(Client::new);
@@ -162,18 +163,22 @@ impl PyRemoteWriter {
         Ok(py.detach(|| self.writer.lock().as_ref().is_none_or(|w| w.flush(timeout))))
     }
 
-    /// Scrapes a last time, sends what is queued for at most `timeout` seconds, and stops.
+    /// Scrapes a last time, sends what is queued for at most `timeout` seconds, and stops; its
+    /// counts stay in the self-metrics as long as this object lives.
     #[pyo3(signature = (timeout = 5.0))]
     fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
         if !(timeout >= 0.0 && timeout.is_finite()) {
             return Err(PyValueError::new_err(format!("timeout must be 0 seconds or more, not {timeout}")));
         }
+        // Kept after stopping, so its counts stay in the self-metrics while this object lives.
         let writer = self.writer.lock().take();
-        py.detach(move || {
-            if let Some(mut writer) = writer {
+        let writer = py.detach(move || {
+            writer.map(|mut writer| {
                 writer.stop(Duration::from_secs_f64(timeout));
-            }
+                writer
+            })
         });
+        *self.writer.lock() = writer;
         Ok(())
     }
 }

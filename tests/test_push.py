@@ -19,7 +19,7 @@ import prometheus_client
 import pytest
 
 import obsagent
-from conftest import free_port, peer, samples, start_daemon, stop_daemon, wait_for
+from conftest import OBSAGENT, free_port, peer, samples, start_daemon, stop_daemon, wait_for
 
 # Grouping keys the gateway must receive intact: '/' and spaces need `@base64`, an empty value
 # is `=`, other characters are percent-encoded.
@@ -211,8 +211,6 @@ def test_the_daemon_pushes_on_an_interval_and_deletes_its_group_on_shutdown(tmp_
     ],
 )
 def test_bad_push_flags_are_clear_errors(tmp_path, flag, message):
-    from conftest import OBSAGENT
-
     result = subprocess.run(
         [*OBSAGENT, "--push.gateway.url=http://127.0.0.1:1", flag], capture_output=True, text=True, timeout=30
     )

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prompb import decode
 
 import obsagent
-from conftest import free_port, peer, start_daemon, stop_daemon, wait_for
-from prompb import decode
+from conftest import OBSAGENT, free_port, peer, start_daemon, stop_daemon, wait_for
 
 Series = tuple[tuple[str, str], ...]
 
@@ -193,7 +193,7 @@ def test_every_sample_written_is_queried_back_exactly(receiver, registry):
 def gaps(points: list[tuple[int, float]], longer_than_ms: int) -> list[tuple[int, int]]:
     """(last time before, first time after) of each pause between samples over `longer_than_ms`."""
     times = [t for t, _ in points]
-    return [(a, b) for a, b in zip(times, times[1:]) if b - a > longer_than_ms]
+    return [(a, b) for a, b in zip(times, times[1:], strict=False) if b - a > longer_than_ms]
 
 
 def test_an_outage_keeps_what_fits_the_buffer_and_drops_the_oldest_beyond_it(tmp_path, registry):
@@ -351,3 +351,52 @@ def test_bad_writer_settings_are_value_errors(registry):
         obsagent.RemoteWriter("http://127.0.0.1:1/", registry=registry, external_labels={"not-valid": "x"})
     with pytest.raises(ValueError, match="not both"):
         obsagent.RemoteWriter("http://127.0.0.1:1/", registry=registry, basic_auth=("u", "p"), bearer_token="t")
+
+
+def test_the_daemon_writes_to_each_url_with_its_flags_and_flushes_on_sigterm(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    with running_victoria_metrics(tmp_path / "vm") as base, status_server([]) as (local, received):
+        process, _ = start_daemon(
+            "--collector.disable-defaults",
+            "--collector.loadavg",
+            f"--remote-write.url={base}/api/v1/write",
+            f"--remote-write.url={local}",
+            "--remote-write.interval=200ms",
+            "--remote-write.external-label=host=db-1",
+            "--remote-write.external-label=dc=eu",
+            f"--remote-write.bearer-token-file={token}",
+        )
+        try:
+            wait_for(lambda: stored(base, 'node_load1{host="db-1",dc="eu"}'), timeout=20)
+            wait_for(lambda: stored(base, '{__name__="obsagent_remote_write_samples_sent_total"}'), timeout=20)
+            requests_before_stop = len(received)
+            stopped_at = time.time()
+        finally:
+            records = stop_daemon(process)
+        assert process.returncode == 0, records
+        assert len(received) > requests_before_stop, "a last scrape sent on SIGTERM"
+        last_time = max(t for series, points in received[-1]["series"] for t, _ in points)
+        assert last_time >= stopped_at * 1000
+    assert {request["headers"]["authorization"] for request in received} == {"Bearer s3cret"}
+    names = {dict(series)["__name__"] for request in received for series, _ in request["series"]}
+    assert {"node_load1", "node_load5", "obsagent_remote_write_queue_samples"} <= names
+    assert all(dict(series)["host"] == "db-1" for request in received for series, _ in request["series"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--remote-write.external-label=novalue"], "is not name=value"),
+        (["--remote-write.url=localhost:9090/api/v1/write"], "http:// or https://"),
+        (["--remote-write.url=http://127.0.0.1:1/", "--remote-write.basic-auth-username=u"], "needs both"),
+        (["--remote-write.url=http://127.0.0.1:1/", "--remote-write.bearer-token-file=/nonexistent"], "cannot read"),
+        (["--remote-write.max-buffer-samples=0"], "0 is not in the range"),
+    ],
+)
+def test_bad_remote_write_flags_are_clear_errors(flags, message):
+    result = subprocess.run(
+        [*OBSAGENT, *flags, "--web.listen-address=127.0.0.1:0"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -138,7 +138,8 @@ def test_every_sample_written_is_queried_back_exactly(receiver, registry):
     payload = obsagent.Summary("rw_payload_bytes", "Payload sizes.", registry=registry)
     obsagent.Info("rw_build", "Build.", registry=registry).info({"version": "1.2.3", "commit": 'a"b\\c'})
     state = obsagent.Enum("rw_state", "State.", states=["up", "down"], registry=registry)
-    imported = Imported(int(time.time() * 1000) - 120_000)
+    # Timestamps in whole milliseconds plus a quarter, so that seconds * 1000 is exact in floats.
+    imported = Imported(int(time.time()) * 1000 - 120_000 + 250)
     registry.register(imported)
 
     requests.labels("GET", "/api/é").inc(3)

@@ -215,7 +215,13 @@ def pushgateway_body(data: bytes, compression: str | None = None) -> tuple[bytes
 def pushgateway_request(
     url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
 ) -> None: ...
-def remote_write_body(registry: Registry, timestamp_ms: int, external_labels: list[tuple[str, str]] = ...) -> bytes: ...
+
+@final
+class RemoteWriteEncoder:
+    """Remote write request bodies for scrapes of a registry, as a writer makes them."""
+
+    def __new__(cls, registry: Registry, external_labels: list[tuple[str, str]] = ...) -> RemoteWriteEncoder: ...
+    def encode(self, timestamp_ms: int) -> bytes: ...
 
 @final
 class RemoteWriter:

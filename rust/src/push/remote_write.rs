@@ -11,9 +11,10 @@
 
 use crate::error::Result;
 use crate::key;
-use crate::registry::MetricFamily;
-use hashbrown::HashSet;
+use hashbrown::hash_map::EntryRef;
+use hashbrown::HashMap;
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The request headers the spec requires, less `User-Agent` (the client sets it).
@@ -97,13 +98,22 @@ pub fn encode_body(samples: &[QueuedSample], raw: &mut Vec<u8>, encoder: &mut sn
     body
 }
 
-/// Turns scrapes into queued samples. Keeps the encoded labels of every series of the last
-/// scrape, so a series' labels are encoded once and shared, and a series that is gone at the
+/// Turns scrapes into queued samples. A scrape is read from the registry's text exposition,
+/// its fastest way out (each series' `name{labels}` is rendered once, when the series is born):
+/// that prefix identifies the series, and the series' encoded labels are looked up by it, so
+/// a series seen before costs a hash lookup and a number to parse. A series that is gone at the
 /// next scrape gets a stale marker.
 pub struct SeriesCache {
     external_labels: Vec<(String, String)>,
-    known: HashSet<Arc<[u8]>>,
+    known: HashMap<Vec<u8>, Known>,
+    scrape: u64,
     scratch: Vec<u8>,
+}
+
+struct Known {
+    labels: Arc<[u8]>,
+    /// The scrape that last had the series.
+    seen: u64,
 }
 
 impl SeriesCache {
@@ -112,49 +122,130 @@ impl SeriesCache {
         for (name, _) in &external_labels {
             key::validate_label_name(name)?;
         }
-        Ok(SeriesCache { external_labels, known: HashSet::new(), scratch: Vec::new() })
+        Ok(SeriesCache { external_labels, known: HashMap::new(), scrape: 0, scratch: Vec::new() })
     }
 
-    /// Appends one sample per sample of `families` (at `timestamp_ms` unless a sample has its own
-    /// time), then a stale marker for each series of the last scrape missing from this one.
-    pub fn scrape(&mut self, families: &[MetricFamily], timestamp_ms: i64, out: &mut Vec<QueuedSample>) {
-        let mut previous = std::mem::take(&mut self.known);
-        self.known.reserve(previous.len());
-        for family in families {
-            for sample in &family.samples {
-                let mut labels: SmallVec<[(&str, &str); 8]> = SmallVec::new();
-                labels.push(("__name__", &sample.name));
-                labels.extend(sample.labels.iter().map(|(n, v)| (&**n, &**v)).filter(|(_, v)| !v.is_empty()));
-                for (name, value) in &self.external_labels {
-                    if !value.is_empty() && !labels.iter().any(|(n, _)| n == name) {
-                        labels.push((name, value));
-                    }
-                }
-                labels.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                self.scratch.clear();
-                encode_labels(&mut self.scratch, &labels);
-                let series = match previous.take(&self.scratch[..]) {
-                    Some(series) => series,
-                    None => match self.known.get(&self.scratch[..]) {
-                        Some(series) => series.clone(),
-                        None => Arc::from(&self.scratch[..]),
-                    },
-                };
-                self.known.insert(series.clone());
-                let timestamp_ms = sample.timestamp.map_or(timestamp_ms, |seconds| (seconds * 1000.0).round() as i64);
-                out.push(QueuedSample { series, value: sample.value, timestamp_ms });
+    /// Appends one sample per sample line of a text 0.0.4 `exposition` (at `timestamp_ms` unless
+    /// the line has its own time), then a stale marker for each series of the last scrape
+    /// missing from this one.
+    pub fn scrape(&mut self, exposition: &[u8], timestamp_ms: i64, out: &mut Vec<QueuedSample>) {
+        self.scrape += 1;
+        for line in exposition.split(|&b| b == b'\n') {
+            if line.is_empty() || line[0] == b'#' {
+                continue;
             }
+            let Some((prefix, value, timestamp)) = split_line(line) else { continue };
+            let series = match self.known.entry_ref(prefix) {
+                EntryRef::Occupied(mut known) => {
+                    known.get_mut().seen = self.scrape;
+                    known.get().labels.clone()
+                }
+                EntryRef::Vacant(vacant) => {
+                    let labels = encode_series(&mut self.scratch, &self.external_labels, prefix);
+                    vacant.insert(Known { labels: labels.clone(), seen: self.scrape });
+                    labels
+                }
+            };
+            out.push(QueuedSample { series, value, timestamp_ms: timestamp.unwrap_or(timestamp_ms) });
         }
-        for series in previous {
-            out.push(QueuedSample { series, value: f64::from_bits(STALE_NAN), timestamp_ms });
+        let scrape = self.scrape;
+        self.known.retain(|_, known| {
+            if known.seen != scrape {
+                out.push(QueuedSample { series: known.labels.clone(), value: f64::from_bits(STALE_NAN), timestamp_ms });
+            }
+            known.seen == scrape
+        });
+    }
+}
+
+/// The encoded labels of the series `name{a="x",...}`: `__name__`, the labels with a value,
+/// the external labels it lacks, sorted by name.
+fn encode_series(scratch: &mut Vec<u8>, external_labels: &[(String, String)], prefix: &[u8]) -> Arc<[u8]> {
+    let prefix = String::from_utf8_lossy(prefix);
+    let (name, rendered) = match prefix.split_once('{') {
+        Some((name, rest)) => (name, rest.strip_suffix('}').unwrap_or(rest)),
+        None => (&*prefix, ""),
+    };
+    let mut labels: SmallVec<[(&str, Cow<'_, str>); 8]> = SmallVec::new();
+    labels.push(("__name__", Cow::Borrowed(name)));
+    labels.extend(rendered_labels(rendered).filter(|(_, value)| !value.is_empty()));
+    for (name, value) in external_labels {
+        if !value.is_empty() && !labels.iter().any(|(n, _)| n == name) {
+            labels.push((name, Cow::Borrowed(value)));
         }
     }
+    labels.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let pairs: SmallVec<[(&str, &str); 8]> = labels.iter().map(|(n, v)| (*n, &**v)).collect();
+    scratch.clear();
+    encode_labels(scratch, &pairs);
+    Arc::from(&scratch[..])
+}
+
+/// The pairs of a rendered label set `a="x",b="y\"z"`, values unescaped (borrowed when they
+/// hold no escape).
+fn rendered_labels(mut rest: &str) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+    std::iter::from_fn(move || {
+        let equals = rest.find("=\"")?;
+        let name = rest[..equals].trim_start_matches(',');
+        let body = &rest[equals + 2..];
+        let mut end = body.len();
+        let mut escaped = false;
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    escaped = true;
+                    chars.next();
+                }
+                '"' => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let raw = &body[..end];
+        rest = body.get(end + 1..).unwrap_or("");
+        let value = if escaped { Cow::Owned(unescape(raw)) } else { Cow::Borrowed(raw) };
+        Some((name, value))
+    })
+}
+
+/// Undoes the text format's label value escapes (`\\`, `\"`, `\n`).
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+/// `name{labels} value [timestamp]` into its series prefix, value and timestamp.
+fn split_line(line: &[u8]) -> Option<(&[u8], f64, Option<i64>)> {
+    let first_space = line.iter().position(|&b| b == b' ')?;
+    let prefix_end = match line[..first_space].contains(&b'{') {
+        // Label values may hold spaces and braces; the value and timestamp never hold a brace.
+        true => line.iter().rposition(|&b| b == b'}')? + 1,
+        false => first_space,
+    };
+    let (prefix, rest) = line.split_at(prefix_end);
+    let mut fields = rest.split(|&b| b == b' ').filter(|field| !field.is_empty());
+    let value = std::str::from_utf8(fields.next()?).ok()?.parse::<f64>().ok()?;
+    let timestamp = fields.next().and_then(|t| std::str::from_utf8(t).ok()?.parse::<i64>().ok());
+    Some((prefix, value, timestamp))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Sample;
 
     #[test]
     fn a_small_write_request_byte_for_byte() {
@@ -198,17 +289,6 @@ mod tests {
         assert_eq!(snap::raw::Decoder::new().decompress_vec(&body).unwrap(), raw);
     }
 
-    type Labels<'a> = &'a [(&'a str, &'a str)];
-
-    fn family(samples: &[(&str, Labels<'_>, f64)]) -> MetricFamily {
-        let mut family = MetricFamily::new("x", "", "gauge", "");
-        for (name, labels, value) in samples {
-            let labels = labels.iter().map(|(n, v)| (n.to_string().into(), v.to_string().into())).collect();
-            family.samples.push(Sample { name: name.to_string().into(), labels, value: *value, timestamp: None });
-        }
-        family
-    }
-
     fn labels_of(sample: &QueuedSample) -> Vec<(String, String)> {
         // Each label: 0x0a len 0x0a len name 0x12 len value (short names and values only).
         let mut out = Vec::new();
@@ -228,30 +308,46 @@ mod tests {
     #[test]
     fn labels_sorted_bytewise_with_name_and_external_labels() {
         let mut cache = SeriesCache::new(vec![("region".into(), "eu".into()), ("job".into(), "ext".into())]).unwrap();
-        let families = [family(&[("x", &[("job", "mine"), ("Zone", "b"), ("empty", "")], 1.0)])];
         let mut out = Vec::new();
-        cache.scrape(&families, 5, &mut out);
-        let expected = [("Zone", "b"), ("__name__", "x"), ("job", "mine"), ("region", "eu")];
+        let text = b"# HELP x An x.\n# TYPE x gauge\nx{job=\"mine\",Zone=\"b } \\\"q\\\"\\n\\\\\",empty=\"\"} 1.5\n";
+        cache.scrape(text, 5, &mut out);
+        let expected = [("Zone", "b } \"q\"\n\\"), ("__name__", "x"), ("job", "mine"), ("region", "eu")];
         let expected: Vec<(String, String)> = expected.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        assert_eq!(out.len(), 1);
         assert_eq!(labels_of(&out[0]), expected);
-        assert_eq!(out[0].timestamp_ms, 5);
+        assert_eq!((out[0].value, out[0].timestamp_ms), (1.5, 5));
         assert!(SeriesCache::new(vec![("bad-name".into(), "v".into())]).is_err());
+    }
+
+    #[test]
+    fn values_and_timestamps_as_the_text_format_writes_them() {
+        let mut cache = SeriesCache::new(vec![]).unwrap();
+        let mut out = Vec::new();
+        let text = b"a 1e+06\nb +Inf\nc -Inf\nd NaN\ne -0.25 1700000000123\nf{l=\"v\"} 3 -5\n";
+        cache.scrape(text, 9, &mut out);
+        let got: Vec<(f64, i64)> = out.iter().map(|s| (s.value, s.timestamp_ms)).collect();
+        assert_eq!(got[0], (1e6, 9));
+        assert_eq!(got[1], (f64::INFINITY, 9));
+        assert_eq!(got[2], (f64::NEG_INFINITY, 9));
+        assert!(got[3].0.is_nan() && got[3].0.to_bits() != STALE_NAN);
+        assert_eq!(got[4], (-0.25, 1_700_000_000_123));
+        assert_eq!(got[5], (3.0, -5));
     }
 
     #[test]
     fn series_labels_are_shared_and_vanished_series_get_stale_markers() {
         let mut cache = SeriesCache::new(vec![]).unwrap();
         let mut first = Vec::new();
-        cache.scrape(&[family(&[("a", &[], 1.0), ("b", &[], 2.0)])], 1000, &mut first);
+        cache.scrape(b"a 1\nb 2\n", 1000, &mut first);
         let mut second = Vec::new();
-        cache.scrape(&[family(&[("a", &[], 3.0)])], 2000, &mut second);
+        cache.scrape(b"a 3\n", 2000, &mut second);
         assert!(Arc::ptr_eq(&first[0].series, &second[0].series));
         assert_eq!(second.len(), 2);
         assert_eq!(second[1].series, first[1].series);
         assert_eq!(second[1].value.to_bits(), STALE_NAN);
         assert_eq!(second[1].timestamp_ms, 2000);
         let mut third = Vec::new();
-        cache.scrape(&[family(&[("a", &[], 4.0)])], 3000, &mut third);
+        cache.scrape(b"a 4\n", 3000, &mut third);
         assert_eq!(third.len(), 1, "a stale marker is sent once");
     }
 }

@@ -15,7 +15,7 @@ use super::http::{Auth, Client, Method, Reply};
 use super::log;
 use super::queue::Queue;
 use super::remote_write::{encode_body, SeriesCache, HEADERS};
-use crate::encode::Options;
+use crate::encode::{Format, Options};
 use crate::error::{Error, Result};
 use crate::registry::{Collector, MetricFamily, Registry};
 use parking_lot::{Condvar, Mutex};
@@ -289,8 +289,8 @@ impl Shared {
             };
             let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
             samples.clear();
-            match self.registry.collect(&self.config.options) {
-                Ok(families) => cache.scrape(&families, now.as_millis() as i64, &mut samples),
+            match self.registry.encode(Format::Text, &self.config.options) {
+                Ok(exposition) => cache.scrape(&exposition, now.as_millis() as i64, &mut samples),
                 Err(err) => {
                     log("error", "remote write: collecting the registry failed", &[("error", &err.to_string())])
                 }

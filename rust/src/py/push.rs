@@ -4,7 +4,7 @@
 
 use super::error::IntoPy;
 use super::registry::PyRegistry;
-use crate::encode::Options;
+use crate::encode::{Format, Options};
 use crate::error::Error;
 use crate::push::http::{Auth, Client, Method};
 use crate::push::pushgateway::{self, Compression};
@@ -66,26 +66,35 @@ fn pushgateway_request(
     py.detach(|| pushgateway::send(client, method, url, &headers, data, &Auth::None, timeout)).py()
 }
 
-/// The remote write request (snappy-compressed `WriteRequest`) for one scrape of `registry` at
-/// `timestamp_ms`, as a writer would send it. For tests and benchmarks.
-#[pyfunction]
-#[pyo3(signature = (registry, timestamp_ms, external_labels = Vec::new()))]
-fn remote_write_body<'py>(
-    py: Python<'py>,
-    registry: &PyRegistry,
-    timestamp_ms: i64,
-    external_labels: Vec<(String, String)>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let inner = registry.inner.clone();
-    let body = py
-        .detach(move || {
-            let families = inner.collect(&Options::default())?;
-            let mut samples = Vec::new();
-            SeriesCache::new(external_labels)?.scrape(&families, timestamp_ms, &mut samples);
-            Ok::<_, Error>(encode_body(&samples, &mut Vec::new(), &mut snap::raw::Encoder::new()))
-        })
-        .py()?;
-    Ok(PyBytes::new(py, &body))
+/// Remote write request bodies for scrapes of a registry, made as a writer makes them (series
+/// labels encoded once and kept), without sending them. For tests and benchmarks.
+#[pyclass(module = "obsagent._native", name = "RemoteWriteEncoder", frozen)]
+pub struct PyRemoteWriteEncoder {
+    registry: std::sync::Arc<crate::registry::Registry>,
+    cache: Mutex<SeriesCache>,
+}
+
+#[pymethods]
+impl PyRemoteWriteEncoder {
+    #[new]
+    #[pyo3(signature = (registry, external_labels = Vec::new()))]
+    fn new(registry: &PyRegistry, external_labels: Vec<(String, String)>) -> PyResult<Self> {
+        let cache = Mutex::new(SeriesCache::new(external_labels).py()?);
+        Ok(PyRemoteWriteEncoder { registry: registry.inner.clone(), cache })
+    }
+
+    /// The request (snappy-compressed `WriteRequest`) for a scrape now, stamped `timestamp_ms`.
+    fn encode<'py>(&self, py: Python<'py>, timestamp_ms: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let body = py
+            .detach(|| {
+                let exposition = self.registry.encode(Format::Text, &Options::default())?;
+                let mut samples = Vec::new();
+                self.cache.lock().scrape(&exposition, timestamp_ms, &mut samples);
+                Ok::<_, Error>(encode_body(&samples, &mut Vec::new(), &mut snap::raw::Encoder::new()))
+            })
+            .py()?;
+        Ok(PyBytes::new(py, &body))
+    }
 }
 
 /// A running remote write sender (two threads of its own).
@@ -189,6 +198,6 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(pushgateway_url, module)?)?;
     module.add_function(wrap_pyfunction!(pushgateway_body, module)?)?;
     module.add_function(wrap_pyfunction!(pushgateway_request, module)?)?;
-    module.add_function(wrap_pyfunction!(remote_write_body, module)?)?;
+    module.add_class::<PyRemoteWriteEncoder>()?;
     Ok(())
 }

@@ -40,7 +40,7 @@ fn pushgateway_body<'py>(
     py: Python<'py>,
     data: &[u8],
     compression: Option<&str>,
-) -> PyResult<(Bound<'py, PyBytes>, Vec<(&'static str, &'static str)>)> {
+) -> PyResult<(Bound<'py, PyBytes>, pushgateway::Headers)> {
     let compression = Compression::parse(compression).py()?;
     let (body, headers) = py.detach(|| pushgateway::compress(data.to_vec(), compression)).py()?;
     Ok((PyBytes::new(py, &body), headers))

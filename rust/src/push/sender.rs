@@ -276,6 +276,7 @@ impl Shared {
         // The first scrape after one interval, as Prometheus does; flush() and stop() scrape at once.
         let mut next = Instant::now() + self.config.interval;
         let mut samples = Vec::new();
+        let mut last_timestamp = i64::MIN / 2;
         loop {
             let (last, asked) = {
                 let mut state = self.state.lock();
@@ -288,9 +289,12 @@ impl Shared {
                 (state.stopping, state.scrapes_asked)
             };
             let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            // Two scrapes in one millisecond (a flush right after another) would be one sample
+            // twice with two values, which receivers refuse: times only go forward.
+            last_timestamp = (now.as_millis() as i64).max(last_timestamp + 1);
             samples.clear();
             match self.registry.encode(Format::Text, &self.config.options) {
-                Ok(exposition) => cache.scrape(&exposition, now.as_millis() as i64, &mut samples),
+                Ok(exposition) => cache.scrape(&exposition, last_timestamp, &mut samples),
                 Err(err) => {
                     log("error", "remote write: collecting the registry failed", &[("error", &err.to_string())])
                 }

@@ -539,6 +539,96 @@ mod tests {
         assert_eq!(without_credentials("http://host"), "http://host");
     }
 
+    /// A receiver on loopback answering `statuses` in order (then 204); returns its write URL
+    /// and the bodies it got, decompressed.
+    fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let got = bodies.clone();
+        std::thread::spawn(move || {
+            let mut statuses = statuses.into_iter();
+            for stream in listener.incoming() {
+                let mut reader = BufReader::new(stream.unwrap());
+                loop {
+                    let mut length = 0;
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = value.trim().parse().unwrap();
+                        }
+                        line.clear();
+                    }
+                    if line != "\r\n" {
+                        break; // the client closed the connection
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    got.lock().push(snap::raw::Decoder::new().decompress_vec(&body).unwrap());
+                    let status = statuses.next().unwrap_or(204);
+                    let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+                    reader.get_mut().write_all(answer.as_bytes()).unwrap();
+                }
+            }
+        });
+        (url, bodies)
+    }
+
+    /// The timestamp of every sample of a `WriteRequest` with one sample per series.
+    fn timestamps(request: &[u8]) -> Vec<i64> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < request.len() {
+            let (length, used) = varint(&request[at + 1..]);
+            let series = &request[at + 1 + used..at + 1 + used + length as usize];
+            let mut field = 0;
+            while series[field] == 0x0a {
+                let (label_length, used) = varint(&series[field + 1..]);
+                field += 1 + used + label_length as usize;
+            }
+            assert_eq!(series[field], 0x12, "the sample follows the labels");
+            let sample = &series[field + 2..]; // 0x09, 8 bytes of value, 0x10, the time
+            out.push(varint(&sample[10..]).0 as i64);
+            at += 1 + used + length as usize;
+        }
+        out
+    }
+
+    fn varint(bytes: &[u8]) -> (u64, usize) {
+        let mut value = 0;
+        for (i, byte) in bytes.iter().enumerate() {
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return (value, i + 1);
+            }
+        }
+        panic!("truncated varint")
+    }
+
+    #[test]
+    fn flushes_deliver_with_increasing_times_and_a_refused_batch_does_not_block_the_queue() {
+        let registry = Arc::new(Registry::new());
+        let family = crate::registry::Family::new("up", "", "", crate::metric::Kind::Gauge, vec![]).unwrap();
+        registry.register_family(family).unwrap();
+        let (url, bodies) = receiver(vec![400, 503]);
+        let config = Config { interval: Duration::from_secs(3600), ..Config::new(url) };
+        let mut writer = RemoteWriter::start(config, registry).unwrap();
+        assert!(writer.flush(Duration::from_secs(10))); // refused
+        assert!(writer.flush(Duration::from_secs(10))); // 503, then delivered
+        assert!(writer.flush(Duration::from_secs(10)));
+        writer.stop(Duration::from_secs(10));
+        let bodies = bodies.lock();
+        let times: Vec<i64> = bodies.iter().flat_map(|body| timestamps(body)).collect();
+        assert_eq!(bodies.len(), 5, "400, 503 and its retry, the third flush, the stop");
+        assert_eq!(bodies[1], bodies[2], "the batch sent again after the 503");
+        let sent: Vec<i64> = [&times[..1], &times[2..]].concat();
+        assert!(sent.windows(2).all(|pair| pair[0] < pair[1]), "{times:?}");
+        let stats = &writer.shared.stats;
+        let counts = [&stats.sent, &stats.failed, &stats.retries, &stats.dropped].map(|c| c.load(Ordering::Relaxed));
+        assert_eq!(counts, [3, 1, 1, 0]);
+    }
+
     #[test]
     fn bad_configurations_are_refused() {
         let registry = Arc::new(Registry::new());

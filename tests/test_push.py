@@ -78,34 +78,39 @@ def gateway_state(base: str) -> dict[str, dict[tuple, float]]:
     return state
 
 
-def push_sequence(client, gateway: str) -> None:
-    """The same calls, made with `client` (prometheus_client or obsagent) and its own metrics."""
+def push_sequence(client, gateway: str, **extra) -> None:
+    """The same calls, made with `client` (prometheus_client or obsagent) and its own metrics;
+    `extra` keyword arguments go to each push."""
     registry = client.CollectorRegistry()
     jobs = client.Counter("batch_jobs", "Jobs run.", ["queue"], registry=registry)
     last = client.Gauge("batch_last_success_unixtime", "Last success.", registry=registry)
     duration = client.Histogram("batch_duration_seconds", "Run time.", buckets=[0.5, 2, 8], registry=registry)
+    client.Summary("batch_rows_read", "Rows read.", registry=registry).observe(1024)
+    client.Info("batch_build", "Build.", registry=registry).info({"version": "1.2", "commit": 'a"b'})
+    client.Enum("batch_state", "State.", states=["ok", "failed"], registry=registry).state("failed")
     for group in GROUPS:
         jobs.labels("default").inc(3)
         jobs.labels("slow/lane").inc(0.5)
         last.set(1_700_000_000.25)
         duration.observe(1.5)
-        client.push_to_gateway(gateway, "nightly", registry, grouping_key=group)
+        client.push_to_gateway(gateway, "nightly", registry, grouping_key=group, **extra)
     # pushadd replaces only the families in the body; PUT replaces the whole group.
-    extra = client.CollectorRegistry()
-    client.Gauge("batch_rows", "Rows written.", registry=extra).set(42)
-    client.pushadd_to_gateway(gateway, "nightly", extra, grouping_key=GROUPS[2])
-    client.pushadd_to_gateway(gateway, "nightly", extra, grouping_key=GROUPS[3], compression="gzip")
-    client.push_to_gateway(gateway, "nightly", extra, grouping_key=GROUPS[1])
-    client.push_to_gateway(gateway, "a/b job", registry, grouping_key={"x": ""})
+    rows = client.CollectorRegistry()
+    client.Gauge("batch_rows", "Rows written.", registry=rows).set(42)
+    client.pushadd_to_gateway(gateway, "nightly", rows, grouping_key=GROUPS[2], **extra)
+    client.pushadd_to_gateway(gateway, "nightly", rows, grouping_key=GROUPS[3], compression="gzip", **extra)
+    client.push_to_gateway(gateway, "nightly", rows, grouping_key=GROUPS[1], **extra)
+    client.push_to_gateway(gateway, "a/b job", registry, grouping_key={"x": ""}, **extra)
     client.delete_from_gateway(gateway, "nightly", grouping_key=GROUPS[0])
 
 
-def test_the_same_calls_leave_the_gateway_in_the_same_state_as_prometheus_client(tmp_path):
+@pytest.mark.parametrize("protobuf", [False, True], ids=["text", "protobuf"])
+def test_the_same_calls_leave_the_gateway_in_the_same_state_as_prometheus_client(tmp_path, protobuf):
     prometheus_client.disable_created_metrics()  # obsagent leaves _created out by default
     try:
         with running_pushgateway(tmp_path / "a") as theirs, running_pushgateway(tmp_path / "b") as ours:
             push_sequence(prometheus_client, theirs.removeprefix("http://"))  # no scheme: http assumed
-            push_sequence(obsagent, ours.removeprefix("http://"))
+            push_sequence(obsagent, ours.removeprefix("http://"), protobuf=protobuf)
             expected, got = gateway_state(theirs), gateway_state(ours)
     finally:
         prometheus_client.enable_created_metrics()
@@ -184,6 +189,7 @@ def test_the_daemon_pushes_on_an_interval_and_deletes_its_group_on_shutdown(tmp_
             "--push.grouping-label=host=db/1",
             "--push.grouping-label=rack=",
             "--push.delete-on-shutdown",
+            "--push.format=protobuf",
         )
         try:
             pushed = wait_for(lambda: gateway_state(gateway).get("node_load1"), timeout=20)

@@ -192,12 +192,16 @@ def push_to_gateway(
     timeout: float | None = 30,
     handler: Callable[..., Callable[[], None]] = default_handler,
     compression: str | None = None,
+    *,
+    protobuf: bool = False,
 ) -> None:
     """Replaces the group ``job`` + ``grouping_key`` on the Pushgateway with ``registry``'s
     metrics (HTTP PUT). ``gateway`` is ``http(s)://host:port`` or ``host:port``; a grouping
     value with ``/`` or a space, or an empty one, goes base64-encoded (``name@base64``) as the
-    gateway requires; ``compression`` is None, ``"gzip"`` or ``"snappy"``."""
-    _use_gateway("PUT", gateway, job, registry, grouping_key, timeout, handler, compression)
+    gateway requires; ``compression`` is None, ``"gzip"`` or ``"snappy"``. The body is text
+    0.0.4, as prometheus_client sends it, or with ``protobuf=True`` delimited protobuf, as
+    client_golang sends it."""
+    _use_gateway("PUT", gateway, job, registry, grouping_key, timeout, handler, compression, protobuf)
 
 
 def pushadd_to_gateway(
@@ -208,9 +212,11 @@ def pushadd_to_gateway(
     timeout: float | None = 30,
     handler: Callable[..., Callable[[], None]] = default_handler,
     compression: str | None = None,
+    *,
+    protobuf: bool = False,
 ) -> None:
     """Like ``push_to_gateway``, but replaces only the metric names pushed (HTTP POST)."""
-    _use_gateway("POST", gateway, job, registry, grouping_key, timeout, handler, compression)
+    _use_gateway("POST", gateway, job, registry, grouping_key, timeout, handler, compression, protobuf)
 
 
 def delete_from_gateway(
@@ -233,6 +239,7 @@ def _use_gateway(
     timeout: float | None,
     handler: Callable[..., Callable[[], None]],
     compression: str | None = None,
+    protobuf: bool = False,
 ) -> None:
     key = [(str(name), str(value)) for name, value in (grouping_key or {}).items()]
     url = _native.pushgateway_url(gateway, str(job), key)
@@ -240,6 +247,8 @@ def _use_gateway(
         if compression is not None:
             raise ValueError("Compression is not supported for DELETE requests.")
         data, headers = b"", [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+    elif protobuf:
+        data, headers = _native.pushgateway_protobuf(_as_registry(registry or REGISTRY)._native, compression)
     else:
         data, headers = _native.pushgateway_body(
             generate_latest(REGISTRY if registry is None else registry), compression

@@ -120,6 +120,14 @@ def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
             callback=_duration,
             help="Time between pushes to the Pushgateway.",
         ),
+        click.option(
+            "--push.format",
+            "push_format",
+            default="text",
+            show_default=True,
+            type=click.Choice(["text", "protobuf"]),
+            help="Body of the pushes: text 0.0.4 or delimited protobuf.",
+        ),
         click.option("--push.job", "push_job", default="obsagent", show_default=True, help="The pushed group's job."),
         click.option(
             "--push.grouping-label",
@@ -143,8 +151,11 @@ def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
 class Gateway:
     """Pushes the default registry to a Pushgateway every interval, on a thread of its own."""
 
-    def __init__(self, url: str, job: str, grouping_key: dict[str, str], interval: float, log: Callable) -> None:
+    def __init__(
+        self, url: str, job: str, grouping_key: dict[str, str], interval: float, protobuf: bool, log: Callable
+    ) -> None:
         self.url, self.job, self.grouping_key, self.interval, self.log = url, job, grouping_key, interval, log
+        self.protobuf = protobuf
         self.stopping = threading.Event()
         self.failing = False
         self.thread = threading.Thread(target=self.run, name="obsagent-push", daemon=True)
@@ -152,7 +163,9 @@ class Gateway:
 
     def push(self) -> None:
         try:
-            push_to_gateway(self.url, self.job, REGISTRY, self.grouping_key, timeout=self.interval * 2)
+            push_to_gateway(
+                self.url, self.job, REGISTRY, self.grouping_key, timeout=self.interval * 2, protobuf=self.protobuf
+            )
         except (OSError, ValueError, RuntimeError) as err:
             if not self.failing:  # once per outage, not once per interval
                 self.log("warn", "push to gateway failed", url=self.url, error=str(err))
@@ -216,6 +229,7 @@ class Pushers:
                 settings["push_job"],
                 dict(settings["push_grouping_labels"]),
                 settings["push_interval"],
+                settings["push_format"] == "protobuf",
                 log,
             )
 

@@ -7,7 +7,7 @@ use super::registry::PyRegistry;
 use crate::encode::{Format, Options};
 use crate::error::Error;
 use crate::push::http::{Auth, Client, Method};
-use crate::push::pushgateway::{self, Compression};
+use crate::push::pushgateway::{self, Compression, TEXT};
 use crate::push::remote_write::{encode_body, SeriesCache};
 use crate::push::sender::{Config, RemoteWriter};
 use parking_lot::Mutex;
@@ -42,7 +42,22 @@ fn pushgateway_body<'py>(
     compression: Option<&str>,
 ) -> PyResult<(Bound<'py, PyBytes>, pushgateway::Headers)> {
     let compression = Compression::parse(compression).py()?;
-    let (body, headers) = py.detach(|| pushgateway::compress(data.to_vec(), compression)).py()?;
+    let (body, headers) = py.detach(|| pushgateway::compress(data.to_vec(), TEXT, compression)).py()?;
+    Ok((PyBytes::new(py, &body), headers))
+}
+
+/// `(body, headers)` for a protobuf push of `registry` (delimited `MetricFamily` messages),
+/// compressed as asked.
+#[pyfunction]
+#[pyo3(signature = (registry, compression = None))]
+fn pushgateway_protobuf<'py>(
+    py: Python<'py>,
+    registry: &PyRegistry,
+    compression: Option<&str>,
+) -> PyResult<(Bound<'py, PyBytes>, pushgateway::Headers)> {
+    let compression = Compression::parse(compression).py()?;
+    let inner = registry.inner.clone();
+    let (body, headers) = py.detach(move || pushgateway::body(&inner, &Options::default(), true, compression)).py()?;
     Ok((PyBytes::new(py, &body), headers))
 }
 
@@ -197,6 +212,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyRemoteWriter>()?;
     module.add_function(wrap_pyfunction!(pushgateway_url, module)?)?;
     module.add_function(wrap_pyfunction!(pushgateway_body, module)?)?;
+    module.add_function(wrap_pyfunction!(pushgateway_protobuf, module)?)?;
     module.add_function(wrap_pyfunction!(pushgateway_request, module)?)?;
     module.add_class::<PyRemoteWriteEncoder>()?;
     Ok(())

@@ -1,6 +1,7 @@
 //! The Pushgateway client: the group URL with the gateway's grouping-key encoding, the body
-//! (text 0.0.4, as prometheus_client pushes it, optionally gzip or snappy), and PUT (replace the
-//! group), POST (replace the families pushed) or DELETE (remove the group).
+//! (text 0.0.4 as prometheus_client pushes it, or delimited protobuf as client_golang does;
+//! optionally gzip or snappy), and PUT (replace the group), POST (replace the families pushed)
+//! or DELETE (remove the group).
 //!
 //! The URL is built exactly as prometheus_client builds it, so a job that moves to obsagent
 //! lands in the same group: components are percent-encoded like `urllib.parse.quote_plus`;

@@ -14,7 +14,6 @@ use parking_lot::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Seconds as a duration; `what` names the argument in the error.
@@ -75,10 +74,18 @@ fn pushgateway_request(
     let method =
         Method::parse(method).ok_or_else(|| PyValueError::new_err(format!("unsupported method {method:?}")))?;
     let timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
-    static CLIENT: OnceLock<Client> = OnceLock::new(); // keeps connections between pushes
-    let client = CLIENT.get_or_init(Client::new);
+    // Kept between pushes for its connections, but made anew in a forked child: a pooled
+    // connection shared with the parent would interleave two processes' requests.
+    static CLIENT: Mutex<Option<(u32, Client)>> = Mutex::new(None);
+    let client = {
+        let mut kept = CLIENT.lock();
+        match &*kept {
+            Some((pid, client)) if *pid == std::process::id() => client.clone(),
+            _ => kept.insert((std::process::id(), Client::new())).1.clone(),
+        }
+    };
     let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    py.detach(|| pushgateway::send(client, method, url, &headers, data, &Auth::None, timeout)).py()
+    py.detach(|| pushgateway::send(&client, method, url, &headers, data, &Auth::None, timeout)).py()
 }
 
 /// Remote write request bodies for scrapes of a registry, made as a writer makes them (series

@@ -1,123 +1,140 @@
-//! The remote-write buffer: samples in scrape order, at most `capacity` of them. When the
-//! receiver is away long enough to fill it, the oldest samples are dropped (and counted), so
-//! memory stays bounded and what is delivered on recovery is the most recent history.
+//! The remote-write buffer: request bodies ready to send, in scrape order, holding at most
+//! `capacity` samples together. When the receiver is away long enough to fill it, the oldest
+//! batches are dropped (and their samples counted), so memory stays bounded (a few bytes per
+//! sample, compressed) and what is delivered on recovery is the most recent history.
 //!
-//! The sender reads a batch from the front without taking it out ([`Queue::peek`]) and removes
-//! it once the receiver has it ([`Queue::acknowledge`]); samples only ever leave by being sent,
-//! refused by the receiver, or dropped for room. Positions are counted from the start, so an
-//! acknowledgement for samples already dropped while the request was in flight removes nothing
-//! twice.
+//! Batches are encoded by the scraper as it queues them, so the sender only sends: encoding
+//! the next batches overlaps with waiting for the receiver's answer. The sender reads the front
+//! batch without taking it out ([`Queue::front`]) and removes it once the receiver has it
+//! ([`Queue::acknowledge`]); a batch only ever leaves by being sent, refused by the receiver,
+//! or dropped for room. Batches are numbered from the start, so an acknowledgement for a batch
+//! dropped while its request was in flight removes nothing else.
 
-use super::remote_write::QueuedSample;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-/// A bounded FIFO of samples that drops its oldest when full.
+/// One request body and how many samples it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The compressed `WriteRequest`.
+    pub body: Arc<[u8]>,
+    /// Samples in it.
+    pub samples: usize,
+}
+
+/// A FIFO of batches bounded in samples that drops its oldest when full.
 pub struct Queue {
-    samples: VecDeque<QueuedSample>,
+    batches: VecDeque<Batch>,
+    samples: usize,
     capacity: usize,
-    /// The position of `samples[0]` among every sample ever pushed.
+    /// The number of `batches[0]` among every batch ever pushed.
     front: u64,
 }
 
 impl Queue {
     /// An empty queue for at most `capacity` samples (at least one).
     pub fn new(capacity: usize) -> Queue {
-        Queue { samples: VecDeque::new(), capacity: capacity.max(1), front: 0 }
+        Queue { batches: VecDeque::new(), samples: 0, capacity: capacity.max(1), front: 0 }
     }
 
     /// Samples waiting.
     pub fn len(&self) -> usize {
-        self.samples.len()
+        self.samples
     }
 
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
+        self.batches.is_empty()
     }
 
-    /// Appends `samples`, dropping the oldest beyond the capacity; returns how many were dropped.
-    pub fn push(&mut self, samples: impl IntoIterator<Item = QueuedSample>) -> u64 {
-        let mut dropped = 0;
-        for sample in samples {
-            if self.samples.len() == self.capacity {
-                self.samples.pop_front();
-                self.front += 1;
-                dropped += 1;
-            }
-            self.samples.push_back(sample);
+    /// Appends `batch`, dropping the oldest batches to make room (or `batch` itself, if it is
+    /// bigger than the whole queue); returns how many samples were dropped.
+    pub fn push(&mut self, batch: Batch) -> u64 {
+        if batch.samples > self.capacity {
+            return batch.samples as u64;
         }
+        let mut dropped = 0;
+        while self.samples + batch.samples > self.capacity {
+            dropped += self.pop().map_or(0, |b| b.samples as u64);
+        }
+        self.samples += batch.samples;
+        self.batches.push_back(batch);
         dropped
     }
 
-    /// Copies up to `max` samples from the front into `out`; returns the position of the first.
-    pub fn peek(&self, max: usize, out: &mut Vec<QueuedSample>) -> u64 {
-        out.clear();
-        out.extend(self.samples.iter().take(max).cloned());
-        self.front
+    /// The oldest batch and its number.
+    pub fn front(&self) -> Option<(u64, Batch)> {
+        self.batches.front().map(|batch| (self.front, batch.clone()))
     }
 
-    /// Removes every sample; returns how many there were.
-    pub fn clear(&mut self) -> usize {
-        let count = self.samples.len();
-        self.front += count as u64;
-        self.samples.clear();
-        count
-    }
-
-    /// Removes the `count` samples that started at position `start`, those still here.
-    pub fn acknowledge(&mut self, start: u64, count: usize) {
-        let end = start + count as u64;
-        while self.front < end && !self.samples.is_empty() {
-            self.samples.pop_front();
-            self.front += 1;
+    /// Removes batch number `number` if it is still the oldest.
+    pub fn acknowledge(&mut self, number: u64) {
+        if number == self.front {
+            self.pop();
         }
+    }
+
+    /// Removes every batch; returns how many samples they held.
+    pub fn clear(&mut self) -> usize {
+        let samples = self.samples;
+        while self.pop().is_some() {}
+        samples
+    }
+
+    fn pop(&mut self) -> Option<Batch> {
+        let batch = self.batches.pop_front()?;
+        self.samples -= batch.samples;
+        self.front += 1;
+        Some(batch)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
-    fn samples(values: std::ops::Range<i64>) -> Vec<QueuedSample> {
-        let series: Arc<[u8]> = Arc::from(&b""[..]);
-        values.map(|t| QueuedSample { series: series.clone(), value: t as f64, timestamp_ms: t }).collect()
+    fn batch(tag: u8, samples: usize) -> Batch {
+        Batch { body: Arc::from(&[tag][..]), samples }
     }
 
-    fn times(queue: &Queue) -> Vec<i64> {
-        let mut out = Vec::new();
-        queue.peek(usize::MAX, &mut out);
-        out.iter().map(|s| s.timestamp_ms).collect()
+    fn tags(queue: &Queue) -> Vec<u8> {
+        queue.batches.iter().map(|b| b.body[0]).collect()
     }
 
     #[test]
-    fn full_queue_drops_the_oldest_and_counts_them() {
-        let mut queue = Queue::new(5);
-        assert_eq!(queue.push(samples(0..3)), 0);
-        assert_eq!(queue.push(samples(3..8)), 3);
-        assert_eq!(times(&queue), [3, 4, 5, 6, 7]);
-        assert_eq!(queue.len(), 5);
+    fn full_queue_drops_the_oldest_batches_and_counts_their_samples() {
+        let mut queue = Queue::new(10);
+        assert_eq!(queue.push(batch(1, 4)), 0);
+        assert_eq!(queue.push(batch(2, 4)), 0);
+        assert_eq!(queue.push(batch(3, 4)), 4);
+        assert_eq!(tags(&queue), [2, 3]);
+        assert_eq!(queue.len(), 8);
+        assert_eq!(queue.push(batch(4, 11)), 11, "bigger than the queue: dropped itself");
+        assert_eq!(queue.push(batch(5, 10)), 8);
+        assert_eq!((tags(&queue), queue.len()), (vec![5], 10));
     }
 
     #[test]
     fn acknowledged_batches_leave_from_the_front() {
         let mut queue = Queue::new(10);
-        queue.push(samples(0..6));
-        let mut batch = Vec::new();
-        let start = queue.peek(4, &mut batch);
-        assert_eq!(batch.len(), 4);
-        queue.acknowledge(start, batch.len());
-        assert_eq!(times(&queue), [4, 5]);
+        queue.push(batch(1, 2));
+        queue.push(batch(2, 3));
+        let (number, first) = queue.front().unwrap();
+        assert_eq!(first, batch(1, 2));
+        queue.acknowledge(number);
+        assert_eq!((tags(&queue), queue.len()), (vec![2], 3));
+        assert_eq!(queue.clear(), 3);
+        assert!(queue.is_empty() && queue.front().is_none());
     }
 
     #[test]
-    fn samples_dropped_during_a_send_are_not_acknowledged_twice() {
+    fn a_batch_dropped_during_its_send_is_not_acknowledged_twice() {
         let mut queue = Queue::new(4);
-        queue.push(samples(0..4));
-        let mut batch = Vec::new();
-        let start = queue.peek(2, &mut batch); // samples 0 and 1 in flight
-        queue.push(samples(4..7)); // drops 0, 1 and 2 meanwhile
-        queue.acknowledge(start, batch.len());
-        assert_eq!(times(&queue), [3, 4, 5, 6]);
+        queue.push(batch(1, 2));
+        let (number, _) = queue.front().unwrap(); // batch 1 in flight
+        queue.push(batch(2, 2));
+        queue.push(batch(3, 2)); // drops batch 1 meanwhile
+        queue.acknowledge(number);
+        assert_eq!(tags(&queue), [2, 3]);
     }
 }

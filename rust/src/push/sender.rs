@@ -1,8 +1,10 @@
-//! The remote-write sender: a [`RemoteWriter`] scrapes a registry at each interval into the
-//! bounded [`Queue`] and sends it to one receiver in batches, on two threads of its own.
+//! The remote-write sender: a [`RemoteWriter`] scrapes a registry at each interval, encodes it
+//! into request bodies of at most `max_samples_per_send` samples in the bounded [`Queue`], and
+//! sends them to one receiver, on two threads of its own.
 //!
 //! Two threads, so that a receiver that is slow or away never delays a scrape: the scraper
-//! keeps the history coming at its interval while the sender waits out its backoff. Delivery
+//! keeps the history coming at its interval while the sender waits out its backoff; and while
+//! the sender waits for an answer, the scraper encodes the next batches. Delivery
 //! follows the spec and Prometheus' own sender: 2xx removes the batch; connection errors, 5xx
 //! and 429 are retried with exponential backoff and jitter (or after the receiver's
 //! `Retry-After`); any other status drops the batch, logging the receiver's reason, so one bad
@@ -13,7 +15,7 @@
 
 use super::http::{Auth, Client, Method, Reply};
 use super::log;
-use super::queue::Queue;
+use super::queue::{Batch, Queue};
 use super::remote_write::{encode_body, SeriesCache, HEADERS};
 use crate::encode::{Format, Options};
 use crate::error::{Error, Result};
@@ -38,7 +40,7 @@ pub struct Config {
     pub external_labels: Vec<(String, String)>,
     /// Credentials for the receiver.
     pub auth: Auth,
-    /// Samples the queue holds at most; beyond it the oldest are dropped.
+    /// Samples the queue holds at most; beyond it the oldest batches are dropped.
     pub max_buffer_samples: usize,
     /// Samples in one request at most.
     pub max_samples_per_send: usize,
@@ -276,6 +278,7 @@ impl Shared {
         // The first scrape after one interval, as Prometheus does; flush() and stop() scrape at once.
         let mut next = Instant::now() + self.config.interval;
         let mut samples = Vec::new();
+        let (mut raw, mut encoder) = (Vec::new(), snap::raw::Encoder::new());
         let mut last_timestamp = i64::MIN / 2;
         loop {
             let (last, asked) = {
@@ -299,11 +302,17 @@ impl Shared {
                     log("error", "remote write: collecting the registry failed", &[("error", &err.to_string())])
                 }
             }
-            {
+            // Each batch is queued as soon as it is encoded, for the sender to start on.
+            for chunk in samples.chunks(self.config.max_samples_per_send) {
+                let batch = Batch { body: encode_body(chunk, &mut raw, &mut encoder).into(), samples: chunk.len() };
                 let mut state = self.state.lock();
-                let dropped = state.queue.push(samples.drain(..));
+                let dropped = state.queue.push(batch);
                 self.stats.dropped.fetch_add(dropped, Ordering::Relaxed);
                 self.stats.queued.store(state.queue.len() as u64, Ordering::Relaxed);
+                self.changed.notify_all();
+            }
+            {
+                let mut state = self.state.lock();
                 state.scrapes_done = state.scrapes_done.max(asked);
                 state.scraper_done = last;
                 self.changed.notify_all();
@@ -319,13 +328,15 @@ impl Shared {
         }
     }
 
-    /// Waits for samples; `None` when it is time to stop.
-    fn next_batch(&self, batch: &mut Vec<super::remote_write::QueuedSample>) -> Option<u64> {
+    /// Waits for a batch; `None` when it is time to stop.
+    fn next_batch(&self) -> Option<(u64, Batch)> {
         let mut state = self.state.lock();
         loop {
             let past_deadline = state.stopping && state.deadline.is_some_and(|d| Instant::now() >= d);
-            if !state.queue.is_empty() && !past_deadline {
-                return Some(state.queue.peek(self.config.max_samples_per_send, batch));
+            if !past_deadline {
+                if let Some(front) = state.queue.front() {
+                    return Some(front);
+                }
             }
             if state.scraper_done && (state.queue.is_empty() || past_deadline) {
                 let left = state.queue.clear();
@@ -366,17 +377,15 @@ impl Shared {
         if let Some(value) = authorization.as_deref() {
             headers.push(("Authorization", value));
         }
-        let (mut raw, mut encoder, mut batch) = (Vec::new(), snap::raw::Encoder::new(), Vec::new());
         let mut jitter = Jitter::new();
         let mut attempt = 0u32;
-        while let Some(start) = self.next_batch(&mut batch) {
-            let body = encode_body(&batch, &mut raw, &mut encoder);
+        while let Some((number, batch)) = self.next_batch() {
             let mut timeout = self.config.timeout;
             if let Some(deadline) = self.state.lock().deadline {
                 timeout = timeout.min(deadline.saturating_duration_since(Instant::now())).max(Duration::from_millis(1));
             }
-            let count = batch.len();
-            match outcome(client.send(Method::Post, &self.config.url, &headers, &body, Some(timeout))) {
+            let count = batch.samples;
+            match outcome(client.send(Method::Post, &self.config.url, &headers, &batch.body, Some(timeout))) {
                 Outcome::Delivered => {
                     if attempt > 0 {
                         log("info", "remote write: receiver back", &[("url", &self.url_label)]);
@@ -384,14 +393,14 @@ impl Shared {
                     attempt = 0;
                     self.stats.sent.fetch_add(count as u64, Ordering::Relaxed);
                     self.stats.last_success.store(crate::clock::now().to_bits(), Ordering::Relaxed);
-                    self.acknowledge(start, count);
+                    self.acknowledge(number);
                 }
                 Outcome::Refused { status, reason } => {
                     self.stats.failed.fetch_add(count as u64, Ordering::Relaxed);
                     let status = status.to_string();
                     let fields = [("url", &*self.url_label), ("status", &status), ("reason", &reason)];
                     log("warn", "remote write: receiver refused samples, dropped", &fields);
-                    self.acknowledge(start, count);
+                    self.acknowledge(number);
                 }
                 Outcome::Retry { retry_after, error } => {
                     if attempt == 0 {
@@ -410,9 +419,9 @@ impl Shared {
         }
     }
 
-    fn acknowledge(&self, start: u64, count: usize) {
+    fn acknowledge(&self, number: u64) {
         let mut state = self.state.lock();
-        state.queue.acknowledge(start, count);
+        state.queue.acknowledge(number);
         self.stats.queued.store(state.queue.len() as u64, Ordering::Relaxed);
         self.changed.notify_all();
     }

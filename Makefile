@@ -54,13 +54,13 @@ golden-update: build ## Rewrite tests/golden from the current encoders (review t
 	OBSAGENT_GOLDEN_UPDATE=1 $(PYTHON) -m pytest -q tests/test_exposition.py tests/test_node.py -k golden
 
 .PHONY: bench
-bench: build-release peers ## obsagent beside prometheus_client, node_exporter, nvidia-ml-py, two FastAPI instrumentations and a Python remote-write encoder, same run, as ratios
+bench: build-release peers ## obsagent beside prometheus_client, node_exporter, nvidia-ml-py and two FastAPI instrumentations, same run, as ratios
 	$(PYTHON) benches/python/bench_clients.py
 	$(PYTHON) benches/python/bench_node.py
 	$(PYTHON) benches/python/bench_gpu.py
 	$(PYTHON) benches/python/bench_middleware.py
-	$(PYTHON) benches/python/bench_remote_write.py
 	cargo bench --no-default-features --bench encode -- --quick
+	$(PYTHON) benches/python/bench_remote_write.py
 
 .PHONY: fuzz
 fuzz: build ## Property tests with many cases: textfile and web-config parsers, HTTP requests, query decoding, expositions read back by prometheus_client

@@ -191,15 +191,6 @@ def serve(
         log("error", "bad collector settings", error=str(err))
         sys.exit(1)
     REGISTRY.register(node)
-    try:
-        pushers = Pushers(push_settings, log)
-    except (click.BadParameter, ValueError) as err:
-        log(
-            "error",
-            "bad push settings",
-            error=err.format_message() if isinstance(err, click.ClickException) else str(err),
-        )
-        sys.exit(1)
     # Handlers first: a signal that arrives as soon as "listening" is logged must stop us cleanly.
     stopping = threading.Event()
 
@@ -209,6 +200,15 @@ def serve(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:
+        pushers = Pushers(push_settings, log)  # once the registry is complete
+    except (click.BadParameter, ValueError) as err:
+        log(
+            "error",
+            "bad push settings",
+            error=err.format_message() if isinstance(err, click.ClickException) else str(err),
+        )
+        sys.exit(1)
     try:
         server = start_http_server(
             port,

@@ -402,3 +402,11 @@ def test_bad_remote_write_flags_are_clear_errors(flags, message):
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_a_native_writer_dropped_unstopped_stops_without_holding_the_gil(registry):
+    imported = Imported(int(time.time()) * 1000)
+    registry.register(imported)  # a Python collector: the last scrape needs the GIL
+    writer = obsagent._native.RemoteWriter(registry._native, f"http://127.0.0.1:{free_port()}/", 3600.0)
+    del writer  # stops: the last scrape runs while the GIL is released
+    assert len(imported.made) == 1

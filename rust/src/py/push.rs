@@ -214,6 +214,15 @@ impl PyRemoteWriter {
     }
 }
 
+impl Drop for PyRemoteWriter {
+    /// A writer dropped unstopped stops here, detached: its last scrape may need the GIL.
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.get_mut().take() {
+            Python::attach(|py| py.detach(move || drop(writer)));
+        }
+    }
+}
+
 /// Adds the push functions and `RemoteWriter` to the module.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyRemoteWriter>()?;

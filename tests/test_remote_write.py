@@ -269,9 +269,14 @@ def test_an_outage_keeps_what_fits_the_buffer_and_drops_the_oldest_beyond_it(tmp
         assert first_after >= outage_end * 1000 - 11_000
     small_count = sum(len(points) for points in small_got.values())
     dropped = self_metric("samples_dropped_total", small_url)
-    assert self_metric("samples_sent_total", small_url) == small_count
+    # The batch in flight as the receiver went down may be stored without an answer, then be
+    # dropped for room while retried: stored, yet counted as dropped, not sent (one scrape: 10).
+    assert (
+        self_metric("samples_sent_total", small_url) <= small_count <= self_metric("samples_sent_total", small_url) + 10
+    )
     assert dropped >= 600 - small_buffer - 20
-    assert abs((big_count - small_count) - dropped) <= 20, "what is missing is what was counted as dropped"
+    # Up to two scrapes apart (the writers scrape at their own moments), plus that one batch.
+    assert abs((big_count - small_count) - dropped) <= 30, "what is missing is what was counted as dropped"
 
 
 @contextlib.contextmanager

@@ -61,6 +61,7 @@ bench: build-release peers ## obsagent beside prometheus_client (single and mult
 	$(PYTHON) benches/python/bench_middleware.py
 	$(PYTHON) benches/python/bench_multiprocess.py
 	cargo bench --no-default-features --bench encode -- --quick
+	$(PYTHON) benches/python/bench_remote_write.py
 
 .PHONY: fuzz
 fuzz: build ## Property tests with many cases: textfile and web-config parsers, HTTP requests, query decoding, expositions read back by prometheus_client

@@ -4,7 +4,7 @@
 set -euo pipefail
 # binary -> Debian package
 declare -A peers=([prometheus]=prometheus [promtool]=prometheus [prometheus-node-exporter]=prometheus-node-exporter
-  [wrk]=wrk [openssl]=openssl)
+  [wrk]=wrk [openssl]=openssl [prometheus-pushgateway]=prometheus-pushgateway [victoria-metrics]=victoria-metrics)
 missing=()
 for binary in "${!peers[@]}"; do
   command -v "$binary" >/dev/null || missing+=("${peers[$binary]}")

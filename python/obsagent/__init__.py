@@ -7,10 +7,15 @@ from . import _native, multiprocess
 from .exposition import (
     CONTENT_TYPE_LATEST,
     CONTENT_TYPE_PLAIN_0_0_4,
+    basic_auth_handler,
     choose_encoder,
+    default_handler,
+    delete_from_gateway,
     generate_latest,
     make_asgi_app,
     make_wsgi_app,
+    push_to_gateway,
+    pushadd_to_gateway,
     start_http_server,
     start_wsgi_server,
     write_to_textfile,
@@ -39,6 +44,7 @@ from .registry import (
     set_label_value_limit,
     set_series_limit,
 )
+from .remote_write import RemoteWriter
 from .samples import Sample
 
 __version__ = _native.__version__
@@ -68,18 +74,24 @@ __all__ = [
     "Metric",
     "PlatformCollector",
     "ProcessCollector",
+    "RemoteWriter",
     "Sample",
     "StateSetMetricFamily",
     "Summary",
     "SummaryMetricFamily",
     "UnknownMetricFamily",
     "UntypedMetricFamily",
+    "basic_auth_handler",
     "choose_encoder",
+    "default_handler",
+    "delete_from_gateway",
     "disable_created_metrics",
     "enable_created_metrics",
     "generate_latest",
     "make_asgi_app",
     "make_wsgi_app",
+    "push_to_gateway",
+    "pushadd_to_gateway",
     "start_http_server",
     "start_wsgi_server",
     "write_to_textfile",

@@ -18,6 +18,7 @@ import click
 
 from . import __version__, _native
 from .exposition import start_http_server
+from .push_daemon import Pushers, push_options, split_settings
 from .registry import REGISTRY
 
 # (name, enabled by default) of every system collector.
@@ -165,7 +166,7 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         )
     for option in reversed(options):
         command = option(command)
-    return command
+    return push_options(command)
 
 
 def enabled_collectors(disable_defaults: bool, choices: dict[str, bool | None]) -> list[str]:
@@ -191,6 +192,7 @@ def serve(
 ) -> None:
     """Serves the system collectors and the default registry until SIGTERM or SIGINT."""
     host, port = parse_listen_address(listen_address)
+    push_settings = split_settings(settings)
     choices = {key: settings.pop(key) for key in list(settings) if key.startswith("collector_")}
     collectors = enabled_collectors(disable_defaults, choices)
     try:
@@ -218,6 +220,15 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        pushers = Pushers(push_settings, log)  # once the registry is complete
+    except (click.BadParameter, ValueError) as err:
+        log(
+            "error",
+            "bad push settings",
+            error=err.format_message() if isinstance(err, click.ClickException) else str(err),
+        )
+        sys.exit(1)
+    try:
         server = start_http_server(
             port,
             addr=host,
@@ -229,11 +240,13 @@ def serve(
     except (OSError, ValueError) as err:
         bad_config = str(err).startswith("web config:")
         log("error", "bad web config" if bad_config else "cannot listen", address=listen_address, error=str(err))
+        pushers.stop()
         sys.exit(1)
     log("info", "listening", address=server.address, version=__version__, collectors=collectors)
     while not stopping.wait(0.5):
         pass
     server.stop()
+    pushers.stop()
     log("info", "stopped")
 
 

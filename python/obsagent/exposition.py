@@ -1,4 +1,5 @@
-"""Exposition: ``generate_latest``, the HTTP server, WSGI/ASGI apps and text files.
+"""Exposition: ``generate_latest``, the HTTP server, WSGI/ASGI apps, text files and the
+Pushgateway client.
 
 Encoding runs in Rust with the GIL released; so does the server, on a thread of its own that
 starts only when asked (never at import, so it is safe to import before a fork).
@@ -6,7 +7,9 @@ starts only when asked (never at import, so it is safe to import before a fork).
 
 from __future__ import annotations
 
+import base64
 import os
+from collections.abc import Callable
 from typing import Any
 
 from . import _native
@@ -140,3 +143,114 @@ def write_to_textfile(path: str, registry: CollectorRegistry = REGISTRY) -> None
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+# Pushgateway: the group URL, the body and the request are made in Rust (detached from the
+# interpreter); a `handler` given by the caller is called as prometheus_client calls it, with
+# `(url, method, timeout, headers, data)`, so existing auth handlers keep working.
+
+
+def default_handler(
+    url: str, method: str, timeout: float | None, headers: list[tuple[str, Any]], data: bytes
+) -> Callable[[], None]:
+    """The handler that sends the request (from Rust, without the GIL); ``OSError`` on failure
+    or an answer of 400 or more. Other handlers may call it after adding headers."""
+
+    def handle() -> None:
+        pairs = [(str(name), value.decode() if isinstance(value, bytes) else str(value)) for name, value in headers]
+        _native.pushgateway_request(url, method, timeout, pairs, data)
+
+    return handle
+
+
+def basic_auth_handler(
+    url: str,
+    method: str,
+    timeout: float | None,
+    headers: list[tuple[str, Any]],
+    data: bytes,
+    username: str | None = None,
+    password: str | None = None,
+) -> Callable[[], None]:
+    """``default_handler`` with HTTP basic auth, when both ``username`` and ``password`` are set
+    (bind them with ``functools.partial`` or a small function, as with prometheus_client)."""
+
+    def handle() -> None:
+        if username is not None and password is not None:
+            token = base64.b64encode(f"{username}:{password}".encode()).decode()
+            headers.append(("Authorization", f"Basic {token}"))
+        default_handler(url, method, timeout, headers, data)()
+
+    return handle
+
+
+def push_to_gateway(
+    gateway: str,
+    job: str,
+    registry: Any,
+    grouping_key: dict[str, Any] | None = None,
+    timeout: float | None = 30,
+    handler: Callable[..., Callable[[], None]] = default_handler,
+    compression: str | None = None,
+    *,
+    protobuf: bool = False,
+) -> None:
+    """Replaces the group ``job`` + ``grouping_key`` on the Pushgateway with ``registry``'s
+    metrics (HTTP PUT). ``gateway`` is ``http(s)://host:port`` or ``host:port``; a grouping
+    value with ``/`` or a space, or an empty one, goes base64-encoded (``name@base64``) as the
+    gateway requires; ``compression`` is None, ``"gzip"`` or ``"snappy"``. The body is text
+    0.0.4, as prometheus_client sends it, or with ``protobuf=True`` delimited protobuf, as
+    client_golang sends it."""
+    _use_gateway("PUT", gateway, job, registry, grouping_key, timeout, handler, compression, protobuf)
+
+
+def pushadd_to_gateway(
+    gateway: str,
+    job: str,
+    registry: Any,
+    grouping_key: dict[str, Any] | None = None,
+    timeout: float | None = 30,
+    handler: Callable[..., Callable[[], None]] = default_handler,
+    compression: str | None = None,
+    *,
+    protobuf: bool = False,
+) -> None:
+    """Like ``push_to_gateway``, but replaces only the metric names pushed (HTTP POST)."""
+    _use_gateway("POST", gateway, job, registry, grouping_key, timeout, handler, compression, protobuf)
+
+
+def delete_from_gateway(
+    gateway: str,
+    job: str,
+    grouping_key: dict[str, Any] | None = None,
+    timeout: float | None = 30,
+    handler: Callable[..., Callable[[], None]] = default_handler,
+) -> None:
+    """Deletes the group ``job`` + ``grouping_key`` from the Pushgateway (HTTP DELETE)."""
+    _use_gateway("DELETE", gateway, job, None, grouping_key, timeout, handler)
+
+
+def _use_gateway(
+    method: str,
+    gateway: str,
+    job: str,
+    registry: Any,
+    grouping_key: dict[str, Any] | None,
+    timeout: float | None,
+    handler: Callable[..., Callable[[], None]],
+    compression: str | None = None,
+    protobuf: bool = False,
+) -> None:
+    key = [(str(name), str(value)) for name, value in (grouping_key or {}).items()]
+    url = _native.pushgateway_url(gateway, str(job), key)
+    if method == "DELETE":
+        if compression is not None:
+            raise ValueError("Compression is not supported for DELETE requests.")
+        data, headers = b"", [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+    elif protobuf:
+        data, headers = _native.pushgateway_protobuf(_as_registry(registry or REGISTRY)._native, compression)
+    else:
+        data, headers = _native.pushgateway_body(
+            generate_latest(REGISTRY if registry is None else registry), compression
+        )
+    handler(url=url, method=method, timeout=timeout, headers=list(headers), data=data)()

@@ -1,4 +1,4 @@
-//! obsagent's native core: metric cells, registry, exposition, HTTP server and collectors.
+//! obsagent's native core: metric cells, registry, exposition, HTTP server, collectors and push.
 //! The Python binding lives in `py/` (feature `python`); everything else builds without it.
 
 pub mod clock;
@@ -7,6 +7,7 @@ pub mod encode;
 pub mod error;
 pub mod key;
 pub mod metric;
+pub mod push;
 pub mod region;
 pub mod registry;
 pub mod serve;

@@ -4,6 +4,7 @@
 mod error;
 mod gpu;
 mod metric;
+mod push;
 mod registry;
 mod serve;
 mod shm;
@@ -15,6 +16,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     gpu::register(module)?;
     metric::register(module)?;
+    push::register(module)?;
     registry::register(module)?;
     serve::register(module)?;
     shm::register(module)?;

@@ -209,6 +209,13 @@ impl PyNativeCollector {
         PyNativeCollector { collector: Arc::new(guard::DroppedSeries), names }
     }
 
+    /// `obsagent_remote_write_*{url}` for every remote writer of the process.
+    #[staticmethod]
+    fn remote_write() -> Self {
+        let names = crate::push::sender::SelfMetrics::names();
+        PyNativeCollector { collector: Arc::new(crate::push::sender::SelfMetrics), names }
+    }
+
     /// prometheus_client's `python_gc_*` counters of this interpreter.
     #[staticmethod]
     fn gc() -> Self {

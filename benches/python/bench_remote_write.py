@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Remote write: obsagent's sender beside the same batch encoded with the Python `protobuf` and
+`python-snappy` packages, measured in the same run on the same machine.
+
+One registry of labeled counters, gauges and histograms (about 64,000 samples a scrape) is
+turned into remote write 1.0 request bodies (a protobuf WriteRequest, snappy block format):
+- obsagent, encode: `_native.RemoteWriteEncoder`, the writer's own path without the sending:
+  read the registry, encode, compress. At a first scrape every series' labels are parsed,
+  sorted and encoded; at the next ones (the steady state) they are looked up by series;
+- obsagent, sent: a RemoteWriter flushing to VictoriaMetrics on loopback: collect, encode,
+  compress, POST in batches of 2,000 samples and wait for each answer. The receiver runs in
+  its own process; its CPU is not counted;
+- reference: the same samples from `registry.collect()` into protobuf messages, serialized
+  and compressed with `snappy.compress`; it sends nothing, so it is the cheaper half of the job.
+Both bodies are decoded and compared first: they must carry the same WriteRequest.
+Reported: samples per second (wall clock, best of the rounds) and CPU seconds per million
+samples (process CPU time, median). The ratio is obsagent's samples/s over the reference's.
+Usage: bench_remote_write.py [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import snappy
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.internal import api_implementation
+
+import obsagent
+from obsagent import _native
+
+
+def write_request_class() -> type:
+    """prompb's WriteRequest, TimeSeries, Label and Sample, built from a descriptor."""
+    f = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(name="bench_prompb.proto", package="prometheus", syntax="proto3")
+    for name, fields in {
+        "Label": [("name", 1, f.TYPE_STRING, ""), ("value", 2, f.TYPE_STRING, "")],
+        "Sample": [("value", 1, f.TYPE_DOUBLE, ""), ("timestamp", 2, f.TYPE_INT64, "")],
+        "TimeSeries": [("labels", 1, f.TYPE_MESSAGE, "Label"), ("samples", 2, f.TYPE_MESSAGE, "Sample")],
+        "WriteRequest": [("timeseries", 1, f.TYPE_MESSAGE, "TimeSeries")],
+    }.items():
+        message = proto.message_type.add(name=name)
+        for field_name, number, kind, type_name in fields:
+            field = message.field.add(name=field_name, number=number, type=kind)
+            field.label = f.LABEL_REPEATED if type_name else f.LABEL_OPTIONAL
+            if type_name:
+                field.type_name = f".prometheus.{type_name}"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("prometheus.WriteRequest"))
+
+
+WriteRequest = write_request_class()
+
+
+def build_registry() -> tuple[obsagent.CollectorRegistry, int]:
+    registry = obsagent.CollectorRegistry()
+    requests = obsagent.Counter("bench_requests", "Requests.", ["method", "route", "status"], registry=registry)
+    for i in range(20_000):
+        requests.labels(("GET", "POST")[i % 2], f"/api/v1/items/{i // 10}", str(200 + i % 5)).inc(i)
+    temperature = obsagent.Gauge("bench_temperature_celsius", "Temperature.", ["sensor", "rack"], registry=registry)
+    for i in range(10_000):
+        temperature.labels(f"sensor-{i}", f"rack-{i % 40}").set(20 + i / 1000)
+    latency = obsagent.Histogram("bench_latency_seconds", "Latency.", ["route"], registry=registry)
+    for i in range(2_000):
+        child = latency.labels(f"/api/v1/items/{i}")
+        for value in (0.003, 0.04, 0.2, 1.5):
+            child.observe(value * (1 + i % 7))
+    samples = sum(len(metric.samples) for metric in registry.collect())
+    return registry, samples
+
+
+def reference_body(registry: obsagent.CollectorRegistry, timestamp_ms: int) -> bytes:
+    """What a Python sender would do: collect, sort labels, build messages, serialize, compress."""
+    request = WriteRequest()
+    for metric in registry.collect():
+        for sample in metric.samples:
+            series = request.timeseries.add()
+            labels = {name: value for name, value in sample.labels.items() if value}
+            labels["__name__"] = sample.name
+            for name, value in sorted(labels.items()):
+                label = series.labels.add()
+                label.name, label.value = name, value
+            point = series.samples.add()
+            point.value, point.timestamp = sample.value, timestamp_ms
+    return snappy.compress(request.SerializeToString())
+
+
+def measure(work, samples: int, rounds: int) -> tuple[float, float]:
+    """(samples per second, best round; CPU seconds per million samples, median)."""
+    walls, cpus = [], []
+    for _ in range(rounds):
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return samples / min(walls), statistics.median(cpus) / samples * 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_victoria_metrics(data: str) -> tuple[subprocess.Popen, str]:
+    binary = shutil.which("victoria-metrics")
+    if binary is None:
+        sys.exit("victoria-metrics is not installed (make peers)")
+    port = free_port()
+    command = [binary, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={data}", "-retentionPeriod=100y"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if urllib.request.urlopen(base + "/health", timeout=2).read() == b"OK":
+                return process, base
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    registry, samples = build_registry()
+    timestamp_ms = int(time.time() * 1000)
+
+    ours = _native.RemoteWriteEncoder(registry._native).encode(timestamp_ms)
+    theirs = reference_body(registry, timestamp_ms)
+    decoded_ours, decoded_theirs = WriteRequest(), WriteRequest()
+    decoded_ours.ParseFromString(snappy.uncompress(ours))
+    decoded_theirs.ParseFromString(snappy.uncompress(theirs))
+    assert decoded_ours == decoded_theirs, "obsagent and the reference must encode the same WriteRequest"
+    assert len(decoded_ours.timeseries) == samples
+
+    cold = measure(lambda: _native.RemoteWriteEncoder(registry._native).encode(timestamp_ms), samples, args.rounds)
+    encoder = _native.RemoteWriteEncoder(registry._native)
+    encoder.encode(timestamp_ms)
+    encode = measure(lambda: encoder.encode(timestamp_ms), samples, args.rounds)
+    reference = measure(lambda: reference_body(registry, timestamp_ms), samples, args.rounds)
+    data = tempfile.mkdtemp(prefix="obsagent-bench-vm-")
+    process, base = start_victoria_metrics(data)
+    try:
+        writer = obsagent.RemoteWriter(
+            base + "/api/v1/write", registry=registry, interval=3600, max_buffer_samples=10 * samples
+        )
+        assert writer.flush(timeout=60), "warm-up flush"  # series labels cached from here on
+
+        def flush() -> None:
+            assert writer.flush(timeout=60)
+
+        receiver_cpu = cpu_seconds(process.pid)
+        sent = measure(flush, samples, args.rounds)
+        receiver_cpu = (cpu_seconds(process.pid) - receiver_cpu) / (samples * args.rounds) * 1e6
+        writer.stop()
+        failed = obsagent.REGISTRY.get_sample_value(
+            "obsagent_remote_write_samples_failed_total", {"url": base + "/api/v1/write"}
+        )
+        assert failed == 0, f"VictoriaMetrics refused {failed} samples"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+    print(
+        f"{samples:,} samples a scrape, {args.rounds} rounds; body {len(ours) / samples:.1f} bytes/sample "
+        f"(reference {len(theirs) / samples:.1f}); protobuf {api_implementation.Type()}; "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    print(f"{'':52} {'samples/s':>12} {'CPU s per 1M samples':>22}")
+    rows = [
+        ("obsagent: encode + snappy, first scrape", cold),
+        ("obsagent: encode + snappy, next scrapes", encode),
+        ("obsagent: encode + snappy + sent to VictoriaMetrics", sent),
+        ("reference (protobuf + snappy packages): encode", reference),
+    ]
+    for label, (rate, cpu) in rows:
+        print(f"{label:52} {rate:12,.0f} {cpu:22.3f}")
+    print(
+        f"ratio obsagent/reference (samples/s): encode {encode[0] / reference[0]:.1f}x "
+        f"(first scrape {cold[0] / reference[0]:.1f}x), "
+        f"sent {sent[0] / reference[0]:.1f}x; CPU per sample: {reference[1] / sent[1]:.1f}x less when sent"
+    )
+    print(
+        f"VictoriaMetrics (same machine, {os.cpu_count()} CPUs) spent {receiver_cpu:.3f} CPU s per 1M samples "
+        "receiving them: on a small machine, it bounds the sent rate"
+    )
+    one_core = 1 / sent[1] * 1e6
+    print(
+        f"target: >= 1,000,000 samples/s on one core (sent: {one_core:,.0f} per CPU second) and >= 10x the "
+        f"reference (sent: {sent[0] / reference[0]:.1f}x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

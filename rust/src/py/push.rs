@@ -1,0 +1,235 @@
+//! Push from Python: the Pushgateway request pieces `obsagent.exposition` puts together
+//! (group URL, compressed body, the request itself) and `RemoteWriter`. Everything that waits
+//! on the network or encodes runs detached from the interpreter.
+
+use super::error::IntoPy;
+use super::registry::PyRegistry;
+use crate::encode::{Format, Options};
+use crate::error::Error;
+use crate::push::http::{Auth, Client, Method};
+use crate::push::pushgateway::{self, Compression, TEXT};
+use crate::push::remote_write::{encode_body, SeriesCache};
+use crate::push::sender::{Config, RemoteWriter};
+use parking_lot::Mutex;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::time::Duration;
+
+/// Seconds as a duration; `what` names the argument in the error.
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    if value > 0.0 && value.is_finite() {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(PyValueError::new_err(format!("{what} must be more than 0 seconds, not {value}")))
+    }
+}
+
+/// The group URL for `job` and `grouping_key`, encoded as prometheus_client encodes it.
+#[pyfunction]
+fn pushgateway_url(gateway: &str, job: &str, grouping_key: Vec<(String, String)>) -> String {
+    pushgateway::group_url(gateway, job, &grouping_key)
+}
+
+/// `(body, headers)` for a push of the text exposition `data`, compressed as asked
+/// (None, "gzip" or "snappy").
+#[pyfunction]
+#[pyo3(signature = (data, compression = None))]
+fn pushgateway_body<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    compression: Option<&str>,
+) -> PyResult<(Bound<'py, PyBytes>, pushgateway::Headers)> {
+    let compression = Compression::parse(compression).py()?;
+    let (body, headers) = py.detach(|| pushgateway::compress(data.to_vec(), TEXT, compression)).py()?;
+    Ok((PyBytes::new(py, &body), headers))
+}
+
+/// `(body, headers)` for a protobuf push of `registry` (delimited `MetricFamily` messages),
+/// compressed as asked.
+#[pyfunction]
+#[pyo3(signature = (registry, compression = None))]
+fn pushgateway_protobuf<'py>(
+    py: Python<'py>,
+    registry: &PyRegistry,
+    compression: Option<&str>,
+) -> PyResult<(Bound<'py, PyBytes>, pushgateway::Headers)> {
+    let compression = Compression::parse(compression).py()?;
+    let inner = registry.inner.clone();
+    let (body, headers) = py.detach(move || pushgateway::body(&inner, &Options::default(), true, compression)).py()?;
+    Ok((PyBytes::new(py, &body), headers))
+}
+
+/// Sends one request to a Pushgateway; `OSError` when no answer came or it was 400 or more.
+#[pyfunction]
+#[pyo3(signature = (url, method, timeout, headers, data))]
+fn pushgateway_request(
+    py: Python<'_>,
+    url: &str,
+    method: &str,
+    timeout: Option<f64>,
+    headers: Vec<(String, String)>,
+    data: &[u8],
+) -> PyResult<()> {
+    let method =
+        Method::parse(method).ok_or_else(|| PyValueError::new_err(format!("unsupported method {method:?}")))?;
+    let timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
+    // Kept between pushes for its connections, but made anew in a forked child: a pooled
+    // connection shared with the parent would interleave two processes' requests.
+    static CLIENT: Mutex<Option<(u32, Client)>> = Mutex::new(None);
+    let client = {
+        let mut kept = CLIENT.lock();
+        match &*kept {
+            Some((pid, client)) if *pid == std::process::id() => client.clone(),
+            _ => kept.insert((std::process::id(), Client::new())).1.clone(),
+        }
+    };
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    py.detach(|| pushgateway::send(&client, method, url, &headers, data, &Auth::None, timeout)).py()
+}
+
+/// Remote write request bodies for scrapes of a registry, made as a writer makes them (series
+/// labels encoded once and kept), without sending them. For tests and benchmarks.
+#[pyclass(module = "obsagent._native", name = "RemoteWriteEncoder", frozen)]
+pub struct PyRemoteWriteEncoder {
+    registry: std::sync::Arc<crate::registry::Registry>,
+    cache: Mutex<SeriesCache>,
+}
+
+#[pymethods]
+impl PyRemoteWriteEncoder {
+    #[new]
+    #[pyo3(signature = (registry, external_labels = Vec::new()))]
+    fn new(registry: &PyRegistry, external_labels: Vec<(String, String)>) -> PyResult<Self> {
+        let cache = Mutex::new(SeriesCache::new(external_labels).py()?);
+        Ok(PyRemoteWriteEncoder { registry: registry.inner.clone(), cache })
+    }
+
+    /// The request (snappy-compressed `WriteRequest`) for a scrape now, stamped `timestamp_ms`.
+    fn encode<'py>(&self, py: Python<'py>, timestamp_ms: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let body = py
+            .detach(|| {
+                let exposition = self.registry.encode(Format::Text, &Options::default())?;
+                let mut samples = Vec::new();
+                self.cache.lock().scrape(&exposition, timestamp_ms, &mut samples);
+                Ok::<_, Error>(encode_body(&samples, &mut Vec::new(), &mut snap::raw::Encoder::new()))
+            })
+            .py()?;
+        Ok(PyBytes::new(py, &body))
+    }
+}
+
+/// A running remote write sender (two threads of its own).
+#[pyclass(module = "obsagent._native", name = "RemoteWriter", frozen)]
+pub struct PyRemoteWriter {
+    writer: Mutex<Option<RemoteWriter>>,
+    url: String,
+}
+
+#[pymethods]
+impl PyRemoteWriter {
+    #[new]
+    #[pyo3(signature = (
+        registry, url, interval = 15.0, external_labels = Vec::new(), username = None, password = None,
+        bearer_token = None, max_buffer_samples = 100_000, max_samples_per_send = 2000, timeout = 30.0,
+        min_backoff = 0.03, max_backoff = 5.0, created = false
+    ))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn new(
+        py: Python<'_>,
+        registry: &PyRegistry,
+        url: String,
+        interval: f64,
+        external_labels: Vec<(String, String)>,
+        username: Option<String>,
+        password: Option<String>,
+        bearer_token: Option<String>,
+        max_buffer_samples: usize,
+        max_samples_per_send: usize,
+        timeout: f64,
+        min_backoff: f64,
+        max_backoff: f64,
+        created: bool,
+    ) -> PyResult<Self> {
+        let auth = match (username, password, bearer_token) {
+            (None, None, None) => Auth::None,
+            (Some(username), password, None) => Auth::Basic { username, password: password.unwrap_or_default() },
+            (None, None, Some(token)) => Auth::Bearer(token),
+            _ => return Err(PyValueError::new_err("give basic auth (username, password) or a bearer token, not both")),
+        };
+        let config = Config {
+            interval: seconds(interval, "interval")?,
+            external_labels,
+            auth,
+            max_buffer_samples,
+            max_samples_per_send,
+            timeout: seconds(timeout, "timeout")?,
+            min_backoff: seconds(min_backoff, "min_backoff")?,
+            max_backoff: seconds(max_backoff, "max_backoff")?,
+            options: Options { created, ..Options::default() },
+            ..Config::new(url.clone())
+        };
+        let inner = registry.inner.clone();
+        let writer = py.detach(move || RemoteWriter::start(config, inner)).py()?;
+        Ok(PyRemoteWriter { writer: Mutex::new(Some(writer)), url })
+    }
+
+    /// The receiver's URL.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Samples waiting to be sent.
+    #[getter]
+    fn queued(&self) -> usize {
+        self.writer.lock().as_ref().map_or(0, RemoteWriter::queued)
+    }
+
+    /// Scrapes now and waits until everything queued is sent; whether it was within `timeout`.
+    #[pyo3(signature = (timeout = 30.0))]
+    fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
+        let timeout = seconds(timeout, "timeout")?;
+        // The writer's own scrape may run Python collectors: never wait holding the GIL.
+        Ok(py.detach(|| self.writer.lock().as_ref().is_none_or(|w| w.flush(timeout))))
+    }
+
+    /// Scrapes a last time, sends what is queued for at most `timeout` seconds, and stops; its
+    /// counts stay in the self-metrics as long as this object lives.
+    #[pyo3(signature = (timeout = 5.0))]
+    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        if !(timeout >= 0.0 && timeout.is_finite()) {
+            return Err(PyValueError::new_err(format!("timeout must be 0 seconds or more, not {timeout}")));
+        }
+        // Kept after stopping, so its counts stay in the self-metrics while this object lives.
+        let writer = self.writer.lock().take();
+        let writer = py.detach(move || {
+            writer.map(|mut writer| {
+                writer.stop(Duration::from_secs_f64(timeout));
+                writer
+            })
+        });
+        *self.writer.lock() = writer;
+        Ok(())
+    }
+}
+
+impl Drop for PyRemoteWriter {
+    /// A writer dropped unstopped stops here, detached: its last scrape may need the GIL.
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.get_mut().take() {
+            Python::attach(|py| py.detach(move || drop(writer)));
+        }
+    }
+}
+
+/// Adds the push functions and `RemoteWriter` to the module.
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<PyRemoteWriter>()?;
+    module.add_function(wrap_pyfunction!(pushgateway_url, module)?)?;
+    module.add_function(wrap_pyfunction!(pushgateway_body, module)?)?;
+    module.add_function(wrap_pyfunction!(pushgateway_protobuf, module)?)?;
+    module.add_function(wrap_pyfunction!(pushgateway_request, module)?)?;
+    module.add_class::<PyRemoteWriteEncoder>()?;
+    Ok(())
+}

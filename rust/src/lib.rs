@@ -6,6 +6,7 @@ pub mod collect;
 pub mod encode;
 pub mod error;
 pub mod key;
+pub mod log;
 pub mod metric;
 pub mod push;
 pub mod region;

@@ -145,20 +145,9 @@ pub fn log_error(collector: &str, msg: &str, error: &str) {
     log("error", collector, msg, ("error", error));
 }
 
-/// One JSON line on stderr at `level` with one more `(key, value)`, in one write so that it
-/// never interleaves with lines other threads (or Python) write.
+/// One log line about `collector`, with one more `(key, value)`.
 pub fn log(level: &str, collector: &str, msg: &str, (key, value): (&str, &str)) {
-    use std::io::Write;
-    let escape = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-    let line = format!(
-        "{{\"level\": \"{}\", \"msg\": \"{}\", \"collector\": \"{}\", \"{}\": \"{}\"}}\n",
-        escape(level),
-        escape(msg),
-        escape(collector),
-        escape(key),
-        escape(value)
-    );
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    crate::log::line(level, msg, &[("collector", collector), (key, value)]);
 }
 
 /// The `(name, help)` a collector made for each field it has seen, reused at later scrapes

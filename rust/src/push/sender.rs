@@ -14,11 +14,11 @@
 //! Every writer's counts are shown by [`SelfMetrics`] (`obsagent_remote_write_*{url}`).
 
 use super::http::{Auth, Client, Method, Reply};
-use super::log;
 use super::queue::{Batch, Queue};
 use super::remote_write::{encode_body, SeriesCache, HEADERS};
 use crate::encode::{Format, Options};
 use crate::error::{Error, Result};
+use crate::log::line as log;
 use crate::registry::{Collector, MetricFamily, Registry};
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -181,6 +181,19 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
 }
 
 impl Record {
+    /// The record declaring a family as number `id`.
+    pub fn family(id: u32, meta: &crate::registry::family::Meta) -> Record {
+        Record::Family {
+            id,
+            name: meta.name.clone(),
+            help: meta.help.clone(),
+            unit: meta.unit.clone(),
+            kind: meta.kind.clone(),
+            mode: meta.mode,
+            label_names: meta.label_names.to_vec(),
+        }
+    }
+
     /// The record's bytes: length (u32), tag (u8), three zero bytes, fields; padded to 8.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![0u8; 8];

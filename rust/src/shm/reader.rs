@@ -567,15 +567,7 @@ impl Retiring<'_> {
             Some(&id) => id,
             None => {
                 let id = self.next_family;
-                let record = Record::Family {
-                    id,
-                    name: meta.name.clone(),
-                    help: meta.help.clone(),
-                    unit: meta.unit.clone(),
-                    kind: meta.kind.clone(),
-                    mode: meta.mode,
-                    label_names: meta.label_names.to_vec(),
-                };
+                let record = Record::family(id, meta);
                 self.file.append(&record).ok()?;
                 self.next_family += 1;
                 self.families.insert(contribution.merged, id);

@@ -110,15 +110,7 @@ pub fn new_series<V: AsRef<str>>(
     let mut id = family_id.load(Ordering::Relaxed);
     if id == 0 {
         id = writer.next_family;
-        let record = Record::Family {
-            id,
-            name: meta.name.clone(),
-            help: meta.help.clone(),
-            unit: meta.unit.clone(),
-            kind: meta.kind.clone(),
-            mode: meta.mode,
-            label_names: meta.label_names.to_vec(),
-        };
+        let record = Record::family(id, meta);
         if let Err(err) = writer.file.append(&record) {
             report(&err);
             return None;

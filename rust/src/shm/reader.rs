@@ -417,15 +417,20 @@ impl Aggregator {
             next_family: retired.families.keys().max().map_or(1, |id| id + 1),
         };
         for name in dead {
-            let source = state.sources.remove(name).expect("listed");
-            if !source.file.unlinked() {
-                for (&cell, contribution) in &source.series {
-                    if let Some(cells) = source.file.cells(cell, contribution.cells) {
-                        into.add(&state.merged[contribution.merged], contribution, cells);
+            let mut source = state.sources.remove(name).expect("listed");
+            // What the process wrote after this pass parsed its file: its log is final now.
+            match Self::parse(state, &mut source) {
+                Err(reason) => skip(&mut state.skipped, &self.dir, name, reason),
+                Ok(()) if !source.file.unlinked() => {
+                    for (&cell, contribution) in &source.series {
+                        if let Some(cells) = source.file.cells(cell, contribution.cells) {
+                            into.add(&state.merged[contribution.merged], contribution, cells);
+                        }
                     }
+                    let _ = std::fs::remove_file(source.file.path());
+                    state.folded += 1;
                 }
-                let _ = std::fs::remove_file(source.file.path());
-                state.folded += 1;
+                Ok(()) => {} // folded by another reader
             }
             Self::drop_source(state, source);
         }

@@ -9,6 +9,7 @@
 //! padded URL-safe base64 (the only way the gateway accepts a `/`).
 
 use super::http::{Auth, Client, Method};
+use super::protowire::{put_double_field, put_len_field, put_varint, put_varint_field};
 use crate::encode::{self, Format, Options};
 use crate::error::{Error, Result};
 use crate::registry::{MetricFamily, Registry};
@@ -141,30 +142,6 @@ pub fn protobuf_body(families: &[MetricFamily]) -> Vec<u8> {
         out.extend_from_slice(&family_bytes);
     }
     out
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn put_len_field(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
-    out.push(field << 3 | 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn put_double_field(out: &mut Vec<u8>, field: u8, value: f64) {
-    out.push(field << 3 | 1);
-    out.extend_from_slice(&value.to_le_bytes());
-}
-
-fn put_varint_field(out: &mut Vec<u8>, field: u8, value: u64) {
-    out.push(field << 3);
-    put_varint(out, value);
 }
 
 /// One `Metric` being assembled: its labels, and the fields of its value message.

@@ -9,12 +9,12 @@
 //! when the series is first seen, and shared by every queued sample of it; a request is then
 //! mostly copies of those bytes. That is what makes a million samples a second cheap.
 
+use super::protowire::{put_len_field, put_varint, varint_len};
 use crate::error::Result;
 use crate::key;
 use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use smallvec::SmallVec;
-use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The request headers the spec requires, less `User-Agent` (the client sets it).
@@ -38,25 +38,6 @@ pub struct QueuedSample {
     pub timestamp_ms: i64,
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn varint_len(value: u64) -> usize {
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-/// Appends a length-delimited field (wire type 2) holding `bytes`.
-fn put_bytes_field(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
-    out.push(field << 3 | 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
 /// Appends one series' labels, which must be sorted by name, as `TimeSeries.labels` fields.
 pub fn encode_labels(out: &mut Vec<u8>, labels: &[(&str, &str)]) {
     for (name, value) in labels {
@@ -64,8 +45,8 @@ pub fn encode_labels(out: &mut Vec<u8>, labels: &[(&str, &str)]) {
             1 + varint_len(name.len() as u64) + name.len() + 1 + varint_len(value.len() as u64) + value.len();
         out.push(1 << 3 | 2);
         put_varint(out, label_len as u64);
-        put_bytes_field(out, 1, name.as_bytes());
-        put_bytes_field(out, 2, value.as_bytes());
+        put_len_field(out, 1, name.as_bytes());
+        put_len_field(out, 2, value.as_bytes());
     }
 }
 
@@ -166,66 +147,19 @@ fn encode_series(scratch: &mut Vec<u8>, external_labels: &[(String, String)], pr
         Some((name, rest)) => (name, rest.strip_suffix('}').unwrap_or(rest)),
         None => (&*prefix, ""),
     };
-    let mut labels: SmallVec<[(&str, Cow<'_, str>); 8]> = SmallVec::new();
-    labels.push(("__name__", Cow::Borrowed(name)));
-    labels.extend(rendered_labels(rendered).filter(|(_, value)| !value.is_empty()));
+    let parsed = key::parse_rendered(rendered);
+    let mut pairs: SmallVec<[(&str, &str); 8]> = SmallVec::new();
+    pairs.push(("__name__", name));
+    pairs.extend(parsed.iter().filter(|(_, value)| !value.is_empty()).map(|(n, v)| (n.as_str(), v.as_str())));
     for (name, value) in external_labels {
-        if !value.is_empty() && !labels.iter().any(|(n, _)| n == name) {
-            labels.push((name, Cow::Borrowed(value)));
+        if !value.is_empty() && !pairs.iter().any(|(n, _)| n == name) {
+            pairs.push((name, value));
         }
     }
-    labels.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let pairs: SmallVec<[(&str, &str); 8]> = labels.iter().map(|(n, v)| (*n, &**v)).collect();
+    pairs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     scratch.clear();
     encode_labels(scratch, &pairs);
     Arc::from(&scratch[..])
-}
-
-/// The pairs of a rendered label set `a="x",b="y\"z"`, values unescaped (borrowed when they
-/// hold no escape).
-fn rendered_labels(mut rest: &str) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
-    std::iter::from_fn(move || {
-        let equals = rest.find("=\"")?;
-        let name = rest[..equals].trim_start_matches(',');
-        let body = &rest[equals + 2..];
-        let mut end = body.len();
-        let mut escaped = false;
-        let mut chars = body.char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    escaped = true;
-                    chars.next();
-                }
-                '"' => {
-                    end = i;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let raw = &body[..end];
-        rest = body.get(end + 1..).unwrap_or("");
-        let value = if escaped { Cow::Owned(unescape(raw)) } else { Cow::Borrowed(raw) };
-        Some((name, value))
-    })
-}
-
-/// Undoes the text format's label value escapes (`\\`, `\"`, `\n`).
-fn unescape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        match (c, c == '\\') {
-            (_, true) => match chars.next() {
-                Some('n') => out.push('\n'),
-                Some(other) => out.push(other),
-                None => {}
-            },
-            (c, false) => out.push(c),
-        }
-    }
-    out
 }
 
 /// `name{labels} value [timestamp]` into its series prefix, value and timestamp.

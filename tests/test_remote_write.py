@@ -384,7 +384,7 @@ def test_the_daemon_writes_to_each_url_with_its_flags_and_flushes_on_sigterm(tmp
         assert process.returncode == 0, records
         assert len(received) > requests_before_stop, "a last scrape sent on SIGTERM"
         last_time = max(t for series, points in received[-1]["series"] for t, _ in points)
-        assert last_time >= stopped_at * 1000
+        assert last_time >= int(stopped_at * 1000)  # timestamps are whole milliseconds, truncated
     assert {request["headers"]["authorization"] for request in received} == {"Bearer s3cret"}
     names = {dict(series)["__name__"] for request in received for series, _ in request["series"]}
     assert {"node_load1", "node_load5", "obsagent_remote_write_queue_samples"} <= names

@@ -16,7 +16,7 @@ from ._http_metrics import (
     method_label,
     request_id,
 )
-from .exposition import _render
+from ._scrape import render
 from .registry import REGISTRY, CollectorRegistry
 
 Scope = dict[str, Any]
@@ -34,7 +34,7 @@ def make_asgi_app(registry: CollectorRegistry = REGISTRY) -> Callable[[Scope, Re
             await send({"type": "http.response.body", "body": b"Method Not Allowed: use GET or HEAD\n"})
             return
         request_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        body, headers = _render(registry, request_headers.get("accept"), request_headers.get("accept-encoding"))
+        body, headers = render(registry, request_headers.get("accept"), request_headers.get("accept-encoding"))
         await send(
             {
                 "type": "http.response.start",

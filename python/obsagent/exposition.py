@@ -13,44 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _native
+from ._scrape import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # `X as X`: re-exported
+from ._scrape import CONTENT_TYPE_PLAIN_0_0_4, as_registry, generate_latest
+from ._scrape import choose_encoder as choose_encoder
 from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
-
-CONTENT_TYPE_PLAIN_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
-CONTENT_TYPE_LATEST = CONTENT_TYPE_PLAIN_0_0_4
-
-
-def _as_registry(registry: Any) -> CollectorRegistry:
-    if isinstance(registry, CollectorRegistry):
-        return registry
-    wrapper = CollectorRegistry()
-    wrapper.register(registry)
-    return wrapper
-
-
-def generate_latest(registry: Any = REGISTRY) -> bytes:
-    """The registry's metrics in the Prometheus text format 0.0.4."""
-    return _as_registry(registry)._native.encode(False, created_metrics_enabled())
-
-
-def _openmetrics(registry: Any) -> bytes:
-    return _as_registry(registry)._native.encode(True, created_metrics_enabled())
-
-
-def choose_encoder(accept_header: str | None) -> tuple[Any, str]:
-    """``(encoder, content_type)`` for an ``Accept`` header, as prometheus_client offers it."""
-    openmetrics, content_type = _native.choose_format(accept_header)
-    return (_openmetrics if openmetrics else generate_latest), content_type
-
-
-def _render(registry: Any, accept: str | None, accept_encoding: str | None) -> tuple[bytes, list[tuple[str, str]]]:
-    """Body and headers for a scrape, negotiated as the native server does it."""
-    encoder, content_type = choose_encoder(accept)
-    body = encoder(registry)
-    headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
-    if _native.accepts_gzip(accept_encoding):
-        body = _native.gzip(body)
-        headers.append(("Content-Encoding", "gzip"))
-    return body, headers
 
 
 class MetricsServer:
@@ -248,7 +214,7 @@ def _use_gateway(
             raise ValueError("Compression is not supported for DELETE requests.")
         data, headers = b"", [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
     elif protobuf:
-        data, headers = _native.pushgateway_protobuf(_as_registry(registry or REGISTRY)._native, compression)
+        data, headers = _native.pushgateway_protobuf(as_registry(registry or REGISTRY)._native, compression)
     else:
         data, headers = _native.pushgateway_body(
             generate_latest(REGISTRY if registry is None else registry), compression

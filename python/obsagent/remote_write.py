@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _native
-from .exposition import _as_registry
+from ._scrape import as_registry
 from .registry import REGISTRY, created_metrics_enabled
 
 
@@ -52,7 +52,7 @@ class RemoteWriter:
         username, password = basic_auth if basic_auth is not None else (None, None)
         _register_self_metrics()
         self._native = _native.RemoteWriter(
-            _as_registry(registry)._native,
+            as_registry(registry)._native,
             url,
             interval,
             [(str(name), str(value)) for name, value in (external_labels or {}).items()],

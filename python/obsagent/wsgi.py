@@ -17,7 +17,7 @@ from ._http_metrics import (
     method_label,
     request_id,
 )
-from .exposition import _render
+from ._scrape import render
 from .registry import REGISTRY, CollectorRegistry
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -30,7 +30,7 @@ def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> WSGIApp:
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
             return [b"Method Not Allowed: use GET or HEAD\n"]
-        body, headers = _render(registry, environ.get("HTTP_ACCEPT"), environ.get("HTTP_ACCEPT_ENCODING"))
+        body, headers = render(registry, environ.get("HTTP_ACCEPT"), environ.get("HTTP_ACCEPT_ENCODING"))
         start_response("200 OK", headers)
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..exposition import _openmetrics
+from .._scrape import generate_openmetrics
 from ..registry import REGISTRY
 
 CONTENT_TYPE_LATEST = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -12,4 +12,4 @@ CONTENT_TYPE_LATEST = "application/openmetrics-text; version=1.0.0; charset=utf-
 
 def generate_latest(registry: Any = REGISTRY) -> bytes:
     """The registry's metrics in the OpenMetrics 1.0.0 text format."""
-    return _openmetrics(registry)
+    return generate_openmetrics(registry)

@@ -17,9 +17,9 @@ and its file is removed, found by the lock each process holds on its file (SIGKI
 from __future__ import annotations
 
 import os
-import sys
 
 from . import _native
+from ._log import log
 from .metrics_core import Metric, native_metrics
 from .registry import CollectorRegistry
 
@@ -75,7 +75,7 @@ def _after_fork_in_child() -> None:
     try:
         _native.multiprocess_after_fork_in_child()
     except OSError as err:
-        sys.stderr.write(f"obsagent: multiprocess mode is off in process {os.getpid()}: {err}\n")
+        log("warn", "multiprocess mode is off in this process", pid=os.getpid(), error=str(err))
 
 
 def _enable_from_environment() -> None:

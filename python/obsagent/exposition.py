@@ -16,6 +16,7 @@ from . import _native
 from ._scrape import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # `X as X`: re-exported
 from ._scrape import CONTENT_TYPE_PLAIN_0_0_4, as_registry, generate_latest
 from ._scrape import choose_encoder as choose_encoder
+from .config import ServeSettings
 from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
 
 
@@ -28,6 +29,11 @@ class MetricsServer:
     def __init__(self, server: _native.Server) -> None:
         self._server = server
         _RUNNING.add(self)
+
+    @classmethod
+    def from_settings(cls, settings: ServeSettings, registry: CollectorRegistry = REGISTRY) -> MetricsServer:
+        """Serves ``registry`` as ``settings`` say (the daemon's way to start a server)."""
+        return cls(_native_server(registry._native, settings))
 
     @property
     def port(self) -> int:
@@ -57,11 +63,11 @@ _RUNNING: set[MetricsServer] = set()
 
 def start_http_server(
     port: int,
-    addr: str = "0.0.0.0",
+    addr: str = ServeSettings.host,
     registry: CollectorRegistry = REGISTRY,
     *,
-    max_requests: int = 40,
-    header_read_timeout: float = 10.0,
+    max_requests: int = ServeSettings.max_requests,
+    header_read_timeout: float = ServeSettings.header_read_timeout,
     web_config_file: str | None = None,
 ) -> MetricsServer:
     """Serves ``registry`` on ``http://addr:port/metrics`` from a background thread.
@@ -75,13 +81,28 @@ def start_http_server(
     read (``tls_server_config``, ``basic_auth_users`` with bcrypt hashes,
     ``http_server_config.headers``); a bad one is a ``ValueError`` naming the field.
     """
-    native = _native.start_http_server(
-        registry._native, addr, port, created_metrics_enabled(), max_requests, header_read_timeout, web_config_file
+    settings = ServeSettings(
+        host=addr,
+        port=port,
+        max_requests=max_requests,
+        header_read_timeout=header_read_timeout,
+        web_config_file=web_config_file,
+        created=created_metrics_enabled(),
     )
-    return MetricsServer(native)
+    return MetricsServer.from_settings(settings, registry)
 
 
 start_wsgi_server = start_http_server
+
+
+def _native_server(registry: _native.Registry, settings: ServeSettings) -> _native.Server:
+    """The one call of ``_native.start_http_server``."""
+    # SHIM (issue 13): today's binding takes the settings as arguments. Once it takes the
+    # settings object, this body is `return _native.start_http_server(registry, settings)`.
+    s = settings
+    return _native.start_http_server(
+        registry, s.host, s.port, s.created, s.max_requests, s.header_read_timeout, s.web_config_file
+    )
 
 
 def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import _native
 from ._scrape import as_registry
+from .config import RemoteWriteSettings
 from .registry import REGISTRY, created_metrics_enabled
 
 
@@ -41,29 +42,39 @@ class RemoteWriter:
         self,
         url: str,
         registry: Any = REGISTRY,
-        interval: float = 15.0,
+        interval: float = RemoteWriteSettings.interval,
         external_labels: Mapping[str, str] | None = None,
         basic_auth: tuple[str, str] | None = None,
         bearer_token: str | None = None,
-        max_buffer_samples: int = 100_000,
-        max_samples_per_send: int = 2000,
-        timeout: float = 30.0,
+        max_buffer_samples: int = RemoteWriteSettings.max_buffer_samples,
+        max_samples_per_send: int = RemoteWriteSettings.max_samples_per_send,
+        timeout: float = RemoteWriteSettings.timeout,
     ) -> None:
         username, password = basic_auth if basic_auth is not None else (None, None)
-        _register_self_metrics()
-        self._native = _native.RemoteWriter(
-            as_registry(registry)._native,
-            url,
-            interval,
-            [(str(name), str(value)) for name, value in (external_labels or {}).items()],
-            username,
-            password,
-            bearer_token,
-            max_buffer_samples,
-            max_samples_per_send,
-            timeout,
+        settings = RemoteWriteSettings(
+            url=url,
+            interval=interval,
+            external_labels=[(str(name), str(value)) for name, value in (external_labels or {}).items()],
+            username=username,
+            password=password,
+            bearer_token=bearer_token,
+            max_buffer_samples=max_buffer_samples,
+            max_samples_per_send=max_samples_per_send,
+            timeout=timeout,
             created=created_metrics_enabled(),
         )
+        self._start(settings, registry)
+
+    @classmethod
+    def from_settings(cls, settings: RemoteWriteSettings, registry: Any = REGISTRY) -> RemoteWriter:
+        """A writer sending ``registry`` as ``settings`` say (the daemon's way to make one)."""
+        writer = cls.__new__(cls)
+        writer._start(settings, registry)
+        return writer
+
+    def _start(self, settings: RemoteWriteSettings, registry: Any) -> None:
+        _register_self_metrics()
+        self._native = _native_writer(as_registry(registry)._native, settings)
         _RUNNING.add(self)
 
     @property
@@ -93,6 +104,28 @@ class RemoteWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _native_writer(registry: _native.Registry, settings: RemoteWriteSettings) -> _native.RemoteWriter:
+    """The one call of ``_native.RemoteWriter``."""
+    # SHIM (issue 13): today's binding takes the settings as arguments. Once it takes the
+    # settings object, this body is `return _native.RemoteWriter(registry, settings)`.
+    s = settings
+    return _native.RemoteWriter(
+        registry,
+        s.url,
+        s.interval,
+        s.external_labels,
+        s.username,
+        s.password,
+        s.bearer_token,
+        s.max_buffer_samples,
+        s.max_samples_per_send,
+        s.timeout,
+        min_backoff=s.min_backoff,
+        max_backoff=s.max_backoff,
+        created=s.created,
+    )
 
 
 #: Writers not stopped yet; stopped (with a short flush) when the interpreter exits, before

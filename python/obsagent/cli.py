@@ -6,52 +6,35 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from . import __version__, _native
-from .exposition import start_http_server
-from .push_daemon import Pushers, push_options, split_settings
+from ._log import log
+from .config import (
+    CollectorSettings,
+    DaemonConfig,
+    ServeSettings,
+    format_duration,
+    format_listen_address,
+    parse_duration,
+    parse_listen_address,
+)
+from .exposition import MetricsServer
+from .push_daemon import Pushers, push_options, with_push_flags
 from .registry import REGISTRY
 
 # (name, enabled by default) of every system collector.
 NODE_COLLECTORS = _native.node_collectors()
 
 
-def log(level: str, msg: str, **fields: Any) -> None:
-    """One JSON object per line on stderr."""
-    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z", "level": level, "msg": msg}
-    record.update(fields)
-    # One write with its newline: the core's threads log to the same stderr.
-    sys.stderr.write(json.dumps(record) + "\n")
-    sys.stderr.flush()
-
-
-def parse_listen_address(address: str) -> tuple[str, int]:
-    """``host:port``, ``:port`` (all interfaces) or ``[v6]:port`` into ``(host, port)``."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter(f"{address!r} is not host:port (for example :9100 or 127.0.0.1:9100)")
-    return (host.strip("[]") or "0.0.0.0"), int(port)
-
-
-def parse_duration(text: str) -> float:
-    """A Go-style duration (``500ms``, ``1s``, ``1m30s``) in seconds."""
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    if not parts or "".join(number + unit for number, unit in parts) != text:
-        raise click.BadParameter(f"{text!r} is not a duration (for example 500ms, 1s, 1m)")
-    seconds = sum(float(number) * units[unit] for number, unit in parts)
-    if seconds <= 0:
-        raise click.BadParameter(f"{text!r}: the duration must be more than 0")
-    return seconds
+def _duration(_ctx: Any, _param: click.Parameter, value: str) -> float:
+    return parse_duration(value)
 
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,20 +43,21 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--web.listen-address",
             "listen_address",
-            default=":9100",
+            default=format_listen_address(ServeSettings.host, ServeSettings.port),
             show_default=True,
+            callback=lambda _ctx, _param, value: parse_listen_address(value),
             help="Address to serve metrics on.",
         ),
         click.option(
             "--web.config.file",
             "web_config_file",
-            default=None,
+            default=ServeSettings.web_config_file,
             help="Web configuration (TLS, basic auth, headers) in node_exporter's format.",
         ),
         click.option(
             "--web.max-requests",
             "max_requests",
-            default=40,
+            default=ServeSettings.max_requests,
             show_default=True,
             type=click.IntRange(min=0),
             help="Scrapes served at once; more get 503 (0: no limit).",
@@ -81,22 +65,28 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--web.header-read-timeout",
             "header_read_timeout",
-            default="10s",
+            default=format_duration(ServeSettings.header_read_timeout),
             show_default=True,
-            callback=lambda _ctx, _param, value: parse_duration(value),
+            callback=_duration,
             help="Time a client has to send its request headers (slowloris).",
         ),
         click.option(
             "--multiproc.dir",
             "multiproc_dir",
-            default=None,
+            default=DaemonConfig.multiproc_dir,
             envvar="OBSAGENT_MULTIPROC_DIR",
             help="Also serve the metrics of every process using obsagent's multiprocess mode with this "
             "directory (created if missing). [env: OBSAGENT_MULTIPROC_DIR]",
         ),
-        click.option("--path.procfs", "procfs", default="/proc", show_default=True, help="procfs mountpoint."),
-        click.option("--path.sysfs", "sysfs", default="/sys", show_default=True, help="sysfs mountpoint."),
-        click.option("--path.rootfs", "rootfs", default="/", show_default=True, help="rootfs mountpoint."),
+        click.option(
+            "--path.procfs", "procfs", default=CollectorSettings.procfs, show_default=True, help="procfs mountpoint."
+        ),
+        click.option(
+            "--path.sysfs", "sysfs", default=CollectorSettings.sysfs, show_default=True, help="sysfs mountpoint."
+        ),
+        click.option(
+            "--path.rootfs", "rootfs", default=CollectorSettings.rootfs, show_default=True, help="rootfs mountpoint."
+        ),
         click.option(
             "--collector.disable-defaults",
             "disable_defaults",
@@ -106,39 +96,39 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--collector.textfile.directory",
             "textfile_directory",
-            default=None,
+            default=CollectorSettings.textfile_directory,
             help="Directory to read *.prom text files from.",
         ),
         click.option(
             "--collector.filesystem.mount-points-exclude",
             "filesystem_mount_points_exclude",
-            default=None,
+            default=CollectorSettings.filesystem_mount_points_exclude,
             help="Regex of mount points to ignore (default: node_exporter's).",
         ),
         click.option(
             "--collector.filesystem.fs-types-exclude",
             "filesystem_fs_types_exclude",
-            default=None,
+            default=CollectorSettings.filesystem_fs_types_exclude,
             help="Regex of file system types to ignore (default: node_exporter's).",
         ),
         click.option(
             "--collector.netdev.device-exclude",
             "netdev_device_exclude",
-            default=None,
+            default=CollectorSettings.netdev_device_exclude,
             help="Regex of network devices to ignore.",
         ),
         click.option(
             "--collector.gpu.nvml-library",
             "gpu_nvml_library",
-            default=None,
+            default=CollectorSettings.gpu_nvml_library,
             help="NVML library to load (default: libnvidia-ml.so.1, found as the dynamic loader finds it).",
         ),
         click.option(
             "--collector.gpu.interval",
             "gpu_interval",
-            default="1s",
+            default=format_duration(CollectorSettings.gpu_interval),
             show_default=True,
-            callback=lambda _ctx, _param, value: parse_duration(value),
+            callback=_duration,
             help="Time between GPU sweeps (a duration: 500ms, 1s, 1m).",
         ),
         click.option(
@@ -150,7 +140,7 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--collector.diskstats.device-exclude",
             "diskstats_device_exclude",
-            default=None,
+            default=CollectorSettings.diskstats_device_exclude,
             help="Regex of block devices to ignore (default: node_exporter's).",
         ),
     ]
@@ -178,37 +168,75 @@ def enabled_collectors(disable_defaults: bool, choices: dict[str, bool | None]) 
     ]
 
 
-def serve(
-    listen_address: str,
-    web_config_file: str | None,
-    max_requests: int,
-    header_read_timeout: float,
-    procfs: str,
-    sysfs: str,
-    rootfs: str,
-    disable_defaults: bool,
-    multiproc_dir: str | None,
-    **settings: Any,
-) -> None:
+def daemon_config(options: dict[str, Any]) -> DaemonConfig:
+    """The daemon's settings from its flags' values (``options``, keyed by click's names)."""
+    options = dict(options)
+    host, port = options.pop("listen_address")
+    serve = ServeSettings(
+        host=host,
+        port=port,
+        max_requests=options.pop("max_requests"),
+        header_read_timeout=options.pop("header_read_timeout"),
+        web_config_file=options.pop("web_config_file"),
+    )
+    choices = {key: options.pop(key) for key in list(options) if key.startswith("collector_")}
+    collectors = CollectorSettings(
+        collectors=enabled_collectors(options.pop("disable_defaults"), choices),
+        procfs=options.pop("procfs"),
+        sysfs=options.pop("sysfs"),
+        rootfs=options.pop("rootfs"),
+        textfile_directory=options.pop("textfile_directory"),
+        filesystem_mount_points_exclude=options.pop("filesystem_mount_points_exclude"),
+        filesystem_fs_types_exclude=options.pop("filesystem_fs_types_exclude"),
+        netdev_device_exclude=options.pop("netdev_device_exclude"),
+        diskstats_device_exclude=options.pop("diskstats_device_exclude"),
+        gpu_nvml_library=options.pop("gpu_nvml_library"),
+        gpu_interval=options.pop("gpu_interval"),
+        gpu_pcie=options.pop("gpu_pcie"),
+    )
+    config = DaemonConfig(serve=serve, collectors=collectors, multiproc_dir=options.pop("multiproc_dir"))
+    config = with_push_flags(config, options)
+    assert not options, f"flags not in the config: {sorted(options)}"
+    return config
+
+
+def node_collector(settings: CollectorSettings) -> _native.Collector:
+    """The system collectors, as ``settings`` say; ``ValueError`` for settings that cannot work."""
+    # SHIM (issue 13): today's binding takes the settings as arguments. Once it takes the
+    # settings object, this body is `return _native.Collector.node(settings)`.
+    s = settings
+    return _native.Collector.node(
+        s.collectors,
+        s.procfs,
+        s.sysfs,
+        s.rootfs,
+        textfile_directory=s.textfile_directory,
+        filesystem_mount_points_exclude=s.filesystem_mount_points_exclude,
+        filesystem_fs_types_exclude=s.filesystem_fs_types_exclude,
+        netdev_device_exclude=s.netdev_device_exclude,
+        diskstats_device_exclude=s.diskstats_device_exclude,
+        gpu_nvml_library=s.gpu_nvml_library,
+        gpu_interval=s.gpu_interval,
+        gpu_pcie=s.gpu_pcie,
+    )
+
+
+def serve(config: DaemonConfig) -> None:
     """Serves the system collectors and the default registry until SIGTERM or SIGINT."""
-    host, port = parse_listen_address(listen_address)
-    push_settings = split_settings(settings)
-    choices = {key: settings.pop(key) for key in list(settings) if key.startswith("collector_")}
-    collectors = enabled_collectors(disable_defaults, choices)
     try:
-        node = _native.Collector.node(collectors, procfs, sysfs, rootfs, **settings)
+        node = node_collector(config.collectors)
     except ValueError as err:
         log("error", "bad collector settings", error=str(err))
         sys.exit(1)
     REGISTRY.register(node)
-    if multiproc_dir:
+    if config.multiproc_dir:
         from .multiprocess import MultiProcessCollector
 
         try:
-            os.makedirs(multiproc_dir, exist_ok=True)
-            MultiProcessCollector(REGISTRY, multiproc_dir)
+            os.makedirs(config.multiproc_dir, exist_ok=True)
+            MultiProcessCollector(REGISTRY, config.multiproc_dir)
         except (OSError, ValueError) as err:
-            log("error", "bad multiprocess directory", directory=multiproc_dir, error=str(err))
+            log("error", "bad multiprocess directory", directory=config.multiproc_dir, error=str(err))
             sys.exit(1)
     # Handlers first: a signal that arrives as soon as "listening" is logged must stop us cleanly.
     stopping = threading.Event()
@@ -220,7 +248,7 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        pushers = Pushers(push_settings, log)  # once the registry is complete
+        pushers = Pushers(config)  # once the registry is complete
     except (click.BadParameter, ValueError) as err:
         log(
             "error",
@@ -229,20 +257,14 @@ def serve(
         )
         sys.exit(1)
     try:
-        server = start_http_server(
-            port,
-            addr=host,
-            registry=REGISTRY,
-            max_requests=max_requests,
-            header_read_timeout=header_read_timeout,
-            web_config_file=web_config_file,
-        )
+        server = MetricsServer.from_settings(config.serve, REGISTRY)
     except (OSError, ValueError) as err:
         bad_config = str(err).startswith("web config:")
-        log("error", "bad web config" if bad_config else "cannot listen", address=listen_address, error=str(err))
+        address = format_listen_address(config.serve.host, config.serve.port)
+        log("error", "bad web config" if bad_config else "cannot listen", address=address, error=str(err))
         pushers.stop()
         sys.exit(1)
-    log("info", "listening", address=server.address, version=__version__, collectors=collectors)
+    log("info", "listening", address=server.address, version=__version__, collectors=config.collectors.collectors)
     while not stopping.wait(0.5):
         pass
     server.stop()
@@ -254,17 +276,17 @@ def serve(
 @click.version_option(__version__, "--version", prog_name="obsagent")
 @run_options
 @click.pass_context
-def main(ctx: click.Context, **settings: Any) -> None:
+def main(ctx: click.Context, **options: Any) -> None:
     """obsagent: a metrics agent for Python services. With no command, runs the daemon."""
     if ctx.invoked_subcommand is None:
-        serve(**settings)
+        serve(daemon_config(options))
 
 
 @main.command()
 @run_options
-def run(**settings: Any) -> None:
+def run(**options: Any) -> None:
     """Serve system metrics (node_exporter's names) and this process's own on /metrics."""
-    serve(**settings)
+    serve(daemon_config(options))
 
 
 @main.command()

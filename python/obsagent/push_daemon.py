@@ -2,8 +2,9 @@
 periodic push of the default registry to a Pushgateway (``--push.*``).
 
 Kept apart from ``cli`` so the daemon's serving code stays as it was: ``cli`` adds these flags,
-hands their values to ``start`` once it listens, and calls ``stop`` on SIGTERM, which sends what
-is queued (and deletes the pushed group, when asked) within ``--remote-write.flush-deadline``.
+puts their values in the ``DaemonConfig`` (``with_push_flags``), starts ``Pushers`` once it
+listens, and calls ``stop`` on SIGTERM, which sends what is queued (and deletes the pushed group,
+when asked) within ``--remote-write.flush-deadline``.
 """
 
 from __future__ import annotations
@@ -11,46 +12,33 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import click
 
-from . import _native
+from ._log import log
+from .config import (
+    PUSH_FORMATS,
+    DaemonConfig,
+    PushSettings,
+    RemoteWriteFlags,
+    RemoteWriteSettings,
+    format_duration,
+    parse_duration,
+    parse_labels,
+)
 from .exposition import delete_from_gateway, push_to_gateway
 from .registry import REGISTRY
 from .remote_write import RemoteWriter
 
 
-def _labels(_ctx: Any, param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, str]]:
-    """Repeated ``name=value`` flags as pairs; a bad name or a missing ``=`` is a usage error."""
-    pairs = []
-    for text in values:
-        name, sep, value = text.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{text!r} is not name=value", param=param)
-        try:
-            _native.validate_label_name(name)
-        except ValueError as err:
-            raise click.BadParameter(str(err), param=param) from err
-        pairs.append((name, value))
-    return pairs
-
-
 def _duration(_ctx: Any, _param: click.Parameter, value: str) -> float:
-    from .cli import parse_duration
-
     return parse_duration(value)
 
 
-def _secret(path: str | None) -> str | None:
-    """The first line of a secret file (flags never carry secrets: they show in `ps`)."""
-    if path is None:
-        return None
-    try:
-        return Path(path).read_text().strip("\r\n")
-    except OSError as err:
-        raise click.BadParameter(f"cannot read {path}: {err.strerror}") from err
+def _labels(_ctx: Any, _param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, str]]:
+    return parse_labels(values)
 
 
 def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,7 +53,7 @@ def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--remote-write.interval",
             "remote_write_interval",
-            default="15s",
+            default=format_duration(RemoteWriteSettings.interval),
             show_default=True,
             callback=_duration,
             help="Time between scrapes sent by remote write.",
@@ -80,7 +68,7 @@ def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--remote-write.max-buffer-samples",
             "remote_write_max_buffer_samples",
-            default=100_000,
+            default=RemoteWriteSettings.max_buffer_samples,
             show_default=True,
             type=click.IntRange(min=1),
             help="Samples kept per receiver while it is away; beyond it the oldest are dropped.",
@@ -88,34 +76,36 @@ def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--remote-write.basic-auth-username",
             "remote_write_username",
-            default=None,
+            default=RemoteWriteSettings.username,
             help="Basic auth user for the receivers.",
         ),
         click.option(
             "--remote-write.basic-auth-password-file",
             "remote_write_password_file",
-            default=None,
+            default=RemoteWriteFlags.password_file,
             help="File holding the basic auth password.",
         ),
         click.option(
             "--remote-write.bearer-token-file",
             "remote_write_bearer_token_file",
-            default=None,
+            default=RemoteWriteFlags.bearer_token_file,
             help="File holding a bearer token for the receivers.",
         ),
         click.option(
             "--remote-write.flush-deadline",
             "remote_write_flush_deadline",
-            default="5s",
+            default=format_duration(DaemonConfig.flush_deadline),
             show_default=True,
             callback=_duration,
             help="On shutdown, time to send what is queued (and to delete the pushed group).",
         ),
-        click.option("--push.gateway.url", "push_gateway_url", default=None, help="Push to this Pushgateway."),
+        click.option(
+            "--push.gateway.url", "push_gateway_url", default=PushSettings.gateway_url, help="Push to this Pushgateway."
+        ),
         click.option(
             "--push.interval",
             "push_interval",
-            default="15s",
+            default=format_duration(PushSettings.interval),
             show_default=True,
             callback=_duration,
             help="Time between pushes to the Pushgateway.",
@@ -123,12 +113,14 @@ def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--push.format",
             "push_format",
-            default="text",
+            default=PushSettings.format,
             show_default=True,
-            type=click.Choice(["text", "protobuf"]),
+            type=click.Choice(PUSH_FORMATS),
             help="Body of the pushes: text 0.0.4 or delimited protobuf.",
         ),
-        click.option("--push.job", "push_job", default="obsagent", show_default=True, help="The pushed group's job."),
+        click.option(
+            "--push.job", "push_job", default=PushSettings.job, show_default=True, help="The pushed group's job."
+        ),
         click.option(
             "--push.grouping-label",
             "push_grouping_labels",
@@ -148,14 +140,38 @@ def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def with_push_flags(config: DaemonConfig, options: dict[str, Any]) -> DaemonConfig:
+    """``config`` with what the push flags say, their values taken out of ``options``."""
+    take = {name: options.pop(name) for name in list(options) if name.startswith(("remote_write_", "push_"))}
+    remote_write = RemoteWriteFlags(
+        urls=list(take["remote_write_urls"]),
+        sender=RemoteWriteSettings(
+            interval=take["remote_write_interval"],
+            external_labels=take["remote_write_external_labels"],
+            username=take["remote_write_username"],
+            max_buffer_samples=take["remote_write_max_buffer_samples"],
+        ),
+        password_file=take["remote_write_password_file"],
+        bearer_token_file=take["remote_write_bearer_token_file"],
+    )
+    push = PushSettings(
+        gateway_url=take["push_gateway_url"],
+        interval=take["push_interval"],
+        format=take["push_format"],
+        job=take["push_job"],
+        grouping_labels=take["push_grouping_labels"],
+        delete_on_shutdown=take["push_delete_on_shutdown"],
+    )
+    return replace(config, remote_write=remote_write, push=push, flush_deadline=take["remote_write_flush_deadline"])
+
+
 class Gateway:
     """Pushes the default registry to a Pushgateway every interval, on a thread of its own."""
 
-    def __init__(
-        self, url: str, job: str, grouping_key: dict[str, str], interval: float, protobuf: bool, log: Callable
-    ) -> None:
-        self.url, self.job, self.grouping_key, self.interval, self.log = url, job, grouping_key, interval, log
-        self.protobuf = protobuf
+    def __init__(self, settings: PushSettings) -> None:
+        self.url, self.job, self.interval = settings.gateway_url, settings.job, settings.interval
+        self.grouping_key = dict(settings.grouping_labels)
+        self.protobuf = settings.format == "protobuf"
         self.stopping = threading.Event()
         self.failing = False
         self.thread = threading.Thread(target=self.run, name="obsagent-push", daemon=True)
@@ -168,11 +184,11 @@ class Gateway:
             )
         except (OSError, ValueError, RuntimeError) as err:
             if not self.failing:  # once per outage, not once per interval
-                self.log("warn", "push to gateway failed", url=self.url, error=str(err))
+                log("warn", "push to gateway failed", url=self.url, error=str(err))
             self.failing = True
         else:
             if self.failing:
-                self.log("info", "push to gateway works again", url=self.url)
+                log("info", "push to gateway works again", url=self.url)
             self.failing = False
 
     def run(self) -> None:
@@ -190,59 +206,33 @@ class Gateway:
             try:
                 delete_from_gateway(self.url, self.job, self.grouping_key, timeout=max(timeout, 0.1))
             except OSError as err:
-                self.log("warn", "deleting the pushed group failed", url=self.url, error=str(err))
+                log("warn", "deleting the pushed group failed", url=self.url, error=str(err))
 
 
 class Pushers:
     """What the push flags started: remote writers and a Pushgateway pusher."""
 
-    def __init__(self, settings: dict[str, Any], log: Callable) -> None:
-        """Starts what ``settings`` (the flags' values) ask for; ``click.BadParameter`` or
-        ``ValueError`` for values that cannot work."""
-        self.settings = settings
+    def __init__(self, config: DaemonConfig) -> None:
+        """Starts what ``config`` asks for; ``click.BadParameter`` or ``ValueError`` for values
+        that cannot work."""
+        self.config = config
         self.writers: list[RemoteWriter] = []
         self.gateway: Gateway | None = None
-        password = _secret(settings["remote_write_password_file"])
-        token = _secret(settings["remote_write_bearer_token_file"])
-        username = settings["remote_write_username"]
-        if (username is None) != (password is None):
-            raise click.BadParameter("basic auth needs both --remote-write.basic-auth-username and -password-file")
+        senders = config.remote_write.senders()
         try:
-            for url in settings["remote_write_urls"]:
-                self.writers.append(
-                    RemoteWriter(
-                        url,
-                        registry=REGISTRY,
-                        interval=settings["remote_write_interval"],
-                        external_labels=dict(settings["remote_write_external_labels"]),
-                        basic_auth=(username, password) if username is not None else None,
-                        bearer_token=token,
-                        max_buffer_samples=settings["remote_write_max_buffer_samples"],
-                    )
-                )
+            for settings in senders:
+                self.writers.append(RemoteWriter.from_settings(settings, REGISTRY))
         except ValueError:
             self.stop()
             raise
-        if settings["push_gateway_url"]:
-            self.gateway = Gateway(
-                settings["push_gateway_url"],
-                settings["push_job"],
-                dict(settings["push_grouping_labels"]),
-                settings["push_interval"],
-                settings["push_format"] == "protobuf",
-                log,
-            )
+        if config.push.gateway_url:
+            self.gateway = Gateway(config.push)
 
     def stop(self) -> None:
         """Sends what is queued and stops, within the flush deadline for everything together."""
-        deadline = time.monotonic() + self.settings["remote_write_flush_deadline"]
+        deadline = time.monotonic() + self.config.flush_deadline
         for writer in self.writers:
             writer.stop(max(0.0, deadline - time.monotonic()))
         if self.gateway is not None:
             remaining = max(0.0, deadline - time.monotonic())
-            self.gateway.stop(self.settings["push_delete_on_shutdown"], remaining)
-
-
-def split_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """Takes the push flags' values out of the daemon's settings."""
-    return {key: settings.pop(key) for key in list(settings) if key.startswith(("remote_write_", "push_"))}
+            self.gateway.stop(self.config.push.delete_on_shutdown, remaining)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any
@@ -11,6 +10,8 @@ from typing import Any
 
 def log(level: str, msg: str, **fields: Any) -> None:
     """Writes one record (``level``: ``"info"``, ``"warn"`` or ``"error"``) to stderr."""
+    import json  # here: importing obsagent (whose multiprocess mode may log) needn't load it
+
     record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z", "level": level, "msg": msg}
     record.update(fields)
     # One write with its newline: the core's threads log to the same stderr.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import _native
@@ -200,7 +199,8 @@ def _secret(path: str | None) -> str | None:
     if path is None:
         return None
     try:
-        return Path(path).read_text().strip("\r\n")
+        with open(path) as file:
+            return file.read().strip("\r\n")
     except OSError as err:
         raise _usage_error(f"cannot read {path}: {err.strerror}") from err
 

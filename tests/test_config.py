@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import fields
 
 import click
 import pytest
@@ -13,6 +14,7 @@ import obsagent
 from obsagent._log import log
 from obsagent.cli import daemon_config, main
 from obsagent.config import (
+    CollectorSettings,
     DaemonConfig,
     RemoteWriteSettings,
     ServeSettings,
@@ -66,6 +68,21 @@ def test_the_library_takes_the_same_defaults():
     assert server["addr"].default == ServeSettings().host
     for name in ("max_requests", "header_read_timeout", "web_config_file"):
         assert server[name].default == getattr(ServeSettings(), name), name
+
+
+# The core reads these attributes by name (PyO3's FromPyObject derive): they are the contract.
+CORE_READS = {
+    CollectorSettings: "collectors procfs sysfs rootfs textfile_directory filesystem_mount_points_exclude "
+    "filesystem_fs_types_exclude netdev_device_exclude diskstats_device_exclude gpu_nvml_library gpu_interval gpu_pcie",
+    RemoteWriteSettings: "url interval external_labels username password bearer_token max_buffer_samples "
+    "max_samples_per_send timeout min_backoff max_backoff created",
+    ServeSettings: "host port created max_requests header_read_timeout web_config_file",
+}
+
+
+@pytest.mark.parametrize("settings", list(CORE_READS), ids=lambda cls: cls.__name__)
+def test_the_settings_the_core_reads_have_the_agreed_names(settings):
+    assert {f.name for f in fields(settings)} == set(CORE_READS[settings].split())
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("1s", 1.0), ("1m30s", 90.0), ("2h", 7200.0)])

@@ -2,9 +2,9 @@
 //! 100k labeled counter series. `make bench` runs them beside the Python comparison.
 
 use criterion::{criterion_main, Criterion};
-use obsagent::encode::{Format, Options};
+use obsagent::encode::{self, Format};
 use obsagent::metric::{counter, Kind};
-use obsagent::registry::{Family, Registry};
+use obsagent::registry::{Family, Options, Registry};
 use std::hint::black_box;
 
 fn registry_with(series: usize) -> Registry {
@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     for series in [10_000, 100_000] {
         let registry = registry_with(series);
         c.bench_function(&format!("encode text {series} series"), |b| {
-            b.iter(|| registry.encode(Format::Text, &Options::default()).unwrap())
+            b.iter(|| encode::encode(&registry, Format::Text, &Options::default()).unwrap())
         });
     }
 }

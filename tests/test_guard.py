@@ -6,6 +6,7 @@ limits are process-wide, so each case runs in a process of its own."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -34,6 +35,7 @@ def test_label_sets_past_the_limit_overflow_and_are_counted_with_one_warning():
     ]
     assert 'obsagent_series_dropped_total{metric="logins"} 4' in lines
     warnings = [json.loads(line) for line in result.stderr.splitlines()]
+    assert len(warnings) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", warnings[0].pop("ts")), warnings
     assert warnings == [
         {
             "level": "warn",

@@ -21,6 +21,7 @@ from prompb import decode
 
 import obsagent
 from conftest import OBSAGENT, free_port, peer, start_daemon, stop_daemon, wait_for
+from obsagent.config import RemoteWriteSettings
 
 Series = tuple[tuple[str, str], ...]
 
@@ -412,6 +413,7 @@ def test_bad_remote_write_flags_are_clear_errors(flags, message):
 def test_a_native_writer_dropped_unstopped_stops_without_holding_the_gil(registry):
     imported = Imported(int(time.time()) * 1000)
     registry.register(imported)  # a Python collector: the last scrape needs the GIL
-    writer = obsagent._native.RemoteWriter(registry._native, f"http://127.0.0.1:{free_port()}/", 3600.0)
+    settings = RemoteWriteSettings(url=f"http://127.0.0.1:{free_port()}/", interval=3600.0)
+    writer = obsagent._native.RemoteWriter(registry._native, settings)
     del writer  # stops: the last scrape runs while the GIL is released
     assert len(imported.made) == 1

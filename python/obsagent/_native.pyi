@@ -7,6 +7,8 @@ from typing import Any, final
 
 from typing_extensions import disjoint_base
 
+from .config import CollectorSettings, RemoteWriteSettings, ServeSettings
+
 __version__: str
 
 # (name, labels, value, timestamp): one sample.
@@ -151,20 +153,7 @@ class Collector:
     @staticmethod
     def process(procfs: str = "/proc", pid: int | None = None) -> Collector: ...
     @staticmethod
-    def node(
-        collectors: list[str],
-        procfs: str = "/proc",
-        sysfs: str = "/sys",
-        rootfs: str = "/",
-        textfile_directory: str | None = None,
-        filesystem_mount_points_exclude: str | None = None,
-        filesystem_fs_types_exclude: str | None = None,
-        netdev_device_exclude: str | None = None,
-        diskstats_device_exclude: str | None = None,
-        gpu_nvml_library: str | None = None,
-        gpu_interval: float | None = None,
-        gpu_pcie: bool = False,
-    ) -> Collector: ...
+    def node(settings: CollectorSettings) -> Collector: ...
     @staticmethod
     def constant(metrics: Iterable[Any]) -> Collector: ...
     @staticmethod
@@ -208,15 +197,7 @@ class Server:
     def address(self) -> str: ...
     def stop(self) -> None: ...
 
-def start_http_server(
-    registry: Registry,
-    host: str,
-    port: int,
-    created: bool = False,
-    max_requests: int = 40,
-    header_read_timeout: float = 10.0,
-    web_config_file: str | None = None,
-) -> Server: ...
+def start_http_server(registry: Registry, settings: ServeSettings) -> Server: ...
 def choose_format(accept: str | None = None) -> tuple[bool, str]: ...
 def accepts_gzip(accept_encoding: str | None = None) -> bool: ...
 def gzip(data: bytes) -> bytes: ...
@@ -238,22 +219,7 @@ class RemoteWriteEncoder:
 class RemoteWriter:
     """A remote write sender (scraper and sender threads of its own)."""
 
-    def __new__(
-        cls,
-        registry: Registry,
-        url: str,
-        interval: float = 15.0,
-        external_labels: list[tuple[str, str]] = ...,
-        username: str | None = None,
-        password: str | None = None,
-        bearer_token: str | None = None,
-        max_buffer_samples: int = 100000,
-        max_samples_per_send: int = 2000,
-        timeout: float = 30.0,
-        min_backoff: float = 0.03,
-        max_backoff: float = 5.0,
-        created: bool = False,
-    ) -> RemoteWriter: ...
+    def __new__(cls, registry: Registry, settings: RemoteWriteSettings) -> RemoteWriter: ...
     @property
     def url(self) -> str: ...
     @property

@@ -200,31 +200,10 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
     return config
 
 
-def node_collector(settings: CollectorSettings) -> _native.Collector:
-    """The system collectors, as ``settings`` say; ``ValueError`` for settings that cannot work."""
-    # SHIM (issue 13): today's binding takes the settings as arguments. Once it takes the
-    # settings object, this body is `return _native.Collector.node(settings)`.
-    s = settings
-    return _native.Collector.node(
-        s.collectors,
-        s.procfs,
-        s.sysfs,
-        s.rootfs,
-        textfile_directory=s.textfile_directory,
-        filesystem_mount_points_exclude=s.filesystem_mount_points_exclude,
-        filesystem_fs_types_exclude=s.filesystem_fs_types_exclude,
-        netdev_device_exclude=s.netdev_device_exclude,
-        diskstats_device_exclude=s.diskstats_device_exclude,
-        gpu_nvml_library=s.gpu_nvml_library,
-        gpu_interval=s.gpu_interval,
-        gpu_pcie=s.gpu_pcie,
-    )
-
-
 def serve(config: DaemonConfig) -> None:
     """Serves the system collectors and the default registry until SIGTERM or SIGINT."""
     try:
-        node = node_collector(config.collectors)
+        node = _native.Collector.node(config.collectors)
     except ValueError as err:
         log("error", "bad collector settings", error=str(err))
         sys.exit(1)

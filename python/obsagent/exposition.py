@@ -33,7 +33,7 @@ class MetricsServer:
     @classmethod
     def from_settings(cls, settings: ServeSettings, registry: CollectorRegistry = REGISTRY) -> MetricsServer:
         """Serves ``registry`` as ``settings`` say (the daemon's way to start a server)."""
-        return cls(_native_server(registry._native, settings))
+        return cls(_native.start_http_server(registry._native, settings))
 
     @property
     def port(self) -> int:
@@ -93,16 +93,6 @@ def start_http_server(
 
 
 start_wsgi_server = start_http_server
-
-
-def _native_server(registry: _native.Registry, settings: ServeSettings) -> _native.Server:
-    """The one call of ``_native.start_http_server``."""
-    # SHIM (issue 13): today's binding takes the settings as arguments. Once it takes the
-    # settings object, this body is `return _native.start_http_server(registry, settings)`.
-    s = settings
-    return _native.start_http_server(
-        registry, s.host, s.port, s.created, s.max_requests, s.header_read_timeout, s.web_config_file
-    )
 
 
 def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> Any:

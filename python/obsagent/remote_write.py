@@ -74,7 +74,7 @@ class RemoteWriter:
 
     def _start(self, settings: RemoteWriteSettings, registry: Any) -> None:
         _register_self_metrics()
-        self._native = _native_writer(as_registry(registry)._native, settings)
+        self._native = _native.RemoteWriter(as_registry(registry)._native, settings)
         _RUNNING.add(self)
 
     @property
@@ -104,28 +104,6 @@ class RemoteWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def _native_writer(registry: _native.Registry, settings: RemoteWriteSettings) -> _native.RemoteWriter:
-    """The one call of ``_native.RemoteWriter``."""
-    # SHIM (issue 13): today's binding takes the settings as arguments. Once it takes the
-    # settings object, this body is `return _native.RemoteWriter(registry, settings)`.
-    s = settings
-    return _native.RemoteWriter(
-        registry,
-        s.url,
-        s.interval,
-        s.external_labels,
-        s.username,
-        s.password,
-        s.bearer_token,
-        s.max_buffer_samples,
-        s.max_samples_per_send,
-        s.timeout,
-        min_backoff=s.min_backoff,
-        max_backoff=s.max_backoff,
-        created=s.created,
-    )
 
 
 #: Writers not stopped yet; stopped (with a short flush) when the interpreter exits, before

@@ -25,6 +25,8 @@ pub enum Error {
     NegativeIncrement { metric: String, amount: f64 },
     /// A value that is not usable where it was given (bucket bounds, enum states, info keys).
     InvalidValue(String),
+    /// A value of the wrong type (a buffer of the wrong element type, a string for a list).
+    WrongType(String),
     /// Two collectors exporting the same series names.
     Duplicate(Vec<String>),
     /// A collector failed while being collected.
@@ -52,7 +54,7 @@ impl fmt::Display for Error {
             Error::NegativeIncrement { metric, amount } => {
                 write!(f, "Counters can only be incremented by non-negative amounts: {metric:?} got {amount}")
             }
-            Error::InvalidValue(message) => f.write_str(message),
+            Error::InvalidValue(message) | Error::WrongType(message) => f.write_str(message),
             Error::Duplicate(names) => {
                 write!(f, "Duplicated timeseries in CollectorRegistry: {{")?;
                 for (i, name) in names.iter().enumerate() {

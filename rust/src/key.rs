@@ -7,6 +7,7 @@
 //! copy is what keeps a labeled series well under 200 bytes.
 
 use crate::error::{Error, Result};
+use crate::escape;
 
 /// Checks a metric name against the legacy Prometheus set `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn validate_metric_name(name: &str) -> Result<()> {
@@ -50,27 +51,6 @@ pub fn full_name(namespace: &str, subsystem: &str, name: &str, unit: &str) -> St
     full
 }
 
-/// Appends `value` escaped for a label value or OpenMetrics HELP: `\` `"` and newline.
-pub fn escape_label_value(out: &mut String, value: &str) {
-    // SAFETY: only whole UTF-8 sequences of `value` and ASCII escapes are appended.
-    escape_label_value_bytes(unsafe { out.as_mut_vec() }, value);
-}
-
-/// [`escape_label_value`] into a byte buffer.
-pub fn escape_label_value_bytes(out: &mut Vec<u8>, value: &str) {
-    let mut rest = value.as_bytes();
-    while let Some(pos) = memchr::memchr3(b'\\', b'"', b'\n', rest) {
-        out.extend_from_slice(&rest[..pos]);
-        out.extend_from_slice(match rest[pos] {
-            b'\\' => b"\\\\",
-            b'"' => b"\\\"",
-            _ => b"\\n",
-        });
-        rest = &rest[pos + 1..];
-    }
-    out.extend_from_slice(rest);
-}
-
 /// Renders `a="x",b="y"` from parallel name and value lists.
 pub fn render_labels<N: AsRef<str>, V: AsRef<str>>(names: &[N], values: &[V]) -> String {
     let mut out = String::new();
@@ -80,7 +60,7 @@ pub fn render_labels<N: AsRef<str>, V: AsRef<str>>(names: &[N], values: &[V]) ->
         }
         out.push_str(name.as_ref());
         out.push_str("=\"");
-        escape_label_value(&mut out, value.as_ref());
+        escape::label_value_string(&mut out, value.as_ref());
         out.push('"');
     }
     out
@@ -99,18 +79,8 @@ pub fn rendered_matches<N: AsRef<str>, V: AsRef<str>>(rendered: &str, names: &[N
         if rest.len() < name.len() + 2 || &rest[..name.len()] != name || &rest[name.len()..name.len() + 2] != b"=\"" {
             return false;
         }
-        rest = &rest[name.len() + 2..];
-        for &b in value.as_ref().as_bytes() {
-            let escaped: &[u8] = match b {
-                b'\\' => b"\\\\",
-                b'"' => b"\\\"",
-                b'\n' => b"\\n",
-                _ => std::slice::from_ref(&b),
-            };
-            let Some(tail) = rest.strip_prefix(escaped) else { return false };
-            rest = tail;
-        }
-        let Some(tail) = rest.strip_prefix(b"\"") else { return false };
+        let Some(tail) = escape::strip_escaped(&rest[name.len() + 2..], value.as_ref()) else { return false };
+        let Some(tail) = tail.strip_prefix(b"\"") else { return false };
         rest = tail;
     }
     rest.is_empty()
@@ -122,25 +92,10 @@ pub fn parse_rendered(rendered: &str) -> Vec<(String, String)> {
     let mut rest = rendered;
     while let Some(eq) = rest.find("=\"") {
         let name = rest[..eq].trim_start_matches(',').to_owned();
-        let mut value = String::new();
-        let mut chars = rest[eq + 2..].char_indices();
-        let mut end = rest.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, other)) => value.push(other),
-                    None => break,
-                },
-                '"' => {
-                    end = eq + 2 + i + 1;
-                    break;
-                }
-                other => value.push(other),
-            }
-        }
+        // A rendered set is ours, so well formed; a bad one ends the pairs rather than panicking.
+        let Ok((value, taken)) = escape::read_label_value(&rest[eq + 2..]) else { break };
         pairs.push((name, value));
-        rest = &rest[end..];
+        rest = &rest[eq + 2 + taken..];
     }
     pairs
 }

@@ -9,6 +9,7 @@
 
 use super::{malformed, read, Config, NodeCollector};
 use crate::error::Result;
+use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
 use std::path::PathBuf;
@@ -83,9 +84,10 @@ impl CpuCollector {
 
     fn families(&self, text: &str) -> Result<Vec<MetricFamily>> {
         let cpus = self.monotonic(parse(text, self.user_hz)?);
-        let mut seconds = MetricFamily::new("node_cpu_seconds", "Seconds the CPUs spent in each mode.", "counter", "");
+        let mut seconds =
+            MetricFamily::new("node_cpu_seconds", "Seconds the CPUs spent in each mode.", MetricType::Counter, "");
         let help = "Seconds the CPUs spent in guests (VMs) for each mode.";
-        let mut guest = MetricFamily::new("node_cpu_guest_seconds", help, "counter", "");
+        let mut guest = MetricFamily::new("node_cpu_guest_seconds", help, MetricType::Counter, "");
         for (id, times) in &cpus {
             let cpu: Text = id.to_string().into();
             let labels = |mode: &'static str| vec![("cpu".into(), cpu.clone()), ("mode".into(), mode.into())];

@@ -6,6 +6,7 @@
 use super::netdev::compile;
 use super::{malformed, read, Config, NodeCollector};
 use crate::error::Result;
+use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
 use regex::Regex;
 use std::path::PathBuf;
@@ -18,14 +19,21 @@ pub const DEFAULT_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+
 /// scrape allocates none of them.
 macro_rules! stat {
     ($column:literal, $name:literal, $help:literal, counter, $scale:literal) => {
-        ($column, concat!("node_disk_", $name), concat!("node_disk_", $name, "_total"), $help, "counter", $scale)
+        (
+            $column,
+            concat!("node_disk_", $name),
+            concat!("node_disk_", $name, "_total"),
+            $help,
+            MetricType::Counter,
+            $scale,
+        )
     };
     ($column:literal, $name:literal, $help:literal, gauge, $scale:literal) => {
-        ($column, concat!("node_disk_", $name), concat!("node_disk_", $name), $help, "gauge", $scale)
+        ($column, concat!("node_disk_", $name), concat!("node_disk_", $name), $help, MetricType::Gauge, $scale)
     };
 }
 
-type Stat = (usize, &'static str, &'static str, &'static str, &'static str, f64);
+type Stat = (usize, &'static str, &'static str, &'static str, MetricType, f64);
 
 const STATS: [Stat; 17] = [
     stat!(0, "reads_completed", "The total number of reads completed successfully.", counter, 1.0),
@@ -104,7 +112,7 @@ impl NodeCollector for Diskstats {
             .filter(|d| !self.exclude.as_ref().is_some_and(|r| r.is_match(d.device)))
             .collect();
         let labels: Vec<Text> = disks.iter().map(|d| Text::from(d.device.to_owned())).collect();
-        let mut info = MetricFamily::new("node_disk_info", "Info of /sys/block/<block_device>.", "gauge", "");
+        let mut info = MetricFamily::new("node_disk_info", "Info of /sys/block/<block_device>.", MetricType::Gauge, "");
         for disk in &disks {
             // udev's model/serial/... are not read (they need /run/udev); empty as in a VM.
             let labels = [("device", disk.device), ("major", disk.major), ("minor", disk.minor)]

@@ -18,6 +18,7 @@ use super::kernel_file::{generated_by_kernel, read_from_start};
 use super::netdev::compile;
 use super::{malformed, Config, NodeCollector};
 use crate::error::Result;
+use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
 use regex::Regex;
@@ -327,7 +328,7 @@ const FAMILIES: [(&str, &str); 7] = [
 impl NodeCollector for Filesystem {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let mut families: Vec<MetricFamily> =
-            FAMILIES.iter().map(|(name, help)| MetricFamily::new(*name, *help, "gauge", "")).collect();
+            FAMILIES.iter().map(|(name, help)| MetricFamily::new(*name, *help, MetricType::Gauge, "")).collect();
         let mounts = self.mounts()?;
         let paths: Vec<(PathBuf, bool)> = mounts
             .iter()

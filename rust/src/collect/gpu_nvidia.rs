@@ -12,8 +12,9 @@
 //! off the bus (`NVML_ERROR_GPU_IS_LOST`) is reported as `nvidia_gpu_lost 1` and NVML is
 //! initialised again at the next sweep, until the GPU is back.
 
-use super::{log, Config, NodeCollector};
+use super::{Config, NodeCollector};
 use crate::error::{Error, Result};
+use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_int, c_uint, c_ulonglong, c_void, CStr, CString};
@@ -412,72 +413,91 @@ impl Field {
     ];
 
     /// `(family name, sample name, help, type)`.
-    pub fn describe(self) -> (&'static str, &'static str, &'static str, &'static str) {
+    pub fn describe(self) -> (&'static str, &'static str, &'static str, MetricType) {
         match self {
             Field::Utilization => (
                 "nvidia_gpu_utilization_percent",
                 "nvidia_gpu_utilization_percent",
                 "Percent of time over the last sample period during which a kernel was running on the GPU.",
-                "gauge",
+                MetricType::Gauge,
             ),
             Field::MemoryUtilization => (
                 "nvidia_gpu_memory_utilization_percent",
                 "nvidia_gpu_memory_utilization_percent",
                 "Percent of time over the last sample period during which device memory was read or written.",
-                "gauge",
+                MetricType::Gauge,
             ),
-            Field::MemoryUsed => {
-                ("nvidia_gpu_memory_used_bytes", "nvidia_gpu_memory_used_bytes", "Device memory in use.", "gauge")
+            Field::MemoryUsed => (
+                "nvidia_gpu_memory_used_bytes",
+                "nvidia_gpu_memory_used_bytes",
+                "Device memory in use.",
+                MetricType::Gauge,
+            ),
+            Field::MemoryTotal => (
+                "nvidia_gpu_memory_total_bytes",
+                "nvidia_gpu_memory_total_bytes",
+                "Device memory in all.",
+                MetricType::Gauge,
+            ),
+            Field::MemoryFree => (
+                "nvidia_gpu_memory_free_bytes",
+                "nvidia_gpu_memory_free_bytes",
+                "Device memory free.",
+                MetricType::Gauge,
+            ),
+            Field::Temperature => (
+                "nvidia_gpu_temperature_celsius",
+                "nvidia_gpu_temperature_celsius",
+                "GPU core temperature.",
+                MetricType::Gauge,
+            ),
+            Field::Power => {
+                ("nvidia_gpu_power_watts", "nvidia_gpu_power_watts", "Power drawn by the board.", MetricType::Gauge)
             }
-            Field::MemoryTotal => {
-                ("nvidia_gpu_memory_total_bytes", "nvidia_gpu_memory_total_bytes", "Device memory in all.", "gauge")
-            }
-            Field::MemoryFree => {
-                ("nvidia_gpu_memory_free_bytes", "nvidia_gpu_memory_free_bytes", "Device memory free.", "gauge")
-            }
-            Field::Temperature => {
-                ("nvidia_gpu_temperature_celsius", "nvidia_gpu_temperature_celsius", "GPU core temperature.", "gauge")
-            }
-            Field::Power => ("nvidia_gpu_power_watts", "nvidia_gpu_power_watts", "Power drawn by the board.", "gauge"),
             Field::PowerLimit => (
                 "nvidia_gpu_power_limit_watts",
                 "nvidia_gpu_power_limit_watts",
                 "Power limit the driver enforces.",
-                "gauge",
+                MetricType::Gauge,
             ),
             Field::Energy => (
                 "nvidia_gpu_energy_joules",
                 "nvidia_gpu_energy_joules_total",
                 "Energy consumed since the driver was loaded.",
-                "counter",
+                MetricType::Counter,
             ),
-            Field::SmClock => ("nvidia_gpu_sm_clock_hz", "nvidia_gpu_sm_clock_hz", "SM clock frequency.", "gauge"),
-            Field::MemoryClock => {
-                ("nvidia_gpu_memory_clock_hz", "nvidia_gpu_memory_clock_hz", "Memory clock frequency.", "gauge")
+            Field::SmClock => {
+                ("nvidia_gpu_sm_clock_hz", "nvidia_gpu_sm_clock_hz", "SM clock frequency.", MetricType::Gauge)
             }
+            Field::MemoryClock => (
+                "nvidia_gpu_memory_clock_hz",
+                "nvidia_gpu_memory_clock_hz",
+                "Memory clock frequency.",
+                MetricType::Gauge,
+            ),
             Field::FanSpeed => (
                 "nvidia_gpu_fan_speed_percent",
                 "nvidia_gpu_fan_speed_percent",
                 "Intended fan speed, percent of the maximum.",
-                "gauge",
+                MetricType::Gauge,
             ),
             Field::PerformanceState => (
                 "nvidia_gpu_performance_state",
                 "nvidia_gpu_performance_state",
                 "Performance state, 0 (P0, maximum) to 15 (P15, minimum).",
-                "gauge",
+                MetricType::Gauge,
             ),
             Field::PcieTx => (
                 "nvidia_gpu_pcie_transmit_bytes_per_second",
                 "nvidia_gpu_pcie_transmit_bytes_per_second",
                 "PCIe transmit throughput over the last 20 ms.",
-                "gauge",
+                MetricType::Gauge,
             ),
             Field::PcieRx => (
                 "nvidia_gpu_pcie_receive_bytes_per_second",
                 "nvidia_gpu_pcie_receive_bytes_per_second",
                 "PCIe receive throughput over the last 20 ms.",
-                "gauge",
+                MetricType::Gauge,
             ),
         }
     }
@@ -596,7 +616,7 @@ impl GpuSampler {
         let first = match &nvml {
             Ok(_) => Sample::default(),
             Err(err) => {
-                log("info", "gpu", "no NVIDIA GPU data", ("error", &err.to_string())); // most machines have no GPU
+                crate::log::info("no NVIDIA GPU data", &[("collector", "gpu"), ("error", &err.to_string())]); // most machines have no GPU
                 Sample { error: Some(err.to_string()), ..Sample::default() }
             }
         };
@@ -681,7 +701,7 @@ impl Sweeper {
                 }
                 Err(err) => {
                     if !self.failure_logged {
-                        log("warn", "gpu", "no NVIDIA GPU data", ("error", &err));
+                        crate::log::warn("no NVIDIA GPU data", &[("collector", "gpu"), ("error", &err)]);
                         self.failure_logged = true;
                     }
                     return Sample { error: Some(err), sweeps: self.sweeps, ..Sample::default() };
@@ -695,10 +715,10 @@ impl Sweeper {
             if device.lost && !self.lost_before.contains(&device.gpu) {
                 let message =
                     format!("GPU {} ({}) is lost; NVML is started again at each sweep", device.gpu, device.uuid);
-                log("error", "gpu", "GPU lost", ("error", &message));
+                crate::log::error("GPU lost", &[("collector", "gpu"), ("error", &message)]);
             } else if !device.lost && self.lost_before.contains(&device.gpu) {
                 let message = format!("GPU {} ({}) answers again", device.gpu, device.uuid);
-                log("info", "gpu", "GPU back", ("detail", &message));
+                crate::log::info("GPU back", &[("collector", "gpu"), ("detail", &message)]);
             }
         }
         if !lost.is_empty() {
@@ -782,7 +802,7 @@ fn with(labels: &[(Text, Text)], name: &'static str, value: impl Into<Text>) -> 
 /// The families of a sweep, as exposed.
 pub fn families(sample: &Sample, now: SystemTime) -> Vec<MetricFamily> {
     let mut out = Vec::new();
-    let mut count = MetricFamily::new("nvidia_gpu_count", "Number of NVIDIA GPUs NVML reports.", "gauge", "");
+    let mut count = MetricFamily::new("nvidia_gpu_count", "Number of NVIDIA GPUs NVML reports.", MetricType::Gauge, "");
     count.push("", Vec::new(), sample.gpus as f64);
     out.push(count);
     if sample.devices.is_empty() {
@@ -790,9 +810,13 @@ pub fn families(sample: &Sample, now: SystemTime) -> Vec<MetricFamily> {
     }
     let labels: Vec<Vec<(Text, Text)>> = sample.devices.iter().map(device_labels).collect();
     let help = "GPU facts: driver and CUDA versions, 1 per device.";
-    let mut info = MetricFamily::new("nvidia_gpu_info", help, "gauge", "");
-    let mut lost =
-        MetricFamily::new("nvidia_gpu_lost", "Whether the GPU fell off the bus (NVML_ERROR_GPU_IS_LOST).", "gauge", "");
+    let mut info = MetricFamily::new("nvidia_gpu_info", help, MetricType::Gauge, "");
+    let mut lost = MetricFamily::new(
+        "nvidia_gpu_lost",
+        "Whether the GPU fell off the bus (NVML_ERROR_GPU_IS_LOST).",
+        MetricType::Gauge,
+        "",
+    );
     for (device, labels) in sample.devices.iter().zip(&labels) {
         let mut all = with(labels, "driver_version", sample.driver_version.clone());
         all.push(("cuda_version".into(), sample.cuda_version.clone().into()));
@@ -816,11 +840,11 @@ pub fn families(sample: &Sample, now: SystemTime) -> Vec<MetricFamily> {
         }
     }
     let help = "ECC errors since the GPU was first used (aggregate counters), by type.";
-    let mut ecc = MetricFamily::new("nvidia_gpu_ecc_errors", help, "counter", "");
+    let mut ecc = MetricFamily::new("nvidia_gpu_ecc_errors", help, MetricType::Counter, "");
     let help = "Whether each reason is holding the clocks down now (NVML clock event reasons).";
-    let mut throttle = MetricFamily::new("nvidia_gpu_clock_throttle_reasons", help, "gauge", "");
+    let mut throttle = MetricFamily::new("nvidia_gpu_clock_throttle_reasons", help, MetricType::Gauge, "");
     let help = "Device memory held by each process.";
-    let mut processes = MetricFamily::new("nvidia_gpu_process_memory_used_bytes", help, "gauge", "");
+    let mut processes = MetricFamily::new("nvidia_gpu_process_memory_used_bytes", help, MetricType::Gauge, "");
     for (device, labels) in sample.devices.iter().zip(&labels) {
         for (kind, value) in &device.ecc {
             ecc.push_named("nvidia_gpu_ecc_errors_total", with(labels, "type", *kind), *value);
@@ -840,11 +864,11 @@ pub fn families(sample: &Sample, now: SystemTime) -> Vec<MetricFamily> {
     if let Some(taken) = sample.taken {
         let help = "Seconds since the GPU sample being served was taken.";
         let age = now.duration_since(taken).unwrap_or_default().as_secs_f64();
-        let mut family = MetricFamily::new("obsagent_gpu_sample_age_seconds", help, "gauge", "");
+        let mut family = MetricFamily::new("obsagent_gpu_sample_age_seconds", help, MetricType::Gauge, "");
         family.push("", Vec::new(), age);
         out.push(family);
         let help = "How long the last sweep of every GPU through NVML took.";
-        let mut family = MetricFamily::new("obsagent_gpu_sweep_duration_seconds", help, "gauge", "");
+        let mut family = MetricFamily::new("obsagent_gpu_sweep_duration_seconds", help, MetricType::Gauge, "");
         family.push("", Vec::new(), sample.sweep_seconds);
         out.push(family);
     }
@@ -910,8 +934,8 @@ mod tests {
         assert_eq!(find("nvidia_gpu_count").unwrap().samples[0].value, 1.0);
         let energy = find("nvidia_gpu_energy_joules").unwrap();
         assert_eq!(
-            (energy.kind.as_ref(), energy.samples[0].name.as_ref()),
-            ("counter", "nvidia_gpu_energy_joules_total")
+            (energy.kind, energy.samples[0].name.as_ref()),
+            (MetricType::Counter, "nvidia_gpu_energy_joules_total")
         );
         assert!(find("nvidia_gpu_fan_speed_percent").is_none(), "a field no device reported is left out");
         let throttle = find("nvidia_gpu_clock_throttle_reasons").unwrap();

@@ -2,6 +2,7 @@
 
 use super::{malformed, read, single, Config, NodeCollector};
 use crate::error::Result;
+use crate::metric::MetricType;
 use crate::registry::MetricFamily;
 use std::path::PathBuf;
 
@@ -26,9 +27,9 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 impl NodeCollector for Loadavg {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let [one, five, fifteen] = parse(&read(&self.path)?)?;
-        out.push(single("node_load1", "1m load average.", "gauge", one));
-        out.push(single("node_load5", "5m load average.", "gauge", five));
-        out.push(single("node_load15", "15m load average.", "gauge", fifteen));
+        out.push(single("node_load1", "1m load average.", MetricType::Gauge, one));
+        out.push(single("node_load5", "5m load average.", MetricType::Gauge, five));
+        out.push(single("node_load15", "15m load average.", MetricType::Gauge, fifteen));
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{malformed, read, single, Config, FieldNames, NodeCollector};
 use crate::error::Result;
+use crate::metric::MetricType;
 use crate::registry::MetricFamily;
 use std::path::PathBuf;
 
@@ -54,7 +55,7 @@ impl NodeCollector for Meminfo {
                 let suffix = suffix(key, in_kb);
                 (format!("node_memory_{suffix}"), format!("Memory information field {suffix}."))
             });
-            out.push(single(name, help, "gauge", value));
+            out.push(single(name, help, MetricType::Gauge, value));
         }
         Ok(())
     }

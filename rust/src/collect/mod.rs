@@ -26,8 +26,9 @@ pub mod time;
 pub mod uname;
 pub mod vmstat;
 
-use crate::encode::Options;
 use crate::error::{Error, Result};
+use crate::metric::MetricType;
+use crate::registry::Options;
 use crate::registry::{Collector, MetricFamily, Text};
 pub use paths::Paths;
 use std::path::PathBuf;
@@ -114,9 +115,9 @@ impl NodeCollectors {
 impl Collector for NodeCollectors {
     fn collect(&self, options: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         let help = "node_exporter: Duration of a collector scrape.";
-        let mut durations = MetricFamily::new("node_scrape_collector_duration_seconds", help, "gauge", "");
+        let mut durations = MetricFamily::new("node_scrape_collector_duration_seconds", help, MetricType::Gauge, "");
         let help = "node_exporter: Whether a collector succeeded.";
-        let mut successes = MetricFamily::new("node_scrape_collector_success", help, "gauge", "");
+        let mut successes = MetricFamily::new("node_scrape_collector_success", help, MetricType::Gauge, "");
         kernel_file::within_one_scrape(|| {
             for (name, collector) in self.collectors.iter().filter(|(name, _)| options.wants(name)) {
                 let started = Instant::now();
@@ -125,7 +126,7 @@ impl Collector for NodeCollectors {
                     Ok(()) => true,
                     Err(err) => {
                         out.truncate(before);
-                        log_error(name, "collector failed", &err.to_string());
+                        crate::log::error("collector failed", &[("collector", name), ("error", &err.to_string())]);
                         false
                     }
                 };
@@ -138,16 +139,6 @@ impl Collector for NodeCollectors {
         out.push(successes);
         Ok(())
     }
-}
-
-/// One JSON line on stderr, as the daemon's other log lines.
-pub fn log_error(collector: &str, msg: &str, error: &str) {
-    log("error", collector, msg, ("error", error));
-}
-
-/// One log line about `collector`, with one more `(key, value)`.
-pub fn log(level: &str, collector: &str, msg: &str, (key, value): (&str, &str)) {
-    crate::log::line(level, msg, &[("collector", collector), (key, value)]);
 }
 
 /// The `(name, help)` a collector made for each field it has seen, reused at later scrapes
@@ -170,7 +161,7 @@ impl FieldNames {
 }
 
 /// A family with one unlabeled sample.
-pub fn single(name: impl Into<Text>, help: impl Into<Text>, kind: &'static str, value: f64) -> MetricFamily {
+pub fn single(name: impl Into<Text>, help: impl Into<Text>, kind: MetricType, value: f64) -> MetricFamily {
     let mut family = MetricFamily::new(name, help, kind, "");
     family.push("", Vec::new(), value);
     family
@@ -203,7 +194,7 @@ mod tests {
     struct Failing;
     impl NodeCollector for Failing {
         fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-            out.push(single("half_written", "", "gauge", 1.0));
+            out.push(single("half_written", "", MetricType::Gauge, 1.0));
             Err(malformed("thing", "garbage"))
         }
     }

@@ -7,6 +7,7 @@
 
 use super::{malformed, read, Config, NodeCollector};
 use crate::error::{Error, Result};
+use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
 use regex::Regex;
 use std::path::PathBuf;
@@ -92,14 +93,14 @@ impl NodeCollector for Netdev {
             .map(|(device, values)| (device, Text::from(device.to_owned()), values))
             .collect();
         for (i, (name, sample, help)) in COLUMNS.into_iter().enumerate() {
-            let mut family = MetricFamily::new(name, help, "counter", "");
+            let mut family = MetricFamily::new(name, help, MetricType::Counter, "");
             for (_, label, values) in &devices {
                 family.push_named(sample, vec![("device".into(), label.clone())], values[i]);
             }
             out.push(family);
         }
         let help = "Network device statistic receive_nohandler.";
-        let mut nohandler = MetricFamily::new("node_network_receive_nohandler", help, "counter", "");
+        let mut nohandler = MetricFamily::new("node_network_receive_nohandler", help, MetricType::Counter, "");
         for (device, label, _) in &devices {
             let path = self.class_net.join(device).join("statistics/rx_nohandler");
             if let Some(value) = read(&path).ok().and_then(|v| v.trim().parse().ok()) {

@@ -5,6 +5,7 @@
 
 use super::{malformed, read, Config, NodeCollector};
 use crate::error::{Error, Result};
+use crate::metric::MetricType;
 use crate::registry::MetricFamily;
 use std::path::PathBuf;
 
@@ -98,7 +99,7 @@ impl NodeCollector for PressureCollector {
             let pressure = parse(&text)?;
             for (_, full, name, help) in SERIES.iter().filter(|(r, ..)| *r == resource) {
                 if let Some(value) = if *full { pressure.full } else { pressure.some } {
-                    let mut family = MetricFamily::new(*name, *help, "counter", "");
+                    let mut family = MetricFamily::new(*name, *help, MetricType::Counter, "");
                     family.push("_total", Vec::new(), value);
                     out.push(family);
                 }

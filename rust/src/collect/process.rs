@@ -2,8 +2,9 @@
 //! types) for one process, read from `<procfs>/<pid>/{stat,limits,fd}` and `<procfs>/stat`.
 
 use super::{read, Paths};
-use crate::encode::Options;
 use crate::error::{Error, Result};
+use crate::metric::MetricType;
+use crate::registry::Options;
 use crate::registry::{Collector, MetricFamily};
 
 /// What `/proc/<pid>/stat` tells us, in raw units.
@@ -87,7 +88,7 @@ impl ProcessCollector {
 }
 
 fn gauge(name: &'static str, help: &'static str, value: f64) -> MetricFamily {
-    let mut family = MetricFamily::new(name, help, "gauge", "");
+    let mut family = MetricFamily::new(name, help, MetricType::Gauge, "");
     family.push("", Vec::new(), value);
     family
 }
@@ -103,6 +104,18 @@ fn open_fds(fd_dir: &std::path::Path, on_procfs: bool) -> Option<usize> {
 }
 
 impl Collector for ProcessCollector {
+    fn names(&self) -> Vec<String> {
+        let names = [
+            "virtual_memory_bytes",
+            "resident_memory_bytes",
+            "start_time_seconds",
+            "cpu_seconds_total",
+            "open_fds",
+            "max_fds",
+        ];
+        names.iter().map(|n| format!("process_{n}")).collect()
+    }
+
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         let dir = self.pid_dir();
         let stat = parse_stat(&read(&dir.join("stat"))?)?;
@@ -122,8 +135,12 @@ impl Collector for ProcessCollector {
                 boot + stat.start_ticks as f64 / self.ticks_per_second,
             ));
         }
-        let mut cpu =
-            MetricFamily::new("process_cpu_seconds", "Total user and system CPU time spent in seconds.", "counter", "");
+        let mut cpu = MetricFamily::new(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds.",
+            MetricType::Counter,
+            "",
+        );
         cpu.push("_total", Vec::new(), stat.cpu_ticks as f64 / self.ticks_per_second);
         out.push(cpu);
         let on_procfs =

@@ -3,6 +3,7 @@
 
 use super::{malformed, read, single, Config, NodeCollector};
 use crate::error::Result;
+use crate::metric::MetricType;
 use crate::registry::MetricFamily;
 use std::path::PathBuf;
 
@@ -57,7 +58,7 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 }
 
 fn counter(name: &'static str, help: &'static str, value: f64) -> MetricFamily {
-    let mut family = MetricFamily::new(name, help, "counter", "");
+    let mut family = MetricFamily::new(name, help, MetricType::Counter, "");
     family.push("_total", Vec::new(), value);
     family
 }
@@ -65,14 +66,14 @@ fn counter(name: &'static str, help: &'static str, value: f64) -> MetricFamily {
 impl NodeCollector for StatCollector {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let stat = parse(&read(&self.path)?)?;
-        out.push(single("node_boot_time_seconds", "Node boot time, in unixtime.", "gauge", stat.boot_time));
+        out.push(single("node_boot_time_seconds", "Node boot time, in unixtime.", MetricType::Gauge, stat.boot_time));
         out.push(counter("node_context_switches", "Total number of context switches.", stat.context_switches));
         out.push(counter("node_forks", "Total number of forks.", stat.forks));
         out.push(counter("node_intr", "Total number of interrupts serviced.", stat.interrupts));
         let help = "Number of processes blocked waiting for I/O to complete.";
-        out.push(single("node_procs_blocked", help, "gauge", stat.procs_blocked));
+        out.push(single("node_procs_blocked", help, MetricType::Gauge, stat.procs_blocked));
         let help = "Number of processes in runnable state.";
-        out.push(single("node_procs_running", help, "gauge", stat.procs_running));
+        out.push(single("node_procs_running", help, MetricType::Gauge, stat.procs_running));
         Ok(())
     }
 }

@@ -7,8 +7,9 @@
 //! makes `node_textfile_scrape_error` 1; the other files are still served and the collector
 //! itself succeeds, so alerts on `node_textfile_scrape_error` keep working as they do.
 
-use super::{log_error, Config, NodeCollector};
+use super::{Config, NodeCollector};
 use crate::error::{Error, Result};
+use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Sample};
 use std::path::{Path, PathBuf};
 
@@ -31,22 +32,22 @@ pub fn parse(text: &str) -> Result<Vec<MetricFamily>> {
             let index = family_for(&mut families, name);
             let family = &mut families[index];
             if keyword == "HELP" {
-                family.1.help = unescape_help(rest).into();
+                family.1.help = crate::escape::unescape_help(rest).into();
             } else {
                 let kind = match rest.trim() {
-                    "counter" => "counter",
-                    "gauge" => "gauge",
-                    "histogram" => "histogram",
-                    "summary" => "summary",
-                    "untyped" => "unknown",
+                    "counter" => MetricType::Counter,
+                    "gauge" => MetricType::Gauge,
+                    "histogram" => MetricType::Histogram,
+                    "summary" => MetricType::Summary,
+                    "untyped" => MetricType::Unknown,
                     _ => return Err(bad("unknown metric type")),
                 };
                 if family.2 || !family.1.samples.is_empty() {
                     return Err(bad("TYPE given twice or after the metric's samples"));
                 }
-                family.1.kind = kind.into();
+                family.1.kind = kind;
                 family.2 = true;
-                if kind == "counter" {
+                if kind == MetricType::Counter {
                     if let Some(base) = name.strip_suffix("_total") {
                         family.1.name = base.to_owned().into();
                     }
@@ -67,7 +68,8 @@ fn owner(families: &[(String, MetricFamily, bool)], sample: &str) -> Option<usiz
         ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
             let base = sample.strip_suffix(suffix)?;
             families.iter().position(|(declared, f, _)| {
-                declared == base && (f.kind == "histogram" || (f.kind == "summary" && *suffix != "_bucket"))
+                declared == base
+                    && (f.kind == MetricType::Histogram || (f.kind == MetricType::Summary && *suffix != "_bucket"))
             })
         })
     })
@@ -75,29 +77,13 @@ fn owner(families: &[(String, MetricFamily, bool)], sample: &str) -> Option<usiz
 
 fn family_for(families: &mut Vec<(String, MetricFamily, bool)>, name: &str) -> usize {
     families.iter().position(|(declared, _, _)| declared == name).unwrap_or_else(|| {
-        families.push((name.to_owned(), MetricFamily::new(name.to_owned(), "", "unknown", ""), false));
+        families.push((name.to_owned(), MetricFamily::new(name.to_owned(), "", MetricType::Unknown, ""), false));
         families.len() - 1
     })
 }
 
 fn check_name(name: &str) -> std::result::Result<(), ()> {
     crate::key::validate_metric_name(name).map_err(|_| ())
-}
-
-fn unescape_help(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match (c, c == '\\') {
-            (_, true) => match chars.next() {
-                Some('n') => out.push('\n'),
-                Some(other) => out.push(other),
-                None => out.push('\\'),
-            },
-            (c, false) => out.push(c),
-        }
-    }
-    out
 }
 
 /// `name{a="x",...} value`; a timestamp is refused as node_exporter refuses it.
@@ -119,22 +105,9 @@ fn parse_sample(line: &str) -> std::result::Result<Sample, String> {
             let label = rest[..eq].trim();
             crate::key::validate_label_name(label).map_err(|_| format!("invalid label name {label:?}"))?;
             rest = rest[eq + 1..].trim_start().strip_prefix('"').ok_or("label value without quotes")?;
-            let mut value = String::new();
-            let mut chars = rest.char_indices();
-            let end = loop {
-                match chars.next() {
-                    Some((_, '\\')) => match chars.next() {
-                        Some((_, 'n')) => value.push('\n'),
-                        Some((_, c @ ('\\' | '"'))) => value.push(c),
-                        _ => return Err("invalid escape in label value".into()),
-                    },
-                    Some((i, '"')) => break i,
-                    Some((_, c)) => value.push(c),
-                    None => return Err("unterminated label value".into()),
-                }
-            };
+            let (value, taken) = crate::escape::read_label_value(rest)?;
             labels.push((label.to_owned().into(), value.into()));
-            rest = rest[end + 1..].trim_start();
+            rest = rest[taken..].trim_start();
             rest = rest.strip_prefix(',').unwrap_or(rest);
         }
     }
@@ -177,7 +150,7 @@ impl NodeCollector for Textfile {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let mut merged: Vec<MetricFamily> = Vec::new();
         let help = "Unixtime mtime of textfiles successfully read.";
-        let mut mtimes = MetricFamily::new("node_textfile_mtime_seconds", help, "gauge", "");
+        let mut mtimes = MetricFamily::new("node_textfile_mtime_seconds", help, MetricType::Gauge, "");
         let mut failed = false;
         let mut files: Vec<PathBuf> = match &self.directory {
             Some(directory) => match std::fs::read_dir(directory) {
@@ -186,10 +159,10 @@ impl NodeCollector for Textfile {
                     .filter(|p| p.extension().is_some_and(|x| x == "prom"))
                     .collect(),
                 Err(err) => {
-                    log_error(
-                        "textfile",
+                    let error = format!("{}: {err}", directory.display());
+                    crate::log::error(
                         "cannot read the textfile directory",
-                        &format!("{}: {err}", directory.display()),
+                        &[("collector", "textfile"), ("error", &error)],
                     );
                     failed = true;
                     Vec::new()
@@ -223,7 +196,10 @@ impl NodeCollector for Textfile {
                     mtimes.push("", vec![("file".into(), path.display().to_string().into())], mtime);
                 }
                 Err(err) => {
-                    log_error("textfile", "skipping textfile", &format!("{}: {err}", path.display()));
+                    crate::log::error(
+                        "skipping textfile",
+                        &[("collector", "textfile"), ("error", &format!("{}: {err}", path.display()))],
+                    );
                     failed = true;
                 }
             }
@@ -233,7 +209,7 @@ impl NodeCollector for Textfile {
             out.push(mtimes);
         }
         let help = "1 if there was an error opening or reading a file, 0 otherwise";
-        out.push(super::single("node_textfile_scrape_error", help, "gauge", if failed { 1.0 } else { 0.0 }));
+        out.push(super::single("node_textfile_scrape_error", help, MetricType::Gauge, if failed { 1.0 } else { 0.0 }));
         Ok(())
     }
 }
@@ -250,7 +226,7 @@ mod tests {
                     loose -Inf\nnan_one NaN\n";
         let families = parse(text).unwrap();
         let summary: Vec<(&str, &str, usize)> =
-            families.iter().map(|f| (f.name.as_ref(), f.kind.as_ref(), f.samples.len())).collect();
+            families.iter().map(|f| (f.name.as_ref(), f.kind.name(), f.samples.len())).collect();
         assert_eq!(
             summary,
             [("jobs", "counter", 1), ("h", "histogram", 4), ("loose", "unknown", 1), ("nan_one", "unknown", 1)]

@@ -3,6 +3,7 @@
 
 use super::{read, single, Config, NodeCollector};
 use crate::error::Result;
+use crate::metric::MetricType;
 use crate::registry::MetricFamily;
 use std::path::PathBuf;
 
@@ -35,10 +36,15 @@ pub fn parse_sources(text: &str) -> Vec<&str> {
 impl NodeCollector for Time {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        out.push(single("node_time_seconds", "System time in seconds since epoch (1970).", "gauge", now.as_secs_f64()));
+        out.push(single(
+            "node_time_seconds",
+            "System time in seconds since epoch (1970).",
+            MetricType::Gauge,
+            now.as_secs_f64(),
+        ));
         let (name, offset) = zone(now.as_secs() as libc::time_t);
         let help = "System time zone offset in seconds.";
-        let mut family = MetricFamily::new("node_time_zone_offset_seconds", help, "gauge", "");
+        let mut family = MetricFamily::new("node_time_zone_offset_seconds", help, MetricType::Gauge, "");
         family.push("", vec![("time_zone".into(), name.into())], offset);
         out.push(family);
         if !self.clocksource.is_dir() {
@@ -52,7 +58,7 @@ impl NodeCollector for Time {
                 if metric == "available" { "Available" } else { "Current" },
                 if metric == "available" { "s" } else { "" }
             );
-            let mut family = MetricFamily::new(name, help, "gauge", "");
+            let mut family = MetricFamily::new(name, help, MetricType::Gauge, "");
             for source in parse_sources(&text) {
                 family.push(
                     "",

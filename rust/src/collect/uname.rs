@@ -5,6 +5,7 @@
 
 use super::{read, Config, NodeCollector};
 use crate::error::Result;
+use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
 use std::path::PathBuf;
@@ -53,7 +54,7 @@ impl NodeCollector for Uname {
             Ok(text)
         })?;
         let help = "Labeled system information as provided by the uname system call.";
-        let mut family = MetricFamily::new("node_uname_info", help, "gauge", "");
+        let mut family = MetricFamily::new("node_uname_info", help, MetricType::Gauge, "");
         family.push("", pairs, 1.0);
         out.push(family);
         Ok(())

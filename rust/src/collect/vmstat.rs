@@ -4,6 +4,7 @@
 
 use super::{malformed, read, single, Config, FieldNames, NodeCollector};
 use crate::error::Result;
+use crate::metric::MetricType;
 use crate::registry::MetricFamily;
 use std::path::PathBuf;
 
@@ -49,7 +50,7 @@ impl NodeCollector for Vmstat {
             let (name, help) = self
                 .names
                 .get(field, || (format!("node_vmstat_{field}"), format!("/proc/vmstat information field {field}.")));
-            out.push(single(name, help, "unknown", value));
+            out.push(single(name, help, MetricType::Unknown, value));
         }
         Ok(())
     }
@@ -81,6 +82,6 @@ mod tests {
             assert!(names.contains(&expected), "{expected} in {names:?}");
         }
         assert!(!names.contains(&"node_vmstat_nr_free_pages"));
-        assert!(out.iter().all(|f| f.kind == "unknown"));
+        assert!(out.iter().all(|f| f.kind == MetricType::Unknown));
     }
 }

@@ -1,14 +1,20 @@
-//! Exposition: one file per wire format, plus what the formats share here: the format choice
-//! from an `Accept` header, exact Content-Types, gzip.
+//! Exposition: one file per wire format (text 0.0.4, OpenMetrics 1.0, delimited protobuf),
+//! plus what the formats share here: the format choice from an `Accept` header, exact
+//! Content-Types, gzip, and the [`Encoder`] a scrape walks the registry with.
 //!
 //! Encoders write native families straight from their cells (labels are pre-rendered, so a
-//! scrape only appends numbers) and other collectors' families from their samples.
+//! scrape only appends numbers), through each kind's typed reading (`metric::Reading`), and
+//! other collectors' families from their samples.
 
-pub mod number;
 pub mod openmetrics;
+pub mod protobuf;
+pub mod protowire;
 pub mod text;
 
-use crate::registry::{Family, MetricFamily};
+use crate::error::Result;
+use crate::metric::{Extra, Line, Value};
+use crate::number;
+use crate::registry::{Family, FamilySink, MetricFamily, Options, Registry, Series, Text};
 
 /// A wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +23,8 @@ pub enum Format {
     Text,
     /// OpenMetrics 1.0.0 text.
     OpenMetrics,
+    /// Length-delimited `io.prometheus.client.MetricFamily` messages.
+    Protobuf,
 }
 
 impl Format {
@@ -25,26 +33,18 @@ impl Format {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Protobuf => protobuf::CONTENT_TYPE,
         }
     }
 }
 
-/// What the caller can choose about an exposition.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Emit `_created` series for counters, histograms and summaries.
-    pub created: bool,
-    /// Only these system collectors (the `collect[]` URL parameter); empty means all enabled.
-    pub collect: Vec<String>,
-    /// Not these system collectors (the `exclude[]` URL parameter).
-    pub exclude: Vec<String>,
-}
-
-impl Options {
-    /// Whether the system collector `name` is wanted by this scrape.
-    pub fn wants(&self, name: &str) -> bool {
-        (self.collect.is_empty() || self.collect.iter().any(|c| c == name)) && !self.exclude.iter().any(|c| c == name)
-    }
+/// Renders everything `registry` holds in `format`.
+pub fn encode(registry: &Registry, format: Format, options: &Options) -> Result<Vec<u8>> {
+    let mut encoder = Encoder::new(format, options, registry.size_hint() + 1024);
+    registry.visit(options, &mut encoder)?;
+    let out = encoder.finish();
+    registry.set_size_hint(out.len());
+    Ok(out)
 }
 
 /// Picks the format for an `Accept` header: the supported type with the highest `q`
@@ -118,69 +118,79 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Writes families in one format, keeping scratch space between them.
+/// Writes the families a scrape hands it in one format, keeping scratch space between them.
 pub struct Encoder<'a> {
     format: Format,
     options: &'a Options,
+    out: Vec<u8>,
     cumulative: Vec<u64>,
 }
 
 impl<'a> Encoder<'a> {
-    /// A new encoder.
-    pub fn new(format: Format, options: &'a Options) -> Encoder<'a> {
-        Encoder { format, options, cumulative: Vec::new() }
+    /// A new encoder, with room for `capacity` bytes.
+    pub fn new(format: Format, options: &'a Options, capacity: usize) -> Encoder<'a> {
+        Encoder { format, options, out: Vec::with_capacity(capacity), cumulative: Vec::new() }
     }
 
-    /// The format written.
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
-    /// Appends a native family.
-    pub fn family(&mut self, out: &mut Vec<u8>, family: &Family) {
-        match self.format {
-            Format::Text => text::write_family(out, family, self.options, &mut self.cumulative),
-            Format::OpenMetrics => openmetrics::write_family(out, family, self.options, &mut self.cumulative),
-        }
-    }
-
-    /// Appends a family given as samples.
-    pub fn snapshot(&mut self, out: &mut Vec<u8>, family: &MetricFamily) {
-        match self.format {
-            Format::Text => text::write_snapshot(out, family),
-            Format::OpenMetrics => openmetrics::write_snapshot(out, family),
-        }
-    }
-
-    /// Ends the exposition (`# EOF` for OpenMetrics).
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
+    /// Ends the exposition (`# EOF` for OpenMetrics) and returns it.
+    pub fn finish(mut self) -> Vec<u8> {
         if self.format == Format::OpenMetrics {
-            out.extend_from_slice(b"# EOF\n");
+            self.out.extend_from_slice(b"# EOF\n");
+        }
+        self.out
+    }
+}
+
+impl FamilySink for Encoder<'_> {
+    fn family(&mut self, family: &Family) {
+        let created = self.options.created && family.exposes_created();
+        let (out, cumulative) = (&mut self.out, &mut self.cumulative);
+        match self.format {
+            Format::Text => text::write_family(out, family, created, cumulative),
+            Format::OpenMetrics => openmetrics::write_family(out, family, created, cumulative),
+            Format::Protobuf => protobuf::write_family(out, family, cumulative),
+        }
+    }
+
+    fn snapshot(&mut self, family: &MetricFamily) {
+        match self.format {
+            Format::Text => text::write_snapshot(&mut self.out, family),
+            Format::OpenMetrics => openmetrics::write_snapshot(&mut self.out, family),
+            Format::Protobuf => protobuf::write_snapshot(&mut self.out, family),
         }
     }
 }
 
-/// Appends `{labels,extra_name="extra_value"}`, or nothing when both are empty.
-fn write_label_block(out: &mut Vec<u8>, labels: &str, extra: Option<(&str, &str)>) {
-    if labels.is_empty() && extra.is_none() {
+/// Appends `{labels,extra}`, or nothing when both are empty.
+fn write_label_block(out: &mut Vec<u8>, labels: &str, extra: Extra<'_>) {
+    let extra_present = match extra {
+        Extra::None => false,
+        Extra::Label(..) => true,
+        Extra::Rendered(pairs) => !pairs.is_empty(),
+    };
+    if labels.is_empty() && !extra_present {
         return;
     }
     out.push(b'{');
     out.extend_from_slice(labels.as_bytes());
-    if let Some((name, value)) = extra {
-        if !labels.is_empty() {
-            out.push(b',');
+    if extra_present && !labels.is_empty() {
+        out.push(b',');
+    }
+    match extra {
+        Extra::None => {}
+        Extra::Label(name, value) => {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'"');
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"=\"");
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'"');
+        Extra::Rendered(pairs) => out.extend_from_slice(pairs.as_bytes()),
     }
     out.push(b'}');
 }
 
 /// Appends a sample's label pairs as `{a="x",...}` (values escaped), or nothing when empty.
-fn write_sample_labels(out: &mut Vec<u8>, labels: &[(crate::registry::Text, crate::registry::Text)]) {
+pub fn write_sample_labels(out: &mut Vec<u8>, labels: &[(Text, Text)]) {
     if labels.is_empty() {
         return;
     }
@@ -191,114 +201,49 @@ fn write_sample_labels(out: &mut Vec<u8>, labels: &[(crate::registry::Text, crat
         }
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"=\"");
-        crate::key::escape_label_value_bytes(out, value);
+        crate::escape::label_value(out, value);
         out.push(b'"');
     }
     out.push(b'}');
 }
 
-/// How a format prints what the two text formats share.
+/// How a text format prints what the two share.
 struct Style {
     /// Writes a float sample value.
     float: fn(&mut Vec<u8>, f64),
-    /// Whether `_created` follows each series (OpenMetrics) rather than standing in a gauge
-    /// family of its own after the family (text 0.0.4, as prometheus_client does).
-    created_inline: bool,
 }
 
-fn write_sample_line(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, extra: Option<(&str, &str)>) {
+/// Appends `<name><suffix>{<labels>,<extra>}`: what identifies a sample line's series.
+pub fn write_series_name(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, extra: Extra<'_>) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(suffix.as_bytes());
     write_label_block(out, labels, extra);
+}
+
+/// Appends a sample line up to its value.
+fn write_line_start(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, extra: Extra<'_>) {
+    write_series_name(out, name, suffix, labels, extra);
     out.push(b' ');
 }
 
-/// Appends every sample of one native series.
-fn write_series(
-    out: &mut Vec<u8>,
-    family: &Family,
-    series: &crate::registry::Series,
-    style: &Style,
-    created: bool,
-    cumulative: &mut Vec<u64>,
-) {
-    use crate::metric::{counter, gauge, histogram, info, summary, Kind};
-    let meta = family.meta();
-    let (name, labels, cells) = (meta.name.as_str(), series.labels(), series.cells());
-    match &meta.kind {
-        Kind::Counter => {
-            write_sample_line(out, name, "_total", labels, None);
-            match counter::integer_only(cells) {
-                Some(whole) => number::write_u64(out, whole),
-                None => (style.float)(out, counter::get(cells)),
-            }
+/// Appends every sample line of one native series (`_created` aside).
+fn write_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Style, cumulative: &mut Vec<u64>) {
+    let (name, labels) = (family.meta().name.as_str(), series.labels());
+    family.read(series, cumulative).lines(&mut |Line { suffix, extra, value }| {
+        write_line_start(out, name, suffix, labels, extra);
+        match value {
+            Value::Count(count) => number::write_u64(out, count),
+            Value::Float(value) => (style.float)(out, value),
         }
-        Kind::Gauge => {
-            write_sample_line(out, name, "", labels, None);
-            (style.float)(out, gauge::get(cells));
-        }
-        Kind::Histogram { bounds } => {
-            let sum = histogram::snapshot(cells, bounds, cumulative);
-            for (bound, count) in bounds.iter().zip(cumulative.iter()) {
-                write_sample_line(out, name, "_bucket", labels, Some(("le", &number::openmetrics_float(*bound))));
-                number::write_u64(out, *count);
-                out.push(b'\n');
-            }
-            write_sample_line(out, name, "_count", labels, None);
-            number::write_u64(out, cumulative.last().copied().unwrap_or(0));
-            if histogram::exposes_sum(bounds) {
-                out.push(b'\n');
-                write_sample_line(out, name, "_sum", labels, None);
-                (style.float)(out, sum);
-            }
-        }
-        Kind::Summary => {
-            let (count, sum) = summary::get(cells);
-            write_sample_line(out, name, "_count", labels, None);
-            number::write_u64(out, count);
-            out.push(b'\n');
-            write_sample_line(out, name, "_sum", labels, None);
-            (style.float)(out, sum);
-        }
-        Kind::Info => {
-            let info_labels = family.info_labels(series);
-            let all = match (labels.is_empty(), info_labels.is_empty()) {
-                (true, _) => info_labels.to_string(),
-                (false, true) => labels.to_owned(),
-                (false, false) => format!("{labels},{info_labels}"),
-            };
-            write_sample_line(out, name, "_info", &all, None);
-            (style.float)(out, 1.0);
-        }
-        Kind::StateSet { states } => {
-            let current = info::index(cells);
-            for (i, state) in states.iter().enumerate() {
-                let mut escaped = String::new();
-                crate::key::escape_label_value(&mut escaped, state);
-                write_sample_line(out, name, "", labels, Some((name, &escaped)));
-                (style.float)(out, if i == current { 1.0 } else { 0.0 });
-                if i + 1 < states.len() {
-                    out.push(b'\n');
-                }
-            }
-        }
-    }
-    out.push(b'\n');
-    if created && style.created_inline {
-        write_created(out, name, series, style);
-    }
+        out.push(b'\n');
+    });
 }
 
-fn write_created(out: &mut Vec<u8>, name: &str, series: &crate::registry::Series, style: &Style) {
-    write_sample_line(out, name, "_created", series.labels(), None);
+/// Appends a series' `_created` line.
+fn write_created(out: &mut Vec<u8>, name: &str, series: &Series, style: &Style) {
+    write_line_start(out, name, "_created", series.labels(), Extra::None);
     (style.float)(out, series.created());
     out.push(b'\n');
-}
-
-/// Whether a type has `_created` series.
-fn has_created(kind: &crate::metric::Kind) -> bool {
-    use crate::metric::Kind;
-    matches!(kind, Kind::Counter | Kind::Histogram { .. } | Kind::Summary)
 }
 
 #[cfg(test)]

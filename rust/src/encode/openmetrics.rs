@@ -2,18 +2,17 @@
 //! under the family name with `# UNIT`, HELP escaping `"` too, `_created` right after its
 //! series, canonical floats (`1.0`), integer counts, timestamps in seconds, `# EOF` at the end.
 
-use super::{number, write_sample_labels, write_series, Options, Style};
+use super::{write_created, write_sample_labels, write_series, Style};
+use crate::number;
 use crate::registry::{Family, MetricFamily};
 
-const STYLE: Style = Style { float: number::write_openmetrics, created_inline: true };
+const STYLE: Style = Style { float: number::write_openmetrics };
 
 fn write_header(out: &mut Vec<u8>, name: &str, help: &str, kind: &str, unit: &str) {
     out.extend_from_slice(b"# HELP ");
     out.extend_from_slice(name.as_bytes());
     out.push(b' ');
-    let mut escaped = String::with_capacity(help.len());
-    crate::key::escape_label_value(&mut escaped, help);
-    out.extend_from_slice(escaped.as_bytes());
+    crate::escape::label_value(out, help);
     out.extend_from_slice(b"\n# TYPE ");
     out.extend_from_slice(name.as_bytes());
     out.push(b' ');
@@ -28,17 +27,21 @@ fn write_header(out: &mut Vec<u8>, name: &str, help: &str, kind: &str, unit: &st
     }
 }
 
-/// Appends a native family.
-pub fn write_family(out: &mut Vec<u8>, family: &Family, options: &Options, cumulative: &mut Vec<u64>) {
+/// Appends a native family, each series followed by its `_created` line when `created`.
+pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulative: &mut Vec<u64>) {
     let meta = family.meta();
     write_header(out, &meta.name, &meta.help, meta.kind.type_name(), &meta.unit);
-    let created = options.created && super::has_created(&meta.kind);
-    family.for_each_series(|series| write_series(out, family, series, &STYLE, created, cumulative));
+    family.for_each_series(|series| {
+        write_series(out, family, series, &STYLE, cumulative);
+        if created {
+            write_created(out, &meta.name, series, &STYLE);
+        }
+    });
 }
 
 /// Appends a family given as samples.
 pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
-    write_header(out, &family.name, &family.help, &family.kind, &family.unit);
+    write_header(out, &family.name, &family.help, family.kind.name(), &family.unit);
     for sample in &family.samples {
         out.extend_from_slice(sample.name.as_bytes());
         write_sample_labels(out, &sample.labels);

@@ -4,30 +4,20 @@
 //! and Enum become gauges, and `_created` series (when asked for) follow their family as a
 //! gauge family of their own, since this format has no place for them.
 
-use super::{has_created, number, write_created, write_sample_labels, write_series, Options, Style};
-use crate::registry::{Family, MetricFamily};
+use super::{write_created, write_sample_labels, write_series, Style};
+use crate::metric::MetricType;
+use crate::number;
+use crate::registry::{Family, MetricFamily, Sample};
 
-const STYLE: Style = Style { float: number::write_go, created_inline: false };
+const STYLE: Style = Style { float: number::write_go };
 
-/// Appends HELP with only `\` and newline escaped, as the format asks.
-fn write_help(out: &mut Vec<u8>, name: &str, suffix: &str, help: &str) {
+fn write_header(out: &mut Vec<u8>, name: &str, suffix: &str, help: &str, kind: &str) {
     out.extend_from_slice(b"# HELP ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(suffix.as_bytes());
     out.push(b' ');
-    for &b in help.as_bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            _ => out.push(b),
-        }
-    }
-    out.push(b'\n');
-}
-
-fn write_header(out: &mut Vec<u8>, name: &str, suffix: &str, help: &str, kind: &str) {
-    write_help(out, name, suffix, help);
-    out.extend_from_slice(b"# TYPE ");
+    crate::escape::help(out, help);
+    out.extend_from_slice(b"\n# TYPE ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(suffix.as_bytes());
     out.push(b' ');
@@ -36,24 +26,24 @@ fn write_header(out: &mut Vec<u8>, name: &str, suffix: &str, help: &str, kind: &
 }
 
 /// The name suffix and type a family is announced with in this format.
-fn announced(kind: &str) -> (&'static str, &str) {
+fn announced(kind: MetricType) -> (&'static str, &'static str) {
     match kind {
-        "counter" => ("_total", "counter"),
-        "info" => ("_info", "gauge"),
-        "stateset" => ("", "gauge"),
-        "gaugehistogram" => ("", "histogram"),
-        "unknown" => ("", "untyped"),
-        other => ("", other),
+        MetricType::Counter => ("_total", "counter"),
+        MetricType::Info => ("_info", "gauge"),
+        MetricType::StateSet => ("", "gauge"),
+        MetricType::GaugeHistogram => ("", "histogram"),
+        MetricType::Unknown => ("", "untyped"),
+        other => ("", other.name()),
     }
 }
 
-/// Appends a native family.
-pub fn write_family(out: &mut Vec<u8>, family: &Family, options: &Options, cumulative: &mut Vec<u64>) {
+/// Appends a native family, with `_created` series when `created`.
+pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulative: &mut Vec<u64>) {
     let meta = family.meta();
-    let (suffix, kind) = announced(meta.kind.type_name());
+    let (suffix, kind) = announced(meta.kind.metric_type());
     write_header(out, &meta.name, suffix, &meta.help, kind);
-    family.for_each_series(|series| write_series(out, family, series, &STYLE, false, cumulative));
-    if options.created && has_created(&meta.kind) {
+    family.for_each_series(|series| write_series(out, family, series, &STYLE, cumulative));
+    if created {
         write_header(out, &meta.name, "_created", &meta.help, "gauge");
         family.for_each_series(|series| write_created(out, &meta.name, series, &STYLE));
     }
@@ -61,7 +51,7 @@ pub fn write_family(out: &mut Vec<u8>, family: &Family, options: &Options, cumul
 
 /// Appends a family given as samples (prometheus_client's `generate_latest` rules).
 pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
-    let (mut suffix, kind) = announced(&family.kind);
+    let (mut suffix, kind) = announced(family.kind);
     if family.samples.iter().any(|s| s.name == family.name) {
         suffix = ""; // a counter named without `_total` (allowed in this format) keeps its name
     }
@@ -85,7 +75,7 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
     }
 }
 
-fn write_sample(out: &mut Vec<u8>, sample: &crate::registry::Sample) {
+fn write_sample(out: &mut Vec<u8>, sample: &Sample) {
     out.extend_from_slice(sample.name.as_bytes());
     write_sample_labels(out, &sample.labels);
     out.push(b' ');

@@ -1,11 +1,15 @@
 //! Counter: an integer cell for whole increments (one wait-free `fetch_add`) and a float cell
 //! for fractional ones (CAS), the split client_golang uses. Value = integer + fraction.
+//! Exposed as `<name>_total`; across processes the cells add up.
 
-use super::{add_f64, load_f64};
+use super::{add_f64, load_f64, Line, Value};
+use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const INTEGER: usize = 0;
 const FRACTION: usize = 1;
+/// Cells per series.
+pub const CELLS: usize = 2;
 
 /// Adds a whole number.
 #[inline]
@@ -23,14 +27,18 @@ pub fn inc(cells: &[AtomicU64], amount: f64) {
     }
 }
 
-/// The integer part alone when there is no fraction, which encoders print without a float.
+/// Adds `amount` after checking it is not negative (nor NaN), naming `metric` if it is.
 #[inline]
-pub fn integer_only(cells: &[AtomicU64]) -> Option<u64> {
-    (cells[FRACTION].load(Ordering::Relaxed) == 0).then(|| cells[INTEGER].load(Ordering::Relaxed))
+pub fn inc_checked(cells: &[AtomicU64], amount: f64, metric: &str) -> Result<()> {
+    if amount.is_nan() || amount < 0.0 {
+        return Err(Error::NegativeIncrement { metric: metric.to_owned(), amount });
+    }
+    inc(cells, amount);
+    Ok(())
 }
 
 /// The current total.
-#[inline]
+#[cfg(test)]
 pub fn get(cells: &[AtomicU64]) -> f64 {
     cells[INTEGER].load(Ordering::Relaxed) as f64 + load_f64(&cells[FRACTION])
 }
@@ -38,6 +46,34 @@ pub fn get(cells: &[AtomicU64]) -> f64 {
 /// Back to zero (prometheus_client's `Counter.reset`).
 pub fn reset(cells: &[AtomicU64]) {
     cells.iter().for_each(|cell| cell.store(0, Ordering::Relaxed));
+}
+
+/// A counter at a scrape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    /// The total when it has no fraction, which encoders print without a float.
+    pub whole: Option<u64>,
+    /// The total.
+    pub total: f64,
+}
+
+/// Reads the cells.
+pub fn read(cells: &[AtomicU64]) -> Reading {
+    let fraction = cells[FRACTION].load(Ordering::Relaxed);
+    let integer = cells[INTEGER].load(Ordering::Relaxed);
+    Reading { whole: (fraction == 0).then_some(integer), total: integer as f64 + f64::from_bits(fraction) }
+}
+
+/// Its one sample.
+pub fn lines(reading: &Reading, line: &mut impl FnMut(Line<'_>)) {
+    let value = reading.whole.map_or(Value::Float(reading.total), Value::Count);
+    line(Line::plain("_total", value));
+}
+
+/// Adds one process' cells into the merged ones (also for `counter`-like summaries).
+pub fn merge(into: &[AtomicU64], from: &[AtomicU64]) {
+    into[INTEGER].fetch_add(from[INTEGER].load(Ordering::Relaxed), Ordering::Relaxed);
+    add_f64(&into[FRACTION], load_f64(&from[FRACTION]));
 }
 
 #[cfg(test)]
@@ -50,10 +86,23 @@ mod tests {
         inc(&cells, 1.0);
         inc(&cells, 2.5);
         inc_integer(&cells, 3);
-        assert_eq!(get(&cells), 6.5);
-        assert_eq!(integer_only(&cells), None);
+        assert_eq!(read(&cells), Reading { whole: None, total: 6.5 });
         reset(&cells);
         inc(&cells, 4.0);
-        assert_eq!(integer_only(&cells), Some(4));
+        assert_eq!(read(&cells), Reading { whole: Some(4), total: 4.0 });
+        let err = inc_checked(&cells, -1.0, "jobs").unwrap_err().to_string();
+        assert!(err.contains("non-negative amounts: \"jobs\" got -1"), "{err}");
+        assert!(inc_checked(&cells, f64::NAN, "jobs").is_err());
+        assert_eq!(get(&cells), 4.0, "a refused increment changes nothing");
+    }
+
+    #[test]
+    fn merging_adds_both_cells() {
+        let (into, from) = ([AtomicU64::new(0), AtomicU64::new(0)], [AtomicU64::new(0), AtomicU64::new(0)]);
+        inc(&from, 2.5);
+        inc(&from, 1.0);
+        merge(&into, &from);
+        merge(&into, &from);
+        assert_eq!(get(&into), 7.0);
     }
 }

@@ -1,12 +1,17 @@
-//! Info and Enum (OpenMetrics' info and stateset): the cell holds an index. For Info it points
-//! into the family's table of rendered label sets, for Enum into its list of states.
+//! Info (OpenMetrics' info): constant label pairs with value 1. The cell holds an index into
+//! the family's table of rendered label sets, so setting new pairs is one store. Info stays
+//! process-local in multiprocess mode, as in prometheus_client.
 
+use super::{Extra, Line, Value};
 use crate::error::{Error, Result};
 use crate::key;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Cells per series: the index of the current label set.
+pub const CELLS: usize = 1;
+
 /// Renders an Info's label pairs after checking them against the family's own label names.
-pub fn render_info(metric: &str, label_names: &[String], pairs: &[(String, String)]) -> Result<String> {
+pub fn render(metric: &str, label_names: &[String], pairs: &[(String, String)]) -> Result<String> {
     let mut names = Vec::with_capacity(pairs.len());
     for (name, _) in pairs {
         key::validate_label_name(name)?;
@@ -23,15 +28,6 @@ pub fn render_info(metric: &str, label_names: &[String], pairs: &[(String, Strin
     Ok(key::render_labels(&names, &values))
 }
 
-/// Finds a state's index, naming the valid states when it is unknown.
-pub fn state_index(metric: &str, states: &[String], state: &str) -> Result<u64> {
-    states
-        .iter()
-        .position(|s| s == state)
-        .map(|i| i as u64)
-        .ok_or_else(|| Error::InvalidValue(format!("Enum {metric:?} has no state {state:?}; states are {states:?}")))
-}
-
 /// Stores an index.
 #[inline]
 pub fn set_index(cells: &[AtomicU64], index: u64) {
@@ -44,6 +40,11 @@ pub fn index(cells: &[AtomicU64]) -> usize {
     cells[0].load(Ordering::Relaxed) as usize
 }
 
+/// `_info` with the series' labels and the rendered pairs, value 1.
+pub fn lines(pairs: &str, line: &mut impl FnMut(Line<'_>)) {
+    line(Line { suffix: "_info", extra: Extra::Rendered(pairs), value: Value::Float(1.0) });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,16 +52,9 @@ mod tests {
     #[test]
     fn info_keys_may_not_overlap_labels() {
         let labels = vec!["host".to_string()];
-        let ok = render_info("build", &labels, &[("version".into(), "1.2".into())]).unwrap();
+        let ok = render("build", &labels, &[("version".into(), "1.2".into())]).unwrap();
         assert_eq!(ok, r#"version="1.2""#);
-        let err = render_info("build", &labels, &[("host".into(), "a".into())]).unwrap_err();
+        let err = render("build", &labels, &[("host".into(), "a".into())]).unwrap_err();
         assert!(err.to_string().contains("overlap"));
-    }
-
-    #[test]
-    fn unknown_state_names_the_states() {
-        let states = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(state_index("e", &states, "b").unwrap(), 1);
-        assert!(state_index("e", &states, "c").unwrap_err().to_string().contains(r#"["a", "b"]"#));
     }
 }

@@ -1,29 +1,94 @@
-//! Value cells for each metric type and the updates on them: one atomic operation each.
+//! The metric kinds, one file each: a kind's cell layout, its updates (one atomic operation
+//! each), how its cells merge across processes, and what a series of it reads as at a scrape
+//! (a typed [`Reading`]) and the sample lines that reading makes ([`Line`]).
 //!
-//! A series' values are a block of [`AtomicU64`] cells (see `region`); each file here knows
-//! the layout of one type. Writers use `Relaxed`: a reader may see one cell of a series a moment
-//! before another (a histogram's `_sum` may lag its buckets by one observation, which Prometheus
-//! tolerates), but never a torn cell.
+//! Everything downstream consumes those types, never strings: the text and OpenMetrics encoders
+//! and the Python `collect()` write [`Reading::lines`]; the protobuf encoder reads the
+//! [`Reading`] itself; the multiprocess reader calls [`Kind::merge`]. So adding a field to a
+//! kind (an exemplar slot, say) touches that kind's file and one place per wire format.
+//!
+//! A series' values are a block of [`AtomicU64`] cells (see `region`). Writers use `Relaxed`: a
+//! reader may see one cell of a series a moment before another (a histogram's `_sum` may lag
+//! its buckets by one observation, which Prometheus tolerates), but never a torn cell.
 
 pub mod counter;
 pub mod gauge;
 pub mod histogram;
 pub mod info;
+pub mod stateset;
 pub mod summary;
 
+use crate::error::{Error, Result};
+pub use gauge::GaugeMode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What a family holds, with the per-type facts fixed at creation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Kind {
+/// A family's type as the exposition formats name it: the native kinds, and what other
+/// collectors (Python `collect()`, textfiles) may also declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
     /// Monotonic total.
     Counter,
     /// Value that goes up and down.
     Gauge,
     /// Classic histogram.
+    Histogram,
+    /// A histogram whose values may go down.
+    GaugeHistogram,
+    /// Count and sum (and quantiles, from other collectors).
+    Summary,
+    /// Constant label pairs.
+    Info,
+    /// A set of boolean states.
+    StateSet,
+    /// No type given (text 0.0.4's `untyped`).
+    Unknown,
+}
+
+impl MetricType {
+    /// Every type by its OpenMetrics name.
+    const NAMES: [(&'static str, MetricType); 8] = [
+        ("counter", MetricType::Counter),
+        ("gauge", MetricType::Gauge),
+        ("histogram", MetricType::Histogram),
+        ("gaugehistogram", MetricType::GaugeHistogram),
+        ("summary", MetricType::Summary),
+        ("info", MetricType::Info),
+        ("stateset", MetricType::StateSet),
+        ("unknown", MetricType::Unknown),
+    ];
+
+    /// The OpenMetrics name (prometheus_client's `Metric.type`).
+    pub fn name(self) -> &'static str {
+        MetricType::NAMES.iter().find(|(_, t)| *t == self).map_or("unknown", |(name, _)| name)
+    }
+
+    /// The type named `name` (`untyped` is `unknown`, as prometheus_client reads it).
+    pub fn parse(name: &str) -> Result<MetricType> {
+        match name {
+            "untyped" => Ok(MetricType::Unknown),
+            _ => MetricType::NAMES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| Error::InvalidValue(format!("Invalid metric type: {name:?}"))),
+        }
+    }
+}
+
+/// What a native family holds, with the per-kind facts fixed at creation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// Monotonic total.
+    Counter,
+    /// Value that goes up and down, merged across processes by `mode`.
+    Gauge {
+        /// How values from several processes become one.
+        mode: GaugeMode,
+    },
+    /// Classic histogram.
     Histogram {
         /// Upper bounds, ending with `+Inf`.
-        bounds: Box<[f64]>,
+        bounds: histogram::Bounds,
     },
     /// Count and sum of observations (no quantiles, as prometheus_client).
     Summary,
@@ -32,29 +97,210 @@ pub enum Kind {
     /// One of a fixed set of states (prometheus_client's Enum, OpenMetrics' stateset).
     StateSet {
         /// The states, in order.
-        states: Box<[String]>,
+        states: stateset::States,
     },
 }
 
 impl Kind {
+    /// A gauge as prometheus_client makes it by default (`multiprocess_mode="all"`).
+    pub const GAUGE: Kind = Kind::Gauge { mode: GaugeMode::All };
+
     /// How many cells one series of this kind occupies.
     pub fn cells(&self) -> usize {
         match self {
-            Kind::Counter | Kind::Summary => 2,
-            Kind::Gauge | Kind::Info | Kind::StateSet { .. } => 1,
-            Kind::Histogram { bounds } => bounds.len() + 1,
+            Kind::Counter => counter::CELLS,
+            Kind::Gauge { mode } => mode.cells(),
+            Kind::Histogram { bounds } => histogram::cells(bounds),
+            Kind::Summary => summary::CELLS,
+            Kind::Info => info::CELLS,
+            Kind::StateSet { .. } => stateset::CELLS,
+        }
+    }
+
+    /// The type it is exposed as.
+    pub fn metric_type(&self) -> MetricType {
+        match self {
+            Kind::Counter => MetricType::Counter,
+            Kind::Gauge { .. } => MetricType::Gauge,
+            Kind::Histogram { .. } => MetricType::Histogram,
+            Kind::Summary => MetricType::Summary,
+            Kind::Info => MetricType::Info,
+            Kind::StateSet { .. } => MetricType::StateSet,
         }
     }
 
     /// The type name prometheus_client uses (and OpenMetrics' `# TYPE`).
     pub fn type_name(&self) -> &'static str {
+        self.metric_type().name()
+    }
+
+    /// Whether its series have a `_created` time.
+    pub fn has_created(&self) -> bool {
+        matches!(self, Kind::Counter | Kind::Histogram { .. } | Kind::Summary)
+    }
+
+    /// The sample-name suffixes it exposes, for prometheus_client's duplicate-name check.
+    pub fn suffixes(&self) -> &'static [&'static str] {
         match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram { .. } => "histogram",
-            Kind::Summary => "summary",
-            Kind::Info => "info",
-            Kind::StateSet { .. } => "stateset",
+            Kind::Counter => &["_total", "_created"],
+            Kind::Summary => &["_sum", "_count", "_created"],
+            Kind::Histogram { .. } => &["_bucket", "_sum", "_count", "_created"],
+            Kind::Info => &["_info"],
+            Kind::Gauge { .. } | Kind::StateSet { .. } => &[],
+        }
+    }
+
+    /// Why `label` may not be a label name of family `name` of this kind, if it may not.
+    pub fn reserved_label(&self, name: &str, label: &str) -> Option<&'static str> {
+        match (self, label) {
+            (Kind::Histogram { .. }, "le") => Some("reserved for histogram buckets"),
+            (Kind::Summary, "quantile") => Some("reserved for summary quantiles"),
+            (Kind::StateSet { .. }, _) if label == name => Some("an Enum's label may not share its name"),
+            _ => None,
+        }
+    }
+
+    /// Checks what the kind needs of a family named `name` with unit `unit`.
+    pub fn validate(&self, name: &str, unit: &str) -> Result<()> {
+        if !unit.is_empty() && matches!(self, Kind::Info | Kind::StateSet { .. }) {
+            return Err(Error::InvalidValue(format!("Metric name is of a type that cannot have a unit: {name}")));
+        }
+        match self {
+            Kind::StateSet { states } if states.is_empty() => {
+                Err(Error::InvalidValue(format!("Enum {name:?} needs at least one state")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether its families live in the multiprocess file: those whose values add up or merge
+    /// across processes (Info and Enum stay process-local, as prometheus_client keeps them).
+    pub fn shareable(&self) -> bool {
+        !matches!(self, Kind::Info | Kind::StateSet { .. })
+    }
+
+    /// Whether an exited process' values are kept in the retired totals.
+    pub fn retires(&self) -> bool {
+        match self {
+            Kind::Gauge { mode } => !mode.live_only(),
+            kind => kind.shareable(),
+        }
+    }
+
+    /// Merges one process' cells into the merged series' cells; `first` when none were merged
+    /// into them yet (since they were zeroed).
+    pub fn merge(&self, into: &[AtomicU64], from: &[AtomicU64], first: bool) {
+        match self {
+            Kind::Counter => counter::merge(into, from),
+            Kind::Gauge { mode } => gauge::merge(*mode, into, from, first),
+            Kind::Histogram { bounds } => histogram::merge(bounds, into, from),
+            Kind::Summary => summary::merge(into, from),
+            Kind::Info | Kind::StateSet { .. } => {}
+        }
+    }
+}
+
+/// The description of a family: fixed once it is created.
+#[derive(Debug)]
+pub struct Meta {
+    /// Family name (for counters, without `_total`; for Info, without `_info`).
+    pub name: String,
+    /// HELP text, unescaped.
+    pub help: String,
+    /// Unit suffix, or empty.
+    pub unit: String,
+    /// Type and its fixed parameters.
+    pub kind: Kind,
+    /// Label names, in order.
+    pub label_names: Box<[String]>,
+}
+
+/// What one series reads as at a scrape.
+#[derive(Debug, Clone)]
+pub enum Reading<'a> {
+    /// A counter's total.
+    Counter(counter::Reading),
+    /// A gauge's value.
+    Gauge(f64),
+    /// A histogram's buckets and sum.
+    Histogram(histogram::Reading<'a>),
+    /// A summary's count and sum.
+    Summary(summary::Reading),
+    /// An Info's rendered label pairs.
+    Info(Box<str>),
+    /// A state set's current state.
+    StateSet(stateset::Reading<'a>),
+}
+
+impl Reading<'_> {
+    /// Calls `line` for each sample line, in exposition order (`_created` aside).
+    pub fn lines(&self, line: &mut impl FnMut(Line<'_>)) {
+        match self {
+            Reading::Counter(reading) => counter::lines(reading, line),
+            Reading::Gauge(value) => gauge::lines(*value, line),
+            Reading::Histogram(reading) => histogram::lines(reading, line),
+            Reading::Summary(reading) => summary::lines(reading, line),
+            Reading::Info(pairs) => info::lines(pairs, line),
+            Reading::StateSet(reading) => stateset::lines(reading, line),
+        }
+    }
+}
+
+/// One sample line of a series: `<family name><suffix>{<series labels>,<extra>} <value>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    /// Appended to the family name (`_total`, `_bucket`, ...).
+    pub suffix: &'static str,
+    /// Labels after the series' own.
+    pub extra: Extra<'a>,
+    /// The value.
+    pub value: Value,
+}
+
+impl Line<'_> {
+    /// A line with no extra labels.
+    pub fn plain(suffix: &'static str, value: Value) -> Line<'static> {
+        Line { suffix, extra: Extra::None, value }
+    }
+}
+
+/// Labels a line has beyond its series' own.
+#[derive(Debug, Clone, Copy)]
+pub enum Extra<'a> {
+    /// None.
+    None,
+    /// One label: its name and escaped value (`le`, a state).
+    Label(&'a str, &'a str),
+    /// Rendered, escaped pairs (an Info's).
+    Rendered(&'a str),
+}
+
+impl Extra<'_> {
+    /// The extra labels rendered as `a="x",...` (empty for none).
+    pub fn rendered(&self) -> String {
+        match self {
+            Extra::None => String::new(),
+            Extra::Label(name, value) => format!("{name}=\"{value}\""),
+            Extra::Rendered(pairs) => pairs.to_string(),
+        }
+    }
+}
+
+/// A sample's value: counts stay integers, for the formats that print them so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    /// A count of events or observations.
+    Count(u64),
+    /// Any other number.
+    Float(f64),
+}
+
+impl Value {
+    /// The value as a float.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Value::Count(count) => count as f64,
+            Value::Float(value) => value,
         }
     }
 }
@@ -75,5 +321,28 @@ pub fn add_f64(cell: &AtomicU64, amount: f64) {
             Ok(_) => return,
             Err(actual) => current = actual,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_by_name() {
+        assert_eq!(MetricType::parse("untyped").unwrap(), MetricType::Unknown);
+        assert_eq!(MetricType::parse("gaugehistogram").unwrap().name(), "gaugehistogram");
+        assert_eq!(MetricType::parse("bogus").unwrap_err().to_string(), "Invalid metric type: \"bogus\"");
+    }
+
+    #[test]
+    fn kinds_know_their_layout_and_rules() {
+        let histogram = Kind::Histogram { bounds: histogram::bounds(&[1.0]).unwrap() };
+        assert_eq!((Kind::Counter.cells(), histogram.cells()), (2, 3));
+        assert_eq!(Kind::Gauge { mode: GaugeMode::LiveMostRecent }.cells(), 2);
+        assert_eq!(histogram.reserved_label("h", "le"), Some("reserved for histogram buckets"));
+        assert!(Kind::Info.validate("build", "seconds").unwrap_err().to_string().contains("cannot have a unit"));
+        assert!(!Kind::Gauge { mode: GaugeMode::LiveSum }.retires() && Kind::GAUGE.retires());
+        assert!(!Kind::Info.shareable() && !Kind::Info.retires());
     }
 }

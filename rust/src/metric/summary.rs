@@ -1,8 +1,12 @@
 //! Summary as prometheus_client keeps it: a count and a sum, no quantiles (they cannot be
-//! aggregated across processes or series anyway).
+//! aggregated across processes or series anyway). The cells have a counter's layout (an
+//! integer, then a float) and merge as a counter's do.
 
-use super::{add_f64, load_f64};
+use super::{add_f64, load_f64, Line, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Cells per series: the count, then the sum.
+pub const CELLS: usize = 2;
 
 /// Records one observation.
 #[inline]
@@ -11,7 +15,42 @@ pub fn observe(cells: &[AtomicU64], value: f64) {
     add_f64(&cells[1], value);
 }
 
-/// `(count, sum)`.
-pub fn get(cells: &[AtomicU64]) -> (u64, f64) {
-    (cells[0].load(Ordering::Relaxed), load_f64(&cells[1]))
+/// A summary at a scrape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    /// Observations.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+}
+
+/// Reads the cells.
+pub fn read(cells: &[AtomicU64]) -> Reading {
+    Reading { count: cells[0].load(Ordering::Relaxed), sum: load_f64(&cells[1]) }
+}
+
+/// `_count`, then `_sum`.
+pub fn lines(reading: &Reading, line: &mut impl FnMut(Line<'_>)) {
+    line(Line::plain("_count", Value::Count(reading.count)));
+    line(Line::plain("_sum", Value::Float(reading.sum)));
+}
+
+/// Adds one process' count and sum into the merged ones.
+pub fn merge(into: &[AtomicU64], from: &[AtomicU64]) {
+    super::counter::merge(into, from);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_count_sum_and_merge() {
+        let (cells, merged) = ([AtomicU64::new(0), AtomicU64::new(0)], [AtomicU64::new(0), AtomicU64::new(0)]);
+        observe(&cells, 1.5);
+        observe(&cells, 2.0);
+        merge(&merged, &cells);
+        merge(&merged, &cells);
+        assert_eq!(read(&merged), Reading { count: 4, sum: 7.0 });
+    }
 }

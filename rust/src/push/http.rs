@@ -5,6 +5,7 @@
 //! Every answer comes back as a [`Reply`], whatever its status: the callers decide what a 4xx
 //! or 5xx means (the Pushgateway client raises, the remote-write sender retries or drops).
 
+use crate::error::{Error, Result};
 use std::io::Read;
 use std::time::{Duration, SystemTime};
 
@@ -27,12 +28,12 @@ pub enum Method {
 
 impl Method {
     /// Parses `PUT`, `POST` or `DELETE` (any case).
-    pub fn parse(name: &str) -> Option<Method> {
+    pub fn parse(name: &str) -> Result<Method> {
         match name.to_ascii_uppercase().as_str() {
-            "PUT" => Some(Method::Put),
-            "POST" => Some(Method::Post),
-            "DELETE" => Some(Method::Delete),
-            _ => None,
+            "PUT" => Ok(Method::Put),
+            "POST" => Ok(Method::Post),
+            "DELETE" => Ok(Method::Delete),
+            _ => Err(Error::InvalidValue(format!("unsupported method {name:?}"))),
         }
     }
 }
@@ -55,6 +56,16 @@ pub enum Auth {
 }
 
 impl Auth {
+    /// Basic auth (a user, with a password or none), a bearer token, or neither; not both.
+    pub fn new(username: Option<String>, password: Option<String>, bearer_token: Option<String>) -> Result<Auth> {
+        match (username, password, bearer_token) {
+            (None, None, None) => Ok(Auth::None),
+            (Some(username), password, None) => Ok(Auth::Basic { username, password: password.unwrap_or_default() }),
+            (None, None, Some(token)) => Ok(Auth::Bearer(token)),
+            _ => Err(Error::InvalidValue("give basic auth (username, password) or a bearer token, not both".into())),
+        }
+    }
+
     /// The `Authorization` header value, if any.
     pub fn header(&self) -> Option<String> {
         use base64::Engine;

@@ -7,7 +7,6 @@
 //! when a writer is created, never at import, so a process can still fork safely before that.
 
 pub mod http;
-pub mod protowire;
 pub mod pushgateway;
 pub mod queue;
 pub mod remote_write;

@@ -1,7 +1,7 @@
 //! The Pushgateway client: the group URL with the gateway's grouping-key encoding, the body
-//! (text 0.0.4 as prometheus_client pushes it, or delimited protobuf as client_golang does;
-//! optionally gzip or snappy), and PUT (replace the group), POST (replace the families pushed)
-//! or DELETE (remove the group).
+//! (text 0.0.4 as prometheus_client pushes it, or delimited protobuf as client_golang does,
+//! both from `encode`; optionally gzip or snappy), and the request: PUT (replace the group),
+//! POST (replace the families pushed) or DELETE (remove the group).
 //!
 //! The URL is built exactly as prometheus_client builds it, so a job that moves to obsagent
 //! lands in the same group: components are percent-encoded like `urllib.parse.quote_plus`;
@@ -9,14 +9,10 @@
 //! padded URL-safe base64 (the only way the gateway accepts a `/`).
 
 use super::http::{Auth, Client, Method};
-use super::protowire::{put_double_field, put_len_field, put_varint, put_varint_field};
-use crate::encode::{self, Format, Options};
+use crate::encode::{self, Format};
 use crate::error::{Error, Result};
-use crate::registry::{MetricFamily, Registry};
+use crate::registry::{Options, Registry};
 use std::time::Duration;
-
-/// The Content-Type of a text push.
-pub const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Request headers with values known at compile time.
 pub type Headers = Vec<(&'static str, &'static str)>;
@@ -90,18 +86,14 @@ pub fn group_url(gateway: &str, job: &str, grouping_key: &[(String, String)]) ->
     url
 }
 
-/// The registry as a push body (text 0.0.4 or protobuf), with its request headers.
+/// The registry as a push body in `format` (text 0.0.4 or protobuf), with its request headers.
 pub fn body(
     registry: &Registry,
     options: &Options,
-    protobuf: bool,
+    format: Format,
     compression: Compression,
 ) -> Result<(Vec<u8>, Headers)> {
-    if protobuf {
-        compress(protobuf_body(&registry.collect(options)?), PROTOBUF, compression)
-    } else {
-        compress(registry.encode(Format::Text, options)?, TEXT, compression)
-    }
+    compress(encode::encode(registry, format, options)?, format.content_type(), compression)
 }
 
 /// A body of `content_type` compressed as asked, with its request headers.
@@ -121,121 +113,6 @@ pub fn compress(text: Vec<u8>, content_type: &'static str, compression: Compress
         }
     };
     Ok((body, headers))
-}
-
-/// The Content-Type of a protobuf push.
-pub const PROTOBUF: &str =
-    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
-
-/// The families as a protobuf push body: each an `io.prometheus.client.MetricFamily`, prefixed
-/// with its length (what client_golang pushes). Named and typed as in text 0.0.4 (a counter as
-/// `<name>_total`, an Info as a gauge `<name>_info`, a StateSet as a gauge); classic histograms
-/// and summaries as one `Metric` per label set, without the `+Inf` bucket (the count is it);
-/// `_created` series left out.
-pub fn protobuf_body(families: &[MetricFamily]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut family_bytes = Vec::new();
-    for family in families {
-        family_bytes.clear();
-        encode_family(&mut family_bytes, family);
-        put_varint(&mut out, family_bytes.len() as u64);
-        out.extend_from_slice(&family_bytes);
-    }
-    out
-}
-
-/// One `Metric` being assembled: its labels, and the fields of its value message.
-#[derive(Default)]
-struct Metric<'a> {
-    labels: Vec<(&'a str, &'a str)>,
-    value: Vec<u8>,
-    timestamp_ms: Option<i64>,
-}
-
-fn encode_family(out: &mut Vec<u8>, family: &MetricFamily) {
-    let name = &*family.name;
-    let (full_name, kind, value_field) = match &*family.kind {
-        "counter" if family.samples.iter().all(|s| s.name != family.name) => (format!("{name}_total"), 0, 3),
-        "counter" => (name.to_owned(), 0, 3),
-        "gauge" | "stateset" => (name.to_owned(), 1, 2),
-        "info" => (format!("{name}_info"), 1, 2),
-        "summary" => (name.to_owned(), 2, 4),
-        "histogram" => (name.to_owned(), 4, 7),
-        "gaugehistogram" => (name.to_owned(), 5, 7),
-        _ => (name.to_owned(), 3, 5),
-    };
-    // Samples of one label set (less `le` and `quantile`) make one Metric, in order of appearance.
-    let mut metrics: Vec<Metric<'_>> = Vec::new();
-    let mut buckets: Vec<Vec<u8>> = Vec::new();
-    for sample in &family.samples {
-        let suffix = sample.name.strip_prefix(name).unwrap_or("");
-        if suffix == "_created" {
-            continue;
-        }
-        let mut bound = None;
-        let labels: Vec<(&str, &str)> = sample
-            .labels
-            .iter()
-            .filter(|(label, value)| match (&**label, suffix) {
-                ("le", "_bucket") | ("quantile", "") if kind == 2 || kind >= 4 => {
-                    bound = Some(value.parse::<f64>().unwrap_or(f64::NAN));
-                    false
-                }
-                _ => true,
-            })
-            .map(|(label, value)| (&**label, &**value))
-            .collect();
-        let index = match metrics.iter().position(|m| m.labels == labels) {
-            Some(index) => index,
-            None => {
-                metrics.push(Metric { labels, ..Metric::default() });
-                buckets.push(Vec::new());
-                metrics.len() - 1
-            }
-        };
-        let metric = &mut metrics[index];
-        metric.timestamp_ms = sample.timestamp.map(|t| (t * 1000.0).round() as i64);
-        match (kind, suffix, bound) {
-            (4 | 5, "_bucket", Some(bound)) if bound.is_finite() => {
-                let mut bucket = Vec::new();
-                put_varint_field(&mut bucket, 1, sample.value as u64);
-                put_double_field(&mut bucket, 2, bound);
-                put_len_field(&mut buckets[index], 3, &bucket);
-            }
-            (4 | 5, "_bucket", _) => {} // +Inf: the count says it
-            (2 | 4, "_count", _) | (5, "_gcount", _) => put_varint_field(&mut metric.value, 1, sample.value as u64),
-            (2 | 4, "_sum", _) | (5, "_gsum", _) => put_double_field(&mut metric.value, 2, sample.value),
-            (2, "", Some(quantile)) => {
-                let mut pair = Vec::new();
-                put_double_field(&mut pair, 1, quantile);
-                put_double_field(&mut pair, 2, sample.value);
-                put_len_field(&mut metric.value, 3, &pair);
-            }
-            _ => put_double_field(&mut metric.value, 1, sample.value),
-        }
-    }
-    put_len_field(out, 1, full_name.as_bytes());
-    if !family.help.is_empty() {
-        put_len_field(out, 2, family.help.as_bytes());
-    }
-    put_varint_field(out, 3, kind);
-    let mut metric_bytes = Vec::new();
-    let mut pair = Vec::new();
-    for (metric, buckets) in metrics.iter_mut().zip(buckets) {
-        metric_bytes.clear();
-        for (label, value) in &metric.labels {
-            pair.clear();
-            put_len_field(&mut pair, 1, label.as_bytes());
-            put_len_field(&mut pair, 2, value.as_bytes());
-            put_len_field(&mut metric_bytes, 1, &pair);
-        }
-        metric.value.extend_from_slice(&buckets);
-        put_len_field(&mut metric_bytes, value_field, &metric.value);
-        if let Some(timestamp) = metric.timestamp_ms {
-            put_varint_field(&mut metric_bytes, 6, timestamp as u64);
-        }
-        put_len_field(out, 4, &metric_bytes);
-    }
 }
 
 /// Sends one request to the gateway; an answer of 400 or more is an error naming the status
@@ -262,37 +139,6 @@ pub fn send(
         return Err(Error::Io(std::io::Error::other(message.trim_end().to_owned())));
     }
     Ok(())
-}
-
-/// Pushes (PUT or POST) `registry` to the group (as text 0.0.4, or protobuf), or deletes the
-/// group (DELETE, empty body).
-#[allow(clippy::too_many_arguments)] // the Pushgateway API's own parameters
-pub fn push(
-    client: &Client,
-    method: Method,
-    gateway: &str,
-    job: &str,
-    grouping_key: &[(String, String)],
-    registry: Option<&Registry>,
-    options: &Options,
-    protobuf: bool,
-    compression: Compression,
-    auth: &Auth,
-    timeout: Option<Duration>,
-) -> Result<()> {
-    let url = group_url(gateway, job, grouping_key);
-    match (method, registry) {
-        (Method::Delete, _) | (_, None) => {
-            if compression != Compression::None {
-                return Err(Error::InvalidValue("Compression is not supported for DELETE requests.".into()));
-            }
-            send(client, Method::Delete, &url, &[("Content-Type", TEXT)], b"", auth, timeout)
-        }
-        (_, Some(registry)) => {
-            let (body, headers) = body(registry, options, protobuf, compression)?;
-            send(client, method, &url, &headers, &body, auth, timeout)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -333,48 +179,24 @@ mod tests {
         assert_eq!(Compression::parse(Some("zstd")).unwrap_err().to_string(), "Unsupported compression type: zstd");
     }
 
-    #[test]
-    fn protobuf_body_byte_for_byte() {
-        use crate::registry::Sample;
-        let mut counter = MetricFamily::new("jobs", "Jobs.", "counter", "");
-        counter.push_named("jobs_total", vec![("q".into(), "a".into())], 2.0);
-        counter.push_named("jobs_created", vec![("q".into(), "a".into())], 1.0);
-        let mut histogram = MetricFamily::new("h", "", "histogram", "");
-        histogram.push("_bucket", vec![("le".into(), "0.5".into())], 1.0);
-        histogram.push("_bucket", vec![("le".into(), "+Inf".into())], 3.0);
-        histogram.push("_count", vec![], 3.0);
-        histogram.push("_sum", vec![], 4.0);
-        let mut gauge = MetricFamily::new("g", "", "gauge", "");
-        gauge.samples.push(Sample { name: "g".into(), labels: vec![], value: 1.0, timestamp: Some(2.0) });
-        let body = protobuf_body(&[counter, histogram, gauge]);
-        #[rustfmt::skip]
-        let expected: Vec<u8> = [
-            // MetricFamily{name "jobs_total", help "Jobs.", type COUNTER, metric {label q=a, counter {value 2}}}
-            &[42, 0x0a, 10][..], b"jobs_total", &[0x12, 5], b"Jobs.", &[0x18, 0],
-            &[0x22, 19, 0x0a, 6, 0x0a, 1, b'q', 0x12, 1, b'a', 0x1a, 9, 0x09, 0, 0, 0, 0, 0, 0, 0, 0x40],
-            // MetricFamily{name "h", type HISTOGRAM, metric {histogram {count 3, sum 4, bucket {1, 0.5}}}}
-            &[33, 0x0a, 1, b'h', 0x18, 4, 0x22, 26, 0x3a, 24, 0x08, 3, 0x11, 0, 0, 0, 0, 0, 0, 0x10, 0x40,
-              0x1a, 11, 0x08, 1, 0x11, 0, 0, 0, 0, 0, 0, 0xe0, 0x3f],
-            // MetricFamily{name "g", type GAUGE, metric {gauge {value 1}, timestamp_ms 2000}}
-            &[21, 0x0a, 1, b'g', 0x18, 1, 0x22, 14, 0x12, 9, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x30, 0xd0, 0x0f],
-        ]
-        .concat();
-        assert_eq!(body, expected);
-    }
+    const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
     #[test]
     fn compressed_bodies_decompress_to_the_text() {
         let text = b"# TYPE x gauge\nx 1\n".repeat(50);
-        let (gzip, headers) = compress(text.clone(), TEXT, Compression::Gzip).unwrap();
+        let (gzip, headers) = compress(text.clone(), TEXT_CONTENT_TYPE, Compression::Gzip).unwrap();
         assert_eq!(headers[1], ("Content-Encoding", "gzip"));
         let mut unzipped = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut unzipped).unwrap();
         assert_eq!(unzipped, text);
-        let (snappy, headers) = compress(text.clone(), TEXT, Compression::Snappy).unwrap();
+        let (snappy, headers) = compress(text.clone(), TEXT_CONTENT_TYPE, Compression::Snappy).unwrap();
         assert_eq!(headers[1], ("Content-Encoding", "snappy"));
         let mut unframed = Vec::new();
         std::io::Read::read_to_end(&mut snap::read::FrameDecoder::new(&snappy[..]), &mut unframed).unwrap();
         assert_eq!(unframed, text);
-        assert_eq!(compress(text.clone(), TEXT, Compression::None).unwrap(), (text, vec![("Content-Type", TEXT)]));
+        assert_eq!(
+            compress(text.clone(), TEXT_CONTENT_TYPE, Compression::None).unwrap(),
+            (text, vec![("Content-Type", TEXT_CONTENT_TYPE)])
+        );
     }
 }

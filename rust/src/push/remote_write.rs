@@ -9,9 +9,12 @@
 //! when the series is first seen, and shared by every queued sample of it; a request is then
 //! mostly copies of those bytes. That is what makes a million samples a second cheap.
 
-use super::protowire::{put_len_field, put_varint, varint_len};
+use crate::encode::protowire::{put_len_field, put_varint, varint_len};
+use crate::encode::{write_sample_labels, write_series_name};
 use crate::error::Result;
 use crate::key;
+use crate::metric::Extra;
+use crate::registry::{Family, FamilySink, MetricFamily, Options, Registry};
 use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use smallvec::SmallVec;
@@ -79,11 +82,11 @@ pub fn encode_body(samples: &[QueuedSample], raw: &mut Vec<u8>, encoder: &mut sn
     body
 }
 
-/// Turns scrapes into queued samples. A scrape is read from the registry's text exposition,
-/// its fastest way out (each series' `name{labels}` is rendered once, when the series is born):
-/// that prefix identifies the series, and the series' encoded labels are looked up by it, so
-/// a series seen before costs a hash lookup and a number to parse. A series that is gone at the
-/// next scrape gets a stale marker.
+/// Turns scrapes into queued samples. A scrape walks the registry's families (native ones read
+/// from their cells, as an encoder reads them): each sample's series is identified by its
+/// `name{labels}` as the text format writes it (a native series' labels are rendered once,
+/// when it is born), and the series' encoded labels are looked up by that, so a series seen
+/// before costs a hash lookup. A series that is gone at the next scrape gets a stale marker.
 pub struct SeriesCache {
     external_labels: Vec<(String, String)>,
     known: HashMap<Vec<u8>, Known>,
@@ -106,28 +109,22 @@ impl SeriesCache {
         Ok(SeriesCache { external_labels, known: HashMap::new(), scrape: 0, scratch: Vec::new() })
     }
 
-    /// Appends one sample per sample line of a text 0.0.4 `exposition` (at `timestamp_ms` unless
-    /// the line has its own time), then a stale marker for each series of the last scrape
-    /// missing from this one.
-    pub fn scrape(&mut self, exposition: &[u8], timestamp_ms: i64, out: &mut Vec<QueuedSample>) {
+    /// Appends one sample per sample of a scrape of `registry` (at `timestamp_ms` unless the
+    /// sample has its own time), then a stale marker for each series of the last scrape missing
+    /// from this one. A failing collector fails the scrape, which then adds nothing.
+    pub fn scrape(
+        &mut self,
+        registry: &Registry,
+        options: &Options,
+        timestamp_ms: i64,
+        out: &mut Vec<QueuedSample>,
+    ) -> Result<()> {
         self.scrape += 1;
-        for line in exposition.split(|&b| b == b'\n') {
-            if line.is_empty() || line[0] == b'#' {
-                continue;
-            }
-            let Some((prefix, value, timestamp)) = split_line(line) else { continue };
-            let series = match self.known.entry_ref(prefix) {
-                EntryRef::Occupied(mut known) => {
-                    known.get_mut().seen = self.scrape;
-                    known.get().labels.clone()
-                }
-                EntryRef::Vacant(vacant) => {
-                    let labels = encode_series(&mut self.scratch, &self.external_labels, prefix);
-                    vacant.insert(Known { labels: labels.clone(), seen: self.scrape });
-                    labels
-                }
-            };
-            out.push(QueuedSample { series, value, timestamp_ms: timestamp.unwrap_or(timestamp_ms) });
+        let before = out.len();
+        let mut sink = Scrape { cache: self, options, timestamp_ms, out, name: Vec::new(), cumulative: Vec::new() };
+        if let Err(err) = registry.visit(options, &mut sink) {
+            out.truncate(before);
+            return Err(err);
         }
         let scrape = self.scrape;
         self.known.retain(|_, known| {
@@ -136,11 +133,73 @@ impl SeriesCache {
             }
             known.seen == scrape
         });
+        Ok(())
+    }
+
+    /// Queues one sample of the series named `series` (`name{labels}`).
+    fn sample(&mut self, series: &[u8], value: f64, timestamp_ms: i64, out: &mut Vec<QueuedSample>) {
+        let labels = match self.known.entry_ref(series) {
+            EntryRef::Occupied(mut known) => {
+                known.get_mut().seen = self.scrape;
+                known.get().labels.clone()
+            }
+            EntryRef::Vacant(vacant) => {
+                let labels = encode_series(&mut self.scratch, &self.external_labels, series);
+                vacant.insert(Known { labels: labels.clone(), seen: self.scrape });
+                labels
+            }
+        };
+        // Any NaN a user sets is sent as the ordinary NaN: only the writer makes stale markers.
+        let value = if value.is_nan() { f64::NAN } else { value };
+        out.push(QueuedSample { series: labels, value, timestamp_ms });
+    }
+}
+
+/// One scrape in progress: what the registry's walk hands over becomes queued samples.
+struct Scrape<'a> {
+    cache: &'a mut SeriesCache,
+    options: &'a Options,
+    timestamp_ms: i64,
+    out: &'a mut Vec<QueuedSample>,
+    /// Room for a series' `name{labels}`.
+    name: Vec<u8>,
+    /// Room for a histogram's running totals.
+    cumulative: Vec<u64>,
+}
+
+impl FamilySink for Scrape<'_> {
+    fn family(&mut self, family: &Family) {
+        let Scrape { cache, options, timestamp_ms, out, name, cumulative } = self;
+        let family_name = &family.meta().name;
+        family.for_each_series(|series| {
+            family.read(series, cumulative).lines(&mut |line| {
+                name.clear();
+                write_series_name(name, family_name, line.suffix, series.labels(), line.extra);
+                cache.sample(name, line.value.as_f64(), *timestamp_ms, out);
+            });
+        });
+        if options.created && family.exposes_created() {
+            family.for_each_series(|series| {
+                name.clear();
+                write_series_name(name, family_name, "_created", series.labels(), Extra::None);
+                cache.sample(name, series.created(), *timestamp_ms, out);
+            });
+        }
+    }
+
+    fn snapshot(&mut self, family: &MetricFamily) {
+        for sample in &family.samples {
+            self.name.clear();
+            self.name.extend_from_slice(sample.name.as_bytes());
+            write_sample_labels(&mut self.name, &sample.labels);
+            let timestamp_ms = sample.timestamp.map_or(self.timestamp_ms, |t| (t * 1000.0) as i64);
+            self.cache.sample(&self.name, sample.value, timestamp_ms, self.out);
+        }
     }
 }
 
 /// The encoded labels of the series `name{a="x",...}`: `__name__`, the labels with a value,
-/// the external labels it lacks, sorted by name.
+/// the external labels it lacks, sorted by name. Made once per series.
 fn encode_series(scratch: &mut Vec<u8>, external_labels: &[(String, String)], prefix: &[u8]) -> Arc<[u8]> {
     let prefix = String::from_utf8_lossy(prefix);
     let (name, rendered) = match prefix.split_once('{') {
@@ -160,21 +219,6 @@ fn encode_series(scratch: &mut Vec<u8>, external_labels: &[(String, String)], pr
     scratch.clear();
     encode_labels(scratch, &pairs);
     Arc::from(&scratch[..])
-}
-
-/// `name{labels} value [timestamp]` into its series prefix, value and timestamp.
-fn split_line(line: &[u8]) -> Option<(&[u8], f64, Option<i64>)> {
-    let first_space = line.iter().position(|&b| b == b' ')?;
-    let prefix_end = match line[..first_space].contains(&b'{') {
-        // Label values may hold spaces and braces; the value and timestamp never hold a brace.
-        true => line.iter().rposition(|&b| b == b'}')? + 1,
-        false => first_space,
-    };
-    let (prefix, rest) = line.split_at(prefix_end);
-    let mut fields = rest.split(|&b| b == b' ').filter(|field| !field.is_empty());
-    let value = std::str::from_utf8(fields.next()?).ok()?.parse::<f64>().ok()?;
-    let timestamp = fields.next().and_then(|t| std::str::from_utf8(t).ok()?.parse::<i64>().ok());
-    Some((prefix, value, timestamp))
 }
 
 #[cfg(test)]
@@ -239,12 +283,35 @@ mod tests {
         out
     }
 
+    /// A collector of fixed families, for samples with their own timestamps.
+    struct Fixed(Vec<MetricFamily>);
+    impl crate::registry::Collector for Fixed {
+        fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
+            out.extend(self.0.iter().cloned());
+            Ok(())
+        }
+    }
+
+    fn scrape(cache: &mut SeriesCache, registry: &Registry, timestamp_ms: i64) -> Vec<QueuedSample> {
+        let mut out = Vec::new();
+        cache.scrape(registry, &Options::default(), timestamp_ms, &mut out).unwrap();
+        out
+    }
+
+    fn gauge(registry: &Registry, name: &str, labels: &[&str]) -> Arc<Family> {
+        let labels = labels.iter().map(|l| l.to_string()).collect();
+        let family = Family::new(name, "", "", crate::metric::Kind::GAUGE, labels).unwrap();
+        registry.register_family(family.clone()).unwrap();
+        family
+    }
+
     #[test]
     fn labels_sorted_bytewise_with_name_and_external_labels() {
         let mut cache = SeriesCache::new(vec![("region".into(), "eu".into()), ("job".into(), "ext".into())]).unwrap();
-        let mut out = Vec::new();
-        let text = b"# HELP x An x.\n# TYPE x gauge\nx{job=\"mine\",Zone=\"b } \\\"q\\\"\\n\\\\\",empty=\"\"} 1.5\n";
-        cache.scrape(text, 5, &mut out);
+        let registry = Registry::new();
+        let x = gauge(&registry, "x", &["job", "Zone", "empty"]);
+        crate::metric::gauge::set(x.labels(&["mine", "b } \"q\"\n\\", ""]).unwrap().cells(), 1.5);
+        let out = scrape(&mut cache, &registry, 5);
         let expected = [("Zone", "b } \"q\"\n\\"), ("__name__", "x"), ("job", "mine"), ("region", "eu")];
         let expected: Vec<(String, String)> = expected.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
         assert_eq!(out.len(), 1);
@@ -254,34 +321,43 @@ mod tests {
     }
 
     #[test]
-    fn values_and_timestamps_as_the_text_format_writes_them() {
-        let mut cache = SeriesCache::new(vec![]).unwrap();
-        let mut out = Vec::new();
-        let text = b"a 1e+06\nb +Inf\nc -Inf\nd NaN\ne -0.25 1700000000123\nf{l=\"v\"} 3 -5\n";
-        cache.scrape(text, 9, &mut out);
-        let got: Vec<(f64, i64)> = out.iter().map(|s| (s.value, s.timestamp_ms)).collect();
-        assert_eq!(got[0], (1e6, 9));
-        assert_eq!(got[1], (f64::INFINITY, 9));
-        assert_eq!(got[2], (f64::NEG_INFINITY, 9));
-        assert!(got[3].0.is_nan() && got[3].0.to_bits() != STALE_NAN);
-        assert_eq!(got[4], (-0.25, 1_700_000_000_123));
-        assert_eq!(got[5], (3.0, -5));
+    fn every_kind_and_sample_timestamps() {
+        let registry = Registry::new();
+        let bounds = crate::metric::histogram::bounds(&[1.0]).unwrap();
+        let latency = Family::new("latency", "", "", crate::metric::Kind::Histogram { bounds: bounds.clone() }, vec![]);
+        let latency = latency.unwrap();
+        crate::metric::histogram::observe(latency.unlabeled().unwrap().cells(), &bounds, 0.5);
+        registry.register_family(latency).unwrap();
+        let mut fixed = MetricFamily::new("e", "", crate::metric::MetricType::Gauge, "");
+        for (value, timestamp) in [(-0.25, Some(1_700_000_000.5)), (f64::from_bits(STALE_NAN), None)] {
+            fixed.samples.push(crate::registry::Sample { name: "e".into(), labels: vec![], value, timestamp });
+        }
+        registry.register(crate::registry::Entry::Collector(Arc::new(Fixed(vec![fixed])))).unwrap();
+        let out = scrape(&mut SeriesCache::new(vec![]).unwrap(), &registry, 9);
+        let got: Vec<(String, f64, i64)> =
+            out.iter().map(|s| (labels_of(s)[0].1.clone(), s.value, s.timestamp_ms)).collect();
+        let names: Vec<&str> = got.iter().map(|(name, _, _)| name.as_str()).collect();
+        assert_eq!(names, ["latency_bucket", "latency_bucket", "latency_count", "latency_sum", "e", "e"]);
+        assert_eq!((got[0].1, got[3].1, got[3].2), (1.0, 0.5, 9));
+        assert_eq!((got[4].1, got[4].2), (-0.25, 1_700_000_000_500));
+        assert!(got[5].1.is_nan() && got[5].1.to_bits() != STALE_NAN, "only the writer makes stale markers");
     }
 
     #[test]
     fn series_labels_are_shared_and_vanished_series_get_stale_markers() {
         let mut cache = SeriesCache::new(vec![]).unwrap();
-        let mut first = Vec::new();
-        cache.scrape(b"a 1\nb 2\n", 1000, &mut first);
-        let mut second = Vec::new();
-        cache.scrape(b"a 3\n", 2000, &mut second);
+        let registry = Registry::new();
+        let g = gauge(&registry, "g", &["k"]);
+        g.labels(&["a"]).unwrap();
+        g.labels(&["b"]).unwrap();
+        let first = scrape(&mut cache, &registry, 1000);
+        g.remove(&["b"]).unwrap();
+        let second = scrape(&mut cache, &registry, 2000);
         assert!(Arc::ptr_eq(&first[0].series, &second[0].series));
         assert_eq!(second.len(), 2);
         assert_eq!(second[1].series, first[1].series);
         assert_eq!(second[1].value.to_bits(), STALE_NAN);
         assert_eq!(second[1].timestamp_ms, 2000);
-        let mut third = Vec::new();
-        cache.scrape(b"a 4\n", 3000, &mut third);
-        assert_eq!(third.len(), 1, "a stale marker is sent once");
+        assert_eq!(scrape(&mut cache, &registry, 3000).len(), 1, "a stale marker is sent once");
     }
 }

@@ -16,10 +16,10 @@
 use super::http::{Auth, Client, Method, Reply};
 use super::queue::{Batch, Queue};
 use super::remote_write::{encode_body, SeriesCache, HEADERS};
-use crate::encode::{Format, Options};
 use crate::error::{Error, Result};
 use crate::log::line as log;
-use crate::registry::{Collector, MetricFamily, Registry};
+use crate::metric::MetricType;
+use crate::registry::{Collector, MetricFamily, Options, Registry};
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -296,11 +296,8 @@ impl Shared {
             // twice with two values, which receivers refuse: times only go forward.
             last_timestamp = (now.as_millis() as i64).max(last_timestamp + 1);
             samples.clear();
-            match self.registry.encode(Format::Text, &self.config.options) {
-                Ok(exposition) => cache.scrape(&exposition, last_timestamp, &mut samples),
-                Err(err) => {
-                    log("error", "remote write: collecting the registry failed", &[("error", &err.to_string())])
-                }
+            if let Err(err) = cache.scrape(&self.registry, &self.config.options, last_timestamp, &mut samples) {
+                log("error", "remote write: collecting the registry failed", &[("error", &err.to_string())]);
             }
             // Each batch is queued as soon as it is encoded, for the sender to start on.
             for chunk in samples.chunks(self.config.max_samples_per_send) {
@@ -442,39 +439,43 @@ pub struct SelfMetrics;
 
 impl SelfMetrics {
     /// The families' names, for registration.
-    pub const FAMILIES: [(&'static str, &'static str, &'static str); 6] = [
-        ("obsagent_remote_write_samples_sent", "counter", "Samples the receiver accepted."),
+    const FAMILIES: [(&'static str, MetricType, &'static str); 6] = [
+        ("obsagent_remote_write_samples_sent", MetricType::Counter, "Samples the receiver accepted."),
         (
             "obsagent_remote_write_samples_failed",
-            "counter",
+            MetricType::Counter,
             "Samples the receiver refused (4xx other than 429); not retried.",
         ),
         (
             "obsagent_remote_write_samples_dropped",
-            "counter",
+            MetricType::Counter,
             "Samples dropped unsent: the oldest, when the buffer was full, and those left at shutdown.",
         ),
-        ("obsagent_remote_write_retries", "counter", "Requests sent again after a connection error, 5xx or 429."),
-        ("obsagent_remote_write_queue_samples", "gauge", "Samples waiting to be sent."),
-        ("obsagent_remote_write_last_success_timestamp_seconds", "gauge", "When the receiver last accepted a request."),
+        (
+            "obsagent_remote_write_retries",
+            MetricType::Counter,
+            "Requests sent again after a connection error, 5xx or 429.",
+        ),
+        ("obsagent_remote_write_queue_samples", MetricType::Gauge, "Samples waiting to be sent."),
+        (
+            "obsagent_remote_write_last_success_timestamp_seconds",
+            MetricType::Gauge,
+            "When the receiver last accepted a request.",
+        ),
     ];
-
-    /// Every name the families expose.
-    pub fn names() -> Vec<String> {
-        Self::FAMILIES
-            .iter()
-            .flat_map(|(name, kind, _)| {
-                let mut names = vec![name.to_string()];
-                if *kind == "counter" {
-                    names.push(format!("{name}_total"));
-                }
-                names
-            })
-            .collect()
-    }
 }
 
 impl Collector for SelfMetrics {
+    fn names(&self) -> Vec<String> {
+        Self::FAMILIES
+            .iter()
+            .flat_map(|(name, kind, _)| {
+                let total = (*kind == MetricType::Counter).then(|| format!("{name}_total"));
+                std::iter::once(name.to_string()).chain(total)
+            })
+            .collect()
+    }
+
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         let writers: Vec<Arc<Shared>> = WRITERS.lock().iter().filter_map(Weak::upgrade).collect();
         if writers.is_empty() {
@@ -492,7 +493,7 @@ impl Collector for SelfMetrics {
                     4 => stats.queued.load(Ordering::Relaxed) as f64,
                     _ => f64::from_bits(stats.last_success.load(Ordering::Relaxed)),
                 };
-                let suffix = if *kind == "counter" { "_total" } else { "" };
+                let suffix = if *kind == MetricType::Counter { "_total" } else { "" };
                 family.push(suffix, vec![("url".into(), writer.url_label.clone().into())], value);
             }
             out.push(family);
@@ -618,7 +619,7 @@ mod tests {
     #[test]
     fn flushes_deliver_with_increasing_times_and_a_refused_batch_does_not_block_the_queue() {
         let registry = Arc::new(Registry::new());
-        let family = crate::registry::Family::new("up", "", "", crate::metric::Kind::Gauge, vec![]).unwrap();
+        let family = crate::registry::Family::new("up", "", "", crate::metric::Kind::GAUGE, vec![]).unwrap();
         registry.register_family(family).unwrap();
         let (url, bodies) = receiver(vec![400, 503]);
         let config = Config { interval: Duration::from_secs(3600), ..Config::new(url) };

@@ -1,8 +1,9 @@
 //! The one mapping from core errors to Python exceptions: bad input is a `ValueError` (as in
-//! prometheus_client), failures of the system an `OSError`, a failing collector a `RuntimeError`.
+//! prometheus_client), input of the wrong type a `TypeError`, failures of the system an
+//! `OSError`, a failing collector a `RuntimeError`.
 
 use crate::error::Error;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::PyErr;
 
 /// Converts a core error into the Python exception a prometheus_client user expects.
@@ -10,6 +11,7 @@ pub fn to_py(err: Error) -> PyErr {
     match err {
         Error::Io(io) => PyOSError::new_err(io.to_string()),
         Error::Collect { .. } => PyRuntimeError::new_err(err.to_string()),
+        Error::WrongType(message) => PyTypeError::new_err(message),
         other => PyValueError::new_err(other.to_string()),
     }
 }

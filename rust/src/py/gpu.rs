@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// A sampler started by `sample()` itself, kept for the life of the process.
 static OWN: Mutex<Option<Arc<GpuSampler>>> = Mutex::new(None);
@@ -17,13 +17,11 @@ static OWN: Mutex<Option<Arc<GpuSampler>>> = Mutex::new(None);
 #[pyfunction]
 #[pyo3(signature = (nvml_library = None, interval = 1.0))]
 fn gpu_sample<'py>(py: Python<'py>, nvml_library: Option<String>, interval: f64) -> PyResult<Bound<'py, PyDict>> {
-    if !(interval > 0.0 && interval.is_finite()) {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!("interval must be > 0 seconds, not {interval}")));
-    }
+    let interval = crate::clock::seconds(interval, "interval").map_err(super::error::to_py)?;
     let sampler = gpu_nvidia::current().unwrap_or_else(|| {
         let settings = GpuSettings {
             library: nvml_library.unwrap_or_else(|| gpu_nvidia::DEFAULT_LIBRARY.into()).into(),
-            interval: Duration::from_secs_f64(interval),
+            interval,
             pcie: false,
             procfs: "/proc".into(),
         };

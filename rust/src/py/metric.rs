@@ -13,12 +13,12 @@
 use super::error::{to_py, IntoPy};
 use super::registry::family_to_py;
 use crate::clock;
+use crate::error::Error;
 use crate::key;
-use crate::metric::{counter, gauge, histogram, info, summary, Kind};
+use crate::metric::{counter, gauge, histogram, info, stateset, summary, GaugeMode, Kind};
+use crate::registry::family::Declaration;
 use crate::registry::{Family, Series};
-use crate::shm::GaugeMode;
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyString, PyTuple};
@@ -66,24 +66,9 @@ impl CachedChild {
 }
 
 impl PyMetric {
-    fn new(kind: Kind, mode: GaugeMode, args: &CommonArgs<'_>) -> PyResult<PyMetric> {
-        if args.name.is_empty() {
-            return Err(PyValueError::new_err("Metric name should not be empty"));
-        }
-        let name = match kind {
-            Kind::Counter => args.name.strip_suffix("_total").unwrap_or(args.name),
-            _ => args.name,
-        };
-        let full = key::full_name(args.namespace, args.subsystem, name, args.unit);
-        if !args.unit.is_empty() && matches!(kind, Kind::Info | Kind::StateSet { .. }) {
-            return Err(PyValueError::new_err(format!("Metric name is of a type that cannot have a unit: {full}")));
-        }
+    fn new(kind: Kind, args: &CommonArgs<'_>) -> PyResult<PyMetric> {
         let label_names = extract_label_names(args.labelnames)?;
-        let family = match kind {
-            Kind::Gauge => Family::gauge(&full, args.documentation, args.unit, label_names, mode),
-            kind => Family::new(&full, args.documentation, args.unit, kind, label_names),
-        }
-        .py()?;
+        let family = Family::declare(&args.declaration, kind, label_names).py()?;
         let py = args.labelnames.py();
         let (series, lookup) = if family.meta().label_names.is_empty() {
             (Some(family.unlabeled().py()?), None)
@@ -97,10 +82,9 @@ impl PyMetric {
     /// The series this object updates, or the error for a labeled metric used without labels.
     #[inline]
     fn series(&self) -> PyResult<&Series> {
-        self.series.as_ref().ok_or_else(|| match self.family.unlabeled() {
-            Err(err) => to_py(err),
-            Ok(_) => PyValueError::new_err("metric has no series"),
-        })
+        self.series
+            .as_ref()
+            .ok_or_else(|| to_py(self.family.unlabeled().expect_err("only a labeled parent lacks a series")))
     }
 
     /// The label values of a `labels()` call as strings, in label order.
@@ -114,16 +98,9 @@ impl PyMetric {
             return values.iter().map(as_string).collect();
         };
         if !values.is_empty() {
-            return Err(PyValueError::new_err("Can't pass both *args and **kwargs to labels()"));
+            return Err(to_py(Error::LabelUsage("Can't pass both *args and **kwargs to labels()".into())));
         }
-        let mismatch = || {
-            let given: Vec<String> = kw.keys().iter().map(|k| k.to_string()).collect();
-            let meta = self.family.meta();
-            PyValueError::new_err(format!(
-                "Incorrect labels for {:?}: expected {:?}, got names {given:?}",
-                meta.name, meta.label_names
-            ))
-        };
+        let mismatch = || to_py(self.family.label_names_error(kw.keys().iter().map(|k| k.to_string()).collect()));
         if kw.len() != lookup.keys.len() {
             return Err(mismatch());
         }
@@ -142,15 +119,11 @@ impl PyMetric {
         T: PyClass<BaseType = PyMetric>,
     {
         let Some(lookup) = &self.lookup else {
-            let meta = self.family.meta();
-            return Err(if meta.label_names.is_empty() {
-                to_py(self.family.label_count_error(values.len()))
+            return Err(to_py(if self.family.meta().label_names.is_empty() {
+                self.family.label_count_error(values.len())
             } else {
-                PyValueError::new_err(format!(
-                    "{:?} already has labels set; can not chain calls to .labels()",
-                    meta.name
-                ))
-            });
+                self.family.chained_labels_error()
+            }));
         };
         let py = values.py();
         let strings = self.label_values(lookup, values, by_name)?;
@@ -194,18 +167,14 @@ fn as_string(value: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyString>> {
 
 fn extract_label_names(labelnames: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if labelnames.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err("labelnames must be a sequence of strings, not a single string"));
+        return Err(to_py(Error::WrongType("labelnames must be a sequence of strings, not a single string".into())));
     }
     labelnames.try_iter()?.map(|name| name?.extract::<String>()).collect()
 }
 
 struct CommonArgs<'a> {
-    name: &'a str,
-    documentation: &'a str,
+    declaration: Declaration<'a>,
     labelnames: &'a Bound<'a, PyAny>,
-    namespace: &'a str,
-    subsystem: &'a str,
-    unit: &'a str,
 }
 
 #[pymethods]
@@ -311,11 +280,12 @@ macro_rules! metric_class {
                 _labelvalues: Option<&Bound<'py, PyAny>>,
                 $($arg: $ty),*
             ) -> PyResult<PyClassInitializer<Self>> {
-                let (kind, mode) = KindAndMode::split($kind);
+                let kind: Kind = $kind;
                 let empty = PyTuple::empty(py).into_any();
                 let labelnames = labelnames.unwrap_or(&empty);
-                let args = CommonArgs { name, documentation, labelnames, namespace, subsystem, unit };
-                Ok(PyClassInitializer::from(PyMetric::new(kind, mode, &args)?).add_subclass($rust))
+                let declaration = Declaration { name, documentation, namespace, subsystem, unit };
+                let args = CommonArgs { declaration, labelnames };
+                Ok(PyClassInitializer::from(PyMetric::new(kind, &args)?).add_subclass($rust))
             }
 
             #[pyo3(signature = (*labelvalues, **labelkwargs))]
@@ -332,23 +302,6 @@ macro_rules! metric_class {
     };
 }
 
-/// A class' metric type, with a gauge's multiprocess mode.
-trait KindAndMode {
-    fn split(self) -> (Kind, GaugeMode);
-}
-
-impl KindAndMode for Kind {
-    fn split(self) -> (Kind, GaugeMode) {
-        (self, GaugeMode::All)
-    }
-}
-
-impl KindAndMode for (Kind, GaugeMode) {
-    fn split(self) -> (Kind, GaugeMode) {
-        self
-    }
-}
-
 metric_class! {
     /// A monotonic total.
     PyCounter, "Counter", () => Kind::Counter,
@@ -357,15 +310,7 @@ metric_class! {
         #[pyo3(signature = (amount = 1.0))]
         fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
             let metric = slf.as_super().get();
-            let cells = metric.series()?.cells();
-            if amount.is_nan() || amount < 0.0 {
-                return Err(to_py(crate::error::Error::NegativeIncrement {
-                    metric: metric.family.meta().name.clone(),
-                    amount,
-                }));
-            }
-            counter::inc(cells, amount);
-            Ok(())
+            counter::inc_checked(metric.series()?.cells(), amount, &metric.family.meta().name).py()
     }
 
     /// Back to zero.
@@ -390,14 +335,7 @@ metric_class! {
 
 metric_class! {
     /// A value that goes up and down.
-    PyGauge, "Gauge", (multiprocess_mode: &str = "all") => {
-        let Some(mode) = GaugeMode::parse(multiprocess_mode) else {
-            let names: Vec<&str> = GaugeMode::NAMES.iter().map(|(name, _)| *name).collect();
-            let message = format!("Invalid multiprocess mode: {multiprocess_mode:?}; valid modes are {names:?}");
-            return Err(PyValueError::new_err(message));
-        };
-        (Kind::Gauge, mode)
-    },
+    PyGauge, "Gauge", (multiprocess_mode: &str = "all") => Kind::Gauge { mode: GaugeMode::parse(multiprocess_mode).py()? },
     {
         /// Increments by `amount` (default 1).
         #[pyo3(signature = (amount = 1.0))]
@@ -505,9 +443,9 @@ metric_class! {
             ("Q" | "L", 8) => observe_as!(u64),
             ("I" | "L", 4) => observe_as!(u32),
             _ => {
-                return Err(PyTypeError::new_err(format!(
+                return Err(to_py(Error::WrongType(format!(
                     "observe_many needs a buffer of native-endian floats or integers, got format {format:?}"
-                )))
+                ))))
             }
         }
         Ok(())
@@ -551,13 +489,13 @@ metric_class! {
 
 metric_class! {
     /// One of a set of states.
-    PyEnum, "Enum", (states: Option<Vec<String>> = None) => Kind::StateSet { states: states.unwrap_or_default().into() },
+    PyEnum, "Enum", (states: Option<Vec<String>> = None) => Kind::StateSet { states: stateset::States::new(states.unwrap_or_default()) },
     {
         /// Sets the current state.
         fn state(slf: &Bound<'_, Self>, state: &str) -> PyResult<()> {
             let metric = slf.as_super().get();
             let Kind::StateSet { states } = metric.kind() else { unreachable!("an Enum holds a stateset family") };
-            let index = info::state_index(&metric.family.meta().name, states, state).py()?;
+            let index = states.index(&metric.family.meta().name, state).py()?;
             info::set_index(metric.series()?.cells(), index);
             Ok(())
     }

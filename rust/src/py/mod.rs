@@ -4,10 +4,10 @@
 mod error;
 mod gpu;
 mod metric;
+mod multiprocess;
 mod push;
 mod registry;
 mod serve;
-mod shm;
 
 use pyo3::prelude::*;
 
@@ -19,7 +19,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     push::register(module)?;
     registry::register(module)?;
     serve::register(module)?;
-    shm::register(module)?;
+    multiprocess::register(module)?;
     module.add_function(wrap_pyfunction!(validate_metric_name, module)?)?;
     module.add_function(wrap_pyfunction!(validate_label_name, module)?)?;
     Ok(())

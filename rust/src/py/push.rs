@@ -4,26 +4,17 @@
 
 use super::error::IntoPy;
 use super::registry::PyRegistry;
-use crate::encode::{Format, Options};
-use crate::error::Error;
+use crate::clock::{seconds, seconds_or_zero};
+use crate::encode::Format;
+use crate::error::{Error, Result};
 use crate::push::http::{Auth, Client, Method};
-use crate::push::pushgateway::{self, Compression, TEXT};
+use crate::push::pushgateway::{self, Compression};
 use crate::push::remote_write::{encode_body, SeriesCache};
 use crate::push::sender::{Config, RemoteWriter};
+use crate::registry::Options;
 use parking_lot::Mutex;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use std::time::Duration;
-
-/// Seconds as a duration; `what` names the argument in the error.
-fn seconds(value: f64, what: &str) -> PyResult<Duration> {
-    if value > 0.0 && value.is_finite() {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(PyValueError::new_err(format!("{what} must be more than 0 seconds, not {value}")))
-    }
-}
 
 /// The group URL for `job` and `grouping_key`, encoded as prometheus_client encodes it.
 #[pyfunction]
@@ -41,7 +32,8 @@ fn pushgateway_body<'py>(
     compression: Option<&str>,
 ) -> PyResult<(Bound<'py, PyBytes>, pushgateway::Headers)> {
     let compression = Compression::parse(compression).py()?;
-    let (body, headers) = py.detach(|| pushgateway::compress(data.to_vec(), TEXT, compression)).py()?;
+    let (body, headers) =
+        py.detach(|| pushgateway::compress(data.to_vec(), Format::Text.content_type(), compression)).py()?;
     Ok((PyBytes::new(py, &body), headers))
 }
 
@@ -56,7 +48,8 @@ fn pushgateway_protobuf<'py>(
 ) -> PyResult<(Bound<'py, PyBytes>, pushgateway::Headers)> {
     let compression = Compression::parse(compression).py()?;
     let inner = registry.inner.clone();
-    let (body, headers) = py.detach(move || pushgateway::body(&inner, &Options::default(), true, compression)).py()?;
+    let (body, headers) =
+        py.detach(move || pushgateway::body(&inner, &Options::default(), Format::Protobuf, compression)).py()?;
     Ok((PyBytes::new(py, &body), headers))
 }
 
@@ -71,9 +64,8 @@ fn pushgateway_request(
     headers: Vec<(String, String)>,
     data: &[u8],
 ) -> PyResult<()> {
-    let method =
-        Method::parse(method).ok_or_else(|| PyValueError::new_err(format!("unsupported method {method:?}")))?;
-    let timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
+    let method = Method::parse(method).py()?;
+    let timeout = timeout.map(|t| seconds(t, "timeout")).transpose().py()?;
     // Kept between pushes for its connections, but made anew in a forked child: a pooled
     // connection shared with the parent would interleave two processes' requests.
     static CLIENT: Mutex<Option<(u32, Client)>> = Mutex::new(None);
@@ -109,9 +101,8 @@ impl PyRemoteWriteEncoder {
     fn encode<'py>(&self, py: Python<'py>, timestamp_ms: i64) -> PyResult<Bound<'py, PyBytes>> {
         let body = py
             .detach(|| {
-                let exposition = self.registry.encode(Format::Text, &Options::default())?;
                 let mut samples = Vec::new();
-                self.cache.lock().scrape(&exposition, timestamp_ms, &mut samples);
+                self.cache.lock().scrape(&self.registry, &Options::default(), timestamp_ms, &mut samples)?;
                 Ok::<_, Error>(encode_body(&samples, &mut Vec::new(), &mut snap::raw::Encoder::new()))
             })
             .py()?;
@@ -126,50 +117,46 @@ pub struct PyRemoteWriter {
     url: String,
 }
 
+/// A remote writer's settings as Python's `obsagent.config.RemoteWriteSettings` holds them.
+#[derive(FromPyObject)]
+struct RemoteWriteSettings {
+    url: String,
+    interval: f64,
+    external_labels: Vec<(String, String)>,
+    username: Option<String>,
+    password: Option<String>,
+    bearer_token: Option<String>,
+    max_buffer_samples: usize,
+    max_samples_per_send: usize,
+    timeout: f64,
+    min_backoff: f64,
+    max_backoff: f64,
+    created: bool,
+}
+
+impl RemoteWriteSettings {
+    fn config(self) -> Result<Config> {
+        Ok(Config {
+            url: self.url,
+            interval: seconds(self.interval, "interval")?,
+            external_labels: self.external_labels,
+            auth: Auth::new(self.username, self.password, self.bearer_token)?,
+            max_buffer_samples: self.max_buffer_samples,
+            max_samples_per_send: self.max_samples_per_send,
+            timeout: seconds(self.timeout, "timeout")?,
+            min_backoff: seconds(self.min_backoff, "min_backoff")?,
+            max_backoff: seconds(self.max_backoff, "max_backoff")?,
+            options: Options { created: self.created, ..Options::default() },
+        })
+    }
+}
+
 #[pymethods]
 impl PyRemoteWriter {
     #[new]
-    #[pyo3(signature = (
-        registry, url, interval = 15.0, external_labels = Vec::new(), username = None, password = None,
-        bearer_token = None, max_buffer_samples = 100_000, max_samples_per_send = 2000, timeout = 30.0,
-        min_backoff = 0.03, max_backoff = 5.0, created = false
-    ))]
-    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
-    fn new(
-        py: Python<'_>,
-        registry: &PyRegistry,
-        url: String,
-        interval: f64,
-        external_labels: Vec<(String, String)>,
-        username: Option<String>,
-        password: Option<String>,
-        bearer_token: Option<String>,
-        max_buffer_samples: usize,
-        max_samples_per_send: usize,
-        timeout: f64,
-        min_backoff: f64,
-        max_backoff: f64,
-        created: bool,
-    ) -> PyResult<Self> {
-        let auth = match (username, password, bearer_token) {
-            (None, None, None) => Auth::None,
-            (Some(username), password, None) => Auth::Basic { username, password: password.unwrap_or_default() },
-            (None, None, Some(token)) => Auth::Bearer(token),
-            _ => return Err(PyValueError::new_err("give basic auth (username, password) or a bearer token, not both")),
-        };
-        let config = Config {
-            interval: seconds(interval, "interval")?,
-            external_labels,
-            auth,
-            max_buffer_samples,
-            max_samples_per_send,
-            timeout: seconds(timeout, "timeout")?,
-            min_backoff: seconds(min_backoff, "min_backoff")?,
-            max_backoff: seconds(max_backoff, "max_backoff")?,
-            options: Options { created, ..Options::default() },
-            ..Config::new(url.clone())
-        };
-        let inner = registry.inner.clone();
+    fn new(py: Python<'_>, registry: &PyRegistry, settings: RemoteWriteSettings) -> PyResult<Self> {
+        let config = settings.config().py()?;
+        let (url, inner) = (config.url.clone(), registry.inner.clone());
         let writer = py.detach(move || RemoteWriter::start(config, inner)).py()?;
         Ok(PyRemoteWriter { writer: Mutex::new(Some(writer)), url })
     }
@@ -189,7 +176,7 @@ impl PyRemoteWriter {
     /// Scrapes now and waits until everything queued is sent; whether it was within `timeout`.
     #[pyo3(signature = (timeout = 30.0))]
     fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-        let timeout = seconds(timeout, "timeout")?;
+        let timeout = seconds(timeout, "timeout").py()?;
         // The writer's own scrape may run Python collectors: never wait holding the GIL.
         Ok(py.detach(|| self.writer.lock().as_ref().is_none_or(|w| w.flush(timeout))))
     }
@@ -198,14 +185,12 @@ impl PyRemoteWriter {
     /// counts stay in the self-metrics as long as this object lives.
     #[pyo3(signature = (timeout = 5.0))]
     fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
-        if !(timeout >= 0.0 && timeout.is_finite()) {
-            return Err(PyValueError::new_err(format!("timeout must be 0 seconds or more, not {timeout}")));
-        }
+        let timeout = seconds_or_zero(timeout, "timeout").py()?;
         // Kept after stopping, so its counts stay in the self-metrics while this object lives.
         let writer = self.writer.lock().take();
         let writer = py.detach(move || {
             writer.map(|mut writer| {
-                writer.stop(Duration::from_secs_f64(timeout));
+                writer.stop(timeout);
                 writer
             })
         });

@@ -10,9 +10,10 @@ use super::error::{to_py, IntoPy};
 use super::metric::PyMetric;
 use crate::collect::process::{Pid, ProcessCollector};
 use crate::collect::{Config, NodeCollectors, Paths, FACTORIES};
-use crate::encode::{Format, Options};
+use crate::encode::{self, Format};
 use crate::error::{Error, Result};
-use crate::registry::{guard, Collector, Entry, MetricFamily, Registry, Sample};
+use crate::metric::MetricType;
+use crate::registry::{guard, Collector, Entry, MetricFamily, Options, Registry, Sample};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -21,6 +22,8 @@ use std::sync::Arc;
 /// A collector object written in Python: anything with a `collect()` yielding metric families.
 struct PythonCollector {
     object: Py<PyAny>,
+    /// What its `describe()` (or `collect()`) named, for the duplicate check.
+    names: Vec<String>,
     raised: Mutex<Option<PyErr>>,
 }
 
@@ -29,7 +32,7 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
     let mut family = MetricFamily::new(
         metric.getattr("name")?.extract::<String>()?,
         metric.getattr("documentation")?.extract::<String>()?,
-        metric.getattr("type")?.extract::<String>()?,
+        MetricType::parse(&metric.getattr("type")?.extract::<String>()?).py()?,
         metric.getattr("unit").and_then(|u| u.extract::<String>()).unwrap_or_default(),
     );
     for sample in metric.getattr("samples")?.try_iter()? {
@@ -62,6 +65,10 @@ impl PythonCollector {
 struct Constant(Vec<MetricFamily>);
 
 impl Collector for Constant {
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|f| f.name.to_string()).collect()
+    }
+
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         out.extend(self.0.iter().cloned());
         Ok(())
@@ -100,7 +107,7 @@ impl GcCollector {
         let stats = get_stats.bind(py).call0()?;
         let stats: Vec<Bound<'_, PyDict>> = stats.extract()?;
         for (key, name, sample, help) in FAMILIES {
-            let mut family = MetricFamily::new(name, help, "counter", "");
+            let mut family = MetricFamily::new(name, help, MetricType::Counter, "");
             for (generation, stat) in stats.iter().enumerate() {
                 let value: f64 = stat.get_item(key)?.map(|v| v.extract()).transpose()?.unwrap_or(0.0);
                 family.push_named(sample, vec![("generation".into(), generation.to_string().into())], value);
@@ -112,6 +119,11 @@ impl GcCollector {
 }
 
 impl Collector for GcCollector {
+    fn names(&self) -> Vec<String> {
+        let families = ["python_gc_objects_collected", "python_gc_objects_uncollectable", "python_gc_collections"];
+        families.iter().flat_map(|n| [n.to_string(), format!("{n}_total")]).collect()
+    }
+
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         keep_thread_state();
         Python::attach(|py| {
@@ -160,6 +172,10 @@ impl Collector for PythonCollector {
         true
     }
 
+    fn names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         keep_thread_state();
         Python::attach(|py| {
@@ -175,11 +191,51 @@ impl Collector for PythonCollector {
     }
 }
 
+/// The system collectors' settings as Python's `obsagent.config.CollectorSettings` holds them.
+#[derive(FromPyObject)]
+struct CollectorSettings {
+    collectors: Vec<String>,
+    procfs: String,
+    sysfs: String,
+    rootfs: String,
+    textfile_directory: Option<String>,
+    filesystem_mount_points_exclude: Option<String>,
+    filesystem_fs_types_exclude: Option<String>,
+    netdev_device_exclude: Option<String>,
+    diskstats_device_exclude: Option<String>,
+    gpu_nvml_library: Option<String>,
+    gpu_interval: f64,
+    gpu_pcie: bool,
+}
+
+impl CollectorSettings {
+    /// The core's configuration, and the collectors to run.
+    fn config(self) -> Result<(Config, Vec<String>)> {
+        let config = Config {
+            paths: Paths { procfs: self.procfs.into(), sysfs: self.sysfs.into(), rootfs: self.rootfs.into() },
+            textfile_directory: self.textfile_directory.map(Into::into),
+            filesystem_mount_points_exclude: self.filesystem_mount_points_exclude,
+            filesystem_fs_types_exclude: self.filesystem_fs_types_exclude,
+            netdev_device_exclude: self.netdev_device_exclude,
+            diskstats_device_exclude: self.diskstats_device_exclude,
+            gpu_nvml_library: self.gpu_nvml_library.map(Into::into),
+            gpu_interval: Some(crate::clock::seconds(self.gpu_interval, "--collector.gpu.interval")?),
+            gpu_pcie: self.gpu_pcie,
+        };
+        Ok((config, self.collectors))
+    }
+}
+
 /// A collector implemented in the core: the process collector or the system collectors.
 #[pyclass(module = "obsagent._native", name = "Collector", frozen)]
 pub struct PyNativeCollector {
     collector: Arc<dyn Collector>,
-    names: Vec<String>,
+}
+
+impl PyNativeCollector {
+    fn of(collector: impl Collector + 'static) -> PyNativeCollector {
+        PyNativeCollector { collector: Arc::new(collector) }
+    }
 }
 
 #[pymethods]
@@ -190,95 +246,45 @@ impl PyNativeCollector {
     fn process(procfs: &str, pid: Option<u32>) -> Self {
         let paths = Paths { procfs: procfs.into(), ..Paths::default() };
         let pid = pid.map_or(Pid::SelfProcess, Pid::Fixed);
-        let names = [
-            "virtual_memory_bytes",
-            "resident_memory_bytes",
-            "start_time_seconds",
-            "cpu_seconds_total",
-            "open_fds",
-            "max_fds",
-        ];
-        let names = names.iter().map(|n| format!("process_{n}")).collect();
-        PyNativeCollector { collector: Arc::new(ProcessCollector::new(paths, pid)), names }
+        PyNativeCollector::of(ProcessCollector::new(paths, pid))
     }
 
     /// `obsagent_series_dropped_total{metric}`, once a metric has reached its series limit.
     #[staticmethod]
     fn series_dropped() -> Self {
-        let names = vec!["obsagent_series_dropped".to_owned(), "obsagent_series_dropped_total".to_owned()];
-        PyNativeCollector { collector: Arc::new(guard::DroppedSeries), names }
+        PyNativeCollector::of(guard::DroppedSeries)
     }
 
     /// `obsagent_remote_write_*{url}` for every remote writer of the process.
     #[staticmethod]
     fn remote_write() -> Self {
-        let names = crate::push::sender::SelfMetrics::names();
-        PyNativeCollector { collector: Arc::new(crate::push::sender::SelfMetrics), names }
+        PyNativeCollector::of(crate::push::sender::SelfMetrics)
     }
 
     /// prometheus_client's `python_gc_*` counters of this interpreter.
     #[staticmethod]
     fn gc() -> Self {
-        let families = ["python_gc_objects_collected", "python_gc_objects_uncollectable", "python_gc_collections"];
-        let names = families.iter().flat_map(|n| [n.to_string(), format!("{n}_total")]).collect();
-        PyNativeCollector { collector: Arc::new(GcCollector), names }
+        PyNativeCollector::of(GcCollector)
     }
 
-    /// The node_exporter-compatible system collectors named in `collectors`.
+    /// The node_exporter-compatible system collectors `settings` name, set up as they say.
     #[staticmethod]
-    #[pyo3(signature = (
-        collectors, procfs = "/proc", sysfs = "/sys", rootfs = "/", textfile_directory = None,
-        filesystem_mount_points_exclude = None, filesystem_fs_types_exclude = None,
-        netdev_device_exclude = None, diskstats_device_exclude = None,
-        gpu_nvml_library = None, gpu_interval = None, gpu_pcie = false
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn node(
-        collectors: Vec<String>,
-        procfs: &str,
-        sysfs: &str,
-        rootfs: &str,
-        textfile_directory: Option<String>,
-        filesystem_mount_points_exclude: Option<String>,
-        filesystem_fs_types_exclude: Option<String>,
-        netdev_device_exclude: Option<String>,
-        diskstats_device_exclude: Option<String>,
-        gpu_nvml_library: Option<String>,
-        gpu_interval: Option<f64>,
-        gpu_pcie: bool,
-    ) -> PyResult<Self> {
-        if gpu_interval.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
-            let message = format!("--collector.gpu.interval must be more than 0 s, not {gpu_interval:?}");
-            return Err(pyo3::exceptions::PyValueError::new_err(message));
-        }
-        let config = Config {
-            paths: Paths { procfs: procfs.into(), sysfs: sysfs.into(), rootfs: rootfs.into() },
-            textfile_directory: textfile_directory.map(Into::into),
-            filesystem_mount_points_exclude,
-            filesystem_fs_types_exclude,
-            netdev_device_exclude,
-            diskstats_device_exclude,
-            gpu_nvml_library: gpu_nvml_library.map(Into::into),
-            gpu_interval: gpu_interval.map(std::time::Duration::from_secs_f64),
-            gpu_pcie,
-        };
-        let collector = NodeCollectors::new(&config, &collectors).py()?;
-        Ok(PyNativeCollector { collector: Arc::new(collector), names: Vec::new() })
+    fn node(settings: CollectorSettings) -> PyResult<Self> {
+        let (config, enabled) = settings.config().py()?;
+        Ok(PyNativeCollector::of(NodeCollectors::new(&config, &enabled).py()?))
     }
 
     /// Every process' metrics in the multiprocess directory `path`, merged.
     #[staticmethod]
     fn multiprocess(path: std::path::PathBuf) -> PyResult<Self> {
-        let aggregator = crate::shm::reader::Aggregator::new(&path).py()?;
-        Ok(PyNativeCollector { collector: Arc::new(aggregator), names: Vec::new() })
+        Ok(PyNativeCollector::of(crate::multiprocess::Aggregator::new(&path).py()?))
     }
 
     /// These `Metric` objects as they are now, served as constants from then on.
     #[staticmethod]
     fn constant(metrics: &Bound<'_, PyAny>) -> PyResult<Self> {
         let families: Vec<MetricFamily> = metrics.try_iter()?.map(|m| metric_family(&m?)).collect::<PyResult<_>>()?;
-        let names = families.iter().map(|f| f.name.to_string()).collect();
-        Ok(PyNativeCollector { collector: Arc::new(Constant(families)), names })
+        Ok(PyNativeCollector::of(Constant(families)))
     }
 
     /// Every collector's families now, as `(name, documentation, type, unit, samples)`.
@@ -349,11 +355,11 @@ impl PyRegistry {
             return self.inner.register_family(metric.get().family.clone()).py();
         }
         if let Ok(native) = collector.cast::<PyNativeCollector>() {
-            let native = native.get();
-            return self.inner.register(Entry::Collector(native.collector.clone()), native.names.clone()).py();
+            return self.inner.register(Entry::Collector(native.get().collector.clone())).py();
         }
-        let python = Arc::new(PythonCollector { object: collector.clone().unbind(), raised: Mutex::new(None) });
-        self.inner.register(Entry::Collector(python.clone()), names.unwrap_or_default()).py()?;
+        let object = collector.clone().unbind();
+        let python = Arc::new(PythonCollector { object, names: names.unwrap_or_default(), raised: Mutex::new(None) });
+        self.inner.register(Entry::Collector(python.clone())).py()?;
         self.python.lock().push(python);
         Ok(())
     }
@@ -382,7 +388,7 @@ impl PyRegistry {
         let format = if openmetrics { Format::OpenMetrics } else { Format::Text };
         let inner = self.inner.clone();
         let options = Options { created, ..Options::default() };
-        let body = py.detach(move || inner.encode(format, &options)).map_err(|err| self.raised(err))?;
+        let body = py.detach(move || encode::encode(&inner, format, &options)).map_err(|err| self.raised(err))?;
         Ok(PyBytes::new(py, &body))
     }
 }
@@ -403,7 +409,7 @@ pub(super) fn family_to_py<'py>(py: Python<'py>, family: &MetricFamily) -> PyRes
         [
             family.name.as_ref().into_pyobject(py)?.into_any(),
             family.help.as_ref().into_pyobject(py)?.into_any(),
-            family.kind.as_ref().into_pyobject(py)?.into_any(),
+            family.kind.name().into_pyobject(py)?.into_any(),
             family.unit.as_ref().into_pyobject(py)?.into_any(),
             samples.into_any(),
         ],

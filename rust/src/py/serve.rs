@@ -4,13 +4,13 @@
 
 use super::error::IntoPy;
 use super::registry::PyRegistry;
-use crate::encode::{self, Options};
+use crate::clock::seconds;
+use crate::encode;
+use crate::registry::Options;
 use crate::serve::{self, ServerHandle};
 use parking_lot::Mutex;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use std::net::ToSocketAddrs;
 
 /// A running HTTP server.
 #[pyclass(module = "obsagent._native", name = "Server", frozen)]
@@ -40,38 +40,29 @@ impl PyServer {
     }
 }
 
-/// Serves `registry` on `host:port` from a background thread; `max_requests` scrapes at once
-/// (0: no limit), and `header_read_timeout` seconds for a client to send its headers.
-#[pyfunction]
-#[pyo3(signature = (
-    registry, host, port, created = false, max_requests = 40, header_read_timeout = 10.0, web_config_file = None
-))]
-#[allow(clippy::too_many_arguments)] // Python's keyword arguments
-fn start_http_server(
-    py: Python<'_>,
-    registry: &PyRegistry,
-    host: &str,
+/// The server's settings as Python's `obsagent.config.ServeSettings` holds them.
+#[derive(FromPyObject)]
+struct ServeSettings {
+    host: String,
     port: u16,
     created: bool,
     max_requests: usize,
     header_read_timeout: f64,
     web_config_file: Option<String>,
-) -> PyResult<PyServer> {
-    if !(header_read_timeout > 0.0 && header_read_timeout.is_finite()) {
-        let message = format!("header_read_timeout must be more than 0 seconds, not {header_read_timeout}");
-        return Err(PyValueError::new_err(message));
-    }
-    let limits =
-        serve::Limits { max_requests, header_read_timeout: std::time::Duration::from_secs_f64(header_read_timeout) };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let address = (host, port)
-        .to_socket_addrs()
-        .map_err(|err| PyValueError::new_err(format!("cannot resolve listen address {host:?}: {err}")))?
-        .next()
-        .ok_or_else(|| PyValueError::new_err(format!("no address for {host:?}")))?;
+}
+
+/// Serves `registry` from a background thread as `settings` say.
+#[pyfunction]
+fn start_http_server(py: Python<'_>, registry: &PyRegistry, settings: ServeSettings) -> PyResult<PyServer> {
+    let limits = serve::Limits {
+        max_requests: settings.max_requests,
+        header_read_timeout: seconds(settings.header_read_timeout, "header_read_timeout").py()?,
+    };
+    let address = serve::resolve(&settings.host, settings.port).py()?;
     let inner = registry.inner.clone();
-    let options = Options { created, ..Options::default() };
-    let web = web_config_file.map(|path| serve::WebConfig::load(std::path::Path::new(&path))).transpose().py()?;
+    let options = Options { created: settings.created, ..Options::default() };
+    let web =
+        settings.web_config_file.map(|path| serve::WebConfig::load(std::path::Path::new(&path))).transpose().py()?;
     let handle = py.detach(move || serve::start(address, inner, options, limits, web)).py()?;
     Ok(PyServer { address: handle.address(), handle: Mutex::new(Some(handle)) })
 }

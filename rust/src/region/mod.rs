@@ -1,36 +1,45 @@
-//! Where metric values live: 8-byte atomic cells handed out in blocks from chunks that are
-//! never moved or freed.
+//! Where a series' values live: a block of 8-byte atomic cells, in anonymous memory or, in
+//! multiprocess mode, in this process' shared file. This is the only module that knows which;
+//! a family holds an opaque [`FamilySlot`] and its series hold [`Cells`].
 //!
 //! A Python child object keeps a [`Cells`] handle and updates its cells with one atomic
-//! instruction, so the cells must stay put for as long as any handle exists. Chunks are
-//! allocated once and leaked on purpose; a dropped block goes to a free list of its size and is
-//! zeroed when reused. In multiprocess mode a series' block comes from this process' file
-//! instead (`shm::writer`), which keeps the same rules: never moved, reused by size.
+//! instruction, so the cells must stay put for as long as any handle exists. Both homes keep
+//! that rule: anonymous chunks are never freed ([`anonymous`]), and the shared file is mapped
+//! once and never moved ([`file`]); a freed block is reused for a series of the same size.
+//!
+//! - [`layout`]: the shared file's format (header, metadata log records, cells);
+//! - [`file`]: one mapped file, its log and its lock;
+//! - [`writer`]: this process' own file, and what a forked child does to get its own.
 
-use parking_lot::Mutex;
+mod anonymous;
+pub mod file;
+pub mod layout;
+pub mod writer;
+
+use crate::metric::Meta;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-/// Cells per chunk: 64 KiB, big enough that the allocator lock is rare on the miss path.
-const CHUNK_CELLS: usize = 8192;
+/// A family's place in this process' multiprocess file: its number there once written.
+#[derive(Debug, Default)]
+pub struct FamilySlot(AtomicU32);
 
-struct Allocator {
-    current: &'static [AtomicU64],
-    used: usize,
-    /// Freed blocks by size; few distinct sizes exist (one per metric shape), so a list will do.
-    free: Vec<(u32, Vec<NonNull<AtomicU64>>)>,
+/// A family that is never written to the file (the reader's own merged families).
+const NEVER: u32 = u32::MAX;
+
+impl FamilySlot {
+    /// A family whose series go to the multiprocess file while the mode is on.
+    pub fn new() -> FamilySlot {
+        FamilySlot(AtomicU32::new(0))
+    }
+
+    /// A family whose cells stay in this process' memory whatever the mode.
+    pub fn process_local() -> FamilySlot {
+        FamilySlot(AtomicU32::new(NEVER))
+    }
 }
 
-// SAFETY: the pointers in `free` point into leaked chunks that live for the whole process.
-unsafe impl Send for Allocator {}
-
-static REGION: Mutex<Allocator> = Mutex::new(Allocator { current: &[], used: 0, free: Vec::new() });
-
-fn new_chunk(len: usize) -> &'static [AtomicU64] {
-    Box::leak((0..len).map(|_| AtomicU64::new(0)).collect::<Box<[AtomicU64]>>())
-}
-
-/// A block of zeroed cells owned by one series; given back to the region when dropped.
+/// A block of zeroed cells owned by one series; given back when dropped.
 pub struct Cells {
     ptr: NonNull<AtomicU64>,
     len: u32,
@@ -38,90 +47,83 @@ pub struct Cells {
     shared: bool,
 }
 
-// SAFETY: the cells are atomics in memory that is never freed, so sharing the handle across
-// threads is as safe as sharing `&'static [AtomicU64]`.
+// SAFETY: the cells are atomics in memory that is never freed or moved while a handle exists,
+// so sharing the handle across threads is as safe as sharing `&'static [AtomicU64]`.
 unsafe impl Send for Cells {}
 unsafe impl Sync for Cells {}
 
 impl Cells {
-    /// Takes `len` zeroed cells from the region.
-    pub fn alloc(len: usize) -> Cells {
-        let len32 = u32::try_from(len).expect("cell block too large");
-        let mut region = REGION.lock();
-        let reused = region.free.iter_mut().find(|(size, _)| *size == len32).and_then(|(_, blocks)| blocks.pop());
-        if let Some(ptr) = reused {
-            drop(region);
-            let cells = Cells { ptr, len: len32, shared: false };
-            cells.as_slice().iter().for_each(|cell| cell.store(0, Ordering::Relaxed));
-            return cells;
+    /// Cells for a new series of the family `meta` with label `values`: in this process'
+    /// multiprocess file when the mode is on and the kind is shared, else in anonymous memory.
+    pub fn for_series<V: AsRef<str>>(slot: &FamilySlot, meta: &Meta, values: &[V]) -> Cells {
+        let len = u32::try_from(meta.kind.cells()).expect("cell block too large");
+        match writer::new_series(&slot.0, meta, values, len) {
+            Some(ptr) => Cells { ptr, len, shared: true },
+            None => Cells { ptr: anonymous::alloc(len), len, shared: false },
         }
-        if len > CHUNK_CELLS / 4 {
-            let chunk = new_chunk(len);
-            return Cells { ptr: NonNull::from(&chunk[0]), len: len32, shared: false };
-        }
-        if region.used + len > region.current.len() {
-            region.current = new_chunk(CHUNK_CELLS);
-            region.used = 0;
-        }
-        let ptr = NonNull::from(&region.current[region.used]);
-        region.used += len;
-        Cells { ptr, len: len32, shared: false }
-    }
-
-    /// A block in this process' multiprocess file, handed out by `shm::writer`.
-    pub fn shared(ptr: NonNull<AtomicU64>, len: u32) -> Cells {
-        Cells { ptr, len, shared: true }
-    }
-
-    /// Whether the block is in the multiprocess file.
-    pub fn is_shared(&self) -> bool {
-        self.shared
-    }
-
-    /// Where the block starts.
-    pub fn first(&self) -> NonNull<AtomicU64> {
-        self.ptr
     }
 
     /// The cells as a slice.
     #[inline]
     pub fn as_slice(&self) -> &[AtomicU64] {
-        // SAFETY: `ptr..ptr+len` lies inside a leaked chunk handed out to this block only.
+        // SAFETY: `ptr..ptr+len` lies in a block handed to this handle only, never moved.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
+    }
+
+    /// Tells readers of the multiprocess file that this series is no longer exported (its
+    /// handles may still update it).
+    pub fn forget(&self) {
+        if self.shared {
+            writer::forget(self.ptr);
+        }
     }
 }
 
 impl Drop for Cells {
     fn drop(&mut self) {
         if self.shared {
-            return crate::shm::writer::release(self.ptr, self.len);
-        }
-        let mut region = REGION.lock();
-        match region.free.iter_mut().find(|(size, _)| *size == self.len) {
-            Some((_, blocks)) => blocks.push(self.ptr),
-            None => region.free.push((self.len, vec![self.ptr])),
+            writer::release(self.ptr, self.len);
+        } else {
+            anonymous::free(self.ptr, self.len);
         }
     }
+}
+
+/// Whether a family's slot says it stays out of the file.
+fn process_local(slot: &AtomicU32) -> bool {
+    slot.load(Ordering::Relaxed) == NEVER
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metric::Kind;
+
+    fn meta(kind: Kind) -> Meta {
+        Meta { name: "m".into(), help: String::new(), unit: String::new(), kind, label_names: Box::new([]) }
+    }
 
     #[test]
     fn blocks_are_zeroed_and_reused() {
-        let first = Cells::alloc(37);
+        let slot = FamilySlot::process_local();
+        // A size of its own (36 bounds and the sum), so no other test's block is reused here.
+        let bounds: Vec<f64> = (1..36).map(f64::from).collect();
+        let kind = Kind::Histogram { bounds: crate::metric::histogram::bounds(&bounds).unwrap() };
+        let first = Cells::for_series::<&str>(&slot, &meta(kind.clone()), &[]);
         first.as_slice()[1].store(42, Ordering::Relaxed);
         let address = first.as_slice().as_ptr();
         drop(first);
-        let second = Cells::alloc(37);
+        let second = Cells::for_series::<&str>(&slot, &meta(kind), &[]);
         assert_eq!(second.as_slice().as_ptr(), address);
         assert!(second.as_slice().iter().all(|c| c.load(Ordering::Relaxed) == 0));
     }
 
     #[test]
     fn large_blocks_get_their_own_chunk() {
-        let big = Cells::alloc(CHUNK_CELLS);
-        assert_eq!(big.as_slice().len(), CHUNK_CELLS);
+        let big = anonymous::alloc(anonymous::CHUNK_CELLS as u32);
+        // SAFETY: a block of CHUNK_CELLS cells just handed out.
+        let cells = unsafe { std::slice::from_raw_parts(big.as_ptr(), anonymous::CHUNK_CELLS) };
+        assert!(cells.iter().all(|c| c.load(Ordering::Relaxed) == 0));
+        anonymous::free(big, anonymous::CHUNK_CELLS as u32);
     }
 }

@@ -11,33 +11,15 @@
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::key;
-use crate::metric::{counter, gauge, histogram, info, summary, Kind};
-use crate::region::Cells;
+use crate::metric::{counter, gauge, histogram, info, stateset, summary, Kind, Meta, Reading};
+use crate::region::{Cells, FamilySlot};
 use crate::registry::guard;
 use crate::registry::snapshot::{MetricFamily, Text};
-use crate::shm::{self, GaugeMode};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use triomphe::ThinArc;
-
-/// What describes a family: fixed once it is created.
-#[derive(Debug)]
-pub struct Meta {
-    /// Family name (for counters, without `_total`; for Info, without `_info`).
-    pub name: String,
-    /// HELP text, unescaped.
-    pub help: String,
-    /// Unit suffix, or empty.
-    pub unit: String,
-    /// Type and its fixed parameters.
-    pub kind: Kind,
-    /// Label names, in order.
-    pub label_names: Box<[String]>,
-    /// How a gauge's values from several processes merge (multiprocess mode).
-    pub mode: GaugeMode,
-}
 
 struct SeriesHeader {
     hash: u64,
@@ -79,10 +61,7 @@ impl Series {
 
     /// Tells readers of the multiprocess file that this series is no longer exported.
     fn forget_shared(&self) {
-        let cells = &self.0.header.header.cells;
-        if cells.is_shared() {
-            shm::writer::forget(cells.first());
-        }
+        self.0.header.header.cells.forget();
     }
 
     fn hash(&self) -> u64 {
@@ -136,32 +115,51 @@ pub struct Family {
     series_limit: AtomicUsize,
     /// Whether a label set has gone to the overflow series yet (logged the first time).
     overflowed: AtomicBool,
-    /// The family's number in this process' multiprocess file (0: not written yet;
-    /// `shm::writer::NEVER`: kept in this process only).
-    shm_id: AtomicU32,
+    /// Where its series' cells go.
+    slot: FamilySlot,
+    /// Whether its series expose `_created` (when the kind has it and a scrape asks).
+    created: bool,
+}
+
+/// A family as prometheus_client's constructors describe it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Declaration<'a> {
+    /// `name` as given: a counter's `_total` is dropped, as prometheus_client does.
+    pub name: &'a str,
+    /// HELP text.
+    pub documentation: &'a str,
+    /// Prefixed as `namespace_`.
+    pub namespace: &'a str,
+    /// Prefixed as `subsystem_` after the namespace.
+    pub subsystem: &'a str,
+    /// Appended as `_unit` unless the name ends with it.
+    pub unit: &'a str,
 }
 
 impl Family {
     /// Validates names and creates the family; an unlabeled family gets its one series now.
     pub fn new(name: &str, help: &str, unit: &str, kind: Kind, label_names: Vec<String>) -> Result<Arc<Family>> {
-        Family::build(name, help, unit, kind, label_names, GaugeMode::All, 0)
+        Family::build(name, help, unit, kind, label_names, FamilySlot::new(), true)
     }
 
-    /// A gauge whose values from several processes merge by `mode`.
-    pub fn gauge(name: &str, help: &str, unit: &str, label_names: Vec<String>, mode: GaugeMode) -> Result<Arc<Family>> {
-        Family::build(name, help, unit, Kind::Gauge, label_names, mode, 0)
+    /// A family as prometheus_client's constructor makes it from `declaration`.
+    pub fn declare(declaration: &Declaration<'_>, kind: Kind, label_names: Vec<String>) -> Result<Arc<Family>> {
+        let Declaration { name, documentation, namespace, subsystem, unit } = *declaration;
+        if name.is_empty() {
+            return Err(Error::InvalidValue("Metric name should not be empty".into()));
+        }
+        let name = match kind {
+            Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
+            _ => name,
+        };
+        let full = key::full_name(namespace, subsystem, name, unit);
+        Family::new(&full, documentation, unit, kind, label_names)
     }
 
-    /// A family whose cells are never in a multiprocess file, whatever the mode.
-    pub fn process_local(
-        name: &str,
-        help: &str,
-        unit: &str,
-        kind: Kind,
-        label_names: Vec<String>,
-        mode: GaugeMode,
-    ) -> Result<Arc<Family>> {
-        Family::build(name, help, unit, kind, label_names, mode, shm::writer::NEVER)
+    /// A family the multiprocess reader fills with the merge of every process' series: its
+    /// cells stay in this process whatever the mode, and it has no `_created` series.
+    pub fn merged(name: &str, help: &str, unit: &str, kind: Kind, label_names: Vec<String>) -> Result<Arc<Family>> {
+        Family::build(name, help, unit, kind, label_names, FamilySlot::process_local(), false)
     }
 
     fn build(
@@ -170,29 +168,17 @@ impl Family {
         unit: &str,
         kind: Kind,
         label_names: Vec<String>,
-        mode: GaugeMode,
-        shm_id: u32,
+        slot: FamilySlot,
+        created: bool,
     ) -> Result<Arc<Family>> {
         key::validate_metric_name(name)?;
-        if !unit.is_empty() && matches!(kind, Kind::Info | Kind::StateSet { .. }) {
-            return Err(Error::InvalidValue(format!("{} {name:?} cannot have a unit", kind.type_name())));
-        }
+        kind.validate(name, unit)?;
         for (i, label) in label_names.iter().enumerate() {
             key::validate_label_name(label)?;
-            let reserved = match (&kind, label.as_str()) {
-                (Kind::Histogram { .. }, "le") => Some("reserved for histogram buckets"),
-                (Kind::Summary, "quantile") => Some("reserved for summary quantiles"),
-                (Kind::StateSet { .. }, _) if label == name => Some("an Enum's label may not share its name"),
-                _ if label_names[..i].contains(label) => Some("given twice"),
-                _ => None,
-            };
+            let reserved =
+                kind.reserved_label(name, label).or((label_names[..i].contains(label)).then_some("given twice"));
             if let Some(reason) = reserved {
                 return Err(Error::ReservedLabelName { metric: name.to_owned(), label: label.clone(), reason });
-            }
-        }
-        if let Kind::StateSet { states } = &kind {
-            if states.is_empty() {
-                return Err(Error::InvalidValue(format!("Enum {name:?} needs at least one state")));
             }
         }
         let family = Arc::new(Family {
@@ -202,7 +188,6 @@ impl Family {
                 unit: unit.to_owned(),
                 kind,
                 label_names: label_names.into(),
-                mode,
             },
             series: RwLock::default(),
             info_sets: RwLock::new(vec!["".into()]),
@@ -210,7 +195,8 @@ impl Family {
             generation: AtomicU64::new(0),
             series_limit: AtomicUsize::new(0),
             overflowed: AtomicBool::new(false),
-            shm_id: AtomicU32::new(shm_id),
+            slot,
+            created,
         });
         if family.meta.label_names.is_empty() {
             family.labels::<&str>(&[])?;
@@ -273,13 +259,8 @@ impl Family {
         Ok(series)
     }
 
-    /// Cells for a new series: in this process' multiprocess file when the mode is on.
     fn new_cells<V: AsRef<str>>(&self, values: &[V]) -> Cells {
-        let n = shm::cells_for(&self.meta.kind, self.meta.mode);
-        match shm::writer::new_series(&self.shm_id, &self.meta, values, n) {
-            Some((first, len)) => Cells::shared(first, len),
-            None => Cells::alloc(n),
-        }
+        Cells::for_series(&self.slot, &self.meta, values)
     }
 
     /// The series every label set past the limit shares, made the first time.
@@ -306,6 +287,20 @@ impl Family {
             )));
         }
         Ok(self.series.read().order[0].clone())
+    }
+
+    /// The error for `labels()` called with keyword names `given` that aren't the label names.
+    pub fn label_names_error(&self, given: Vec<String>) -> Error {
+        Error::LabelMismatch {
+            metric: self.meta.name.clone(),
+            expected: self.meta.label_names.to_vec(),
+            detail: format!("got names {given:?}"),
+        }
+    }
+
+    /// The error for `labels()` on a child, which has its labels already.
+    pub fn chained_labels_error(&self) -> Error {
+        Error::LabelUsage(format!("{:?} already has labels set; can not chain calls to .labels()", self.meta.name))
     }
 
     /// The error for `got` label values where the family expects its label names.
@@ -394,7 +389,7 @@ impl Family {
 
     /// Sets an Info series' label pairs.
     pub fn set_info(&self, series: &Series, pairs: &[(String, String)]) -> Result<()> {
-        let rendered = info::render_info(&self.meta.name, &self.meta.label_names, pairs)?;
+        let rendered = info::render(&self.meta.name, &self.meta.label_names, pairs)?;
         let known = self.info_sets.read().iter().position(|s| **s == *rendered);
         let index = known.unwrap_or_else(|| {
             let mut sets = self.info_sets.write();
@@ -412,68 +407,45 @@ impl Family {
 
     /// The series names this family exports, for duplicate checks (prometheus_client's rules).
     pub fn registration_names(&self) -> Vec<String> {
-        let suffixes: &[&str] = match self.meta.kind {
-            Kind::Counter => &["_total", "_created"],
-            Kind::Summary => &["_sum", "_count", "_created"],
-            Kind::Histogram { .. } => &["_bucket", "_sum", "_count", "_created"],
-            Kind::Info => &["_info"],
-            Kind::Gauge | Kind::StateSet { .. } => &[],
-        };
-        std::iter::once(self.meta.name.clone())
-            .chain(suffixes.iter().map(|s| format!("{}{s}", self.meta.name)))
-            .collect()
+        let name = &self.meta.name;
+        std::iter::once(name.clone()).chain(self.meta.kind.suffixes().iter().map(|s| format!("{name}{s}"))).collect()
+    }
+
+    /// Whether `series` exposes `_created` when a scrape asks for it.
+    pub fn exposes_created(&self) -> bool {
+        self.created && self.meta.kind.has_created()
+    }
+
+    /// What `series` (one of this family's) reads as now; `scratch` holds a histogram's
+    /// running totals.
+    pub fn read<'a>(&'a self, series: &Series, scratch: &'a mut Vec<u64>) -> Reading<'a> {
+        let cells = series.cells();
+        match &self.meta.kind {
+            Kind::Counter => Reading::Counter(counter::read(cells)),
+            Kind::Gauge { .. } => Reading::Gauge(gauge::get(cells)),
+            Kind::Histogram { bounds } => Reading::Histogram(histogram::read(cells, bounds, scratch)),
+            Kind::Summary => Reading::Summary(summary::read(cells)),
+            Kind::Info => Reading::Info(self.info_labels(series)),
+            Kind::StateSet { states } => Reading::StateSet(stateset::read(cells, &self.meta.name, states)),
+        }
     }
 
     /// The family as plain samples, as prometheus_client's `collect()` yields them.
     pub fn snapshot(&self, created: bool) -> MetricFamily {
         let meta = &self.meta;
         let mut family =
-            MetricFamily::new(meta.name.clone(), meta.help.clone(), meta.kind.type_name(), meta.unit.clone());
-        let mut cumulative = Vec::new();
+            MetricFamily::new(meta.name.clone(), meta.help.clone(), meta.kind.metric_type(), meta.unit.clone());
+        let created = created && self.exposes_created();
+        let mut scratch = Vec::new();
         self.for_each_series(|series| {
             let labels = owned_pairs(key::parse_rendered(series.labels()));
-            let with = |name: &str, value: String| {
-                let mut labels = labels.clone();
-                labels.push((name.to_owned().into(), value.into()));
-                labels
-            };
-            let cells = series.cells();
-            match &meta.kind {
-                Kind::Counter => family.push("_total", labels.clone(), counter::get(cells)),
-                Kind::Gauge => family.push("", labels.clone(), gauge::get(cells)),
-                Kind::Histogram { bounds } => {
-                    let sum = histogram::snapshot(cells, bounds, &mut cumulative);
-                    for (bound, count) in bounds.iter().zip(&cumulative) {
-                        family.push(
-                            "_bucket",
-                            with("le", crate::encode::number::openmetrics_float(*bound)),
-                            *count as f64,
-                        );
-                    }
-                    family.push("_count", labels.clone(), *cumulative.last().unwrap_or(&0) as f64);
-                    if histogram::exposes_sum(bounds) {
-                        family.push("_sum", labels.clone(), sum);
-                    }
-                }
-                Kind::Summary => {
-                    let (count, sum) = summary::get(cells);
-                    family.push("_count", labels.clone(), count as f64);
-                    family.push("_sum", labels.clone(), sum);
-                }
-                Kind::Info => {
-                    let mut all = labels.clone();
-                    all.extend(owned_pairs(key::parse_rendered(&self.info_labels(series))));
-                    family.push("_info", all, 1.0);
-                }
-                Kind::StateSet { states } => {
-                    let current = info::index(cells);
-                    for (i, state) in states.iter().enumerate() {
-                        family.push("", with(&meta.name, state.clone()), if i == current { 1.0 } else { 0.0 });
-                    }
-                }
-            }
-            if created && matches!(meta.kind, Kind::Counter | Kind::Histogram { .. } | Kind::Summary) {
-                family.push("_created", labels.clone(), series.created());
+            self.read(series, &mut scratch).lines(&mut |line| {
+                let mut all = labels.clone();
+                all.extend(owned_pairs(key::parse_rendered(&line.extra.rendered())));
+                family.push(line.suffix, all, line.value.as_f64());
+            });
+            if created {
+                family.push("_created", labels, series.created());
             }
         });
         family
@@ -521,6 +493,10 @@ mod tests {
         assert!(err.contains("reserved for histogram buckets"), "{err}");
         let err = Family::new("s", "", "", Kind::Summary, vec!["quantile".into()]).err().unwrap().to_string();
         assert!(err.contains("reserved for summary quantiles"), "{err}");
+        let declared = Declaration { name: "jobs_total", namespace: "app", unit: "seconds", ..Declaration::default() };
+        assert_eq!(Family::declare(&declared, Kind::Counter, vec![]).unwrap().meta().name, "app_jobs_seconds");
+        let empty = Family::declare(&Declaration::default(), Kind::Counter, vec![]).err().unwrap().to_string();
+        assert_eq!(empty, "Metric name should not be empty");
         assert!(Family::new("c", "", "", Kind::Counter, vec!["a".into(), "a".into()]).is_err());
         assert!(Family::new("c-d", "", "", Kind::Counter, vec![]).is_err());
     }
@@ -559,7 +535,7 @@ mod tests {
 
     #[test]
     fn value_fn_is_read_at_scrape() {
-        let family = Family::new("g", "", "", Kind::Gauge, vec![]).unwrap();
+        let family = Family::new("g", "", "", Kind::GAUGE, vec![]).unwrap();
         let series = family.unlabeled().unwrap();
         family.set_value_fn(&series, Arc::new(|| 7.0));
         assert_eq!(family.snapshot(false).samples[0].value, 7.0);

@@ -9,9 +9,9 @@
 
 use super::family::Family;
 use super::{Collector, MetricFamily};
-use crate::encode::Options;
 use crate::error::Result;
 use crate::metric::{counter, Kind};
+use crate::registry::Options;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -55,6 +55,10 @@ pub fn dropped() -> &'static Arc<Family> {
 pub struct DroppedSeries;
 
 impl Collector for DroppedSeries {
+    fn names(&self) -> Vec<String> {
+        vec!["obsagent_series_dropped".to_owned(), "obsagent_series_dropped_total".to_owned()]
+    }
+
     fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
         if !dropped().is_empty() {
             out.push(dropped().snapshot(false));
@@ -69,19 +73,16 @@ pub(super) fn overflowed(metric: &str, limit: usize, first: bool) {
         counter::inc(series.cells(), 1.0);
     }
     if first {
-        crate::collect::log(
-            "warn",
-            "cardinality",
-            "series limit reached",
-            ("detail", &format!("{metric} has {limit} series; new label sets go to {OVERFLOW}")),
-        );
+        let detail = format!("{metric} has {limit} series; new label sets go to {OVERFLOW}");
+        crate::log::warn("series limit reached", &[("collector", "cardinality"), ("detail", &detail)]);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::{Format, Options};
+    use crate::encode::{self, Format};
+    use crate::registry::Options;
     use crate::registry::Registry;
 
     #[test]
@@ -99,13 +100,13 @@ mod tests {
         assert_eq!(counter::get(dropped.cells()), 3.0, "d, e and d again");
         let registry = Registry::new();
         registry.register_family(family).unwrap();
-        let text = String::from_utf8(registry.encode(Format::Text, &Options::default()).unwrap()).unwrap();
+        let text = String::from_utf8(encode::encode(&registry, Format::Text, &Options::default()).unwrap()).unwrap();
         assert!(text.contains("guarded_requests_total{user=\"__overflow__\"} 3\n"), "{text}");
     }
 
     #[test]
     fn a_label_value_past_the_length_limit_is_refused() {
-        let family = Family::new("guarded_paths", "", "", Kind::Gauge, vec!["path".into()]).unwrap();
+        let family = Family::new("guarded_paths", "", "", Kind::GAUGE, vec!["path".into()]).unwrap();
         let long = "x".repeat(label_value_limit() + 1);
         let err = family.labels(&[long.as_str()]).err().unwrap().to_string();
         assert!(err.contains("label \"path\" of \"guarded_paths\" is 4097 bytes long; the limit is 4096"), "{err}");

@@ -1,14 +1,16 @@
 //! The registry: native families and other collectors in registration order, with
-//! prometheus_client's duplicate-name check, and encoding of everything into one exposition.
+//! prometheus_client's duplicate-name check, and a walk over everything for a scrape.
 //!
-//! Encoding clones the entry list under a short read lock and works without it, so a collector
-//! that takes its time (or calls back into Python) never blocks registration.
+//! A scrape walks the entries with a [`FamilySink`] (an encoder, the remote-write scraper):
+//! native families are handed over as they are, to be read from their cells; other collectors
+//! hand over the plain families they collect. The walk clones the entry list under a short read
+//! lock and works without it, so a collector that takes its time (or calls back into Python)
+//! never blocks registration.
 
 pub mod family;
 pub mod guard;
 pub mod snapshot;
 
-use crate::encode::{self, Format, Options};
 use crate::error::{Error, Result};
 pub use family::{Family, Series};
 use parking_lot::RwLock;
@@ -17,26 +19,45 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// What a scrape asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Emit `_created` series for counters, histograms and summaries.
+    pub created: bool,
+    /// Only these collectors (the `collect[]` URL parameter); empty means all enabled.
+    pub collect: Vec<String>,
+    /// Not these collectors (the `exclude[]` URL parameter).
+    pub exclude: Vec<String>,
+}
+
+impl Options {
+    /// Whether the collector `name` is wanted by this scrape.
+    pub fn wants(&self, name: &str) -> bool {
+        (self.collect.is_empty() || self.collect.iter().any(|c| c == name)) && !self.exclude.iter().any(|c| c == name)
+    }
+}
+
+/// What a scrape hands its families to: an encoder, the remote-write scraper.
+pub trait FamilySink {
+    /// A native family, to be read from its cells.
+    fn family(&mut self, family: &Family);
+    /// A family given as samples.
+    fn snapshot(&mut self, family: &MetricFamily);
+}
+
 /// Something that produces metric families when scraped: system collectors, Python collectors.
 pub trait Collector: Send + Sync {
     /// Appends this collector's families to `out`; `options` says what this scrape asked for.
     fn collect(&self, options: &Options, out: &mut Vec<MetricFamily>) -> Result<()>;
 
-    /// Appends this collector's families to an exposition; by default through [`collect`],
-    /// with `scratch` as room for the families. A collector holding native families writes
-    /// them directly.
+    /// Hands this collector's families to `sink`; by default through [`collect`], with
+    /// `scratch` as room for the families. A collector holding native families hands those.
     ///
     /// [`collect`]: Collector::collect
-    fn encode(
-        &self,
-        options: &Options,
-        encoder: &mut encode::Encoder,
-        out: &mut Vec<u8>,
-        scratch: &mut Vec<MetricFamily>,
-    ) -> Result<()> {
+    fn visit(&self, options: &Options, sink: &mut dyn FamilySink, scratch: &mut Vec<MetricFamily>) -> Result<()> {
         scratch.clear();
         self.collect(options, scratch)?;
-        scratch.iter().for_each(|family| encoder.snapshot(out, family));
+        scratch.iter().for_each(|family| sink.snapshot(family));
         Ok(())
     }
 
@@ -44,6 +65,11 @@ pub trait Collector: Send + Sync {
     /// take any time.
     fn runs_foreign_code(&self) -> bool {
         false
+    }
+
+    /// The series names it exposes, for the duplicate check (none: not checked).
+    fn names(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 
@@ -64,6 +90,14 @@ impl Entry {
             _ => false,
         }
     }
+
+    /// The series names it claims.
+    fn names(&self) -> Vec<String> {
+        match self {
+            Entry::Family(family) => family.registration_names(),
+            Entry::Collector(collector) => collector.names(),
+        }
+    }
 }
 
 /// Registered collectors and the series names they claim.
@@ -79,8 +113,9 @@ impl Registry {
         Registry::default()
     }
 
-    /// Registers an entry claiming `names`; refuses names another entry already claims.
-    pub fn register(&self, entry: Entry, names: Vec<String>) -> Result<()> {
+    /// Registers an entry under the names it claims; refuses names another entry claims.
+    pub fn register(&self, entry: Entry) -> Result<()> {
+        let names = entry.names();
         let mut entries = self.entries.write();
         if entries.iter().any(|(e, _)| e.same(&entry)) {
             return Err(Error::InvalidValue("Collector already registered in this registry".into()));
@@ -96,10 +131,9 @@ impl Registry {
         Ok(())
     }
 
-    /// Registers a native family under its own names.
+    /// Registers a native family.
     pub fn register_family(&self, family: Arc<Family>) -> Result<()> {
-        let names = family.registration_names();
-        self.register(Entry::Family(family), names)
+        self.register(Entry::Family(family))
     }
 
     /// Removes an entry; returns whether it was registered.
@@ -110,7 +144,7 @@ impl Registry {
         entries.len() != before
     }
 
-    /// Whether encoding may run code from outside the core: a foreign collector, or a value
+    /// Whether a scrape may run code from outside the core: a foreign collector, or a value
     /// function (`Gauge.set_function`).
     pub fn runs_foreign_code(&self) -> bool {
         self.entries.read().iter().any(|(entry, _)| match entry {
@@ -135,20 +169,26 @@ impl Registry {
         Ok(out)
     }
 
-    /// Renders everything in `format`.
-    pub fn encode(&self, format: Format, options: &Options) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.last_size.load(Ordering::Relaxed) + 1024);
+    /// Hands every family to `sink`, in registration order.
+    pub fn visit(&self, options: &Options, sink: &mut dyn FamilySink) -> Result<()> {
         let mut scratch = Vec::new();
-        let mut encoder = encode::Encoder::new(format, options);
         for entry in self.entries() {
             match entry {
-                Entry::Family(family) => encoder.family(&mut out, &family),
-                Entry::Collector(collector) => collector.encode(options, &mut encoder, &mut out, &mut scratch)?,
+                Entry::Family(family) => sink.family(&family),
+                Entry::Collector(collector) => collector.visit(options, sink, &mut scratch)?,
             }
         }
-        encoder.finish(&mut out);
-        self.last_size.store(out.len(), Ordering::Relaxed);
-        Ok(out)
+        Ok(())
+    }
+
+    /// The size of the last exposition made of this registry, to size the next one's buffer.
+    pub fn size_hint(&self) -> usize {
+        self.last_size.load(Ordering::Relaxed)
+    }
+
+    /// Records an exposition's size (see [`size_hint`](Registry::size_hint)).
+    pub fn set_size_hint(&self, size: usize) {
+        self.last_size.store(size, Ordering::Relaxed);
     }
 }
 
@@ -162,11 +202,11 @@ mod tests {
         let registry = Registry::new();
         let counter = Family::new("jobs", "", "", Kind::Counter, vec![]).unwrap();
         registry.register_family(counter.clone()).unwrap();
-        let gauge = Family::new("jobs_total", "", "", Kind::Gauge, vec![]).unwrap();
+        let gauge = Family::new("jobs_total", "", "", Kind::GAUGE, vec![]).unwrap();
         let err = registry.register_family(gauge).unwrap_err().to_string();
         assert_eq!(err, "Duplicated timeseries in CollectorRegistry: {'jobs_total'}");
         assert!(registry.unregister(&Entry::Family(counter)));
-        let gauge = Family::new("jobs_total", "", "", Kind::Gauge, vec![]).unwrap();
+        let gauge = Family::new("jobs_total", "", "", Kind::GAUGE, vec![]).unwrap();
         registry.register_family(gauge).unwrap();
     }
 
@@ -177,11 +217,33 @@ mod tests {
         }
     }
 
+    struct Names(Vec<String>);
+    impl FamilySink for Names {
+        fn family(&mut self, family: &Family) {
+            self.0.push(family.meta().name.clone());
+        }
+        fn snapshot(&mut self, family: &MetricFamily) {
+            self.0.push(family.name.to_string());
+        }
+    }
+
     #[test]
-    fn a_failing_collector_fails_the_encode_with_its_message() {
+    fn a_walk_hands_over_every_family_in_order_and_a_failing_collector_fails_it() {
         let registry = Registry::new();
-        registry.register(Entry::Collector(Arc::new(Failing)), vec![]).unwrap();
-        let err = registry.encode(Format::Text, &Options::default()).unwrap_err().to_string();
+        registry.register_family(Family::new("a", "", "", Kind::Counter, vec![]).unwrap()).unwrap();
+        struct Two;
+        impl Collector for Two {
+            fn collect(&self, _: &Options, out: &mut Vec<MetricFamily>) -> Result<()> {
+                out.push(MetricFamily::new("b", "", crate::metric::MetricType::Gauge, ""));
+                Ok(())
+            }
+        }
+        registry.register(Entry::Collector(Arc::new(Two))).unwrap();
+        let mut names = Names(Vec::new());
+        registry.visit(&Options::default(), &mut names).unwrap();
+        assert_eq!(names.0, ["a", "b"]);
+        registry.register(Entry::Collector(Arc::new(Failing))).unwrap();
+        let err = registry.visit(&Options::default(), &mut names).unwrap_err().to_string();
         assert_eq!(err, "collector failing failed: boom");
     }
 }

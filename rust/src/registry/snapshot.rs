@@ -7,6 +7,7 @@
 //! with names known at compile time or repeated from the last scrape, and allocating each of
 //! them anew was the largest part of their CPU time after the kernel's.
 
+use crate::metric::MetricType;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -85,8 +86,8 @@ pub struct MetricFamily {
     pub name: Text,
     /// HELP text, unescaped.
     pub help: Text,
-    /// OpenMetrics type name: counter, gauge, histogram, gaugehistogram, summary, info, stateset, unknown.
-    pub kind: Text,
+    /// Its type.
+    pub kind: MetricType,
     /// Unit, or empty.
     pub unit: Text,
     /// Samples in exposition order.
@@ -108,8 +109,8 @@ pub struct Sample {
 
 impl MetricFamily {
     /// A family with no samples yet.
-    pub fn new(name: impl Into<Text>, help: impl Into<Text>, kind: impl Into<Text>, unit: impl Into<Text>) -> Self {
-        MetricFamily { name: name.into(), help: help.into(), kind: kind.into(), unit: unit.into(), samples: Vec::new() }
+    pub fn new(name: impl Into<Text>, help: impl Into<Text>, kind: MetricType, unit: impl Into<Text>) -> Self {
+        MetricFamily { name: name.into(), help: help.into(), kind, unit: unit.into(), samples: Vec::new() }
     }
 
     /// Appends a sample named `<family><suffix>`.

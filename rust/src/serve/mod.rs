@@ -12,8 +12,9 @@ pub mod web_config;
 
 pub use web_config::WebConfig;
 
-use crate::encode::{self, Options};
-use crate::error::Result;
+use crate::encode;
+use crate::error::{Error, Result};
+use crate::registry::Options;
 use crate::registry::Registry;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -91,6 +92,19 @@ impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The address to listen on for `host` (a name, an IPv4 address, or an IPv6 one with or
+/// without brackets) and `port`.
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let invalid = |detail: String| Error::InvalidValue(format!("cannot resolve listen address {host:?}: {detail}"));
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|err| invalid(err.to_string()))?
+        .next()
+        .ok_or_else(|| invalid("no address".into()))
 }
 
 /// Binds `address` and serves `registry` on a new thread, over TLS and with basic auth when
@@ -252,8 +266,9 @@ async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<By
             _ => {}
         }
     }
-    let render =
-        move || state.registry.encode(format, &options).map(|body| if gzip { encode::gzip(&body) } else { body });
+    let render = move || {
+        encode::encode(&state.registry, format, &options).map(|body| if gzip { encode::gzip(&body) } else { body })
+    };
     let rendered = if foreign_code {
         tokio::task::spawn_blocking(render).await.map_err(drop)
     } else {

@@ -10,13 +10,11 @@
 //! totals. Bad files (not ours, another layout version, truncated, a corrupt log) are logged once
 //! and counted, and never stop the others from being read.
 
-use super::file::MappedFile;
-use super::{cells_for, GaugeMode, Record, RETIRED_FILE};
-use crate::encode::{Encoder, Options};
 use crate::error::{Error, Result};
-use crate::metric::{add_f64, load_f64, Kind};
-use crate::registry::family::Meta;
-use crate::registry::{Collector, Family, MetricFamily, Series};
+use crate::metric::{Kind, Meta, MetricType};
+use crate::region::file::MappedFile;
+use crate::region::layout::{Record, RETIRED_FILE};
+use crate::registry::{Collector, Family, FamilySink, MetricFamily, Options, Series};
 use hashbrown::HashMap;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -58,8 +56,6 @@ struct Slot {
     refs: u32,
     /// Blocks added in the current pass.
     contributors: u32,
-    /// For `mostrecent` gauges: the newest update time seen in this pass.
-    newest: f64,
 }
 
 /// One family, merged across files.
@@ -75,13 +71,9 @@ impl Merged {
         &self.family.meta().kind
     }
 
-    fn mode(&self) -> GaugeMode {
-        self.family.meta().mode
-    }
-
     /// Whether each process has its own series, labelled with its pid.
     fn per_process(&self) -> bool {
-        *self.kind() == Kind::Gauge && self.mode().per_process()
+        per_process(self.kind())
     }
 
     fn slot(&mut self, values: Vec<String>) -> Result<usize> {
@@ -90,7 +82,7 @@ impl Merged {
             return Ok(slot);
         }
         let series = if values.is_empty() { self.family.unlabeled()? } else { self.family.labels(&values)? };
-        let slot = Slot { series, values: values.clone(), refs: 1, contributors: 0, newest: f64::NEG_INFINITY };
+        let slot = Slot { series, values: values.clone(), refs: 1, contributors: 0 };
         let index = match self.free.pop() {
             Some(index) => {
                 self.slots[index] = Some(slot);
@@ -120,50 +112,15 @@ impl Merged {
 
     /// Adds one process' cells into the slot's (zeroed at the start of the pass).
     fn add(&mut self, index: usize, cells: &[AtomicU64]) {
-        let mode = self.mode();
         let slot = self.slots[index].as_mut().expect("referenced slot");
-        let into = slot.series.cells();
-        let first = slot.contributors == 0;
         slot.contributors += 1;
-        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
-        match &self.family.meta().kind {
-            Kind::Counter | Kind::Summary => {
-                into[0].fetch_add(load(&cells[0]), Ordering::Relaxed);
-                add_f64(&into[1], load_f64(&cells[1]));
-            }
-            Kind::Histogram { bounds } => {
-                for (to, from) in into[..bounds.len()].iter().zip(cells) {
-                    to.fetch_add(load(from), Ordering::Relaxed);
-                }
-                add_f64(&into[bounds.len()], load_f64(&cells[bounds.len()]));
-            }
-            Kind::Gauge => {
-                let value = load_f64(&cells[0]);
-                let keep = match mode {
-                    GaugeMode::Sum | GaugeMode::LiveSum => {
-                        add_f64(&into[0], value);
-                        return;
-                    }
-                    GaugeMode::Min | GaugeMode::LiveMin => first || value < load_f64(&into[0]),
-                    GaugeMode::Max | GaugeMode::LiveMax => first || value > load_f64(&into[0]),
-                    GaugeMode::MostRecent | GaugeMode::LiveMostRecent => {
-                        let updated = load_f64(&cells[1]);
-                        let newer = first || updated > slot.newest;
-                        if newer {
-                            slot.newest = updated;
-                            into[1].store(updated.to_bits(), Ordering::Relaxed);
-                        }
-                        newer
-                    }
-                    GaugeMode::All | GaugeMode::LiveAll => true,
-                };
-                if keep {
-                    into[0].store(value.to_bits(), Ordering::Relaxed);
-                }
-            }
-            Kind::Info | Kind::StateSet { .. } => {}
-        }
+        self.family.meta().kind.merge(slot.series.cells(), cells, slot.contributors == 1);
     }
+}
+
+/// Whether each process has a series of its own, labelled with its pid.
+fn per_process(kind: &Kind) -> bool {
+    matches!(kind, Kind::Gauge { mode } if mode.per_process())
 }
 
 struct State {
@@ -179,9 +136,9 @@ struct State {
 }
 
 /// "counter", or "gauge (livesum)".
-fn describe(kind: &Kind, mode: GaugeMode) -> String {
+fn describe(kind: &Kind) -> String {
     match kind {
-        Kind::Gauge => format!("gauge ({})", mode.name()),
+        Kind::Gauge { mode } => format!("gauge ({})", mode.name()),
         other => other.type_name().to_owned(),
     }
 }
@@ -202,7 +159,7 @@ pub struct Aggregator {
 fn skip(skipped: &mut HashMap<OsString, String>, dir: &Path, name: &OsString, reason: String) {
     if skipped.get(name) != Some(&reason) {
         let file = dir.join(name).display().to_string();
-        crate::collect::log("warn", "multiprocess", &format!("skipping {file}: {reason}"), ("file", &file));
+        crate::log::warn(&format!("skipping {file}: {reason}"), &[("collector", "multiprocess"), ("file", &file)]);
         skipped.insert(name.clone(), reason);
     }
 }
@@ -306,9 +263,13 @@ impl Aggregator {
                 Record::decode(&log[at..]).map_err(|e| format!("corrupt log at byte {}: {e}", source.cursor + at))?;
             at += used;
             match record {
-                Record::Family { id, name, help, unit, kind, mode, label_names } => {
+                Record::Family { id, name, help, unit, kind, label_names } => {
                     let labels = label_names.len();
-                    let merged = Self::merged_family(state, source, name, help, unit, kind, mode, label_names)?;
+                    let merged = Self::merged_family(
+                        state,
+                        source,
+                        Meta { name, help, unit, kind, label_names: label_names.into() },
+                    )?;
                     source.families.insert(id, FileFamily { merged, labels });
                 }
                 Record::Series { family, cell, values } => {
@@ -323,7 +284,7 @@ impl Aggregator {
                     }
                     let Some(merged) = declared.merged else { continue };
                     let target = &mut state.merged[merged];
-                    let cells = cells_for(target.kind(), target.mode());
+                    let cells = target.kind().cells();
                     source.file.cells(cell, cells).ok_or(format!("cells at {cell} lie outside the file"))?;
                     let mut values = values;
                     if target.per_process() && !source.retired {
@@ -347,40 +308,30 @@ impl Aggregator {
 
     /// The merged family a file's family feeds, made on first sight; `None` (logged) when it
     /// disagrees with what another file declared under the same name.
-    #[allow(clippy::too_many_arguments)]
-    fn merged_family(
-        state: &mut State,
-        source: &Source,
-        name: String,
-        help: String,
-        unit: String,
-        kind: Kind,
-        mode: GaugeMode,
-        mut label_names: Vec<String>,
-    ) -> std::result::Result<Option<usize>, String> {
+    fn merged_family(state: &mut State, source: &Source, declared: Meta) -> std::result::Result<Option<usize>, String> {
+        let Meta { name, help, unit, kind, label_names } = declared;
+        let mut label_names = label_names.into_vec();
         // A retired file's per-process gauges have their pid label already.
-        let per_process = kind == Kind::Gauge && mode.per_process();
-        if per_process && !source.retired {
+        if per_process(&kind) && !source.retired {
             label_names.push("pid".into());
         }
         if let Some(&index) = state.by_name.get(&name) {
-            let merged = &state.merged[index];
-            let meta = merged.family.meta();
-            if meta.kind == kind && meta.mode == mode && *meta.label_names == *label_names {
+            let meta = state.merged[index].family.meta();
+            if meta.kind == kind && *meta.label_names == *label_names {
                 return Ok(Some(index));
             }
             let message = format!(
                 "{name} is a {} with labels {label_names:?} in {}, but a {} with labels {:?} elsewhere; \
                  its series there are left out",
-                describe(&kind, mode),
+                describe(&kind),
                 source.file.path().display(),
-                describe(&meta.kind, meta.mode),
+                describe(&meta.kind),
                 meta.label_names
             );
-            crate::collect::log("warn", "multiprocess", &message, ("metric", &name));
+            crate::log::warn(&message, &[("collector", "multiprocess"), ("metric", &name)]);
             return Ok(None);
         }
-        let family = Family::process_local(&name, &help, &unit, kind, label_names, mode).map_err(|e| e.to_string())?;
+        let family = Family::merged(&name, &help, &unit, kind, label_names).map_err(|e| e.to_string())?;
         family.set_series_limit(usize::MAX);
         state.merged.push(Merged { family, slots: Vec::new(), free: Vec::new(), index: HashMap::new() });
         state.by_name.insert(name, state.merged.len() - 1);
@@ -445,7 +396,6 @@ impl Aggregator {
             for slot in merged.slots.iter_mut().flatten() {
                 slot.series.cells().iter().for_each(|cell| cell.store(0, Ordering::Relaxed));
                 slot.contributors = 0;
-                slot.newest = f64::NEG_INFINITY;
             }
         }
         let State { sources, retired, merged, .. } = state;
@@ -462,7 +412,8 @@ impl Aggregator {
     }
 
     /// Live processes read, files skipped, and processes folded, as of the last pass.
-    pub fn counts(&self) -> (usize, usize, u64) {
+    #[cfg(test)]
+    fn counts(&self) -> (usize, usize, u64) {
         let state = self.state.lock();
         (state.sources.len(), state.skipped.len(), state.folded)
     }
@@ -490,7 +441,7 @@ impl Aggregator {
         let mut family = MetricFamily::new(
             "obsagent_multiprocess_files",
             "Files in the multiprocess directory: of live processes read, and skipped as unreadable.",
-            "gauge",
+            MetricType::Gauge,
             "",
         );
         family.push("", vec![("state".into(), "live".into())], state.sources.len() as f64);
@@ -502,7 +453,7 @@ impl Aggregator {
         let mut family = MetricFamily::new(
             "obsagent_multiprocess_retired_processes",
             "Exited processes whose totals this reader folded into retired.shm.",
-            "counter",
+            MetricType::Counter,
             "",
         );
         family.push_named("obsagent_multiprocess_retired_processes_total", vec![], state.folded as f64);
@@ -525,7 +476,7 @@ impl Retiring<'_> {
     /// their mode's value, except `live*` ones, which go with the process.
     fn add(&mut self, merged: &Merged, contribution: &Contribution, from: &[AtomicU64]) {
         let meta = merged.family.meta();
-        if meta.kind == Kind::Gauge && meta.mode.live_only() {
+        if !meta.kind.retires() {
             return;
         }
         let key = (contribution.merged, contribution.slot);
@@ -538,32 +489,7 @@ impl Retiring<'_> {
             }
         };
         let into = self.file.cells(cell, contribution.cells).expect("cells inside the area");
-        let load = |cell: &AtomicU64| cell.load(Ordering::Relaxed);
-        match &meta.kind {
-            Kind::Gauge if meta.mode == GaugeMode::Sum => add_f64(&into[0], load_f64(&from[0])),
-            Kind::Gauge => {
-                let replace = new
-                    || match meta.mode {
-                        GaugeMode::Min => load_f64(&from[0]) < load_f64(&into[0]),
-                        GaugeMode::Max => load_f64(&from[0]) > load_f64(&into[0]),
-                        GaugeMode::MostRecent => load_f64(&from[1]) > load_f64(&into[1]),
-                        _ => true,
-                    };
-                if replace {
-                    into.iter().zip(from).for_each(|(to, from)| to.store(load(from), Ordering::Relaxed));
-                }
-            }
-            Kind::Histogram { bounds } => {
-                for (to, from) in into[..bounds.len()].iter().zip(from) {
-                    to.fetch_add(load(from), Ordering::Relaxed);
-                }
-                add_f64(&into[bounds.len()], load_f64(&from[bounds.len()]));
-            }
-            _ => {
-                into[0].fetch_add(load(&from[0]), Ordering::Relaxed);
-                add_f64(&into[1], load_f64(&from[1]));
-            }
-        }
+        meta.kind.merge(into, from, new);
     }
 
     /// A new series in the file (and its family, the first time); `None` when the file is full.
@@ -603,15 +529,15 @@ impl Collector for Aggregator {
         })
     }
 
-    fn encode(&self, _: &Options, encoder: &mut Encoder, out: &mut Vec<u8>, _: &mut Vec<MetricFamily>) -> Result<()> {
-        let without_created = Options { created: false, ..Options::default() };
-        let mut own = Encoder::new(encoder.format(), &without_created);
+    /// The merged families go to the sink as native families, without `_created` (they have
+    /// none: prometheus_client's multiprocess mode has none either).
+    fn visit(&self, _: &Options, sink: &mut dyn FamilySink, _: &mut Vec<MetricFamily>) -> Result<()> {
         self.with_merged(|state| {
             for merged in state.in_order() {
-                own.family(out, &merged.family);
+                sink.family(&merged.family);
             }
-            own.snapshot(out, &Self::self_metrics(state));
-            own.snapshot(out, &Self::retired_metric(state));
+            sink.snapshot(&Self::self_metrics(state));
+            sink.snapshot(&Self::retired_metric(state));
         })
     }
 }
@@ -619,21 +545,21 @@ impl Collector for Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metric::GaugeMode;
     use crate::registry::Sample;
 
     fn write_process(dir: &Path, pid: u64, jobs: u64, temperature: f64) -> MappedFile {
         let file = MappedFile::create(&dir.join(format!("p-{pid}-1.shm")), pid, 1).unwrap();
-        let family = |id, name: &str, kind, mode| Record::Family {
+        let family = |id, name: &str, kind| Record::Family {
             id,
             name: name.into(),
             help: String::new(),
             unit: String::new(),
             kind,
-            mode,
             label_names: vec!["kind".into()],
         };
-        file.append(&family(1, "jobs", Kind::Counter, GaugeMode::All)).unwrap();
-        file.append(&family(2, "temperature", Kind::Gauge, GaugeMode::Max)).unwrap();
+        file.append(&family(1, "jobs", Kind::Counter)).unwrap();
+        file.append(&family(2, "temperature", Kind::Gauge { mode: GaugeMode::Max })).unwrap();
         let jobs_cell = file.bump_cells(2).unwrap();
         file.append(&Record::Series { family: 1, cell: jobs_cell, values: vec!["x".into()] }).unwrap();
         let temperature_cell = file.bump_cells(1).unwrap();
@@ -684,8 +610,7 @@ mod tests {
             name: "jobs".into(),
             help: String::new(),
             unit: String::new(),
-            kind: Kind::Gauge,
-            mode: GaugeMode::Sum,
+            kind: Kind::Gauge { mode: GaugeMode::Sum },
             label_names: vec![],
         };
         other.append(&gauge).unwrap();

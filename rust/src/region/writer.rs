@@ -8,8 +8,8 @@
 //! keeps its pointers, which now reach the child's own zeroed cells.
 
 use super::file::{self, MappedFile};
-use super::Record;
-use crate::registry::family::Meta;
+use super::layout::{Record, FILE_SIZE, META_START};
+use crate::metric::Meta;
 use parking_lot::Mutex;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -36,9 +36,6 @@ impl Writer {
 
 static WRITER: Mutex<Option<Writer>> = Mutex::new(None);
 static ACTIVE: AtomicBool = AtomicBool::new(false);
-
-/// A family that is never written to the file (the reader's own merged families).
-pub const NEVER: u32 = u32::MAX;
 
 /// Whether multiprocess mode is on in this process.
 #[inline]
@@ -91,18 +88,18 @@ pub fn enable(dir: &Path) -> io::Result<PathBuf> {
 }
 
 fn report(err: &io::Error) {
-    crate::collect::log("warn", "multiprocess", "series kept in this process only", ("error", &err.to_string()));
+    crate::log::warn("series kept in this process only", &[("collector", "multiprocess"), ("error", &err.to_string())]);
 }
 
 /// Cells in this process' file for a new series of a family, logging the family (the first
 /// time) and the series. `None` when the family stays process-local or the file is full.
-pub fn new_series<V: AsRef<str>>(
+pub(super) fn new_series<V: AsRef<str>>(
     family_id: &AtomicU32,
     meta: &Meta,
     values: &[V],
-    n_cells: usize,
-) -> Option<(NonNull<AtomicU64>, u32)> {
-    if !active() || family_id.load(Ordering::Relaxed) == NEVER || !super::shareable(&meta.kind) {
+    len: u32,
+) -> Option<NonNull<AtomicU64>> {
+    if !active() || super::process_local(family_id) || !meta.kind.shareable() {
         return None;
     }
     let mut guard = WRITER.lock();
@@ -118,7 +115,7 @@ pub fn new_series<V: AsRef<str>>(
         writer.next_family += 1;
         family_id.store(id, Ordering::Relaxed);
     }
-    let len = n_cells as u32;
+    let n_cells = len as usize;
     let reused = writer.free.iter_mut().find(|(size, _)| *size == len).and_then(|(_, cells)| cells.pop());
     let Some(first) = reused.or_else(|| writer.file.bump_cells(n_cells)) else {
         report(&io::Error::other("the multiprocess file's cell area is full"));
@@ -133,7 +130,7 @@ pub fn new_series<V: AsRef<str>>(
         report(&err);
         return None;
     }
-    Some((NonNull::from(&cells[0]), len))
+    Some(NonNull::from(&cells[0]))
 }
 
 fn cell_index(writer: &Writer, first: NonNull<AtomicU64>) -> u32 {
@@ -142,14 +139,14 @@ fn cell_index(writer: &Writer, first: NonNull<AtomicU64>) -> u32 {
 }
 
 /// Announces that the series at `first` is no longer exported (its cells may still be held).
-pub fn forget(first: NonNull<AtomicU64>) {
+pub(super) fn forget(first: NonNull<AtomicU64>) {
     if let Some(writer) = WRITER.lock().as_ref() {
         let _ = writer.file.append(&Record::Remove { cell: cell_index(writer, first) });
     }
 }
 
 /// Takes back a series' cells for reuse, after announcing them removed.
-pub fn release(first: NonNull<AtomicU64>, len: u32) {
+pub(super) fn release(first: NonNull<AtomicU64>, len: u32) {
     if let Some(writer) = WRITER.lock().as_mut() {
         let index = cell_index(writer, first);
         if writer.file.append(&Record::Remove { cell: index }).is_err() {
@@ -178,7 +175,9 @@ pub fn after_fork_in_child() -> io::Result<()> {
     unsafe { WRITER.force_unlock() };
     let mut guard = WRITER.lock();
     let Some(writer) = guard.as_mut() else { return Ok(()) };
-    fork_file(writer).inspect_err(|_| detach(writer))
+    fork_file(writer)
+        .inspect_err(|_| detach(writer))
+        .map_err(|err| io::Error::new(err.kind(), format!("multiprocess file after fork: {err}")))
 }
 
 fn fork_file(writer: &mut Writer) -> io::Result<()> {
@@ -186,12 +185,12 @@ fn fork_file(writer: &mut Writer) -> io::Result<()> {
     let path = file_path(&writer.dir, identity);
     let temporary = path.with_extension("creating");
     let new = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&temporary)?;
-    new.set_len(super::FILE_SIZE as u64)?;
+    new.set_len(FILE_SIZE as u64)?;
     // SAFETY: a fresh descriptor; a shared lock, held for the child's life.
     if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&new), libc::LOCK_SH) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let used = super::META_START + writer.file.meta_used();
+    let used = META_START + writer.file.meta_used();
     // SAFETY: the header and the published log of our (inherited) mapping.
     let head = unsafe { std::slice::from_raw_parts(writer.file.base().as_ptr(), used) };
     new.write_all_at(head, 0)?;
@@ -210,7 +209,7 @@ fn detach(writer: &mut Writer) {
     unsafe {
         libc::mmap(
             base.cast(),
-            super::FILE_SIZE,
+            FILE_SIZE,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
             -1,

@@ -1,6 +1,6 @@
-//! The few pieces of protobuf's wire format that both push bodies need (the Pushgateway's
-//! `MetricFamily` and remote write's `WriteRequest`), written by hand: four messages don't
-//! warrant a code generator and its build step.
+//! The few pieces of protobuf's wire format that the protobuf exposition (`MetricFamily`) and
+//! remote write (`WriteRequest`) need, written by hand: a handful of messages don't warrant a
+//! code generator and its build step.
 
 /// Appends `value` as a base-128 varint.
 pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {

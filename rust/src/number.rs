@@ -1,5 +1,6 @@
 //! Numbers as Prometheus' own Go clients print them, so every value parses with Go's
-//! `ParseFloat` and reads the same as client_golang's output.
+//! `ParseFloat` and reads the same as client_golang's output. Shared by the wire formats and by
+//! the metric kinds, which render their bucket bounds (`le`) once, when a family is made.
 //!
 //! Go prints floats with `strconv.AppendFloat(f, 'g', -1, 64)`: the shortest digits that round
 //! trip, switching to an exponent (at least two digits) when the decimal exponent is below -4

@@ -4,7 +4,7 @@
 //! reading them at any moment. The whole file is mapped at once; it is sparse, so an unused log
 //! or cell area costs address space only.
 
-use super::{Record, CELLS_START, CELL_CAPACITY, FILE_SIZE, LAYOUT_VERSION, MAGIC, META_CAPACITY, META_START};
+use super::layout::{Record, CELLS_START, CELL_CAPACITY, FILE_SIZE, LAYOUT_VERSION, MAGIC, META_CAPACITY, META_START};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -105,7 +105,7 @@ impl MappedFile {
     /// Makes `retired.shm` in `dir` unless it exists, and opens it for adding to. It is made
     /// under a temporary name and linked into place, so two readers racing make one file.
     pub fn open_retired(dir: &Path) -> Result<MappedFile, String> {
-        let path = dir.join(super::RETIRED_FILE);
+        let path = dir.join(super::layout::RETIRED_FILE);
         if !path.exists() {
             let temporary = dir.join(format!(".retired-{}.creating", std::process::id()));
             let made = (|| -> io::Result<()> {

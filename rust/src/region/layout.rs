@@ -1,5 +1,5 @@
-//! Multiprocess mode: each process keeps its metric cells in its own file on tmpfs, and a reader
-//! (the daemon, or a worker's `MultiProcessCollector`) aggregates every file.
+//! The multiprocess file's format. Each process keeps its metric cells in its own file on tmpfs,
+//! and a reader (the daemon, or a worker's `MultiProcessCollector`) aggregates every file.
 //!
 //! A file (`p-<pid>-<starttime>.shm`) is one sparse mapping of fixed size, made once and never
 //! moved, so the cells a Python child points at stay put: an update stays one atomic operation,
@@ -12,11 +12,7 @@
 //! histograms fold into `retired.shm` (same format, so it persists across reader restarts) and
 //! its file is removed: the directory holds as many files as there are live processes.
 
-pub mod file;
-pub mod reader;
-pub mod writer;
-
-use crate::metric::Kind;
+use crate::metric::{GaugeMode, Kind, Meta};
 
 /// First bytes of every file; a file that doesn't start with them is not ours.
 pub const MAGIC: [u8; 8] = *b"OBSAGSHM";
@@ -35,99 +31,15 @@ pub const FILE_SIZE: usize = CELLS_START + CELL_CAPACITY * 8;
 /// Name of the file holding the totals of processes that have exited.
 pub const RETIRED_FILE: &str = "retired.shm";
 
-/// How a gauge's values from several processes become one (prometheus_client's names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum GaugeMode {
-    /// One series per process, with a `pid` label, exited processes included.
-    All,
-    /// As `All`, live processes only.
-    LiveAll,
-    /// The smallest value, exited processes included.
-    Min,
-    /// The smallest value of live processes.
-    LiveMin,
-    /// The largest value, exited processes included.
-    Max,
-    /// The largest value of live processes.
-    LiveMax,
-    /// The sum, exited processes included.
-    Sum,
-    /// The sum over live processes.
-    LiveSum,
-    /// The value set last, exited processes included.
-    MostRecent,
-    /// The value set last by a live process.
-    LiveMostRecent,
-}
-
-impl GaugeMode {
-    /// Every mode by name, in prometheus_client's spelling.
-    pub const NAMES: [(&'static str, GaugeMode); 10] = [
-        ("all", GaugeMode::All),
-        ("liveall", GaugeMode::LiveAll),
-        ("min", GaugeMode::Min),
-        ("livemin", GaugeMode::LiveMin),
-        ("max", GaugeMode::Max),
-        ("livemax", GaugeMode::LiveMax),
-        ("sum", GaugeMode::Sum),
-        ("livesum", GaugeMode::LiveSum),
-        ("mostrecent", GaugeMode::MostRecent),
-        ("livemostrecent", GaugeMode::LiveMostRecent),
-    ];
-
-    /// The mode named `name`.
-    pub fn parse(name: &str) -> Option<GaugeMode> {
-        GaugeMode::NAMES.iter().find(|(n, _)| *n == name).map(|(_, mode)| *mode)
-    }
-
-    /// The mode's name.
-    pub fn name(self) -> &'static str {
-        GaugeMode::NAMES[self as usize].0
-    }
-
-    fn from_u8(value: u8) -> Option<GaugeMode> {
-        GaugeMode::NAMES.get(value as usize).map(|(_, mode)| *mode)
-    }
-
-    /// Whether an exited process's value is dropped rather than kept.
-    pub fn live_only(self) -> bool {
-        matches!(
-            self,
-            GaugeMode::LiveAll
-                | GaugeMode::LiveMin
-                | GaugeMode::LiveMax
-                | GaugeMode::LiveSum
-                | GaugeMode::LiveMostRecent
-        )
-    }
-
-    /// Whether each process keeps its own series, labelled with its pid.
-    pub fn per_process(self) -> bool {
-        matches!(self, GaugeMode::All | GaugeMode::LiveAll)
-    }
-
-    /// Whether a series carries the time of its last update in a second cell.
-    pub fn timestamped(self) -> bool {
-        matches!(self, GaugeMode::MostRecent | GaugeMode::LiveMostRecent)
-    }
-}
-
-/// The kinds a file can hold: those whose values add up or merge across processes.
-fn kind_code(kind: &Kind) -> Option<u8> {
+/// The code a kind is stored as, with a gauge's mode; `None` for the kinds a file never holds.
+fn kind_code(kind: &Kind) -> Option<(u8, GaugeMode)> {
     match kind {
-        Kind::Counter => Some(0),
-        Kind::Gauge => Some(1),
-        Kind::Histogram { .. } => Some(2),
-        Kind::Summary => Some(3),
+        Kind::Counter => Some((0, GaugeMode::All)),
+        Kind::Gauge { mode } => Some((1, *mode)),
+        Kind::Histogram { .. } => Some((2, GaugeMode::All)),
+        Kind::Summary => Some((3, GaugeMode::All)),
         Kind::Info | Kind::StateSet { .. } => None,
     }
-}
-
-/// Whether families of this kind live in the shared file (Info and Enum stay process-local,
-/// as prometheus_client doesn't aggregate them either).
-pub fn shareable(kind: &Kind) -> bool {
-    kind_code(kind).is_some()
 }
 
 const TAG_FAMILY: u8 = 1;
@@ -147,10 +59,8 @@ pub enum Record {
         help: String,
         /// Unit, or empty.
         unit: String,
-        /// Type (with bucket bounds).
+        /// Type (with bucket bounds, a gauge's mode).
         kind: Kind,
-        /// How gauges merge.
-        mode: GaugeMode,
         /// Label names.
         label_names: Vec<String>,
     },
@@ -170,11 +80,6 @@ pub enum Record {
     },
 }
 
-/// How many cells a series of `kind` under `mode` takes.
-pub fn cells_for(kind: &Kind, mode: GaugeMode) -> usize {
-    kind.cells() + usize::from(*kind == Kind::Gauge && mode.timestamped())
-}
-
 fn put_str(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(&(text.len() as u32).to_le_bytes());
     out.extend_from_slice(text.as_bytes());
@@ -182,14 +87,13 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
 
 impl Record {
     /// The record declaring a family as number `id`.
-    pub fn family(id: u32, meta: &crate::registry::family::Meta) -> Record {
+    pub fn family(id: u32, meta: &Meta) -> Record {
         Record::Family {
             id,
             name: meta.name.clone(),
             help: meta.help.clone(),
             unit: meta.unit.clone(),
             kind: meta.kind.clone(),
-            mode: meta.mode,
             label_names: meta.label_names.to_vec(),
         }
     }
@@ -198,11 +102,12 @@ impl Record {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![0u8; 8];
         match self {
-            Record::Family { id, name, help, unit, kind, mode, label_names } => {
+            Record::Family { id, name, help, unit, kind, label_names } => {
                 out[4] = TAG_FAMILY;
                 out.extend_from_slice(&id.to_le_bytes());
-                out.push(kind_code(kind).expect("only shareable kinds are written"));
-                out.push(*mode as u8);
+                let (code, mode) = kind_code(kind).expect("only shareable kinds are written");
+                out.push(code);
+                out.push(mode as u8);
                 out.extend_from_slice(&(label_names.len() as u16).to_le_bytes());
                 let bounds: &[f64] = match kind {
                     Kind::Histogram { bounds } => bounds,
@@ -248,7 +153,7 @@ impl Record {
                 let id = reader.u32()?;
                 let code = reader.take(1)?[0];
                 let mode = reader.take(1)?[0];
-                let mode = GaugeMode::from_u8(mode).ok_or_else(|| format!("unknown gauge mode {mode}"))?;
+                let mode = GaugeMode::from_code(mode).ok_or_else(|| format!("unknown gauge mode {mode}"))?;
                 let n_labels = u16::from_le_bytes(reader.take(2)?.try_into().unwrap()) as usize;
                 let n_bounds = reader.u32()? as usize;
                 let bounds: Vec<f64> = (0..n_bounds)
@@ -256,7 +161,7 @@ impl Record {
                     .collect::<Result<_, _>>()?;
                 let kind = match code {
                     0 => Kind::Counter,
-                    1 => Kind::Gauge,
+                    1 => Kind::Gauge { mode },
                     2 => Kind::Histogram {
                         bounds: crate::metric::histogram::bounds(&bounds).map_err(|e| e.to_string())?,
                     },
@@ -265,7 +170,7 @@ impl Record {
                 };
                 let (name, help, unit) = (reader.string()?, reader.string()?, reader.string()?);
                 let label_names = (0..n_labels).map(|_| reader.string()).collect::<Result<_, _>>()?;
-                Record::Family { id, name, help, unit, kind, mode, label_names }
+                Record::Family { id, name, help, unit, kind, label_names }
             }
             TAG_SERIES => {
                 let family = reader.u32()?;
@@ -317,7 +222,6 @@ mod tests {
                 help: "Time taken.".into(),
                 unit: "seconds".into(),
                 kind: Kind::Histogram { bounds: crate::metric::histogram::bounds(&[0.1, 1.0]).unwrap() },
-                mode: GaugeMode::All,
                 label_names: vec!["path".into()],
             },
             Record::Family {
@@ -325,8 +229,7 @@ mod tests {
                 name: "temp".into(),
                 help: String::new(),
                 unit: String::new(),
-                kind: Kind::Gauge,
-                mode: GaugeMode::LiveMostRecent,
+                kind: Kind::Gauge { mode: GaugeMode::LiveMostRecent },
                 label_names: vec![],
             },
             Record::Series { family: 3, cell: 17, values: vec!["/a\"\n".into()] },

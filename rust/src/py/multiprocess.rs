@@ -2,15 +2,16 @@
 //! registers with `os.register_at_fork`, and folding exited processes on demand.
 
 use super::error::IntoPy;
-use crate::shm::{reader::Aggregator, writer};
-use pyo3::exceptions::PyOSError;
+use crate::error::Error;
+use crate::multiprocess::Aggregator;
+use crate::region::writer;
 use pyo3::prelude::*;
 use std::path::PathBuf;
 
 /// Turns multiprocess mode on with `directory`; returns this process' file.
 #[pyfunction]
 fn multiprocess_enable(directory: PathBuf) -> PyResult<PathBuf> {
-    writer::enable(&directory).map_err(|err| PyOSError::new_err(err.to_string()))
+    writer::enable(&directory).map_err(Error::Io).py()
 }
 
 /// The directory in use, or None when multiprocess mode is off.
@@ -34,7 +35,7 @@ fn multiprocess_after_fork_in_parent() {
 /// Called in the child after `fork()`: gives it a file of its own.
 #[pyfunction]
 fn multiprocess_after_fork_in_child() -> PyResult<()> {
-    writer::after_fork_in_child().map_err(|err| PyOSError::new_err(format!("multiprocess file after fork: {err}")))
+    writer::after_fork_in_child().map_err(Error::Io).py()
 }
 
 /// Folds the files of exited processes in `directory` into its retired totals.

@@ -4,7 +4,7 @@
 
 use obsagent::clock;
 use obsagent::encode::{self, Format};
-use obsagent::metric::{counter, gauge, histogram, info, stateset, summary, Kind};
+use obsagent::metric::{counter, gauge, histogram, stateset, summary, Kind};
 use obsagent::registry::{Family, Options, Registry};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,7 +72,7 @@ fn infos(r: &Registry) {
 fn enums(r: &Registry) {
     let states = stateset::States::new(["starting", "running", "stopped"].iter().map(|s| s.to_string()).collect());
     let state = family(r, "task_state", "Task state.", "", Kind::StateSet { states: states.clone() }, &[]);
-    info::set_index(state.unlabeled().unwrap().cells(), 1);
+    stateset::set(state.unlabeled().unwrap().cells(), 1);
     let workers = family(r, "worker_state", "Worker state.", "", Kind::StateSet { states }, &["worker"]);
     workers.labels(&["w1"]).unwrap();
 }

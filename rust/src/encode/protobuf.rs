@@ -264,7 +264,7 @@ mod tests {
             summary::observe(families[3].labels(&[path]).unwrap().cells(), 3.0);
             let info = families[4].labels(&[path]).unwrap();
             families[4].set_info(&info, &[("version".into(), "1.2".into())]).unwrap();
-            crate::metric::info::set_index(families[5].labels(&[path]).unwrap().cells(), 1);
+            crate::metric::stateset::set(families[5].labels(&[path]).unwrap().cells(), 1);
         }
         for family in &families {
             let (mut native, mut snapshot) = (Vec::new(), Vec::new());

@@ -187,6 +187,25 @@ impl Kind {
         }
     }
 
+    /// What a series of this kind in family `name` reads as, from its `cells`; `scratch` holds a
+    /// histogram's running totals, `info_pairs` finds an Info's label pairs by their index.
+    pub fn read<'a>(
+        &'a self,
+        name: &'a str,
+        cells: &[AtomicU64],
+        scratch: &'a mut Vec<u64>,
+        info_pairs: impl FnOnce(usize) -> Box<str>,
+    ) -> Reading<'a> {
+        match self {
+            Kind::Counter => Reading::Counter(counter::read(cells)),
+            Kind::Gauge { .. } => Reading::Gauge(gauge::get(cells)),
+            Kind::Histogram { bounds } => Reading::Histogram(histogram::read(cells, bounds, scratch)),
+            Kind::Summary => Reading::Summary(summary::read(cells)),
+            Kind::Info => Reading::Info(info_pairs(info::index(cells))),
+            Kind::StateSet { states } => Reading::StateSet(stateset::read(cells, name, states)),
+        }
+    }
+
     /// Merges one process' cells into the merged series' cells; `first` when none were merged
     /// into them yet (since they were zeroed).
     pub fn merge(&self, into: &[AtomicU64], from: &[AtomicU64], first: bool) {

@@ -5,7 +5,7 @@
 
 use super::{Extra, Line, Value};
 use crate::error::{Error, Result};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Cells per series: the index of the current state.
 pub const CELLS: usize = 1;
@@ -45,6 +45,12 @@ impl States {
     }
 }
 
+/// Makes state number `index` the current one.
+#[inline]
+pub fn set(cells: &[AtomicU64], index: u64) {
+    cells[0].store(index, Ordering::Relaxed);
+}
+
 /// A state set at a scrape.
 #[derive(Debug, Clone, Copy)]
 pub struct Reading<'a> {
@@ -58,7 +64,7 @@ pub struct Reading<'a> {
 
 /// Reads the cell.
 pub fn read<'a>(cells: &[AtomicU64], name: &'a str, states: &'a States) -> Reading<'a> {
-    Reading { name, states, current: super::info::index(cells) }
+    Reading { name, states, current: cells[0].load(Ordering::Relaxed) as usize }
 }
 
 /// One sample per state, 1 for the current one.

@@ -15,7 +15,7 @@ use super::registry::family_to_py;
 use crate::clock;
 use crate::error::Error;
 use crate::key;
-use crate::metric::{counter, gauge, histogram, info, stateset, summary, GaugeMode, Kind};
+use crate::metric::{counter, gauge, histogram, stateset, summary, GaugeMode, Kind};
 use crate::registry::family::Declaration;
 use crate::registry::{Family, Series};
 use parking_lot::Mutex;
@@ -496,7 +496,7 @@ metric_class! {
             let metric = slf.as_super().get();
             let Kind::StateSet { states } = metric.kind() else { unreachable!("an Enum holds a stateset family") };
             let index = states.index(&metric.family.meta().name, state).py()?;
-            info::set_index(metric.series()?.cells(), index);
+            stateset::set(metric.series()?.cells(), index);
             Ok(())
     }
     }

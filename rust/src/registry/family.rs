@@ -11,7 +11,7 @@
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::key;
-use crate::metric::{counter, gauge, histogram, info, stateset, summary, Kind, Meta, Reading};
+use crate::metric::{gauge, info, Kind, Meta, Reading};
 use crate::region::{Cells, FamilySlot};
 use crate::registry::guard;
 use crate::registry::snapshot::{MetricFamily, Text};
@@ -400,11 +400,6 @@ impl Family {
         Ok(())
     }
 
-    /// An Info series' rendered label pairs.
-    pub fn info_labels(&self, series: &Series) -> Box<str> {
-        self.info_sets.read()[info::index(series.cells())].clone()
-    }
-
     /// The series names this family exports, for duplicate checks (prometheus_client's rules).
     pub fn registration_names(&self) -> Vec<String> {
         let name = &self.meta.name;
@@ -419,15 +414,8 @@ impl Family {
     /// What `series` (one of this family's) reads as now; `scratch` holds a histogram's
     /// running totals.
     pub fn read<'a>(&'a self, series: &Series, scratch: &'a mut Vec<u64>) -> Reading<'a> {
-        let cells = series.cells();
-        match &self.meta.kind {
-            Kind::Counter => Reading::Counter(counter::read(cells)),
-            Kind::Gauge { .. } => Reading::Gauge(gauge::get(cells)),
-            Kind::Histogram { bounds } => Reading::Histogram(histogram::read(cells, bounds, scratch)),
-            Kind::Summary => Reading::Summary(summary::read(cells)),
-            Kind::Info => Reading::Info(self.info_labels(series)),
-            Kind::StateSet { states } => Reading::StateSet(stateset::read(cells, &self.meta.name, states)),
-        }
+        let info_pairs = |index: usize| self.info_sets.read()[index].clone();
+        self.meta.kind.read(&self.meta.name, series.cells(), scratch, info_pairs)
     }
 
     /// The family as plain samples, as prometheus_client's `collect()` yields them.
@@ -460,6 +448,7 @@ fn owned_pairs(pairs: Vec<(String, String)>) -> Vec<(Text, Text)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metric::histogram;
 
     fn counter(labels: &[&str]) -> Arc<Family> {
         Family::new("requests", "Requests.", "", Kind::Counter, labels.iter().map(|s| s.to_string()).collect()).unwrap()

@@ -6,6 +6,8 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
+# The wheel `make wheel` ships: glibc 2.17 is the oldest Rust supports, and zig (ziglang from PyPI) links against it here.
+WHEEL_FLAGS := --release --zig --compatibility manylinux2014 --strip
 
 .PHONY: help
 help: ## Show this help
@@ -47,6 +49,18 @@ test-rust: ## Rust tests of the core, without Python
 .PHONY: test-python
 test-python: ## Python tests (needs `make build`)
 	$(PYTHON) -m pytest -q
+
+.PHONY: wheel
+wheel: setup ## Build the release wheel into dist/: abi3 (CPython >= 3.10), manylinux2014 x86_64 (linked by zig), stripped
+	rm -f dist/obsagent-*.whl
+	maturin build -q $(WHEEL_FLAGS) --out dist
+	auditwheel show dist/obsagent-*.whl
+	@ls -l dist/obsagent-*.whl
+
+.PHONY: sdist
+sdist: setup ## Build the source distribution into dist/
+	rm -f dist/obsagent-*.tar.gz
+	maturin sdist --out dist
 
 .PHONY: golden-update
 golden-update: build ## Rewrite tests/golden from the current encoders (review the diff!)

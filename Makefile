@@ -40,14 +40,14 @@ run: build-release ## Set up, build and run the daemon on :9100
 	obsagent run --web.listen-address :9100
 
 .PHONY: test
-test: build-release peers test-rust test-python ## Set up everything and run every test (the extension built as shipped: the load test measures it)
+test: build-release peers wheel test-rust test-python ## Set up everything and run every test (the extension built as shipped: the load test measures it; the wheel, installed by tests/test_wheel.py)
 
 .PHONY: test-rust
 test-rust: ## Rust tests of the core, without Python
 	cargo test --no-default-features
 
 .PHONY: test-python
-test-python: ## Python tests (needs `make build`)
+test-python: ## Python tests (needs `make build`; `make wheel` for tests/test_wheel.py)
 	$(PYTHON) -m pytest -q
 
 .PHONY: wheel

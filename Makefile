@@ -84,7 +84,8 @@ fuzz: build ## Property tests with many cases: textfile and web-config parsers, 
 	OBSAGENT_PROPERTY_EXAMPLES=5000 $(PYTHON) -m pytest -q tests/test_property.py
 
 .PHONY: lint
-lint: setup ## cargo fmt --check, clippy -D warnings, ruff, stubtest
+lint: build-release ## cargo fmt --check, clippy -D warnings, ruff, stubtest (against the release build, as `make test` leaves it)
+	@if command -v rustup >/dev/null; then rustup component add clippy rustfmt; fi
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings

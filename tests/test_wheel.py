@@ -56,6 +56,10 @@ def wheel() -> Path:
     return wheels[0]
 
 
+# What an interpreter must answer to be used: its version, CPython, and venv with pip (ensurepip).
+PROBE = "import ensurepip, sys, venv; print('%d.%d' % sys.version_info[:2], sys.implementation.name)"
+
+
 def interpreter(version: str) -> str | None:
     """The newest CPython <version> that pyenv has, or python<version> on PATH (not a pyenv shim:
     a shim answers only for the versions pyenv selects); checked by running it."""
@@ -65,20 +69,21 @@ def interpreter(version: str) -> str | None:
         key=lambda path: [int(part) if part.isdigit() else -1 for part in path.parts[-3].split(".")],
         reverse=True,
     )
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
-        if directory and "shims" not in Path(directory).parts and ".venv" not in Path(directory).parts:
+    for directory in outside_tree(os.environ.get("PATH", "")):
+        if "shims" not in Path(directory).parts:
             found.append(Path(directory) / f"python{version}")
     for path in found:
         if not path.is_file():
             continue
-        probe = subprocess.run(
-            [str(path), "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2], sys.implementation.name)"],
-            capture_output=True,
-            text=True,
-        )
+        probe = subprocess.run([str(path), "-c", PROBE], capture_output=True, text=True)
         if probe.returncode == 0 and probe.stdout.split() == [version, "cpython"]:
             return str(path)
     return None
+
+
+def outside_tree(path: str) -> list[str]:
+    """The directories of a PATH-like string that are not in the source tree (.venv/bin among them)."""
+    return [d for d in path.split(os.pathsep) if d and not Path(d).resolve().is_relative_to(ROOT)]
 
 
 def clean_env() -> dict[str, str]:
@@ -86,11 +91,9 @@ def clean_env() -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("PYTHON", "VIRTUAL_ENV", "PROMETHEUS_", "OBSAGENT_", "PYTEST_", "CONDA"))
+        if not key.startswith(("PYTHON", "VIRTUAL_ENV", "PROMETHEUS_", "OBSAGENT_"))
     }
-    env["PATH"] = os.pathsep.join(
-        d for d in env.get("PATH", "").split(os.pathsep) if d and not Path(d).resolve().is_relative_to(ROOT)
-    )
+    env["PATH"] = os.pathsep.join(outside_tree(env.get("PATH", "")))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
@@ -124,7 +127,6 @@ finally:
 
 print(json.dumps({
     "version": "%d.%d" % sys.version_info[:2],
-    "purelib": sysconfig.get_paths()["purelib"],
     "platlib": sysconfig.get_paths()["platlib"],
     "package": obsagent.__file__,
     "native": obsagent._native.__file__,

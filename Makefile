@@ -6,6 +6,8 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
+# The wheel `make wheel` ships: glibc 2.17 is the oldest Rust supports, and zig (ziglang from PyPI) links against it here.
+WHEEL_FLAGS := --release --zig --compatibility manylinux2014 --strip
 
 .PHONY: help
 help: ## Show this help
@@ -38,15 +40,27 @@ run: build-release ## Set up, build and run the daemon on :9100
 	obsagent run --web.listen-address :9100
 
 .PHONY: test
-test: build-release peers test-rust test-python ## Set up everything and run every test (the extension built as shipped: the load test measures it)
+test: build-release peers wheel test-rust test-python ## Set up everything and run every test (the extension built as shipped: the load test measures it; the wheel, installed by tests/test_wheel.py)
 
 .PHONY: test-rust
 test-rust: ## Rust tests of the core, without Python
 	cargo test --no-default-features
 
 .PHONY: test-python
-test-python: ## Python tests (needs `make build`)
+test-python: ## Python tests (needs `make build`; `make wheel` for tests/test_wheel.py)
 	$(PYTHON) -m pytest -q
+
+.PHONY: wheel
+wheel: setup ## Build the release wheel into dist/: abi3 (CPython >= 3.10), manylinux2014 x86_64 (linked by zig), stripped
+	rm -f dist/obsagent-*.whl
+	maturin build -q $(WHEEL_FLAGS) --out dist
+	auditwheel show dist/obsagent-*.whl
+	@ls -l dist/obsagent-*.whl
+
+.PHONY: sdist
+sdist: setup ## Build the source distribution into dist/
+	rm -f dist/obsagent-*.tar.gz
+	maturin sdist --out dist
 
 .PHONY: golden-update
 golden-update: build ## Rewrite tests/golden from the current encoders (review the diff!)
@@ -70,7 +84,8 @@ fuzz: build ## Property tests with many cases: textfile and web-config parsers, 
 	OBSAGENT_PROPERTY_EXAMPLES=5000 $(PYTHON) -m pytest -q tests/test_property.py
 
 .PHONY: lint
-lint: setup ## cargo fmt --check, clippy -D warnings, ruff, stubtest
+lint: build-release ## cargo fmt --check, clippy -D warnings, ruff, stubtest (against the release build, as `make test` leaves it)
+	@if command -v rustup >/dev/null; then rustup component add clippy rustfmt; fi
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings

@@ -162,6 +162,7 @@ impl FamilySink for Encoder<'_> {
 }
 
 /// Appends `{labels,extra}`, or nothing when both are empty.
+#[inline(always)]
 fn write_label_block(out: &mut Vec<u8>, labels: &str, extra: Extra<'_>) {
     let extra_present = match extra {
         Extra::None => false,
@@ -214,6 +215,7 @@ struct Style {
 }
 
 /// Appends `<name><suffix>{<labels>,<extra>}`: what identifies a sample line's series.
+#[inline(always)]
 pub fn write_series_name(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, extra: Extra<'_>) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(suffix.as_bytes());
@@ -221,6 +223,7 @@ pub fn write_series_name(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &s
 }
 
 /// Appends a sample line up to its value.
+#[inline(always)]
 fn write_line_start(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, extra: Extra<'_>) {
     write_series_name(out, name, suffix, labels, extra);
     out.push(b' ');
@@ -229,14 +232,14 @@ fn write_line_start(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, e
 /// Appends every sample line of one native series (`_created` aside).
 fn write_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Style, cumulative: &mut Vec<u64>) {
     let (name, labels) = (family.meta().name.as_str(), series.labels());
-    family.read(series, cumulative).lines(&mut |Line { suffix, extra, value }| {
+    for Line { suffix, extra, value } in family.read(series, cumulative).lines() {
         write_line_start(out, name, suffix, labels, extra);
         match value {
             Value::Count(count) => number::write_u64(out, count),
             Value::Float(value) => (style.float)(out, value),
         }
         out.push(b'\n');
-    });
+    }
 }
 
 /// Appends a series' `_created` line.

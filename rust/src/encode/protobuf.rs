@@ -49,7 +49,7 @@ pub fn write_family(out: &mut Vec<u8>, family: &Family, cumulative: &mut Vec<u64
         let labels = key::parse_rendered(series.labels());
         let mut metric = Metric { labels: labels.clone(), ..Metric::default() };
         match family.read(series, cumulative) {
-            Reading::Counter(counter) => put_double_field(&mut metric.value, 1, counter.total),
+            Reading::Counter(counter) => put_double_field(&mut metric.value, 1, counter.total()),
             Reading::Gauge(value) => put_double_field(&mut metric.value, 1, value),
             Reading::Histogram(histogram) => {
                 put_varint_field(&mut metric.value, 1, histogram.count());

@@ -48,26 +48,40 @@ pub fn reset(cells: &[AtomicU64]) {
     cells.iter().for_each(|cell| cell.store(0, Ordering::Relaxed));
 }
 
-/// A counter at a scrape.
+/// A counter at a scrape: its two cells.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reading {
-    /// The total when it has no fraction, which encoders print without a float.
-    pub whole: Option<u64>,
+    integer: u64,
+    fraction: f64,
+}
+
+impl Reading {
+    /// The total as a count when it has no fraction (encoders print it without a float).
+    #[inline(always)]
+    pub fn value(&self) -> Value {
+        if self.fraction == 0.0 {
+            Value::Count(self.integer)
+        } else {
+            Value::Float(self.total())
+        }
+    }
+
     /// The total.
-    pub total: f64,
+    pub fn total(&self) -> f64 {
+        self.integer as f64 + self.fraction
+    }
 }
 
 /// Reads the cells.
+#[inline(always)]
 pub fn read(cells: &[AtomicU64]) -> Reading {
-    let fraction = cells[FRACTION].load(Ordering::Relaxed);
-    let integer = cells[INTEGER].load(Ordering::Relaxed);
-    Reading { whole: (fraction == 0).then_some(integer), total: integer as f64 + f64::from_bits(fraction) }
+    Reading { integer: cells[INTEGER].load(Ordering::Relaxed), fraction: load_f64(&cells[FRACTION]) }
 }
 
-/// Its one sample.
-pub fn lines(reading: &Reading, line: &mut impl FnMut(Line<'_>)) {
-    let value = reading.whole.map_or(Value::Float(reading.total), Value::Count);
-    line(Line::plain("_total", value));
+/// Sample line `index`: its one sample, `_total`.
+#[inline(always)]
+pub fn line(reading: &Reading, index: usize) -> Option<Line<'static>> {
+    (index == 0).then(|| Line::plain("_total", reading.value()))
 }
 
 /// Adds one process' cells into the merged ones (also for `counter`-like summaries).
@@ -86,10 +100,10 @@ mod tests {
         inc(&cells, 1.0);
         inc(&cells, 2.5);
         inc_integer(&cells, 3);
-        assert_eq!(read(&cells), Reading { whole: None, total: 6.5 });
+        assert_eq!((read(&cells).value(), read(&cells).total()), (Value::Float(6.5), 6.5));
         reset(&cells);
         inc(&cells, 4.0);
-        assert_eq!(read(&cells), Reading { whole: Some(4), total: 4.0 });
+        assert_eq!(read(&cells).value(), Value::Count(4));
         let err = inc_checked(&cells, -1.0, "jobs").unwrap_err().to_string();
         assert!(err.contains("non-negative amounts: \"jobs\" got -1"), "{err}");
         assert!(inc_checked(&cells, f64::NAN, "jobs").is_err());

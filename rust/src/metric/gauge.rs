@@ -121,9 +121,10 @@ pub fn get(cells: &[AtomicU64]) -> f64 {
     load_f64(&cells[0])
 }
 
-/// Its one sample.
-pub fn lines(value: f64, line: &mut impl FnMut(Line<'_>)) {
-    line(Line::plain("", Value::Float(value)));
+/// Sample line `index`: its one sample.
+#[inline(always)]
+pub fn line(value: f64, index: usize) -> Option<Line<'static>> {
+    (index == 0).then_some(Line::plain("", Value::Float(value)))
 }
 
 /// Merges one process' cells into the merged ones by `mode`; `first` when nothing was merged

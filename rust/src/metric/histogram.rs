@@ -122,6 +122,7 @@ impl Reading<'_> {
 }
 
 /// Reads the cells, with `cumulative` as room for the running totals.
+#[inline]
 pub fn read<'a>(cells: &[AtomicU64], bounds: &'a Bounds, cumulative: &'a mut Vec<u64>) -> Reading<'a> {
     cumulative.clear();
     let mut total = 0u64;
@@ -132,15 +133,18 @@ pub fn read<'a>(cells: &[AtomicU64], bounds: &'a Bounds, cumulative: &'a mut Vec
     Reading { bounds, cumulative, sum: load_f64(&cells[bounds.len()]) }
 }
 
-/// `_bucket{le}` per bound, `_count`, and `_sum` unless a bound is negative.
-pub fn lines(reading: &Reading<'_>, line: &mut impl FnMut(Line<'_>)) {
-    for (index, count) in reading.cumulative.iter().enumerate() {
+/// Sample line `index`: `_bucket{le}` per bound, `_count`, and `_sum` unless a bound is negative.
+#[inline]
+pub fn line<'a>(reading: &Reading<'a>, index: usize) -> Option<Line<'a>> {
+    let buckets = reading.cumulative.len();
+    if let Some(count) = reading.cumulative.get(index) {
         let le = Extra::Label("le", reading.bounds.le(index));
-        line(Line { suffix: "_bucket", extra: le, value: Value::Count(*count) });
+        return Some(Line { suffix: "_bucket", extra: le, value: Value::Count(*count) });
     }
-    line(Line::plain("_count", Value::Count(reading.count())));
-    if reading.bounds.exposes_sum() {
-        line(Line::plain("_sum", Value::Float(reading.sum)));
+    match index - buckets {
+        0 => Some(Line::plain("_count", Value::Count(reading.count()))),
+        1 if reading.bounds.exposes_sum() => Some(Line::plain("_sum", Value::Float(reading.sum))),
+        _ => None,
     }
 }
 
@@ -182,8 +186,9 @@ mod tests {
         let reading = read(&c, &b, &mut cumulative);
         assert_eq!((reading.cumulative, reading.count()), (&[2, 3, 5][..], 5));
         assert!(reading.sum.is_nan());
-        let mut lines = Vec::new();
-        self::lines(&reading, &mut |line| lines.push((line.suffix, line.extra.rendered(), line.value)));
+        let lines: Vec<_> =
+            (0..).map_while(|i| line(&reading, i)).map(|l| (l.suffix, l.extra.rendered(), l.value)).collect();
+        assert_eq!(lines.len(), 5, "three buckets, the count, the sum");
         assert_eq!(lines[0], ("_bucket", "le=\"1.0\"".to_owned(), Value::Count(2)));
         assert_eq!(lines[3], ("_count", String::new(), Value::Count(5)));
         let merged = zeroed(&b);

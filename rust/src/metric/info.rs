@@ -40,9 +40,10 @@ pub fn index(cells: &[AtomicU64]) -> usize {
     cells[0].load(Ordering::Relaxed) as usize
 }
 
-/// `_info` with the series' labels and the rendered pairs, value 1.
-pub fn lines(pairs: &str, line: &mut impl FnMut(Line<'_>)) {
-    line(Line { suffix: "_info", extra: Extra::Rendered(pairs), value: Value::Float(1.0) });
+/// Sample line `index`: `_info` with the series' labels and the rendered pairs, value 1.
+#[inline]
+pub fn line(pairs: &str, index: usize) -> Option<Line<'_>> {
+    (index == 0).then_some(Line { suffix: "_info", extra: Extra::Rendered(pairs), value: Value::Float(1.0) })
 }
 
 #[cfg(test)]

@@ -189,6 +189,7 @@ impl Kind {
 
     /// What a series of this kind in family `name` reads as, from its `cells`; `scratch` holds a
     /// histogram's running totals, `info_pairs` finds an Info's label pairs by their index.
+    #[inline(always)]
     pub fn read<'a>(
         &'a self,
         name: &'a str,
@@ -251,17 +252,41 @@ pub enum Reading<'a> {
     StateSet(stateset::Reading<'a>),
 }
 
-impl Reading<'_> {
-    /// Calls `line` for each sample line, in exposition order (`_created` aside).
-    pub fn lines(&self, line: &mut impl FnMut(Line<'_>)) {
+impl<'a> Reading<'a> {
+    /// The sample lines, in exposition order (`_created` aside).
+    #[inline(always)]
+    pub fn lines(&self) -> Lines<'_, 'a> {
+        Lines { reading: self, next: 0 }
+    }
+
+    /// Sample line `index`, if the series has that many.
+    #[inline(always)]
+    fn line(&self, index: usize) -> Option<Line<'_>> {
         match self {
-            Reading::Counter(reading) => counter::lines(reading, line),
-            Reading::Gauge(value) => gauge::lines(*value, line),
-            Reading::Histogram(reading) => histogram::lines(reading, line),
-            Reading::Summary(reading) => summary::lines(reading, line),
-            Reading::Info(pairs) => info::lines(pairs, line),
-            Reading::StateSet(reading) => stateset::lines(reading, line),
+            Reading::Counter(reading) => counter::line(reading, index),
+            Reading::Gauge(value) => gauge::line(*value, index),
+            Reading::Histogram(reading) => histogram::line(reading, index),
+            Reading::Summary(reading) => summary::line(reading, index),
+            Reading::Info(pairs) => info::line(pairs, index),
+            Reading::StateSet(reading) => stateset::line(reading, index),
         }
+    }
+}
+
+/// The sample lines of a [`Reading`]: an iterator, so an encoder's loop body stays inline.
+pub struct Lines<'r, 'a> {
+    reading: &'r Reading<'a>,
+    next: usize,
+}
+
+impl<'r> Iterator for Lines<'r, '_> {
+    type Item = Line<'r>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Line<'r>> {
+        let line = self.reading.line(self.next)?;
+        self.next += 1;
+        Some(line)
     }
 }
 
@@ -278,6 +303,7 @@ pub struct Line<'a> {
 
 impl Line<'_> {
     /// A line with no extra labels.
+    #[inline]
     pub fn plain(suffix: &'static str, value: Value) -> Line<'static> {
         Line { suffix, extra: Extra::None, value }
     }

@@ -63,16 +63,17 @@ pub struct Reading<'a> {
 }
 
 /// Reads the cell.
+#[inline]
 pub fn read<'a>(cells: &[AtomicU64], name: &'a str, states: &'a States) -> Reading<'a> {
     Reading { name, states, current: cells[0].load(Ordering::Relaxed) as usize }
 }
 
-/// One sample per state, 1 for the current one.
-pub fn lines(reading: &Reading<'_>, line: &mut impl FnMut(Line<'_>)) {
-    for (i, escaped) in reading.states.escaped.iter().enumerate() {
-        let value = Value::Float(if i == reading.current { 1.0 } else { 0.0 });
-        line(Line { suffix: "", extra: Extra::Label(reading.name, escaped), value });
-    }
+/// Sample line `index`: one per state, 1 for the current one.
+#[inline]
+pub fn line<'a>(reading: &Reading<'a>, index: usize) -> Option<Line<'a>> {
+    let escaped = reading.states.escaped.get(index)?;
+    let value = Value::Float(if index == reading.current { 1.0 } else { 0.0 });
+    Some(Line { suffix: "", extra: Extra::Label(reading.name, escaped), value })
 }
 
 #[cfg(test)]
@@ -85,8 +86,8 @@ mod tests {
         assert_eq!(states.index("e", "b\"").unwrap(), 1);
         assert!(states.index("e", "c").unwrap_err().to_string().contains(r#"["a", "b\""]"#));
         let cells = [AtomicU64::new(1)];
-        let mut seen = Vec::new();
-        lines(&read(&cells, "e", &states), &mut |line| seen.push((line.extra.rendered(), line.value)));
+        let reading = read(&cells, "e", &states);
+        let seen: Vec<_> = (0..).map_while(|i| line(&reading, i)).map(|l| (l.extra.rendered(), l.value)).collect();
         assert_eq!(seen, [("e=\"a\"".to_owned(), Value::Float(0.0)), ("e=\"b\\\"\"".to_owned(), Value::Float(1.0))]);
     }
 }

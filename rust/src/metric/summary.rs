@@ -25,14 +25,19 @@ pub struct Reading {
 }
 
 /// Reads the cells.
+#[inline]
 pub fn read(cells: &[AtomicU64]) -> Reading {
     Reading { count: cells[0].load(Ordering::Relaxed), sum: load_f64(&cells[1]) }
 }
 
-/// `_count`, then `_sum`.
-pub fn lines(reading: &Reading, line: &mut impl FnMut(Line<'_>)) {
-    line(Line::plain("_count", Value::Count(reading.count)));
-    line(Line::plain("_sum", Value::Float(reading.sum)));
+/// Sample line `index`: `_count`, then `_sum`.
+#[inline]
+pub fn line(reading: &Reading, index: usize) -> Option<Line<'static>> {
+    match index {
+        0 => Some(Line::plain("_count", Value::Count(reading.count))),
+        1 => Some(Line::plain("_sum", Value::Float(reading.sum))),
+        _ => None,
+    }
 }
 
 /// Adds one process' count and sum into the merged ones.

@@ -172,11 +172,11 @@ impl FamilySink for Scrape<'_> {
         let Scrape { cache, options, timestamp_ms, out, name, cumulative } = self;
         let family_name = &family.meta().name;
         family.for_each_series(|series| {
-            family.read(series, cumulative).lines(&mut |line| {
+            for line in family.read(series, cumulative).lines() {
                 name.clear();
                 write_series_name(name, family_name, line.suffix, series.labels(), line.extra);
                 cache.sample(name, line.value.as_f64(), *timestamp_ms, out);
-            });
+            }
         });
         if options.created && family.exposes_created() {
             family.for_each_series(|series| {

@@ -413,6 +413,7 @@ impl Family {
 
     /// What `series` (one of this family's) reads as now; `scratch` holds a histogram's
     /// running totals.
+    #[inline(always)]
     pub fn read<'a>(&'a self, series: &Series, scratch: &'a mut Vec<u64>) -> Reading<'a> {
         let info_pairs = |index: usize| self.info_sets.read()[index].clone();
         self.meta.kind.read(&self.meta.name, series.cells(), scratch, info_pairs)
@@ -427,11 +428,11 @@ impl Family {
         let mut scratch = Vec::new();
         self.for_each_series(|series| {
             let labels = owned_pairs(key::parse_rendered(series.labels()));
-            self.read(series, &mut scratch).lines(&mut |line| {
+            for line in self.read(series, &mut scratch).lines() {
                 let mut all = labels.clone();
                 all.extend(owned_pairs(key::parse_rendered(&line.extra.rendered())));
                 family.push(line.suffix, all, line.value.as_f64());
-            });
+            }
             if created {
                 family.push("_created", labels, series.created());
             }

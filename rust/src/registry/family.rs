@@ -176,7 +176,7 @@ impl Family {
         for (i, label) in label_names.iter().enumerate() {
             key::validate_label_name(label)?;
             let reserved =
-                kind.reserved_label(name, label).or((label_names[..i].contains(label)).then_some("given twice"));
+                kind.reserved_label(name, label).or(label_names[..i].contains(label).then_some("given twice"));
             if let Some(reason) = reserved {
                 return Err(Error::ReservedLabelName { metric: name.to_owned(), label: label.clone(), reason });
             }

@@ -1,12 +1,14 @@
 """The wheel `make wheel` puts in dist/, as a user gets it: its tags and its library checked, then
 installed into a fresh venv under each CPython 3.10-3.13 on the machine and used from there, away
-from the source tree (no PYTHONPATH, another working directory), its console script included."""
+from the source tree (no PYTHONPATH, another working directory), its console script included, and
+the suite's files that need nothing but pytest run against it."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -18,6 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
 VERSIONS = ["3.10", "3.11", "3.12", "3.13"]
+# The suite's files that need only pytest and obsagent: run against each installed wheel.
+SMOKE_SUITE = ["test_exposition.py", "test_child_cache.py", "test_guard.py"]
 UNDER_CI = os.environ.get("CI") == "true"
 # What the wheel is built from: a change to any of these makes dist/'s wheel stale.
 SOURCES = [ROOT / "Cargo.toml", ROOT / "Cargo.lock", ROOT / "pyproject.toml"]
@@ -236,3 +240,23 @@ def test_wheel_installs_and_runs(version, wheel, tmp_path):
     )
     assert script.returncode == 0, script.stderr
     assert script.stdout.strip() == f"obsagent, version {crate_version()}"
+
+    # A subset of the suite itself, from a copy outside the tree, against the installed wheel.
+    suite = tmp_path / "suite"
+    (suite / "tests").mkdir(parents=True)
+    for name in ["conftest.py", *SMOKE_SUITE]:
+        shutil.copy(ROOT / "tests" / name, suite / "tests" / name)
+    shutil.copytree(ROOT / "tests" / "golden", suite / "tests" / "golden")
+    pytest_install = subprocess.run(
+        [str(venv_python), "-m", "pip", "install", "-q", "pytest"], capture_output=True, text=True, env=env
+    )
+    assert pytest_install.returncode == 0, pytest_install.stdout + pytest_install.stderr
+    run = subprocess.run(
+        [str(venv_python), "-I", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "tests"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=suite,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert re.search(r"^\d+ passed", run.stdout.splitlines()[-1]), run.stdout[-500:]

@@ -1,0 +1,369 @@
+"""SLOs and rules files (``obsagent rules --slo`` / ``--config``): promtool checks every variant
+of the rules file; promtool's unit tests fire each burn-rate alert at its burn rate and keep it
+quiet below it and once the burning has stopped (the short window), and check each configured
+label, ``for`` and runbook URL; bad input is a usage error that names the key."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import OBSAGENT, peer
+from obsagent import slo
+from obsagent.rules import parse_config, rules, slug, to_yaml
+
+APP = {"job": "app", "instance": "host:8000", "method": "GET", "endpoint": "/orders/{id}"}
+#: Requests a minute in the synthetic series: enough that 0.1% of them is a round number.
+PER_MINUTE = 100_000
+
+
+def generate(tmp_path: Path, *args: str, name: str = "rules.yml") -> tuple[Path, dict]:
+    """`obsagent rules ARGS` written to `tmp_path/name`, and the file as YAML reads it."""
+    result = subprocess.run([*OBSAGENT, "rules", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / name
+    path.write_text(result.stdout)
+    return path, yaml.safe_load(result.stdout)
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([peer("promtool"), *args], capture_output=True, text=True)
+
+
+def alert_rules(data: dict) -> dict[str, dict]:
+    return {rule["alert"]: rule for group in data["groups"] for rule in group["rules"] if "alert" in rule}
+
+
+def counter(labels: dict[str, str], phases: list[tuple[float, int]], name: str = "http_requests_total") -> dict:
+    """A counter rising by `per_step` for `steps` samples in each phase, in promtool's notation."""
+    rendered = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    value, parts = 0.0, []
+    for per_step, steps in phases:
+        parts.append(f"{value:g}+{per_step:g}x{steps}")
+        value += per_step * steps
+    return {"series": f"{name}{{{rendered}}}", "values": " ".join(parts)}
+
+
+def traffic(objective: slo.Objective, phases: list[tuple[float, int]], step_minutes: int) -> list[dict]:
+    """`PER_MINUTE` requests a minute; in each `(bad ratio, steps)` phase that share of them is
+    bad: a 5xx for availability, slower than the threshold for latency."""
+    total = PER_MINUTE * step_minutes
+    if objective.kind == "availability":
+        return [
+            counter({**APP, "status": "500"}, [(total * bad, steps) for bad, steps in phases]),
+            counter({**APP, "status": "200"}, [(total * (1 - bad), steps) for bad, steps in phases]),
+        ]
+    le = {**APP, "le": f"{objective.threshold:.1f}"}  # as the Python clients write it: le="1.0"
+    return [
+        counter(le, [(total * (1 - bad), steps) for bad, steps in phases], "http_request_duration_seconds_bucket"),
+        counter(APP, [(total, steps) for _, steps in phases], "http_request_duration_seconds_count"),
+    ]
+
+
+def rendered(template: str, labels: dict[str, str]) -> str:
+    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], template)
+
+
+def expected(rule: dict, labels: dict[str, str]) -> dict:
+    return {
+        "exp_labels": {**labels, **rule["labels"]},
+        "exp_annotations": {key: rendered(value, labels) for key, value in rule["annotations"].items()},
+    }
+
+
+def run_unit_tests(tmp_path: Path, rules_file: Path, files: dict[str, tuple[str, list[dict]]]) -> str:
+    """promtool test rules on one unit-test file per `{name: (evaluation interval, tests)}`."""
+    paths = []
+    for name, (interval, tests) in files.items():
+        path = tmp_path / f"{name}.test.yml"
+        path.write_text(to_yaml({"rule_files": [rules_file.name], "evaluation_interval": interval, "tests": tests}))
+        paths.append(str(path))
+    result = promtool("test", "rules", *paths)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(paths), result.stdout
+    return result.stdout
+
+
+#: long window -> (short window, burn rate, severity): the SRE workbook's table (chapter 5, "Alerting
+#: on SLOs", for a 30-day budget: 14.4x over 1h/5m and 6x over 6h/30m page, 1x over 3d/6h is a
+#: ticket) and a 3x ticket over 1d/2h between them. Written out here, not read from obsagent.slo.
+WORKBOOK = {
+    "1h": ("5m", 14.4, "critical"),
+    "6h": ("30m", 6.0, "critical"),
+    "1d": ("2h", 3.0, "warning"),
+    "3d": ("6h", 1.0, "warning"),
+}
+
+OBJECTIVES = [slo.Objective("availability", 99.9), slo.Objective("latency", 99.0, 1.0)]
+SLO_FLAGS = ["--slo", "availability=99.9", "--slo", "latency=1s@99"]
+
+
+def burn_tests(objective: slo.Objective, tier: slo.Tier, rule: dict, burn_rate: float) -> tuple[str, list[dict]]:
+    """Three cases: 1.25x the tier's burn rate fires it; 0.8x keeps it quiet; 2x over the long
+    window that stopped two short windows ago keeps it quiet too (the short window resets it)."""
+    long, short = slo.duration_seconds(tier.long) // 60, slo.duration_seconds(tier.short) // 60
+    step = 1 if long <= 360 else 10  # minutes between samples (and evaluations)
+    span = int(long / step) + 2 * int(short / step)  # a full long window, and some
+    at = f"{span * step}m"
+    labels = {"job": "app", "slo": objective.name}
+    budget = objective.budget
+    cases = [
+        (burn_rate * 1.25 * budget, [(burn_rate * 1.25 * budget, span)], [expected(rule, labels)]),
+        (burn_rate * 0.8 * budget, [(burn_rate * 0.8 * budget, span)], []),
+        (None, [(burn_rate * 2 * budget, span - 2 * int(short / step)), (0.0, 2 * int(short / step))], []),
+    ]
+    tests = [
+        {
+            "interval": f"{step}m",
+            "input_series": traffic(objective, phases, step),
+            "alert_rule_test": [{"eval_time": at, "alertname": rule["alert"], "exp_alerts": alerts}],
+        }
+        for _, phases, alerts in cases
+    ]
+    return f"{step}m", tests
+
+
+def test_promtool_checks_every_variant(tmp_path):
+    (tmp_path / "full.yml").write_text(FULL_CONFIG)
+    (tmp_path / "buckets.yml").write_text("slo: {latency_buckets: [0.1, 0.3, 1.5], objectives: {latency: 0.3s@99}}\n")
+    variants = {
+        "default": [],
+        "slos": SLO_FLAGS,
+        "per-endpoint": [*SLO_FLAGS, "--slo-per-endpoint"],
+        "availability-only": ["--slo", "checkout=99.95"],
+        "latency-ms": ["--slo", "fast=250ms@95"],
+        "custom-buckets": ["--latency-buckets", "0.1,0.3,1.5", "--slo", "latency=300ms@99"],
+        "config": ["--config", str(tmp_path / "full.yml")],
+        "config-and-flags": ["--config", str(tmp_path / "full.yml"), *SLO_FLAGS, "--cpu-percent", "70"],
+        "config-buckets": ["--config", str(tmp_path / "buckets.yml")],
+    }
+    counts = {}
+    for name, args in variants.items():
+        path, data = generate(tmp_path, *args, name=f"{name}.yml")
+        result = promtool("check", "rules", str(path))
+        assert result.returncode == 0, (name, result.stdout + result.stderr)
+        counts[name] = int(re.search(r"SUCCESS: (\d+) rules found", result.stdout).group(1))
+    per_objective = len(slo.WINDOWS) + 2 + len(slo.TIERS)  # ratios, period's ratio, budget left; alerts
+    assert counts["default"] == 17
+    assert counts["slos"] == counts["per-endpoint"] == 17 + 2 * per_objective
+    assert counts["availability-only"] == counts["latency-ms"] == counts["custom-buckets"] == 17 + per_objective
+
+
+def test_recorded_windows_and_tiers_are_the_workbooks():
+    assert slo.WINDOWS == ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+    assert {t.long: (t.short, t.burn_rate, t.severity) for t in slo.TIERS} == WORKBOOK
+    for tier in slo.TIERS:  # the short window is a twelfth of the long one
+        assert slo.duration_seconds(tier.long) == 12 * slo.duration_seconds(tier.short)
+    # budget spent when the tier fires at its burn rate over its long window: 2%, 5%, 10%, 10%
+    spent = [round(t.burn_rate * slo.duration_seconds(t.long) / slo.duration_seconds(slo.PERIOD), 3) for t in slo.TIERS]
+    assert spent == [0.02, 0.05, 0.1, 0.1]
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES, ids=lambda o: o.name)
+def test_each_burn_rate_alert_fires_at_its_burn_rate_only(tmp_path, objective):
+    rules_file, data = generate(tmp_path, *SLO_FLAGS)
+    by_name = alert_rules(data)
+    files: dict[str, tuple[str, list[dict]]] = {}
+    for long, (short, burn_rate, severity) in WORKBOOK.items():
+        name = f"{slo.pascal(objective.name)}BudgetBurn{long}"
+        assert by_name[name]["labels"]["severity"] == severity
+        interval, tests = burn_tests(objective, slo.Tier(severity, long, short, burn_rate), by_name[name], burn_rate)
+        files[name] = (interval, tests)
+    run_unit_tests(tmp_path, rules_file, files)
+
+
+def test_error_budget_remaining_is_recorded(tmp_path):
+    """0.05% of requests failing for a day against a 99.9% objective spends half of the budget
+    that a day's data (the whole period so far) allows: half of it remains."""
+    rules_file, _ = generate(tmp_path, *SLO_FLAGS)
+    objective = OBJECTIVES[0]
+    tests = [
+        {
+            "interval": "10m",
+            "input_series": traffic(objective, [(0.0005, 144)], 10),
+            "promql_expr_test": [
+                {
+                    "eval_time": "1d",
+                    "expr": 'job:slo_error_budget_remaining:ratio{slo="availability"}',
+                    "exp_samples": [
+                        {"labels": 'job:slo_error_budget_remaining:ratio{job="app",slo="availability"}', "value": 0.5}
+                    ],
+                },
+                {
+                    "eval_time": "1d",
+                    "expr": 'round(job:slo_errors:ratio_rate1h{slo="availability"} * 100000)',
+                    "exp_samples": [{"labels": '{job="app",slo="availability"}', "value": 50}],
+                },
+            ],
+        }
+    ]
+    run_unit_tests(tmp_path, rules_file, {"budget": ("10m", tests)})
+
+
+FULL_CONFIG = """
+prefix: Obsagent
+runbook_url: "https://wiki.example.com/runbooks/{slug}"
+labels: {team: payments}
+annotations: {dashboard: "https://grafana.example.com/d/obsagent"}
+thresholds: {memory_percent: 80}
+alerts:
+  HighCPUUsage:
+    for: 15m
+    severity: page
+    labels: {category: infrastructure, compliance: sox}
+    annotations: {summary: "CPU is hot"}
+    threshold: 70
+  InstanceDown: {runbook_url: "https://other.example.com/{name}/{alert}"}
+  GPULost: {enabled: false}
+  AvailabilityBudgetBurn1h: {threshold: 10, for: 2m, labels: {category: slo}}
+slo:
+  objectives:
+    availability: 99.9
+    latency: {objective: 99, threshold: 1s}
+    chat_latency: {objective: 95, threshold: 5, per_endpoint: true, matchers: 'endpoint=~"/v1/chat.*"'}
+"""
+
+
+def test_a_rules_file_sets_for_severity_labels_annotations_thresholds_and_runbooks(tmp_path):
+    config = tmp_path / "rules.yml"
+    config.write_text(FULL_CONFIG)
+    rules_file, data = generate(tmp_path, "--config", str(config), name="generated.yml")
+    by_name = alert_rules(data)
+    assert all(name.startswith("Obsagent") for name in by_name)
+    assert "ObsagentGPULost" not in by_name and "ObsagentInstanceDown" in by_name
+    assert {"ObsagentChatLatencyBudgetBurn1h", "ObsagentLatencyBudgetBurn3d"} <= set(by_name)
+    cpu, down = by_name["ObsagentHighCPUUsage"], by_name["ObsagentInstanceDown"]
+    assert cpu["annotations"]["runbook_url"] == "https://wiki.example.com/runbooks/obsagent_high_cpu_usage"
+    assert down["annotations"]["runbook_url"] == "https://other.example.com/ObsagentInstanceDown/obsagentinstancedown"
+    assert by_name["ObsagentHighMemoryUsage"]["expr"].endswith("> 80.0")
+    target = {"job": "app", "instance": "host:9100"}
+    cpu_labels = {"severity": "page", "team": "payments", "category": "infrastructure", "compliance": "sox"}
+    cpu_annotations = {
+        "summary": "CPU is hot",
+        "description": "host:9100 has used more than 70% of its CPU for 10 minutes.",
+        "runbook_url": "https://wiki.example.com/runbooks/obsagent_high_cpu_usage",
+        "dashboard": "https://grafana.example.com/d/obsagent",
+    }
+    busy = {"series": 'node_cpu_seconds_total{job="app",instance="host:9100",cpu="0",mode="idle"}', "values": "0+15x40"}
+    cpu_test = {  # 75% busy: above the file's 70, below the default 80; `for: 15m`, not 10m
+        "interval": "1m",
+        "input_series": [busy],
+        "alert_rule_test": [
+            {"eval_time": "14m", "alertname": "ObsagentHighCPUUsage", "exp_alerts": []},
+            {
+                "eval_time": "25m",
+                "alertname": "ObsagentHighCPUUsage",
+                "exp_alerts": [{"exp_labels": {**target, **cpu_labels}, "exp_annotations": cpu_annotations}],
+            },
+        ],
+    }
+    down_test = {
+        "interval": "1m",
+        "input_series": [{"series": 'up{job="app",instance="host:9100"}', "values": "0x10"}],
+        "alert_rule_test": [
+            {"eval_time": "5m", "alertname": "ObsagentInstanceDown", "exp_alerts": [expected(down, target)]},
+            {"eval_time": "5m", "alertname": "ObsagentGPULost", "exp_alerts": []},
+        ],
+    }
+    burn = by_name["ObsagentAvailabilityBudgetBurn1h"]
+    assert burn["for"] == "2m" and burn["labels"] == {"severity": "critical", "team": "payments", "category": "slo"}
+    assert (
+        burn["annotations"]["runbook_url"] == "https://wiki.example.com/runbooks/obsagent_availability_budget_burn_1h"
+    )
+    tier = slo.TIERS[0]
+    interval, burn_cases = burn_tests(slo.Objective("availability", 99.9), tier, burn, 10.0)  # the file's 10x
+    # `for: 2m`: the ratios exist from 1m on, so the alert is pending at 2m and fires from 3m.
+    early = burn_cases[0]["alert_rule_test"][0] | {"eval_time": "2m", "exp_alerts": []}
+    burn_cases[0]["alert_rule_test"].append(early)
+    run_unit_tests(
+        tmp_path,
+        rules_file,
+        {"configured": ("1m", [cpu_test, down_test]), "burn": (interval, burn_cases)},
+    )
+
+
+def test_slug():
+    assert slug("HighAPILatency") == "high_api_latency"
+    assert slug("GPUMemoryExhaustion") == "gpu_memory_exhaustion"
+    assert slug("AvailabilityBudgetBurn1h") == "availability_budget_burn_1h"
+
+
+def test_without_slos_or_a_file_the_output_is_todays():
+    assert [g["name"] for g in rules()["groups"]] == ["obsagent-http-recording", "obsagent-alerts"]
+    assert rules() == rules(config=parse_config({}))
+    assert rules() == rules(config=parse_config(None))
+
+
+def test_latency_objective_reads_the_thresholds_bucket():
+    ratio = slo.Objective("latency", 99.0, 1.0).error_ratio("5m")
+    assert 'http_request_duration_seconds_bucket{le=~"1(\\\\.0)?"}[5m]' in ratio
+    assert 'le="0.25"' in slo.Objective("latency", 99.0, 0.25).error_ratio("5m")
+
+
+BAD_FLAGS = [
+    (["--slo", "availability"], "'availability' is not NAME=OBJECTIVE"),
+    (["--slo", "availability=lots"], "'lots' is not a percentage"),
+    (["--slo", "availability=100"], "between 0 and 100"),
+    (["--slo", "latency=1x@99"], "'1x' is not a latency threshold"),
+    (["--slo", "latency=300ms@99"], "0.3 s is not one of 0.005, 0.01"),
+    (["--slo", "Latency=1s@99"], "'Latency' is not an objective name"),
+    (["--latency-buckets", "0.1,fast"], "'0.1,fast' is not a comma-separated list"),
+    (["--runbook-url", "https://wiki/{alert_name}"], "'alert_name'; it may name {alert}, {name}, {slug}"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
+def test_bad_flags_are_usage_errors(args, message):
+    result = subprocess.run([*OBSAGENT, "rules", *args], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+BAD_FILES = [
+    ("colour: red\n", "colour: unknown key (known: alerts, annotations, labels, prefix, runbook_url, slo, thresholds)"),
+    ("alerts: {HighCPUUsage: {fr: 5m}}\n", "alerts.HighCPUUsage.fr: unknown key (known: annotations, enabled, for,"),
+    ("alerts: {HighCPUUsage: {for: 5 minutes}}\n", "alerts.HighCPUUsage.for: '5 minutes' is not a Prometheus duration"),
+    ("alerts: {HighCPUUsage: {threshold: high}}\n", "alerts.HighCPUUsage.threshold: must be a number"),
+    ("alerts: {HighCPUUsage: {labels: {severity: x}}}\n", "alerts.HighCPUUsage.labels.severity: set by obsagent"),
+    ("alerts: {HighCPUUsage: {enabled: no way}}\n", "alerts.HighCPUUsage.enabled: must be true or false"),
+    ("alerts: {HighCPUUsage: {labels: {team: 7}}}\n", "alerts.HighCPUUsage.labels.team: must be a non-empty string"),
+    ("alerts: {HighCpuUsage: {for: 5m}}\n", "alerts.HighCpuUsage: no such alert (there are HighAPILatency,"),
+    ("alerts: {GPULost: {threshold: 2}}\n", "alerts.GPULost.threshold: GPULost has no threshold"),
+    ("alerts: {LatencyBudgetBurn1h: {for: 1m}}\n", "alerts.LatencyBudgetBurn1h: no such alert"),
+    ("thresholds: {cpu: 90}\n", "thresholds.cpu: unknown key (known: api_latency_critical_seconds,"),
+    ("runbook_url: 'https://wiki/{slugg}'\n", "runbook_url: 'https://wiki/{slugg}' is not a runbook URL template"),
+    ("prefix: 'my-'\n", "prefix: 'my-' can't begin an alert name"),
+    ("slo: {objectives: {latency: {objective: 99, thresold: 1s}}}\n", "slo.objectives.latency.thresold: unknown key"),
+    ("slo: {objectives: {latency: {threshold: 1s}}}\n", "slo.objectives.latency.objective: missing"),
+    ("slo: {objectives: {latency: 0.3s@99}}\n", "slo.objectives.latency: a latency threshold must be a bucket bound"),
+    ("slo: {objectives: {a: {objective: 99, matchers: 'endpoint=/x'}}}\n", "'endpoint=/x' is not a list of label"),
+    ("slo: {period: a month}\n", "slo.period: 'a month' is not a Prometheus duration"),
+    ("slo: {objectives: [availability]}\n", "slo.objectives: must be a mapping, not list"),
+    ("alerts: [\n", "not valid YAML"),
+    ("- just a list\n", "the file: must be a mapping, not list"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_FILES, ids=[m.split(":")[0] for _, m in BAD_FILES])
+def test_bad_rules_files_name_the_key(tmp_path, text, message):
+    config = tmp_path / "rules.yml"
+    config.write_text(text)
+    result = subprocess.run([*OBSAGENT, "rules", "--config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert f"Invalid value for '--config': {config}: " in result.stderr, result.stderr
+    assert message in " ".join(result.stderr.split()), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_flag_on_the_command_line_wins_over_the_file(tmp_path):
+    config = tmp_path / "rules.yml"
+    config.write_text("thresholds: {cpu_percent: 70, memory_percent: 85}\nslo: {objectives: {availability: 99}}\n")
+    _, data = generate(tmp_path, "--config", str(config), "--cpu-percent", "95", "--slo", "availability=99.5")
+    by_name = alert_rules(data)
+    assert by_name["HighCPUUsage"]["expr"].endswith("> 95.0")
+    assert by_name["HighMemoryUsage"]["expr"].endswith("> 85.0")
+    assert "(14.4 * 0.005)" in by_name["AvailabilityBudgetBurn1h"]["expr"]

@@ -384,8 +384,13 @@ def rules(ctx: click.Context, **options: Any) -> None:
 
 
 @main.command()
-def dashboard() -> None:
-    """Print a Grafana dashboard (JSON) for obsagent's HTTP, system and GPU metrics."""
+@threshold_options
+@objective_options
+@click.pass_context
+def dashboard(ctx: click.Context, **options: Any) -> None:
+    """Print a Grafana dashboard (JSON) for obsagent's HTTP, system and GPU metrics, its stats
+    and gauges coloured by the same thresholds and SLOs as `obsagent rules` with these flags."""
     from .dashboard import dashboard
 
-    click.echo(json.dumps(dashboard(), indent=2))
+    thresholds, config, _ = rules_config(ctx, options)
+    click.echo(json.dumps(dashboard(thresholds, config), indent=2))

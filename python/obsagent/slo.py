@@ -125,21 +125,22 @@ class Objective:
     def budget_series(self) -> str:
         return f"{self.level}:slo_error_budget_remaining:ratio"
 
-    def selector(self, extra: str = "") -> str:
-        parts = [part for part in (self.matchers.strip().rstrip(","), extra) if part]
+    def selector(self, *extra: str) -> str:
+        parts = [part for part in (self.matchers.strip().rstrip(","), *extra) if part]
         return "{" + ", ".join(parts) + "}" if parts else ""
 
-    def error_ratio(self, window: str) -> str:
-        """Bad requests over all requests in `window`, per `by`: the SLI's complement."""
+    def error_ratio(self, window: str, scope: str = "") -> str:
+        """Bad requests over all requests in `window`, per `by`: the SLI's complement; `scope`
+        adds label matchers (the dashboard's variables)."""
         if self.threshold is None:
-            failed = self.selector('status=~"5.."')
-            total = f"sum by ({self.by}) (rate(http_requests_total{self.selector()}[{window}]))"
+            failed = self.selector(scope, 'status=~"5.."')
+            total = f"sum by ({self.by}) (rate(http_requests_total{self.selector(scope)}[{window}]))"
             errors = f"sum by ({self.by}) (rate(http_requests_total{failed}[{window}]))"
             # `or ... * 0`: a service with no 5xx has ratio 0, not no series.
             return f"({errors} or {total} * 0) / {total}"
-        fast = self.selector(le_matcher(self.threshold))
+        fast = self.selector(scope, le_matcher(self.threshold))
         good = f"sum by ({self.by}) (rate(http_request_duration_seconds_bucket{fast}[{window}]))"
-        total = f"sum by ({self.by}) (rate(http_request_duration_seconds_count{self.selector()}[{window}]))"
+        total = f"sum by ({self.by}) (rate(http_request_duration_seconds_count{self.selector(scope)}[{window}]))"
         return f"1 - {good} / {total}"
 
     def describe(self) -> str:

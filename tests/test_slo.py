@@ -5,15 +5,33 @@ label, ``for`` and runbook URL; bad input is a usage error that names the key.""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from test_rules import concrete
 
-from conftest import OBSAGENT, peer
+from conftest import (
+    FASTAPI_SERVED_APP,
+    OBSAGENT,
+    free_port,
+    nvml_standin,
+    peer,
+    query,
+    running_prometheus,
+    start_daemon,
+    stop_daemon,
+    wait_for,
+)
 from obsagent import slo
+from obsagent.dashboard import expressions
 from obsagent.rules import parse_config, rules, slug, to_yaml
 
 APP = {"job": "app", "instance": "host:8000", "method": "GET", "endpoint": "/orders/{id}"}
@@ -367,3 +385,141 @@ def test_a_flag_on_the_command_line_wins_over_the_file(tmp_path):
     assert by_name["HighCPUUsage"]["expr"].endswith("> 95.0")
     assert by_name["HighMemoryUsage"]["expr"].endswith("> 85.0")
     assert "(14.4 * 0.005)" in by_name["AvailabilityBudgetBurn1h"]["expr"]
+
+
+def dashboard_json(*args: str) -> dict:
+    result = subprocess.run([*OBSAGENT, "dashboard", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def thresholds_of(board: dict, title: str) -> list[tuple[str, float | None]]:
+    (panel,) = [p for p in board["panels"] if p["title"] == title and "thresholds" in p["fieldConfig"]["defaults"]]
+    return [(step["color"], step["value"]) for step in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+
+
+def test_the_dashboard_takes_its_thresholds_from_the_objectives_and_the_file(tmp_path):
+    config = tmp_path / "rules.yml"
+    config.write_text(FULL_CONFIG)
+    board = dashboard_json("--config", str(config), "--gpu-temperature-celsius", "90")
+    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
+    assert rows == ["Overview", "SLOs", "HTTP", "System", "GPU"]
+    assert [v["name"] for v in board["templating"]["list"]] == ["datasource", "job", "instance", "environment", "gpu"]
+    (firing,) = board["annotations"]["list"]
+    assert firing["expr"].startswith('ALERTS{alertstate="firing", job=~"$job"') and firing["enable"]
+    ids = [p["id"] for p in board["panels"]]
+    assert ids == list(range(1, len(ids) + 1))
+    cells = set()  # no two panels overlap, none is wider than the grid
+    for panel in board["panels"]:
+        pos = panel["gridPos"]
+        assert pos["x"] + pos["w"] <= 24, panel["title"]
+        mine = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])}
+        assert not mine & cells, panel["title"]
+        cells |= mine
+    kinds = {p["type"] for p in board["panels"]}
+    assert {"stat", "gauge", "timeseries", "row"} == kinds
+    # availability 99.9%: red below it, amber until 3/4 of the budget is left, green above
+    assert thresholds_of(board, "Requests without a 5xx (objective 99.9%)") == [
+        ("red", None),
+        ("orange", 0.999),
+        ("green", 0.99975),
+    ]
+    assert thresholds_of(board, "latency: 99% of requests within 1 s") == [
+        ("red", None),
+        ("orange", 0.99),
+        ("green", 0.9975),
+    ]
+    assert thresholds_of(board, "availability: error budget remaining (30d)") == [
+        ("red", None),
+        ("orange", 0),
+        ("green", 0.25),
+    ]
+    # the file's burn rate for the 1h page (10x) and the workbook's 6x
+    assert thresholds_of(board, "availability: burn rate") == [("green", None), ("orange", 6), ("red", 10)]
+    assert thresholds_of(board, "latency: burn rate") == [("green", None), ("orange", 6), ("red", 14.4)]
+    # the file's HighCPUUsage threshold (70) and memory_percent (80); the flag's GPU temperature
+    assert thresholds_of(board, "CPU busy") == [("green", None), ("orange", 56), ("red", 70)]
+    assert thresholds_of(board, "Memory used") == [("green", None), ("orange", 64), ("red", 80)]
+    assert thresholds_of(board, "Hottest GPU") == [("green", None), ("orange", 72), ("red", 90)]
+    assert thresholds_of(board, "p95 latency") == [("green", None), ("orange", 0.5), ("red", 1.0)]
+    status = [e for e in expressions(board) if "status_class" in e]
+    assert status and '"${1}xx", "status", "([0-9]).."' in status[0]
+    plain = dashboard_json()
+    assert thresholds_of(plain, "Requests without a 5xx") == [("red", None), ("orange", 0.99), ("green", 0.9975)]
+    assert not [p for p in plain["panels"] if p["title"] == "SLOs"]
+
+
+def test_every_dashboard_query_parses(tmp_path):
+    """promtool parses each query (every variable on All) as a recording rule's expression."""
+    config = tmp_path / "rules.yml"
+    config.write_text(FULL_CONFIG)
+    for name, args in {"plain": [], "slos": ["--config", str(config), "--slo-per-endpoint", *SLO_FLAGS]}.items():
+        board = dashboard_json(*args)
+        exprs = [concrete(e) for e in expressions(board)] + [concrete(board["annotations"]["list"][0]["expr"])]
+        assert not [e for e in exprs if "$" in e.replace("${1}", "")], exprs
+        group = {
+            "name": "dashboard",
+            "rules": [{"record": f"dashboard:query{n}", "expr": e} for n, e in enumerate(exprs)],
+        }
+        path = tmp_path / f"{name}-queries.yml"
+        path.write_text(to_yaml({"groups": [group]}) + "\n")
+        result = promtool("check", "rules", str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"SUCCESS: {len(exprs)} rules found" in result.stdout
+
+
+E2E_CONFIG = """
+slo:
+  objectives:
+    availability: 99.9
+    latency: 1s@99
+    orders_latency: {objective: 95, threshold: 250ms, per_endpoint: true, matchers: 'endpoint="/orders/{order_id}"'}
+"""
+
+
+def test_prometheus_evaluates_every_slo_rule_and_dashboard_query(tmp_path):
+    """An instrumented app (1 in 4 requests a 5xx) and the daemon (the stand-in GPUs), scraped by
+    a real Prometheus evaluating the rules with SLOs: every recorded series and every query of
+    the dashboard made from the same file is there, and the availability ratio is the app's."""
+    config = tmp_path / "slo.yml"
+    config.write_text(E2E_CONFIG)
+    rules_file, data = generate(tmp_path, "--config", str(config))
+    board = dashboard_json("--config", str(config))
+    library = nvml_standin(tmp_path / "nvml", "two_gpus.txt")
+    (tmp_path / "served.py").write_text(FASTAPI_SERVED_APP)
+    app_port = free_port()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--port", str(app_port), "--host", "127.0.0.1", "served:app"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    node, node_base = start_daemon(f"--collector.gpu.nvml-library={library}")
+    jobs = {"node": int(node_base.rsplit(":", 1)[1]), "app": app_port}
+    recorded = [r for g in data["groups"] for r in g["rules"] if "record" in r]
+    try:
+        with running_prometheus(tmp_path, jobs, rules_file) as base:
+            wait_for(lambda: len(query(base, "up == 1")) == 2)
+            deadline, order = time.monotonic() + 60, 0
+            while time.monotonic() < deadline:  # traffic across several scrapes
+                order += 1
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{app_port}/orders/{order}", timeout=5).read()
+                except urllib.error.HTTPError:
+                    pass
+                if order % 20 == 0 and query(base, "count_over_time(http_requests_total[1m]) >= 3"):
+                    if query(base, 'job_endpoint:slo_error_budget_remaining:ratio{slo="orders_latency"}'):
+                        break
+            for rule in recorded:
+                selector = ",".join(f'{k}="{v}"' for k, v in rule.get("labels", {}).items())
+                assert query(base, f"{rule['record']}{{{selector}}}"), (rule["record"], selector)
+            for expr in expressions(board):
+                assert query(base, concrete(expr)), concrete(expr)
+            ratio = query(base, 'job:slo_errors:ratio_rate5m{job="app", slo="availability"}')
+            assert 0.1 < float(ratio[0]["value"][1]) < 0.4, ratio
+            fast = query(base, 'job:slo_errors:ratio_rate5m{job="app", slo="latency"}')  # all well under 1 s
+            assert float(fast[0]["value"][1]) < 0.05, fast
+    finally:
+        stop_daemon(node)
+        app.terminate()
+        app.wait(timeout=20)

@@ -98,7 +98,11 @@ def run_unit_tests(tmp_path: Path, rules_file: Path, files: dict[str, tuple[str,
     paths = []
     for name, (interval, tests) in files.items():
         path = tmp_path / f"{name}.test.yml"
-        path.write_text(to_yaml({"rule_files": [rules_file.name], "evaluation_interval": interval, "tests": tests}))
+        unit = {"rule_files": [rules_file.name], "evaluation_interval": interval, "tests": tests}
+        # Recording groups before the alerts that read them: promtool's order is otherwise random,
+        # and at 10-minute evaluations a series recorded the step before is past the 5m lookback.
+        unit["group_eval_order"] = [g["name"] for g in yaml.safe_load(rules_file.read_text())["groups"]]
+        path.write_text(to_yaml(unit))
         paths.append(str(path))
     result = promtool("test", "rules", *paths)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -523,3 +527,27 @@ def test_prometheus_evaluates_every_slo_rule_and_dashboard_query(tmp_path):
         stop_daemon(node)
         app.terminate()
         app.wait(timeout=20)
+
+
+def test_a_burn_rate_must_be_positive(tmp_path):
+    config = tmp_path / "rules.yml"
+    config.write_text("alerts: {AvailabilityBudgetBurn1h: {threshold: 0}}\n")
+    result = subprocess.run([*OBSAGENT, "rules", "--config", str(config), *SLO_FLAGS], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "alerts.AvailabilityBudgetBurn1h.threshold: a burn rate must be more than 0, not 0" in result.stderr
+
+
+def test_the_readme_example_is_what_obsagent_prints(tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Alerts and dashboards") :]
+    config_text, excerpt = re.findall(r"```yaml\n(.*?)```", section, re.S)[:2]
+    config = tmp_path / "rules.yml"
+    config.write_text(config_text)
+    rules_file, _ = generate(tmp_path, "--config", str(config), name="generated.yml")
+    result = promtool("check", "rules", str(rules_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    printed = [line.strip() for line in rules_file.read_text().splitlines()]
+    for line in excerpt.splitlines():  # each line of the excerpt, in order
+        assert line.strip() in printed, line
+        printed = printed[printed.index(line.strip()) + 1 :]
+    dashboard_json("--config", str(config))

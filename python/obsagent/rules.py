@@ -3,7 +3,12 @@
 Recording rules give each endpoint's request rate, error ratio and p50/p95/p99 latency;
 alerts cover latency, errors, disk, CPU, memory, GPUs, targets that are down, collectors
 that fail and remote_write that can't deliver. Every threshold is a parameter. Annotations
-name labels only (no ``$value``), so ``promtool test rules`` can state them exactly."""
+name labels only (no ``$value``), so ``promtool test rules`` can state them exactly.
+
+With objectives (``--slo``, `slo.py`) come their error ratios, error budget remaining and
+burn-rate alerts; a rules file (``--config``, `parse_config`) sets any alert's ``for``,
+severity, labels, annotations, threshold and runbook URL, prefixes the names and disables
+alerts. Without either the output is what it always was."""
 
 from __future__ import annotations
 
@@ -313,6 +318,8 @@ def rules(thresholds: Thresholds = Thresholds(), config: RulesConfig = RulesConf
             raise ConfigError(f"alerts.{name}: no such alert (there are {', '.join(known)})")
         if settings.threshold is not None and known[name].threshold != "burn_rate":
             raise ConfigError(f"alerts.{name}.threshold: {name} has no threshold")
+        if settings.threshold is not None and settings.threshold <= 0:
+            raise ConfigError(f"alerts.{name}.threshold: a burn rate must be more than 0, not {settings.threshold:g}")
     out = [{"name": "obsagent-http-recording", "rules": recording_rules()}]
     for group, members in groups:
         if group == "obsagent-slo-alerts":

@@ -132,6 +132,8 @@ def burn_tests(objective: slo.Objective, tier: slo.Tier, rule: dict, burn_rate: 
     span = int(long / step) + 2 * int(short / step)  # a full long window, and some
     at = f"{span * step}m"
     labels = {"job": "app", "slo": objective.name}
+    if objective.per_endpoint:
+        labels.update(method=APP["method"], endpoint=APP["endpoint"])
     budget = objective.budget
     cases = [
         (burn_rate * 1.25 * budget, [(burn_rate * 1.25 * budget, span)], [expected(rule, labels)]),
@@ -185,9 +187,14 @@ def test_recorded_windows_and_tiers_are_the_workbooks():
     assert spent == [0.02, 0.05, 0.1, 0.1]
 
 
-@pytest.mark.parametrize("objective", OBJECTIVES, ids=lambda o: o.name)
+PER_ENDPOINT = [slo.Objective(o.name, o.target, o.threshold, per_endpoint=True) for o in OBJECTIVES]
+
+
+@pytest.mark.parametrize(
+    "objective", OBJECTIVES + PER_ENDPOINT, ids=lambda o: o.name + (" per endpoint" if o.per_endpoint else "")
+)
 def test_each_burn_rate_alert_fires_at_its_burn_rate_only(tmp_path, objective):
-    rules_file, data = generate(tmp_path, *SLO_FLAGS)
+    rules_file, data = generate(tmp_path, *SLO_FLAGS, *(["--slo-per-endpoint"] if objective.per_endpoint else []))
     by_name = alert_rules(data)
     files: dict[str, tuple[str, list[dict]]] = {}
     for long, (short, burn_rate, severity) in WORKBOOK.items():
@@ -472,6 +479,7 @@ def test_every_dashboard_query_parses(tmp_path):
         assert f"SUCCESS: {len(exprs)} rules found" in result.stdout
 
 
+BURN_ALERTS = [f"AvailabilityBudgetBurn{long}" for long in WORKBOOK]
 E2E_CONFIG = """
 slo:
   objectives:
@@ -523,6 +531,12 @@ def test_prometheus_evaluates_every_slo_rule_and_dashboard_query(tmp_path):
             assert 0.1 < float(ratio[0]["value"][1]) < 0.4, ratio
             fast = query(base, 'job:slo_errors:ratio_rate5m{job="app", slo="latency"}')  # all well under 1 s
             assert float(fast[0]["value"][1]) < 0.05, fast
+            # 25% failing burns a 99.9% budget 250 times too fast: every availability tier fires
+            # (none has a `for`), no latency one does, and the dashboard's annotations show them.
+            firing = f'ALERTS{{alertstate="firing", job="app", alertname=~"{"|".join(BURN_ALERTS)}"}}'
+            wait_for(lambda: len(query(base, firing)) == len(BURN_ALERTS), timeout=30)
+            assert not query(base, 'ALERTS{alertname=~"LatencyBudgetBurn.*"}')
+            assert query(base, concrete(board["annotations"]["list"][0]["expr"]))
     finally:
         stop_daemon(node)
         app.terminate()

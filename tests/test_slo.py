@@ -565,3 +565,26 @@ def test_the_readme_example_is_what_obsagent_prints(tmp_path):
         assert line.strip() in printed, line
         printed = printed[printed.index(line.strip()) + 1 :]
     dashboard_json("--config", str(config))
+
+
+def test_low_request_rate_is_there_only_when_a_file_enables_it(tmp_path):
+    assert "LowRequestRate" not in alert_rules(rules())
+    config = tmp_path / "rules.yml"
+    config.write_text("alerts: {LowRequestRate: {threshold: 2}}\n")  # set, not enabled
+    _, data = generate(tmp_path, "--config", str(config), name="set.yml")
+    assert "LowRequestRate" not in alert_rules(data)
+    config.write_text("alerts: {LowRequestRate: {enabled: true, threshold: 2, labels: {category: traffic}}}\n")
+    rules_file, data = generate(tmp_path, "--config", str(config), name="enabled.yml")
+    rule = alert_rules(data)["LowRequestRate"]
+    assert rule["expr"].endswith("< 2.0") and rule["labels"] == {"severity": "warning", "category": "traffic"}
+    labels = {"job": "app"}
+
+    def case(per_minute: float, alerts: list[dict]) -> dict:
+        return {
+            "interval": "1m",
+            "input_series": [counter({**APP, "status": "200"}, [(per_minute, 40)])],
+            "alert_rule_test": [{"eval_time": "30m", "alertname": "LowRequestRate", "exp_alerts": alerts}],
+        }
+
+    # 1 request a second: below the file's 2 (not the default 1); 3 a second: above it
+    run_unit_tests(tmp_path, rules_file, {"low": ("1m", [case(60, [expected(rule, labels)]), case(180, [])])})

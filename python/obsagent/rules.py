@@ -38,6 +38,8 @@ class Thresholds:
     memory_percent: float = 90.0
     gpu_memory_percent: float = 95.0
     gpu_temperature_celsius: float = 85.0
+    #: LowRequestRate, which a rules file must enable (`optional_alerts`).
+    min_requests_per_second: float = 1.0
     runbook_url: str = DEFAULT_RUNBOOK_URL
 
 
@@ -116,6 +118,23 @@ def check_runbook_url(template: str, where: str) -> str:
         known = ", ".join(f"{{{p}}}" for p in RUNBOOK_PLACEHOLDERS)
         raise ConfigError(f"{where}: {template!r} is not a runbook URL template ({err}; it may name {known})") from None
     return template
+
+
+def optional_alerts(t: Thresholds) -> list[Alert]:
+    """Alerts only a rules file's ``enabled: true`` adds: a service's traffic is not a problem
+    everywhere it is low."""
+    return [
+        Alert(
+            "LowRequestRate",
+            f"sum by (job) (rate(http_requests_total[5m])) < {t.min_requests_per_second}",
+            "10m",
+            "warning",
+            f"Fewer than {t.min_requests_per_second:g} requests a second",
+            f"{{{{ $labels.job }}}} has answered fewer than {t.min_requests_per_second:g} requests a second "
+            "for 10 minutes.",
+            threshold="min_requests_per_second",
+        ),
+    ]
 
 
 def alerts(t: Thresholds) -> list[Alert]:
@@ -247,7 +266,8 @@ class AlertConfig:
     #: A burn-rate alert's burn rate; other alerts' thresholds go to `RulesConfig.thresholds`.
     threshold: float | None = None
     runbook_url: str | None = None
-    enabled: bool = True
+    #: False drops the alert, True adds an optional one (`optional_alerts`), None: as by default.
+    enabled: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -303,7 +323,8 @@ def rules(thresholds: Thresholds = Thresholds(), config: RulesConfig = RulesConf
     thresholds = replace(thresholds, **config.thresholds)
     check_runbook_url(thresholds.runbook_url, "runbook_url")
     burn_rates = {name: c.threshold for name, c in config.alerts.items() if c.threshold is not None}
-    groups = [("obsagent-alerts", alerts(thresholds))]
+    wanted = [a for a in optional_alerts(thresholds) if config.alerts.get(a.name, AlertConfig()).enabled]
+    groups = [("obsagent-alerts", alerts(thresholds) + wanted)]
     recording: list[dict[str, Any]] = []
     burning: list[Alert] = []
     for objective in config.objectives:
@@ -313,6 +334,7 @@ def rules(thresholds: Thresholds = Thresholds(), config: RulesConfig = RulesConf
     if burning:
         groups.append(("obsagent-slo-alerts", burning))
     known = {alert.name: alert for _, group in groups for alert in group}
+    known.update((alert.name, alert) for alert in optional_alerts(thresholds))
     for name, settings in config.alerts.items():
         if name not in known:
             raise ConfigError(f"alerts.{name}: no such alert (there are {', '.join(known)})")
@@ -324,7 +346,9 @@ def rules(thresholds: Thresholds = Thresholds(), config: RulesConfig = RulesConf
     for group, members in groups:
         if group == "obsagent-slo-alerts":
             out.append({"name": "obsagent-slo-recording", "rules": recording})
-        configured = [configure(a, config) for a in members if config.alerts.get(a.name, AlertConfig()).enabled]
+        configured = [
+            configure(a, config) for a in members if config.alerts.get(a.name, AlertConfig()).enabled is not False
+        ]
         out.append({"name": group, "rules": [a.rule(thresholds.runbook_url) for a in configured]})
     return {"groups": out}
 
@@ -387,7 +411,7 @@ def _number(value: Any, path: str) -> float:
 def parse_config(data: Any) -> RulesConfig:
     """A rules file's contents (as YAML reads it) checked key by key; see README.md."""
     top = _mapping(data, "", ("prefix", "runbook_url", "labels", "annotations", "thresholds", "alerts", "slo"))
-    by_threshold = {a.name: a.threshold for a in alerts(Thresholds())}
+    by_threshold = {a.name: a.threshold for a in alerts(Thresholds()) + optional_alerts(Thresholds())}
     settable = dict(threshold_fields())
     thresholds: dict[str, Any] = {}
     for key, value in _mapping(top.get("thresholds"), "thresholds", set(settable) - {"runbook_url"}).items():
@@ -408,8 +432,8 @@ def parse_config(data: Any) -> RulesConfig:
                 thresholds[by_threshold[name]] = number
             else:  # a burn rate, or an alert with no threshold (told when the alerts are known)
                 threshold = number
-        enabled = own.get("enabled", True)
-        if not isinstance(enabled, bool):
+        enabled = own.get("enabled")
+        if enabled is not None and not isinstance(enabled, bool):
             raise ConfigError(f"{path}.enabled: must be true or false, not {enabled!r}")
         configs[name] = AlertConfig(
             duration=slo.check_duration(own["for"], f"{path}.for") if "for" in own else None,

@@ -386,6 +386,8 @@ def test_bad_rules_files_name_the_key(tmp_path, text, message):
     assert f"Invalid value for '--config': {config}: " in result.stderr, result.stderr
     assert message in " ".join(result.stderr.split()), result.stderr
     assert "Traceback" not in result.stderr
+    board = subprocess.run([*OBSAGENT, "dashboard", "--config", str(config)], capture_output=True, text=True)
+    assert board.returncode == 2 and message in " ".join(board.stderr.split()), board.stderr
 
 
 def test_a_flag_on_the_command_line_wins_over_the_file(tmp_path):

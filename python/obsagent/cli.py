@@ -391,6 +391,12 @@ def dashboard(ctx: click.Context, **options: Any) -> None:
     """Print a Grafana dashboard (JSON) for obsagent's HTTP, system and GPU metrics, its stats
     and gauges coloured by the same thresholds and SLOs as `obsagent rules` with these flags."""
     from .dashboard import dashboard
+    from .rules import rules
+    from .slo import ConfigError
 
-    thresholds, config, _ = rules_config(ctx, options)
+    thresholds, config, source = rules_config(ctx, options)
+    try:
+        rules(thresholds, config)  # the file is checked as for `obsagent rules`
+    except ConfigError as err:
+        raise click.BadParameter(f"{source}: {err}", param_hint="'--config'") from None
     click.echo(json.dumps(dashboard(thresholds, config), indent=2))

@@ -19,8 +19,8 @@ HTTP = TARGET
 NODE = TARGET
 GPU = f'{TARGET}, gpu=~"$gpu"'
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-#: A panel turns amber at this share of the threshold its alert fires at (red), where the alert
-#: has only one: 80% CPU busy when HighCPUUsage fires at 100%... of its threshold.
+#: Where an alert has one threshold (red), its panel turns amber at this share of it: CPU busy
+#: is amber from 64% when HighCPUUsage fires above 80% (disk free: amber below 0.15 / 0.8).
 AMBER = 0.8
 #: An SLO's budget-remaining stat is amber below this share of the budget, red once spent.
 BUDGET_AMBER = 0.25

@@ -590,3 +590,14 @@ def test_low_request_rate_is_there_only_when_a_file_enables_it(tmp_path):
 
     # 1 request a second: below the file's 2 (not the default 1); 3 a second: above it
     run_unit_tests(tmp_path, rules_file, {"low": ("1m", [case(60, [expected(rule, labels)]), case(180, [])])})
+
+
+def test_without_pyyaml_a_rules_file_is_a_clear_error(tmp_path, monkeypatch):
+    from obsagent.rules import load_config
+
+    config = tmp_path / "rules.yml"
+    config.write_text("prefix: Obsagent\n")
+    assert load_config(str(config)).prefix == "Obsagent"
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML weren't installed
+    with pytest.raises(slo.ConfigError, match=r"rules\.yml: reading a rules file needs PyYAML \(pip install pyyaml\)"):
+        load_config(str(config))

@@ -428,8 +428,9 @@ def parse_config(data: Any) -> RulesConfig:
         threshold = None
         if "threshold" in own:
             number = _number(own["threshold"], f"{path}.threshold")
-            if by_threshold.get(name):
-                thresholds[by_threshold[name]] = number
+            settles = by_threshold.get(name)
+            if settles:
+                thresholds[settles] = number
             else:  # a burn rate, or an alert with no threshold (told when the alerts are known)
                 threshold = number
         enabled = own.get("enabled")
@@ -466,13 +467,14 @@ def parse_config(data: Any) -> RulesConfig:
             own = _mapping(spec, path, _SLO_KEYS)
             if "objective" not in own:
                 raise ConfigError(f"{path}.objective: missing (a percentage, for example 99.9)")
-            threshold = own.get("threshold")
-            if threshold is not None and isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
-                threshold = f"{threshold}s"
+            given = own.get("threshold")
+            if isinstance(given, (int, float)) and not isinstance(given, bool):
+                given = f"{given}s"  # seconds
+            where = f"{path}.threshold"
             objective = slo.Objective(
                 slo.check_name(name, path),
                 slo.parse_target(own["objective"], f"{path}.objective"),
-                None if threshold is None else slo.parse_seconds(_string(threshold, f"{path}.threshold"), path),
+                None if given is None else slo.parse_seconds(_string(given, where), where),
                 own.get("per_endpoint", per_endpoint),
                 own.get("matchers", ""),
             )
@@ -496,7 +498,7 @@ def parse_config(data: Any) -> RulesConfig:
 def load_config(path: str) -> RulesConfig:
     """The rules file at `path` (YAML); a ConfigError names the file and the key."""
     try:
-        import yaml
+        import yaml  # type: ignore[import-untyped]
     except ImportError:
         raise ConfigError(f"{path}: reading a rules file needs PyYAML (pip install pyyaml)") from None
     try:

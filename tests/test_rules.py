@@ -179,9 +179,10 @@ def test_dashboard_is_grafana_json_over_obsagent_metrics():
     result = subprocess.run([*OBSAGENT, "dashboard"], capture_output=True, text=True, check=True)
     board = json.loads(result.stdout)
     assert board["schemaVersion"] >= 39
-    assert [v["name"] for v in board["templating"]["list"]] == ["datasource", "job", "instance", "gpu"]
+    variables = [v["name"] for v in board["templating"]["list"]]
+    assert variables == ["datasource", "job", "instance", "environment", "gpu"]
     rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
-    assert rows == ["HTTP", "System", "GPU"]
+    assert rows == ["Overview", "HTTP", "System", "GPU"]  # an SLOs row only with objectives
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids))
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
@@ -190,8 +191,10 @@ def test_dashboard_is_grafana_json_over_obsagent_metrics():
 
 
 def concrete(expr: str) -> str:
-    """A dashboard query as Grafana sends it with every variable on All."""
-    return expr.replace("$__rate_interval", "1m").replace("$job", ".*").replace("$instance", ".*").replace("$gpu", ".*")
+    """A dashboard query as Grafana sends it with every variable on All (and a minute's range)."""
+    for variable, value in [("$__rate_interval", "1m"), ("$__range", "1m"), ("$environment", ".*")]:
+        expr = expr.replace(variable, value)
+    return expr.replace("$job", ".*").replace("$instance", ".*").replace("$gpu", ".*")
 
 
 def test_prometheus_evaluates_every_recording_rule_and_dashboard_query(rules_file, tmp_path):

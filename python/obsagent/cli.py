@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -297,20 +298,105 @@ def threshold_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def objective_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--config``, ``--slo``, ``--slo-per-endpoint`` and ``--latency-buckets``: what both
+    ``rules`` and ``dashboard`` read their objectives and alert settings from."""
+    options = [
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(exists=True, dir_okay=False),
+            help="A rules file (YAML): alerts' for, severity, labels, annotations, thresholds and runbook "
+            "URLs, a prefix for their names, disabled alerts, SLOs (README: Alerts and dashboards).",
+        ),
+        click.option(
+            "--slo",
+            "slos",
+            multiple=True,
+            metavar="NAME=OBJECTIVE",
+            help="An SLO: availability=99.9 (99.9% of requests without a 5xx) or latency=1s@99 (99% within "
+            "1 s); repeatable, replaces the file's objective of that name.",
+        ),
+        click.option("--slo-per-endpoint", is_flag=True, help="The --slo objectives per endpoint, not per job."),
+        click.option(
+            "--latency-buckets",
+            metavar="SECONDS,...",
+            help="The middleware's http_request_duration_seconds buckets, if not its defaults "
+            "(a latency objective's threshold must be one of them).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def rules_config(ctx: click.Context, options: dict[str, Any]) -> tuple[Any, Any, str]:
+    """The thresholds, the rules file and its name from the flags: a flag given on the command
+    line wins over the file, the file over the flags' defaults."""
+    from .rules import RulesConfig, Thresholds, check_runbook_url, load_config
+    from .slo import ConfigError, check_objective, parse_buckets, parse_flag
+
+    config_file = options.pop("config_file")
+    slos, per_endpoint, buckets = options.pop("slos"), options.pop("slo_per_endpoint"), options.pop("latency_buckets")
+    try:
+        config = load_config(config_file) if config_file else RulesConfig()
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="'--config'") from None
+    explicit = {name for name in options if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    config = replace(config, thresholds={k: v for k, v in config.thresholds.items() if k not in explicit})
+    try:
+        if buckets is not None:
+            config = replace(config, latency_buckets=parse_buckets(buckets))
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="'--latency-buckets'") from None
+    try:
+        check_runbook_url(options["runbook_url"], "--runbook-url")
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="'--runbook-url'") from None
+    named = {o.name: o for o in config.objectives}
+    try:
+        for text in slos:
+            objective = replace(parse_flag(text), per_endpoint=per_endpoint)
+            named[objective.name] = check_objective(objective, config.latency_buckets, f"--slo {text}")
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="'--slo'") from None
+    return Thresholds(**options), replace(config, objectives=tuple(named.values())), config_file
+
+
 @main.command()
 @threshold_options
-def rules(**thresholds: Any) -> None:
-    """Print a Prometheus rules file: recording rules and alerts for obsagent's metrics.
+@objective_options
+@click.pass_context
+def rules(ctx: click.Context, **options: Any) -> None:
+    """Print a Prometheus rules file: recording rules and alerts for obsagent's metrics, and
+    multiwindow burn-rate alerts for each SLO.
 
-    The runbook URL may name the alert as {alert} (its name in lower case)."""
-    from .rules import Thresholds, rules, to_yaml
+    The runbook URL may name the alert as {alert} (its name in lower case), {name} (as
+    written) or {slug} (snake_case: high_api_latency)."""
+    from .rules import rules, to_yaml
+    from .slo import ConfigError
 
-    click.echo(to_yaml(rules(Thresholds(**thresholds))))
+    thresholds, config, source = rules_config(ctx, options)
+    try:
+        click.echo(to_yaml(rules(thresholds, config)))
+    except ConfigError as err:  # an alert the file names that isn't there
+        raise click.BadParameter(f"{source}: {err}", param_hint="'--config'") from None
 
 
 @main.command()
-def dashboard() -> None:
-    """Print a Grafana dashboard (JSON) for obsagent's HTTP, system and GPU metrics."""
+@threshold_options
+@objective_options
+@click.pass_context
+def dashboard(ctx: click.Context, **options: Any) -> None:
+    """Print a Grafana dashboard (JSON) for obsagent's HTTP, system and GPU metrics, its stats
+    and gauges coloured by the same thresholds and SLOs as `obsagent rules` with these flags."""
     from .dashboard import dashboard
+    from .rules import rules
+    from .slo import ConfigError
 
-    click.echo(json.dumps(dashboard(), indent=2))
+    thresholds, config, source = rules_config(ctx, options)
+    try:
+        rules(thresholds, config)  # the file is checked as for `obsagent rules`
+    except ConfigError as err:
+        raise click.BadParameter(f"{source}: {err}", param_hint="'--config'") from None
+    click.echo(json.dumps(dashboard(thresholds, config), indent=2))

@@ -599,5 +599,7 @@ def test_without_pyyaml_a_rules_file_is_a_clear_error(tmp_path, monkeypatch):
     config.write_text("prefix: Obsagent\n")
     assert load_config(str(config)).prefix == "Obsagent"
     monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML weren't installed
-    with pytest.raises(slo.ConfigError, match=r"rules\.yml: reading a rules file needs PyYAML \(pip install pyyaml\)"):
+    with pytest.raises(
+        slo.ConfigError, match=r"rules\.yml: reading a rules file needs PyYAML \(pip install 'obsagent\[rules\]'\)"
+    ):
         load_config(str(config))

@@ -500,7 +500,7 @@ def load_config(path: str) -> RulesConfig:
     try:
         import yaml  # type: ignore[import-untyped]
     except ImportError:
-        raise ConfigError(f"{path}: reading a rules file needs PyYAML (pip install pyyaml)") from None
+        raise ConfigError(f"{path}: reading a rules file needs PyYAML (pip install 'obsagent[rules]')") from None
     try:
         with open(path, encoding="utf-8") as file:
             data = yaml.safe_load(file)

@@ -143,6 +143,36 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=CollectorSettings.diskstats_device_exclude,
             help="Regex of block devices to ignore (default: node_exporter's).",
         ),
+        click.option(
+            "--collector.netstat.fields",
+            "netstat_fields",
+            default=CollectorSettings.netstat_fields,
+            help="Regex of netstat fields to return (default: node_exporter's).",
+        ),
+        click.option(
+            "--collector.netclass.ignored-devices",
+            "netclass_ignored_devices",
+            default=CollectorSettings.netclass_ignored_devices,
+            help="Regex of network devices the netclass collector ignores.",
+        ),
+        click.option(
+            "--collector.netclass.ignore-invalid-speed/--no-collector.netclass.ignore-invalid-speed",
+            "netclass_ignore_invalid_speed",
+            default=CollectorSettings.netclass_ignore_invalid_speed,
+            help="Leave out node_network_speed_bytes where the speed is unknown (-1).",
+        ),
+        click.option(
+            "--collector.arp.device-include",
+            "arp_device_include",
+            default=CollectorSettings.arp_device_include,
+            help="Regex of devices the arp collector includes (excludes the others).",
+        ),
+        click.option(
+            "--collector.arp.device-exclude",
+            "arp_device_exclude",
+            default=CollectorSettings.arp_device_exclude,
+            help="Regex of devices the arp collector ignores.",
+        ),
     ]
     for name, default in NODE_COLLECTORS:
         state = "enabled" if default else "disabled"
@@ -193,6 +223,11 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         gpu_nvml_library=options.pop("gpu_nvml_library"),
         gpu_interval=options.pop("gpu_interval"),
         gpu_pcie=options.pop("gpu_pcie"),
+        netstat_fields=options.pop("netstat_fields"),
+        netclass_ignored_devices=options.pop("netclass_ignored_devices"),
+        netclass_ignore_invalid_speed=options.pop("netclass_ignore_invalid_speed"),
+        arp_device_include=options.pop("arp_device_include"),
+        arp_device_exclude=options.pop("arp_device_exclude"),
     )
     config = DaemonConfig(serve=serve, collectors=collectors, multiproc_dir=options.pop("multiproc_dir"))
     config = with_push_flags(config, options)

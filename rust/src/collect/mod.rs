@@ -9,20 +9,30 @@
 //! A failing collector contributes nothing but its `success 0` and one log line; the others and
 //! the scrape go on.
 
+pub mod arp;
+pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
+pub mod entropy;
+pub mod filefd;
 pub mod filesystem;
 pub mod gpu_nvidia;
 pub mod kernel_file;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netclass;
 pub mod netdev;
+pub mod netstat;
 pub mod paths;
 pub mod pressure;
 pub mod process;
+pub mod sockstat;
+pub mod softnet;
 pub mod stat;
 pub mod textfile;
 pub mod time;
+pub mod timex;
+pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
 
@@ -55,6 +65,16 @@ pub struct Config {
     pub gpu_interval: Option<std::time::Duration>,
     /// `--collector.gpu.pcie`: also read PCIe throughput.
     pub gpu_pcie: bool,
+    /// `--collector.netstat.fields` (a regex), when not the default.
+    pub netstat_fields: Option<String>,
+    /// `--collector.netclass.ignored-devices` (a regex), when not the default (`^$`).
+    pub netclass_ignored_devices: Option<String>,
+    /// `--collector.netclass.ignore-invalid-speed`: no `speed_bytes` for a speed of -1.
+    pub netclass_ignore_invalid_speed: bool,
+    /// `--collector.arp.device-include` (a regex).
+    pub arp_device_include: Option<String>,
+    /// `--collector.arp.device-exclude` (a regex).
+    pub arp_device_exclude: Option<String>,
 }
 
 /// One system collector.
@@ -75,17 +95,27 @@ pub struct Factory {
 
 /// Every collector, in the order their families are exposed.
 pub const FACTORIES: &[Factory] = &[
+    Factory { name: "arp", enabled_by_default: true, build: arp::build },
+    Factory { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     Factory { name: "cpu", enabled_by_default: true, build: cpu::build },
     Factory { name: "diskstats", enabled_by_default: true, build: diskstats::build },
+    Factory { name: "entropy", enabled_by_default: true, build: entropy::build },
+    Factory { name: "filefd", enabled_by_default: true, build: filefd::build },
     Factory { name: "filesystem", enabled_by_default: true, build: filesystem::build },
     Factory { name: "gpu", enabled_by_default: true, build: gpu_nvidia::build },
     Factory { name: "loadavg", enabled_by_default: true, build: loadavg::build },
     Factory { name: "meminfo", enabled_by_default: true, build: meminfo::build },
+    Factory { name: "netclass", enabled_by_default: true, build: netclass::build },
     Factory { name: "netdev", enabled_by_default: true, build: netdev::build },
+    Factory { name: "netstat", enabled_by_default: true, build: netstat::build },
     Factory { name: "pressure", enabled_by_default: true, build: pressure::build },
+    Factory { name: "sockstat", enabled_by_default: true, build: sockstat::build },
+    Factory { name: "softnet", enabled_by_default: true, build: softnet::build },
     Factory { name: "stat", enabled_by_default: true, build: stat::build },
     Factory { name: "textfile", enabled_by_default: true, build: textfile::build },
     Factory { name: "time", enabled_by_default: true, build: time::build },
+    Factory { name: "timex", enabled_by_default: true, build: timex::build },
+    Factory { name: "udp_queues", enabled_by_default: true, build: udp_queues::build },
     Factory { name: "uname", enabled_by_default: true, build: uname::build },
     Factory { name: "vmstat", enabled_by_default: true, build: vmstat::build },
 ];
@@ -172,6 +202,43 @@ pub fn single(name: impl Into<Text>, help: impl Into<Text>, kind: MetricType, va
 pub fn read(path: &std::path::Path) -> Result<String> {
     kernel_file::read(path)
         .map_err(|err| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))))
+}
+
+/// Like [`read`], but a file that does not exist is `None` (a kernel without that feature).
+pub fn read_if_exists(path: &std::path::Path) -> Result<Option<String>> {
+    match read(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// A file holding one unsigned decimal integer (Go's `strconv.ParseUint(trimmed, 10, 64)`).
+pub fn read_uint(path: &std::path::Path) -> Result<f64> {
+    let text = read(path)?;
+    text.trim().parse::<u64>().map(|v| v as f64).map_err(|_| malformed(&path.display().to_string(), &text))
+}
+
+/// An integer as Go's `strconv.ParseInt(s, 0, 64)` reads it: a sign, then `0x`, `0o`, `0b` or
+/// a leading `0` (octal) choose the base.
+pub fn parse_go_int(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let lower = digits.get(..2).map(str::to_ascii_lowercase);
+    let (radix, body) = match lower.as_deref() {
+        Some("0x") => (16, &digits[2..]),
+        Some("0o") => (8, &digits[2..]),
+        Some("0b") => (2, &digits[2..]),
+        _ if digits.len() > 1 && digits.starts_with('0') => (8, &digits[1..]),
+        _ => (10, digits),
+    };
+    if body.is_empty() || body.starts_with(['+', '-']) {
+        return None;
+    }
+    let magnitude = i128::from_str_radix(body, radix).ok()?;
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
 }
 
 /// The parse error for `what`, quoting the start of the offending text.

@@ -206,6 +206,11 @@ struct CollectorSettings {
     gpu_nvml_library: Option<String>,
     gpu_interval: f64,
     gpu_pcie: bool,
+    netstat_fields: Option<String>,
+    netclass_ignored_devices: Option<String>,
+    netclass_ignore_invalid_speed: bool,
+    arp_device_include: Option<String>,
+    arp_device_exclude: Option<String>,
 }
 
 impl CollectorSettings {
@@ -221,6 +226,11 @@ impl CollectorSettings {
             gpu_nvml_library: self.gpu_nvml_library.map(Into::into),
             gpu_interval: Some(crate::clock::seconds(self.gpu_interval, "--collector.gpu.interval")?),
             gpu_pcie: self.gpu_pcie,
+            netstat_fields: self.netstat_fields,
+            netclass_ignored_devices: self.netclass_ignored_devices,
+            netclass_ignore_invalid_speed: self.netclass_ignore_invalid_speed,
+            arp_device_include: self.arp_device_include,
+            arp_device_exclude: self.arp_device_exclude,
         };
         Ok((config, self.collectors))
     }

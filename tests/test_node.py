@@ -235,6 +235,8 @@ def start_node_exporter(textfile_dir: Path) -> tuple[subprocess.Popen, str]:
 # What the two may differ in, and why: upstream >= 1.8 behaviour we follow where Debian's
 # node_exporter 1.5.0 is older.
 ONLY_OURS = {
+    "node_filesystem_mount_info": "filesystem: mount information, 1.9.0 (#2970)",
+    "node_cpu_online": "cpu: CPU online status, 1.9.0 (#3032), where cpu0 has an online file",
     "node_netstat_TcpExt_TCPOFOQueue": "default netstat field since 1.8.0 (#2867)",
     "node_netstat_TcpExt_TCPRcvQDrop": "default netstat field since 1.9.0 (#3021)",
     "node_softnet_backlog_len": "softnet_data columns added in 1.6.0 (#2592)",

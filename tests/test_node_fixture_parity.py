@@ -17,7 +17,7 @@ from conftest import free_port, peer, samples, scrape, start_daemon, stop_daemon
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The collectors compared sample for sample (all read the fixture tree, except timex: a syscall).
-COMPARED = ["arp", "conntrack", "entropy", "filefd", "netclass", "netstat", "sockstat", "softnet", "udp_queues"]
+COMPARED = ["arp", "conntrack", "cpu", "entropy", "filefd", "netclass", "netstat", "sockstat", "softnet", "udp_queues"]
 
 # Families node_exporter >= 1.6 (what obsagent follows) has and 1.5.0 lacks, with the reason.
 ONLY_OURS = {
@@ -27,6 +27,7 @@ ONLY_OURS = {
     "node_softnet_cpu_collision_total": "softnet: more softnet_data columns, 1.6.0 (#2592)",
     "node_softnet_flow_limit_count_total": "softnet: more softnet_data columns, 1.6.0 (#2592)",
     "node_softnet_received_rps_total": "softnet: more softnet_data columns, 1.6.0 (#2592)",
+    "node_cpu_online": "cpu: CPU online status from sysfs, 1.9.0 (#3032)",
 }
 # Labels node_exporter >= 1.6 adds to a family, with the reason.
 EXTRA_LABELS = {

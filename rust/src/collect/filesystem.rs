@@ -54,6 +54,8 @@ pub struct Mount {
     pub fs_type: String,
     /// Whether the mount options say `ro`.
     pub read_only: bool,
+    /// The device's major and minor numbers (`0:21`), for `node_filesystem_mount_info`.
+    pub major_minor: (u32, u32),
 }
 
 /// Decodes mountinfo's octal escapes (`\040` for a space).
@@ -85,7 +87,12 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>> {
         let fields: Vec<&str> = line.split(' ').collect();
         let separator = fields.iter().position(|f| *f == "-").filter(|&i| i >= 6 && fields.len() >= i + 3);
         let separator = separator.ok_or_else(|| malformed("mountinfo line", line))?;
+        let major_minor = fields[2]
+            .split_once(':')
+            .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)))
+            .ok_or_else(|| malformed("mountinfo line", line))?;
         mounts.push(Mount {
+            major_minor,
             device: unescape(fields[separator + 2]),
             mount_point: unescape(fields[4]),
             fs_type: fields[separator + 1].to_owned(),
@@ -329,6 +336,9 @@ impl NodeCollector for Filesystem {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let mut families: Vec<MetricFamily> =
             FAMILIES.iter().map(|(name, help)| MetricFamily::new(*name, *help, MetricType::Gauge, "")).collect();
+        // node_exporter 1.9: one per mount whose statfs succeeded.
+        let help = "Filesystem mount information.";
+        let mut mount_info = MetricFamily::new("node_filesystem_mount_info", help, MetricType::Gauge, "");
         let mounts = self.mounts()?;
         let paths: Vec<(PathBuf, bool)> = mounts
             .iter()
@@ -345,6 +355,16 @@ impl NodeCollector for Filesystem {
                 ("fstype".into(), mount.fs_type.clone().into()),
                 ("mountpoint".into(), mount.mount_point.clone().into()),
             ];
+            if stat.is_ok() {
+                let (major, minor) = mount.major_minor;
+                let labels = vec![
+                    ("device".into(), mount.device.clone().into()),
+                    ("major".into(), major.to_string().into()),
+                    ("minor".into(), minor.to_string().into()),
+                    ("mountpoint".into(), mount.mount_point.clone().into()),
+                ];
+                mount_info.push("", labels, 1.0);
+            }
             let values = match stat {
                 Ok(s) => [
                     Some(s.blocks_available * s.block_size),
@@ -364,6 +384,7 @@ impl NodeCollector for Filesystem {
             }
         }
         out.extend(families);
+        out.push(mount_info);
         Ok(())
     }
 }
@@ -436,6 +457,8 @@ mod tests {
         assert_eq!((disk.device.as_str(), disk.fs_type.as_str(), disk.read_only), ("/dev/sdb1", "vfat", true));
         assert!(!mounts[1].read_only);
         assert!(parse_mountinfo("27 1 254:0 / /\n").unwrap_err().to_string().contains("mountinfo line"));
+        assert_eq!((mounts[1].major_minor, mounts[2].major_minor), ((254, 0), (0, 30)));
+        assert!(parse_mountinfo("27 1 254 / / rw - ext4 /dev/vda rw\n").is_err(), "no major:minor");
     }
 
     #[test]
@@ -452,6 +475,10 @@ mod tests {
         let labels = &out[0].samples[0].labels;
         let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_ref()).collect();
         assert_eq!(names, ["device", "device_error", "fstype", "mountpoint"]);
+        let info = out.iter().find(|f| f.name == "node_filesystem_mount_info").unwrap();
+        let labels: Vec<Vec<&str>> =
+            info.samples.iter().map(|s| s.labels.iter().map(|(_, v)| v.as_ref()).collect()).collect();
+        assert_eq!(labels, [["/dev/vda", "254", "0", "/"], ["/dev/sdb1", "0", "30", "/mnt/my disk"]]);
         let everything = Config {
             filesystem_fs_types_exclude: Some(String::new()),
             filesystem_mount_points_exclude: Some(String::new()),
@@ -494,6 +521,7 @@ mod tests {
             [("/gone".to_string(), 1.0), ("/stuck".to_string(), 1.0), ("/ok".to_string(), 0.0)]
         );
         assert_eq!(series(&out, "node_filesystem_size_bytes"), [("/ok".to_string(), 409600.0)]);
+        assert_eq!(series(&out, "node_filesystem_mount_info"), [("/ok".to_string(), 1.0)]);
         assert_eq!(series(&out, "node_filesystem_readonly").len(), 3);
         let errors: Vec<&str> = out[1].samples.iter().map(|s| s.labels[1].1.as_ref()).collect();
         assert!(errors[0].contains("No such file"), "{errors:?}");

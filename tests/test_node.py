@@ -91,16 +91,7 @@ def test_golden_scrape_of_the_fixtures():
         stop_daemon(process)
     kept = "".join(line + "\n" for line in body.splitlines() if not NON_DETERMINISTIC.match(line))
     compare_golden("e2e-node.prom", kept.encode())
-    problems = [p for p in promtool_problems(body.encode()) if not NODE_EXPORTER_LINT.match(p)]
-    assert problems == []
-
-
-# promtool's findings on node_exporter's own scrape (see the research notes' promtool section):
-# the kernel's CamelCase netstat names, and entropy counted in bits. Same names, same findings.
-NODE_EXPORTER_LINT = re.compile(
-    r"^node_netstat_\w+ metric names should be written in 'snake_case' not 'camelCase'$"
-    r'|^node_entropy_(available|pool_size)_bits use base unit "bytes" instead of "bits"$'
-)
+    assert promtool_problems(body.encode()) == []
 
 
 def test_every_collector_succeeds_on_the_fixtures_and_collect_filters():

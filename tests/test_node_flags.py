@@ -23,9 +23,12 @@ TREE = [
 OURS = {name for name, _ in cli.NODE_COLLECTORS}
 BOOL_DEFAULTS = {flag: default for flag, kind, default in cli.IGNORED_FLAGS + cli.DEFAULT_ONLY_FLAGS if kind == "bool"}
 # Boolean flags obsagent implements, all off by default as in node_exporter.
-BOOL_DEFAULTS |= dict.fromkeys(
-    ["--collector.netclass.ignore-invalid-speed", "--collector.disable-defaults", "--web.disable-exporter-metrics"], False
-)
+NATIVE_BOOLS = [
+    "--collector.netclass.ignore-invalid-speed",
+    "--collector.disable-defaults",
+    "--web.disable-exporter-metrics",
+]
+BOOL_DEFAULTS |= dict.fromkeys(NATIVE_BOOLS, False)
 # Flags of node_exporter's --help whose value is this machine's, not a default to pass along.
 NOT_PASSED = {"--help", "--help-long", "--version", "--web.listen-address", "--collector.textfile.directory"}
 

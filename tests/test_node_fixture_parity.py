@@ -17,7 +17,10 @@ from conftest import free_port, peer, samples, scrape, start_daemon, stop_daemon
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The collectors compared sample for sample (all read the fixture tree, except timex: a syscall).
-COMPARED = ["arp", "conntrack", "cpu", "entropy", "filefd", "netclass", "netstat", "sockstat", "softnet", "udp_queues"]
+COMPARED = [
+    *("arp", "conntrack", "cpu", "entropy", "filefd", "netclass", "netstat", "os", "selinux", "sockstat", "softnet"),
+    "udp_queues",
+]
 
 # Families node_exporter >= 1.6 (what obsagent follows) has and 1.5.0 lacks, with the reason.
 ONLY_OURS = {
@@ -40,7 +43,8 @@ VARYING = {"node_scrape_collector_duration_seconds"}
 
 
 def tree_flags(procfs: Path = FIXTURES / "proc", sysfs: Path = FIXTURES / "sys") -> list[str]:
-    return [f"--path.procfs={procfs}", f"--path.sysfs={sysfs}", f"--path.rootfs={FIXTURES / 'rootfs'}"]
+    # The root holds only etc/os-release (the os collector's), so filesystem stays out of it.
+    return [f"--path.procfs={procfs}", f"--path.sysfs={sysfs}", f"--path.rootfs={FIXTURES / 'os-rootfs'}"]
 
 
 def node_exporter_scrape(*flags: str) -> str:

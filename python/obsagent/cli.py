@@ -37,8 +37,8 @@ NODE_COLLECTORS = _native.node_collectors()
 # --no-collector.X is a no-op, --collector.X is an error naming X.
 ABSENT_COLLECTORS = {
     **dict.fromkeys(
-        "bcache bonding btrfs cpufreq dmi edac fibrechannel hwmon infiniband ipvs mdadm nfs nfsd nvme os "
-        "powersupplyclass rapl schedstat selinux tapestats thermal_zone watchdog xfs zfs".split(),
+        "bcache bonding btrfs cpufreq dmi edac fibrechannel hwmon infiniband ipvs mdadm nfs nfsd nvme "
+        "powersupplyclass rapl schedstat tapestats thermal_zone watchdog xfs zfs".split(),
         True,
     ),
     **dict.fromkeys(

@@ -23,9 +23,11 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod os;
 pub mod paths;
 pub mod pressure;
 pub mod process;
+pub mod selinux;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
@@ -108,7 +110,9 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "netclass", enabled_by_default: true, build: netclass::build },
     Factory { name: "netdev", enabled_by_default: true, build: netdev::build },
     Factory { name: "netstat", enabled_by_default: true, build: netstat::build },
+    Factory { name: "os", enabled_by_default: true, build: os::build },
     Factory { name: "pressure", enabled_by_default: true, build: pressure::build },
+    Factory { name: "selinux", enabled_by_default: true, build: selinux::build },
     Factory { name: "sockstat", enabled_by_default: true, build: sockstat::build },
     Factory { name: "softnet", enabled_by_default: true, build: softnet::build },
     Factory { name: "stat", enabled_by_default: true, build: stat::build },

@@ -45,6 +45,7 @@ COLLECTORS = [
     "netstat",
     "os",
     "pressure",
+    "schedstat",
     "selinux",
     "sockstat",
     "softnet",

@@ -18,8 +18,8 @@ from conftest import free_port, peer, samples, scrape, start_daemon, stop_daemon
 FIXTURES = Path(__file__).parent / "fixtures"
 # The collectors compared sample for sample (all read the fixture tree, except timex: a syscall).
 COMPARED = [
-    *("arp", "conntrack", "cpu", "entropy", "filefd", "netclass", "netstat", "os", "selinux", "sockstat", "softnet"),
-    "udp_queues",
+    *("arp", "conntrack", "cpu", "entropy", "filefd", "netclass", "netstat", "os", "schedstat", "selinux"),
+    *("sockstat", "softnet", "udp_queues"),
 ]
 
 # Families node_exporter >= 1.6 (what obsagent follows) has and 1.5.0 lacks, with the reason.
@@ -182,14 +182,18 @@ def test_bad_input_fails_only_its_collector(tmp_path):
     (procfs / "net/stat/nf_conntrack").unlink()  # vanished
     shutil.rmtree(procfs / "sys/kernel/random")  # a missing directory
     shutil.rmtree(sysfs / "class/net")  # a missing directory
+    (procfs / "schedstat").unlink()
     broken = {"sockstat", "softnet", "filefd", "arp", "udp_queues", "netstat", "conntrack", "entropy", "netclass"}
+    broken |= {"schedstat"}
     process, base = start_daemon(*tree_flags(procfs, sysfs), *only(*broken, "loadavg", "timex"))
     try:
         scraped = samples(scrape(base))
+        again = samples(scrape(base))  # the same failures: logged once, when they start
     finally:
         records = stop_daemon(process)
     success = {dict(k)["collector"]: v for k, v in scraped["node_scrape_collector_success"].items()}
     assert {name for name, ok in success.items() if not ok} == broken
+    assert again["node_scrape_collector_success"] == scraped["node_scrape_collector_success"]
     assert success["loadavg"] == 1 and success["timex"] == 1
     assert "node_load1" in scraped and "node_timex_sync_status" in scraped
     assert not [n for n in scraped if n.startswith(("node_sockstat_", "node_softnet_", "node_netstat_", "node_arp_"))]

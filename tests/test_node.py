@@ -51,6 +51,7 @@ COLLECTORS = [
     "softnet",
     "stat",
     "textfile",
+    "thermal_zone",
     "time",
     "timex",
     "udp_queues",

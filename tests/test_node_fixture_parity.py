@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # The collectors compared sample for sample (all read the fixture tree, except timex: a syscall).
 COMPARED = [
     *("arp", "conntrack", "cpu", "entropy", "filefd", "netclass", "netstat", "os", "schedstat", "selinux"),
-    *("sockstat", "softnet", "udp_queues"),
+    *("sockstat", "softnet", "thermal_zone", "udp_queues"),
 ]
 
 # Families node_exporter >= 1.6 (what obsagent follows) has and 1.5.0 lacks, with the reason.

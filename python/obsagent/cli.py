@@ -38,7 +38,7 @@ NODE_COLLECTORS = _native.node_collectors()
 ABSENT_COLLECTORS = {
     **dict.fromkeys(
         "bcache bonding btrfs cpufreq dmi edac fibrechannel hwmon infiniband ipvs mdadm nfs nfsd nvme "
-        "powersupplyclass rapl tapestats thermal_zone watchdog xfs zfs".split(),
+        "powersupplyclass rapl tapestats watchdog xfs zfs".split(),
         True,
     ),
     **dict.fromkeys(

@@ -35,6 +35,7 @@ pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
 pub mod timex;
 pub mod udp_queues;
@@ -121,6 +122,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "softnet", enabled_by_default: true, build: softnet::build },
     Factory { name: "stat", enabled_by_default: true, build: stat::build },
     Factory { name: "textfile", enabled_by_default: true, build: textfile::build },
+    Factory { name: "thermal_zone", enabled_by_default: true, build: thermal_zone::build },
     Factory { name: "time", enabled_by_default: true, build: time::build },
     Factory { name: "timex", enabled_by_default: true, build: timex::build },
     Factory { name: "udp_queues", enabled_by_default: true, build: udp_queues::build },

@@ -32,6 +32,7 @@ from conftest import (
 FIXTURES = Path(__file__).parent / "fixtures"
 COLLECTORS = [
     "arp",
+    "bonding",
     "conntrack",
     "cpu",
     "diskstats",

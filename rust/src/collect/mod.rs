@@ -12,6 +12,7 @@
 //! an error per scrape where node_exporter logs its "no data" at debug level.
 
 pub mod arp;
+pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
@@ -102,6 +103,7 @@ pub struct Factory {
 /// Every collector, in the order their families are exposed.
 pub const FACTORIES: &[Factory] = &[
     Factory { name: "arp", enabled_by_default: true, build: arp::build },
+    Factory { name: "bonding", enabled_by_default: true, build: bonding::build },
     Factory { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     Factory { name: "cpu", enabled_by_default: true, build: cpu::build },
     Factory { name: "diskstats", enabled_by_default: true, build: diskstats::build },

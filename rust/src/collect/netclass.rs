@@ -206,13 +206,14 @@ mod tests {
     fn collects_from_the_fixture() {
         let config = Config { paths: fixture_paths(), ..Config::default() };
         let out = collect(&config).unwrap();
-        assert_eq!(values(&out, "node_network_up"), [("eth0".into(), 1.0), ("ifb0".into(), 0.0), ("lo".into(), 0.0)]);
+        let up = [("bond0".into(), 1.0), ("eth0".into(), 1.0), ("ifb0".into(), 0.0), ("lo".into(), 0.0)];
+        assert_eq!(values(&out, "node_network_up"), up);
         assert_eq!(values(&out, "node_network_speed_bytes"), [("eth0".to_owned(), -125000.0)]);
-        assert_eq!(values(&out, "node_network_mtu_bytes")[2], ("lo".into(), 65536.0));
+        assert_eq!(values(&out, "node_network_mtu_bytes")[3], ("lo".into(), 65536.0));
         assert_eq!(values(&out, "node_network_flags")[0], ("eth0".into(), 0x1003 as f64));
         let carrier = values(&out, "node_network_carrier");
         assert_eq!(carrier.len(), 2, "ifb0, down, has no carrier file: {carrier:?}");
-        let info = &out.iter().find(|f| f.name == "node_network_info").unwrap().samples[0];
+        let info = &out.iter().find(|f| f.name == "node_network_info").unwrap().samples[1];
         let labels: Vec<(&str, &str)> = info.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
         assert_eq!(
             labels,
@@ -235,7 +236,7 @@ mod tests {
         let ignoring =
             Config { netclass_ignored_devices: Some("^ifb".into()), netclass_ignore_invalid_speed: true, ..config };
         let out = collect(&ignoring).unwrap();
-        assert_eq!(values(&out, "node_network_up").len(), 2);
+        assert_eq!(values(&out, "node_network_up").len(), 3);
         assert!(out.iter().all(|f| f.name != "node_network_speed_bytes"), "-1 is left out when told so");
     }
 

@@ -40,6 +40,7 @@ COLLECTORS = [
     "filefd",
     "filesystem",
     "loadavg",
+    "mdadm",
     "meminfo",
     "netclass",
     "netdev",

@@ -18,7 +18,8 @@ from conftest import free_port, peer, samples, scrape, start_daemon, stop_daemon
 FIXTURES = Path(__file__).parent / "fixtures"
 # The collectors compared sample for sample (all read the fixture tree, except timex: a syscall).
 COMPARED = [
-    *("arp", "bonding", "conntrack", "cpu", "entropy", "filefd", "netclass", "netstat", "os", "schedstat", "selinux"),
+    *("arp", "bonding", "conntrack", "cpu", "entropy", "filefd", "mdadm", "netclass", "netstat", "os", "schedstat"),
+    "selinux",
     *("sockstat", "softnet", "thermal_zone", "udp_queues"),
 ]
 

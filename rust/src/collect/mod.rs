@@ -22,6 +22,7 @@ pub mod filesystem;
 pub mod gpu_nvidia;
 pub mod kernel_file;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
@@ -112,6 +113,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "filesystem", enabled_by_default: true, build: filesystem::build },
     Factory { name: "gpu", enabled_by_default: true, build: gpu_nvidia::build },
     Factory { name: "loadavg", enabled_by_default: true, build: loadavg::build },
+    Factory { name: "mdadm", enabled_by_default: true, build: mdadm::build },
     Factory { name: "meminfo", enabled_by_default: true, build: meminfo::build },
     Factory { name: "netclass", enabled_by_default: true, build: netclass::build },
     Factory { name: "netdev", enabled_by_default: true, build: netdev::build },

@@ -6,7 +6,7 @@
 //! md driver there is no mdstat, and the collector fails, as node_exporter's does ("no data").
 
 use super::{malformed, read, Config, NodeCollector};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::metric::MetricType;
 use crate::registry::MetricFamily;
 use regex::Regex;
@@ -166,16 +166,16 @@ impl NodeCollector for Mdadm {
     }
 }
 
-/// Whether `err` says the file is missing.
-#[cfg(test)]
-fn not_found(err: &Error) -> bool {
-    matches!(err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::collect::{fixture_paths, Paths};
+    use crate::error::Error;
+
+    /// Whether `err` says the file is missing.
+    fn not_found(err: &Error) -> bool {
+        matches!(err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
 
     #[test]
     fn parses_the_fixture_arrays() {

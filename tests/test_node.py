@@ -39,6 +39,7 @@ COLLECTORS = [
     "entropy",
     "filefd",
     "filesystem",
+    "hwmon",
     "loadavg",
     "mdadm",
     "meminfo",

@@ -37,7 +37,7 @@ NODE_COLLECTORS = _native.node_collectors()
 # --no-collector.X is a no-op, --collector.X is an error naming X.
 ABSENT_COLLECTORS = {
     **dict.fromkeys(
-        "bcache btrfs cpufreq dmi edac fibrechannel hwmon infiniband ipvs nfs nfsd nvme "
+        "bcache btrfs cpufreq dmi edac fibrechannel infiniband ipvs nfs nfsd nvme "
         "powersupplyclass rapl tapestats watchdog xfs zfs".split(),
         True,
     ),
@@ -64,10 +64,6 @@ IGNORED_FLAGS = [
     ("--collector.ethtool.device-include", "str", ""),
     ("--collector.ethtool.device-exclude", "str", ""),
     ("--collector.ethtool.metrics-include", "str", ".*"),
-    ("--collector.hwmon.chip-include", "str", ""),
-    ("--collector.hwmon.chip-exclude", "str", ""),
-    ("--collector.hwmon.sensor-include", "str", ""),
-    ("--collector.hwmon.sensor-exclude", "str", ""),
     ("--collector.interrupts.include-zeros", "bool", True),
     ("--collector.interrupts.name-include", "str", ""),
     ("--collector.interrupts.name-exclude", "str", ""),
@@ -135,6 +131,10 @@ DEFAULT_ONLY_FLAGS = [
     ("--collector.netclass_rtnl.with-stats", "bool", False),
     ("--collector.stat.softirq", "bool", False),
     ("--collector.vmstat.fields", "str", "^(oom_kill|pgpg|pswp|pg.*fault).*"),
+    ("--collector.hwmon.chip-include", "str", ""),
+    ("--collector.hwmon.chip-exclude", "str", ""),
+    ("--collector.hwmon.sensor-include", "str", ""),
+    ("--collector.hwmon.sensor-exclude", "str", ""),
 ]
 
 # node_exporter's hidden old names of flags obsagent has: (old, the dest of the new one).

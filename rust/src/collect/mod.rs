@@ -20,6 +20,7 @@ pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
 pub mod gpu_nvidia;
+pub mod hwmon;
 pub mod kernel_file;
 pub mod loadavg;
 pub mod mdadm;
@@ -112,6 +113,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "filefd", enabled_by_default: true, build: filefd::build },
     Factory { name: "filesystem", enabled_by_default: true, build: filesystem::build },
     Factory { name: "gpu", enabled_by_default: true, build: gpu_nvidia::build },
+    Factory { name: "hwmon", enabled_by_default: true, build: hwmon::build },
     Factory { name: "loadavg", enabled_by_default: true, build: loadavg::build },
     Factory { name: "mdadm", enabled_by_default: true, build: mdadm::build },
     Factory { name: "meminfo", enabled_by_default: true, build: meminfo::build },

@@ -36,6 +36,7 @@ COLLECTORS = [
     "conntrack",
     "cpu",
     "diskstats",
+    "dmi",
     "entropy",
     "filefd",
     "filesystem",

@@ -16,6 +16,7 @@ pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
+pub mod dmi;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
@@ -109,6 +110,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     Factory { name: "cpu", enabled_by_default: true, build: cpu::build },
     Factory { name: "diskstats", enabled_by_default: true, build: diskstats::build },
+    Factory { name: "dmi", enabled_by_default: true, build: dmi::build },
     Factory { name: "entropy", enabled_by_default: true, build: entropy::build },
     Factory { name: "filefd", enabled_by_default: true, build: filefd::build },
     Factory { name: "filesystem", enabled_by_default: true, build: filesystem::build },

@@ -35,6 +35,7 @@ COLLECTORS = [
     "bonding",
     "conntrack",
     "cpu",
+    "cpufreq",
     "diskstats",
     "dmi",
     "entropy",

@@ -15,6 +15,7 @@ pub mod arp;
 pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
 pub mod dmi;
 pub mod entropy;
@@ -109,6 +110,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "bonding", enabled_by_default: true, build: bonding::build },
     Factory { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     Factory { name: "cpu", enabled_by_default: true, build: cpu::build },
+    Factory { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },
     Factory { name: "diskstats", enabled_by_default: true, build: diskstats::build },
     Factory { name: "dmi", enabled_by_default: true, build: dmi::build },
     Factory { name: "entropy", enabled_by_default: true, build: entropy::build },

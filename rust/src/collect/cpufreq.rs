@@ -247,6 +247,6 @@ mod tests {
         collector.update(&mut out).unwrap();
         assert_eq!(out.len(), 2, "scaling_frequency_hertz and the governor");
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(read_cpu("0", Path::new("/nonexistent")).unwrap_err().to_string().contains("scaling_driver"), true);
+        assert!(read_cpu("0", Path::new("/nonexistent")).unwrap_err().to_string().contains("scaling_driver"));
     }
 }

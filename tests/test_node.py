@@ -38,6 +38,7 @@ COLLECTORS = [
     "cpufreq",
     "diskstats",
     "dmi",
+    "edac",
     "entropy",
     "filefd",
     "filesystem",

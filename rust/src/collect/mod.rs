@@ -18,6 +18,7 @@ pub mod cpu;
 pub mod cpufreq;
 pub mod diskstats;
 pub mod dmi;
+pub mod edac;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
@@ -113,6 +114,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },
     Factory { name: "diskstats", enabled_by_default: true, build: diskstats::build },
     Factory { name: "dmi", enabled_by_default: true, build: dmi::build },
+    Factory { name: "edac", enabled_by_default: true, build: edac::build },
     Factory { name: "entropy", enabled_by_default: true, build: entropy::build },
     Factory { name: "filefd", enabled_by_default: true, build: filefd::build },
     Factory { name: "filesystem", enabled_by_default: true, build: filesystem::build },

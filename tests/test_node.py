@@ -50,6 +50,7 @@ COLLECTORS = [
     "netdev",
     "netstat",
     "os",
+    "powersupplyclass",
     "pressure",
     "schedstat",
     "selinux",

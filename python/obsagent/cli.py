@@ -38,7 +38,7 @@ NODE_COLLECTORS = _native.node_collectors()
 ABSENT_COLLECTORS = {
     **dict.fromkeys(
         "bcache btrfs fibrechannel infiniband ipvs nfs nfsd nvme "
-        "powersupplyclass rapl tapestats watchdog xfs zfs".split(),
+        "rapl tapestats watchdog xfs zfs".split(),
         True,
     ),
     **dict.fromkeys(
@@ -83,7 +83,6 @@ IGNORED_FLAGS = [
     ("--collector.perf.hardware-profilers", "strings", ()),
     ("--collector.perf.software-profilers", "strings", ()),
     ("--collector.perf.cache-profilers", "strings", ()),
-    ("--collector.powersupply.ignored-supplies", "str", "^$"),
     ("--collector.qdisc.fixtures", "str", ""),
     ("--collector.qdisc.device-include", "str", ""),
     ("--collector.qdisc.device-exclude", "str", ""),
@@ -131,6 +130,7 @@ DEFAULT_ONLY_FLAGS = [
     ("--collector.netclass_rtnl.with-stats", "bool", False),
     ("--collector.stat.softirq", "bool", False),
     ("--collector.vmstat.fields", "str", "^(oom_kill|pgpg|pswp|pg.*fault).*"),
+    ("--collector.powersupply.ignored-supplies", "str", "^$"),
     ("--collector.hwmon.chip-include", "str", ""),
     ("--collector.hwmon.chip-exclude", "str", ""),
     ("--collector.hwmon.sensor-include", "str", ""),

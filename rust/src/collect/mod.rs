@@ -33,6 +33,7 @@ pub mod netdev;
 pub mod netstat;
 pub mod os;
 pub mod paths;
+pub mod powersupplyclass;
 pub mod pressure;
 pub mod process;
 pub mod schedstat;
@@ -127,6 +128,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "netdev", enabled_by_default: true, build: netdev::build },
     Factory { name: "netstat", enabled_by_default: true, build: netstat::build },
     Factory { name: "os", enabled_by_default: true, build: os::build },
+    Factory { name: "powersupplyclass", enabled_by_default: true, build: powersupplyclass::build },
     Factory { name: "pressure", enabled_by_default: true, build: pressure::build },
     Factory { name: "schedstat", enabled_by_default: true, build: schedstat::build },
     Factory { name: "selinux", enabled_by_default: true, build: selinux::build },

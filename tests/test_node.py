@@ -64,6 +64,7 @@ COLLECTORS = [
     "udp_queues",
     "uname",
     "vmstat",
+    "watchdog",
 ]
 # node_exporter's upstream defaults, given to both daemons so Debian's patched defaults
 # (which also exclude lo, /run, /mnt, /media, and not zram) don't make them differ.
@@ -216,6 +217,10 @@ def test_collector_flags():
     assert result.returncode == 1 and "--collector.netdev.device-exclude" in result.stderr
 
 
+# Collectors Debian's node_exporter 1.5.0 doesn't have yet (watchdog: 1.8.0).
+NEWER_THAN_1_5 = {"watchdog"}
+
+
 def start_node_exporter(textfile_dir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
@@ -223,7 +228,7 @@ def start_node_exporter(textfile_dir: Path) -> tuple[subprocess.Popen, str]:
             peer("prometheus-node-exporter"),
             f"--web.listen-address=127.0.0.1:{port}",
             "--collector.disable-defaults",
-            *[f"--collector.{name}" for name in COLLECTORS],
+            *[f"--collector.{name}" for name in COLLECTORS if name not in NEWER_THAN_1_5],
             f"--collector.textfile.directory={textfile_dir}",
             "--collector.netdev.device-exclude=",
             *UPSTREAM_FLAGS,
@@ -302,7 +307,10 @@ def test_parity_with_the_real_node_exporter(tmp_path):
     for name in set(ours) & set(theirs):
         if name in ("node_scrape_collector_duration_seconds", "node_textfile_mtime_seconds"):
             continue
-        assert set(without_extra_labels(ours[name])) == set(theirs[name]), name
+        series = set(without_extra_labels(ours[name]))
+        if name == "node_scrape_collector_success":
+            series = {k for k in series if dict(k)["collector"] not in NEWER_THAN_1_5}
+        assert series == set(theirs[name]), name
     for name in STATIC:
         assert without_extra_labels(ours[name]) == theirs[name], name
     for name in COUNTERS:

@@ -48,6 +48,7 @@ pub mod timex;
 pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
+pub mod watchdog;
 
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
@@ -142,6 +143,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "udp_queues", enabled_by_default: true, build: udp_queues::build },
     Factory { name: "uname", enabled_by_default: true, build: uname::build },
     Factory { name: "vmstat", enabled_by_default: true, build: vmstat::build },
+    Factory { name: "watchdog", enabled_by_default: true, build: watchdog::build },
 ];
 
 /// The enabled collectors, run at each scrape.

@@ -49,6 +49,7 @@ COLLECTORS = [
     "netclass",
     "netdev",
     "netstat",
+    "nvme",
     "os",
     "powersupplyclass",
     "pressure",

@@ -37,7 +37,7 @@ NODE_COLLECTORS = _native.node_collectors()
 # --no-collector.X is a no-op, --collector.X is an error naming X.
 ABSENT_COLLECTORS = {
     **dict.fromkeys(
-        "bcache btrfs fibrechannel infiniband ipvs nfs nfsd nvme rapl tapestats xfs zfs".split(),
+        "bcache btrfs fibrechannel infiniband ipvs nfs nfsd rapl tapestats xfs zfs".split(),
         True,
     ),
     **dict.fromkeys(

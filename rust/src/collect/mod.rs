@@ -31,6 +31,7 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod nvme;
 pub mod os;
 pub mod paths;
 pub mod powersupplyclass;
@@ -128,6 +129,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "netclass", enabled_by_default: true, build: netclass::build },
     Factory { name: "netdev", enabled_by_default: true, build: netdev::build },
     Factory { name: "netstat", enabled_by_default: true, build: netstat::build },
+    Factory { name: "nvme", enabled_by_default: true, build: nvme::build },
     Factory { name: "os", enabled_by_default: true, build: os::build },
     Factory { name: "powersupplyclass", enabled_by_default: true, build: powersupplyclass::build },
     Factory { name: "pressure", enabled_by_default: true, build: pressure::build },

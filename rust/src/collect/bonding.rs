@@ -2,9 +2,9 @@
 //! status is up) for each bond in `<sysfs>/class/net/bonding_masters`, from
 //! `<master>/bonding/slaves` and each slave's `lower_<slave>/bonding_slave/mii_status` (or
 //! `slave_<slave>/...` on kernels before 4.13). Without the bonding module there is no
-//! `bonding_masters`, and the collector fails, as node_exporter's does ("no data").
+//! `bonding_masters`: "no data", as node_exporter says (so is any file of a bond missing).
 
-use super::{read, Config, NodeCollector};
+use super::{absent_is_no_data, read, Config, NodeCollector};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::MetricFamily;
@@ -48,7 +48,7 @@ impl Bonding {
 
 impl NodeCollector for Bonding {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-        let bonds = self.bonds()?;
+        let bonds = absent_is_no_data(self.bonds())?;
         let help = "Number of configured slaves per bonding interface.";
         let mut slaves = MetricFamily::new("node_bonding_slaves", help, MetricType::Gauge, "");
         let help = "Number of active slaves per bonding interface.";

@@ -1,10 +1,9 @@
 //! conntrack: `node_nf_conntrack_entries` and `_entries_limit` from
 //! `<procfs>/sys/net/netfilter/nf_conntrack_{count,max}`, and the `node_nf_conntrack_stat_*`
 //! gauges: the per-CPU hex columns of `<procfs>/net/stat/nf_conntrack` summed over CPUs.
-//! Without the nf_conntrack module the files are missing, and the collector fails as
-//! node_exporter's does (its success is 0 there too).
+//! Without the nf_conntrack module the files are missing: "no data", as node_exporter says.
 
-use super::{malformed, read, read_uint, single, Config, NodeCollector};
+use super::{absent_is_no_data, malformed, read, read_uint, single, Config, NodeCollector};
 use crate::error::Result;
 use crate::metric::MetricType;
 use crate::registry::MetricFamily;
@@ -67,6 +66,12 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 
 impl NodeCollector for Conntrack {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        absent_is_no_data(self.families(out))
+    }
+}
+
+impl Conntrack {
+    fn families(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let help = "Number of currently allocated flow entries for connection tracking.";
         out.push(single("node_nf_conntrack_entries", help, MetricType::Gauge, read_uint(&self.count)?));
         let help = "Maximum size of connection tracking table.";

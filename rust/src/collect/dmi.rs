@@ -5,7 +5,7 @@
 //! machine without DMI (a VM, an ARM board) has an empty info, and the collector then fails with
 //! node_exporter's "no data"; a file that can't be read for another reason stops the start.
 
-use super::{Config, NodeCollector};
+use super::{no_data, Config, NodeCollector};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
@@ -69,7 +69,7 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 impl NodeCollector for Dmi {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         if self.labels.is_empty() {
-            return Err(Error::InvalidValue("no DMI information (no <sysfs>/class/dmi/id)".into()));
+            return Err(no_data("no DMI information (no <sysfs>/class/dmi/id)"));
         }
         let help = "A metric with a constant '1' value labeled by bios_date, bios_release, bios_vendor, bios_version, \
                     board_asset_tag, board_name, board_serial, board_vendor, board_version, chassis_asset_tag, \

@@ -10,7 +10,7 @@
 //! a file that can't be read or doesn't hold a number is left out, as node_exporter does.
 //! Samples are in chip directory order, then sensor order (node_exporter's order is a map's).
 
-use super::{Config, NodeCollector};
+use super::{absent_is_no_data, Config, NodeCollector};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
@@ -305,8 +305,10 @@ impl Hwmon {
 
 impl NodeCollector for Hwmon {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-        let entries = std::fs::read_dir(&self.dir)
-            .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", self.dir.display()))))?;
+        let entries = absent_is_no_data(
+            std::fs::read_dir(&self.dir)
+                .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", self.dir.display())))),
+        )?;
         let mut chips: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
         chips.sort();
         let mut families = Families::default();

@@ -3,9 +3,9 @@
 //! failed, spare), `node_md_state{device,state}` (1 for the array's one state of active,
 //! inactive, recovering, resync, check), `node_md_blocks{device}` and
 //! `node_md_blocks_synced{device}` (the recovery line's progress while one runs). Without the
-//! md driver there is no mdstat, and the collector fails, as node_exporter's does ("no data").
+//! md driver there is no mdstat: "no data", as node_exporter says.
 
-use super::{malformed, read, Config, NodeCollector};
+use super::{absent_is_no_data, malformed, read, Config, NodeCollector};
 use crate::error::Result;
 use crate::metric::MetricType;
 use crate::registry::MetricFamily;
@@ -133,7 +133,7 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 
 impl NodeCollector for Mdadm {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-        let arrays = parse(&self.patterns, &read(&self.path)?)?;
+        let arrays = parse(&self.patterns, &absent_is_no_data(read(&self.path))?)?;
         let family =
             |name: &str, help: &str| MetricFamily::new(name.to_owned(), help.to_owned(), MetricType::Gauge, "");
         let mut required = family("node_md_disks_required", "Total number of disks of device.");
@@ -170,12 +170,6 @@ impl NodeCollector for Mdadm {
 mod tests {
     use super::*;
     use crate::collect::{fixture_paths, Paths};
-    use crate::error::Error;
-
-    /// Whether `err` says the file is missing.
-    fn not_found(err: &Error) -> bool {
-        matches!(err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
-    }
 
     #[test]
     fn parses_the_fixture_arrays() {
@@ -209,6 +203,7 @@ mod tests {
         let pending = "md0 : active raid1 sda1[0] sdb1[1]\n      100 blocks [2/2] [UU]\n      resync=PENDING\n\n";
         assert_eq!(parse(&patterns, pending).unwrap()[0].blocks, [100.0, 0.0]);
         let config = Config { paths: Paths { procfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        assert!(not_found(&build(&config).unwrap().update(&mut Vec::new()).unwrap_err()));
+        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err();
+        assert!(crate::collect::is_no_data(&err) && err.to_string().contains("mdstat"), "{err}");
     }
 }

@@ -8,8 +8,9 @@
 //! `node_scrape_collector_duration_seconds` and `node_scrape_collector_success` per collector.
 //! A failing collector contributes nothing but its `success 0` and one log line; the others and
 //! the scrape go on. The line is written when the failure starts (or its error changes), not at
-//! every scrape: a host without a source (no nf_conntrack, no schedstat) would otherwise log
-//! an error per scrape where node_exporter logs its "no data" at debug level.
+//! every scrape. A collector whose source this host doesn't have (no nf_conntrack, no md, no
+//! hwmon: node_exporter's `ErrNoData`) says so with [`no_data`]: success 0, and no log line, as
+//! node_exporter logs those at debug level.
 
 pub mod arp;
 pub mod bonding;
@@ -190,7 +191,8 @@ impl Collector for NodeCollectors {
                     Err(err) => {
                         out.truncate(before);
                         let error = err.to_string();
-                        if self.failing.lock().insert(name, error.clone()).as_ref() != Some(&error) {
+                        let logged = self.failing.lock().insert(name, error.clone());
+                        if !is_no_data(&err) && logged.as_ref() != Some(&error) {
                             crate::log::error("collector failed", &[("collector", name), ("error", &error)]);
                         }
                         false
@@ -275,6 +277,32 @@ pub fn parse_go_int(text: &str) -> Option<i64> {
     }
     let magnitude = i128::from_str_radix(body, radix).ok()?;
     i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// The `collector` of an [`Error::Collect`] made by [`no_data`].
+const NO_DATA: &str = "no data";
+
+/// The error of a collector whose source isn't on this host (node_exporter's `ErrNoData`).
+pub fn no_data(message: impl Into<String>) -> Error {
+    Error::Collect { collector: NO_DATA.into(), message: message.into() }
+}
+
+/// `result`, with a file or directory that doesn't exist (or may not be read) turned into
+/// [`no_data`], for collectors node_exporter treats so.
+pub fn absent_is_no_data<T>(result: Result<T>) -> Result<T> {
+    match result {
+        Err(Error::Io(err))
+            if matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) =>
+        {
+            Err(no_data(err.to_string()))
+        }
+        other => other,
+    }
+}
+
+/// Whether `err` is [`no_data`]'s.
+pub fn is_no_data(err: &Error) -> bool {
+    matches!(err, Error::Collect { collector, .. } if collector == NO_DATA)
 }
 
 /// The parse error for `what`, quoting the start of the offending text.

@@ -13,7 +13,7 @@
 //! collectors' (see `kernel_file`).
 
 use super::netdev::compile;
-use super::{parse_go_int, Config, NodeCollector};
+use super::{absent_is_no_data, parse_go_int, Config, NodeCollector};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
@@ -133,7 +133,7 @@ impl Netclass {
 
 impl NodeCollector for Netclass {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-        let devices = self.devices()?;
+        let devices = absent_is_no_data(self.devices())?;
         let help = "Value is 1 if operstate is 'up', 0 otherwise.";
         let mut up = MetricFamily::new("node_network_up", help, MetricType::Gauge, "");
         let help = "Non-numeric data from /sys/class/net/<iface>, value is always 1.";

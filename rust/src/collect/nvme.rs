@@ -3,7 +3,7 @@
 //! trimmed: the kernel pads model and serial with spaces). As node_exporter (procfs): all four
 //! are required, and a controller missing one fails the collector; no nvme class is "no data".
 
-use super::{read, Config, NodeCollector};
+use super::{absent_is_no_data, read, Config, NodeCollector};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
@@ -20,6 +20,12 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 
 impl NodeCollector for Nvme {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        absent_is_no_data(self.families(out))
+    }
+}
+
+impl Nvme {
+    fn families(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let io =
             |err: std::io::Error| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", self.dir.display())));
         let mut devices: Vec<String> = std::fs::read_dir(&self.dir)

@@ -7,7 +7,7 @@
 //! node_exporter does, since an upgrade rewrites it. No file is an error, as node_exporter's
 //! "no data" is (success 0).
 
-use super::{malformed, read, Config, NodeCollector};
+use super::{malformed, no_data, read, Config, NodeCollector};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::MetricFamily;
@@ -144,7 +144,7 @@ impl NodeCollector for Os {
             }
         }
         let err = last.map(|e| e.to_string()).unwrap_or_default();
-        Err(Error::InvalidValue(format!("no os-release file found: {err}")))
+        Err(no_data(format!("no os-release file found: {err}")))
     }
 }
 

@@ -9,7 +9,7 @@
 //! number that doesn't parse; any other read error fails the collector. No power_supply class
 //! at all is node_exporter's "no data" (a failure); an empty one (a VM) is no error.
 
-use super::{parse_go_int, Config, NodeCollector};
+use super::{absent_is_no_data, parse_go_int, Config, NodeCollector};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
@@ -126,6 +126,12 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 
 impl NodeCollector for PowerSupplyClass {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        absent_is_no_data(self.families(out))
+    }
+}
+
+impl PowerSupplyClass {
+    fn families(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let io =
             |err: std::io::Error| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", self.dir.display())));
         let mut names: Vec<String> = std::fs::read_dir(&self.dir)

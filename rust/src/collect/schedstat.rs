@@ -3,10 +3,9 @@
 //! `_waiting_seconds_total{cpu}` (run and run-queue wait time, ns in the file) and
 //! `_timeslices_total{cpu}`, the 7th to 9th fields after each `cpuN`. As node_exporter
 //! (procfs), a line that isn't a cpu line of at least nine numbers is skipped, not an error;
-//! a kernel without CONFIG_SCHEDSTATS has no file, and the collector fails as node_exporter's
-//! does (its "no data").
+//! a kernel without CONFIG_SCHEDSTATS has no file: "no data", as node_exporter says.
 
-use super::{read, Config, NodeCollector};
+use super::{absent_is_no_data, read, Config, NodeCollector};
 use crate::error::Result;
 use crate::metric::MetricType;
 use crate::registry::MetricFamily;
@@ -46,7 +45,7 @@ const FAMILIES: [(&str, &str, f64); 3] = [
 
 impl NodeCollector for Schedstat {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-        let text = read(&self.path)?;
+        let text = absent_is_no_data(read(&self.path))?;
         let cpus = parse(&self.line, &text);
         for (i, (name, help, divisor)) in FAMILIES.into_iter().enumerate() {
             let mut family = MetricFamily::new(name, help, MetricType::Counter, "");

@@ -60,10 +60,12 @@ pub fn read_clock() -> Result<Reading> {
     let mut t: libc::timex = unsafe { std::mem::zeroed() };
     let state = unsafe { libc::adjtimex(&mut t) };
     if state < 0 {
-        return Err(Error::Io(std::io::Error::new(
-            std::io::Error::last_os_error().kind(),
-            format!("adjtimex: {}", std::io::Error::last_os_error()),
-        )));
+        let err = std::io::Error::last_os_error();
+        // Not allowed to read the clock (a seccomp profile): node_exporter's "no data".
+        if err.kind() == std::io::ErrorKind::PermissionDenied {
+            return Err(super::no_data(format!("adjtimex: {err}")));
+        }
+        return Err(Error::Io(std::io::Error::new(err.kind(), format!("adjtimex: {err}"))));
     }
     Ok(Reading {
         state,

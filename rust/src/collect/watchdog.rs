@@ -5,7 +5,7 @@
 //! status}`. As node_exporter (procfs): a missing attribute is left out, any other read error
 //! or a number that doesn't parse fails the collector; no watchdog class is "no data".
 
-use super::{malformed, parse_go_int, read, Config, NodeCollector};
+use super::{absent_is_no_data, malformed, parse_go_int, read, Config, NodeCollector};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
@@ -47,6 +47,12 @@ impl Watchdog {
 
 impl NodeCollector for Watchdog {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        absent_is_no_data(self.families(out))
+    }
+}
+
+impl Watchdog {
+    fn families(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let io =
             |err: std::io::Error| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", self.dir.display())));
         let mut devices: Vec<String> = std::fs::read_dir(&self.dir)

@@ -53,6 +53,7 @@ COLLECTORS = [
     "os",
     "powersupplyclass",
     "pressure",
+    "rapl",
     "schedstat",
     "selinux",
     "sockstat",
@@ -77,7 +78,9 @@ UPSTREAM_FLAGS = [
 # Series whose values change from run to run; the one filter applied to the golden scrape.
 NON_DETERMINISTIC = re.compile(
     r"^(# (HELP|TYPE) )?(process_|python_|node_scrape_collector_duration_seconds|node_time_seconds"
-    r"|node_time_zone_offset_seconds|node_textfile_mtime_seconds|node_timex_)"
+    r"|node_time_zone_offset_seconds|node_textfile_mtime_seconds|node_timex_"
+    # rapl's path label is the fixture's directory on this machine.
+    r"|node_rapl_)"
 )
 
 

@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # The collectors compared sample for sample (all read the fixture tree, except timex: a syscall).
 COMPARED = [
     *("arp", "bonding", "conntrack", "cpu", "entropy", "filefd", "mdadm", "netclass", "netstat", "os", "schedstat"),
-    *("cpufreq", "dmi", "edac", "hwmon", "nvme", "powersupplyclass", "selinux"),
+    *("cpufreq", "dmi", "edac", "hwmon", "nvme", "powersupplyclass", "rapl", "selinux"),
     *("sockstat", "softnet", "thermal_zone", "udp_queues"),
 ]
 

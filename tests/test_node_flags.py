@@ -70,7 +70,7 @@ def test_every_flag_of_node_exporters_help_is_accepted():
     assert not [name for name in scraped if name.startswith(("process_", "python_"))]
 
 
-@pytest.mark.parametrize("name", ["wifi", "systemd", "infiniband", "zfs", "rapl"])
+@pytest.mark.parametrize("name", ["wifi", "systemd", "infiniband", "zfs", "ipvs"])
 def test_enabling_a_collector_obsagent_lacks_is_an_error_naming_it(name):
     result = subprocess.run([*OBSAGENT, f"--collector.{name}"], capture_output=True, text=True, timeout=20)
     assert result.returncode == 2, result.stderr

@@ -37,7 +37,7 @@ NODE_COLLECTORS = _native.node_collectors()
 # --no-collector.X is a no-op, --collector.X is an error naming X.
 ABSENT_COLLECTORS = {
     **dict.fromkeys(
-        "bcache btrfs fibrechannel infiniband ipvs nfs nfsd rapl tapestats xfs zfs".split(),
+        "bcache btrfs fibrechannel infiniband ipvs nfs nfsd tapestats xfs zfs".split(),
         True,
     ),
     **dict.fromkeys(
@@ -87,7 +87,6 @@ IGNORED_FLAGS = [
     ("--collector.qdisc.device-exclude", "str", ""),
     ("--collector.qdisk.device-include", "str", ""),
     ("--collector.qdisk.device-exclude", "str", ""),
-    ("--collector.rapl.enable-zone-label", "bool", False),
     ("--collector.runit.servicedir", "str", "/etc/service"),
     ("--collector.slabinfo.slabs-include", "str", ".*"),
     ("--collector.slabinfo.slabs-exclude", "str", ""),
@@ -130,6 +129,7 @@ DEFAULT_ONLY_FLAGS = [
     ("--collector.stat.softirq", "bool", False),
     ("--collector.vmstat.fields", "str", "^(oom_kill|pgpg|pswp|pg.*fault).*"),
     ("--collector.powersupply.ignored-supplies", "str", "^$"),
+    ("--collector.rapl.enable-zone-label", "bool", False),
     ("--collector.hwmon.chip-include", "str", ""),
     ("--collector.hwmon.chip-exclude", "str", ""),
     ("--collector.hwmon.sensor-include", "str", ""),

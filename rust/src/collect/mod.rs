@@ -38,6 +38,7 @@ pub mod paths;
 pub mod powersupplyclass;
 pub mod pressure;
 pub mod process;
+pub mod rapl;
 pub mod schedstat;
 pub mod selinux;
 pub mod sockstat;
@@ -134,6 +135,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "os", enabled_by_default: true, build: os::build },
     Factory { name: "powersupplyclass", enabled_by_default: true, build: powersupplyclass::build },
     Factory { name: "pressure", enabled_by_default: true, build: pressure::build },
+    Factory { name: "rapl", enabled_by_default: true, build: rapl::build },
     Factory { name: "schedstat", enabled_by_default: true, build: schedstat::build },
     Factory { name: "selinux", enabled_by_default: true, build: selinux::build },
     Factory { name: "sockstat", enabled_by_default: true, build: sockstat::build },

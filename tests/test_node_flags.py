@@ -114,3 +114,25 @@ def test_exporter_metrics_are_dropped_on_request_and_old_flag_names_work():
     finally:
         stop_daemon(process)
     assert "process_cpu_seconds_total" not in without and "node_load1" in without
+
+
+def test_device_include_flags():
+    process, base = start_daemon(
+        *TREE,
+        "--collector.netdev.device-whitelist=^eth",  # device-include's old name
+        "--collector.diskstats.device-exclude=",
+        "--collector.diskstats.device-include=^zram",
+    )
+    try:
+        scraped = samples(scrape(base))
+    finally:
+        stop_daemon(process)
+    assert {dict(k)["device"] for k in scraped["node_network_receive_bytes_total"]} == {"eth0"}
+    assert {dict(k)["device"] for k in scraped["node_disk_read_bytes_total"]} == {"zram0"}
+    both = subprocess.run(
+        [*OBSAGENT, *TREE, "--collector.diskstats.device-include=^sd", "--web.listen-address=127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert both.returncode == 1 and "mutually exclusive" in both.stderr, "beside the default exclude, as upstream"

@@ -116,12 +116,9 @@ DEFAULT_ONLY_FLAGS = [
     ("--collector.cpu.info", "bool", False),
     ("--collector.cpu.info.flags-include", "str", ""),
     ("--collector.cpu.info.bugs-include", "str", ""),
-    ("--collector.diskstats.device-include", "str", ""),
     ("--collector.filesystem.mount-points-include", "str", ""),
     ("--collector.filesystem.fs-types-include", "str", ""),
     ("--collector.filesystem.mount-timeout", "str", "5s"),
-    ("--collector.netdev.device-include", "str", ""),
-    ("--collector.netdev.device-whitelist", "str", ""),
     ("--collector.netdev.address-info", "bool", False),
     ("--collector.netdev.enable-detailed-metrics", "bool", False),
     ("--collector.netdev.label-ifalias", "bool", False),
@@ -142,6 +139,7 @@ OLD_NAMES = [
     ("--collector.filesystem.ignored-mount-points", "filesystem_mount_points_exclude"),
     ("--collector.filesystem.ignored-fs-types", "filesystem_fs_types_exclude"),
     ("--collector.netdev.device-blacklist", "netdev_device_exclude"),
+    ("--collector.netdev.device-whitelist", "netdev_device_include"),
 ]
 
 
@@ -242,6 +240,18 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "netdev_device_exclude",
             default=CollectorSettings.netdev_device_exclude,
             help="Regex of network devices to ignore.",
+        ),
+        click.option(
+            "--collector.netdev.device-include",
+            "netdev_device_include",
+            default=CollectorSettings.netdev_device_include,
+            help="Regex of the only network devices to report (not with --collector.netdev.device-exclude).",
+        ),
+        click.option(
+            "--collector.diskstats.device-include",
+            "diskstats_device_include",
+            default=CollectorSettings.diskstats_device_include,
+            help="Regex of the only block devices to report (clear --collector.diskstats.device-exclude with it).",
         ),
         click.option(
             "--collector.gpu.nvml-library",
@@ -403,6 +413,8 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         filesystem_mount_points_exclude=options.pop("filesystem_mount_points_exclude"),
         filesystem_fs_types_exclude=options.pop("filesystem_fs_types_exclude"),
         netdev_device_exclude=options.pop("netdev_device_exclude"),
+        netdev_device_include=options.pop("netdev_device_include"),
+        diskstats_device_include=options.pop("diskstats_device_include"),
         diskstats_device_exclude=options.pop("diskstats_device_exclude"),
         gpu_nvml_library=options.pop("gpu_nvml_library"),
         gpu_interval=options.pop("gpu_interval"),

@@ -54,7 +54,9 @@ class CollectorSettings:
     filesystem_mount_points_exclude: str | None = None
     filesystem_fs_types_exclude: str | None = None
     netdev_device_exclude: str | None = None
+    netdev_device_include: str | None = None
     diskstats_device_exclude: str | None = None
+    diskstats_device_include: str | None = None
     #: NVML library to load (None: libnvidia-ml.so.1, found as the dynamic loader finds it).
     gpu_nvml_library: str | None = None
     #: Seconds between GPU sweeps.

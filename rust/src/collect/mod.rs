@@ -74,6 +74,11 @@ pub struct Config {
     pub filesystem_fs_types_exclude: Option<String>,
     /// `--collector.netdev.device-exclude` (a regex).
     pub netdev_device_exclude: Option<String>,
+    /// `--collector.netdev.device-include` (a regex; not with device-exclude).
+    pub netdev_device_include: Option<String>,
+    /// `--collector.diskstats.device-include` (a regex; not with device-exclude, whose default
+    /// must then be cleared, as in node_exporter).
+    pub diskstats_device_include: Option<String>,
     /// `--collector.diskstats.device-exclude` (a regex), when not the default.
     pub diskstats_device_exclude: Option<String>,
     /// `--collector.gpu.nvml-library`, when not `libnvidia-ml.so.1`.

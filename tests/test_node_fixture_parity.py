@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 COMPARED = [
     *("arp", "bonding", "conntrack", "cpu", "entropy", "filefd", "mdadm", "netclass", "netstat", "os", "schedstat"),
     *("cpufreq", "dmi", "edac", "hwmon", "nvme", "powersupplyclass", "rapl", "selinux"),
-    *("sockstat", "softnet", "thermal_zone", "udp_queues"),
+    *("sockstat", "softnet", "thermal_zone", "udp_queues", "vmstat"),
 ]
 
 # Families node_exporter >= 1.6 (what obsagent follows) has and 1.5.0 lacks, with the reason.
@@ -134,6 +134,7 @@ def only(*collectors: str) -> list[str]:
             "--collector.netclass.ignored-devices=^ifb",
             "--collector.netclass.ignore-invalid-speed",
             "--collector.arp.device-exclude=^eth",
+            "--collector.vmstat.fields=^nr_",
         ],
     ],
     ids=["defaults", "options"],

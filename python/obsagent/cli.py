@@ -124,7 +124,6 @@ DEFAULT_ONLY_FLAGS = [
     ("--collector.netdev.label-ifalias", "bool", False),
     ("--collector.netclass_rtnl.with-stats", "bool", False),
     ("--collector.stat.softirq", "bool", False),
-    ("--collector.vmstat.fields", "str", "^(oom_kill|pgpg|pswp|pg.*fault).*"),
     ("--collector.powersupply.ignored-supplies", "str", "^$"),
     ("--collector.rapl.enable-zone-label", "bool", False),
     ("--collector.hwmon.chip-include", "str", ""),
@@ -286,6 +285,12 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Regex of netstat fields to return (default: node_exporter's).",
         ),
         click.option(
+            "--collector.vmstat.fields",
+            "vmstat_fields",
+            default=CollectorSettings.vmstat_fields,
+            help="Regex of /proc/vmstat fields to return (default: node_exporter's).",
+        ),
+        click.option(
             "--collector.netclass.ignored-devices",
             "netclass_ignored_devices",
             default=CollectorSettings.netclass_ignored_devices,
@@ -420,6 +425,7 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         gpu_interval=options.pop("gpu_interval"),
         gpu_pcie=options.pop("gpu_pcie"),
         netstat_fields=options.pop("netstat_fields"),
+        vmstat_fields=options.pop("vmstat_fields"),
         netclass_ignored_devices=options.pop("netclass_ignored_devices"),
         netclass_ignore_invalid_speed=options.pop("netclass_ignore_invalid_speed"),
         arp_device_include=options.pop("arp_device_include"),

@@ -64,6 +64,7 @@ class CollectorSettings:
     #: Also read PCIe throughput (NVML blocks ~20 ms per GPU for it).
     gpu_pcie: bool = False
     netstat_fields: str | None = None
+    vmstat_fields: str | None = None
     netclass_ignored_devices: str | None = None
     #: No ``node_network_speed_bytes`` for a device whose speed is unknown (-1).
     netclass_ignore_invalid_speed: bool = False

@@ -89,6 +89,8 @@ pub struct Config {
     pub gpu_pcie: bool,
     /// `--collector.netstat.fields` (a regex), when not the default.
     pub netstat_fields: Option<String>,
+    /// `--collector.vmstat.fields` (a regex), when not the default.
+    pub vmstat_fields: Option<String>,
     /// `--collector.netclass.ignored-devices` (a regex), when not the default (`^$`).
     pub netclass_ignored_devices: Option<String>,
     /// `--collector.netclass.ignore-invalid-speed`: no `speed_bytes` for a speed of -1.

@@ -53,6 +53,8 @@ class CollectorSettings:
     textfile_directory: str | None = None
     filesystem_mount_points_exclude: str | None = None
     filesystem_fs_types_exclude: str | None = None
+    filesystem_mount_points_include: str | None = None
+    filesystem_fs_types_include: str | None = None
     netdev_device_exclude: str | None = None
     netdev_device_include: str | None = None
     diskstats_device_exclude: str | None = None

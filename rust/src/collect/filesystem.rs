@@ -17,7 +17,7 @@
 use super::kernel_file::{generated_by_kernel, read_from_start};
 use super::netdev::compile;
 use super::{malformed, Config, NodeCollector};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
@@ -240,6 +240,9 @@ struct Filesystem {
     rootfs: PathBuf,
     mount_points_exclude: Option<Regex>,
     fs_types_exclude: Option<Regex>,
+    /// node_exporter 1.9's includes (exclusive with the excludes).
+    mount_points_include: Option<Regex>,
+    fs_types_include: Option<Regex>,
     worker: StatWorker,
     /// The mountinfo descriptor polled for changes, and the mounts it listed.
     watched: Mutex<Option<(File, Arc<Vec<Mount>>)>>,
@@ -270,21 +273,40 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 impl Filesystem {
     fn new(config: &Config, stat: StatFn, timeout: Duration) -> Result<Filesystem> {
         // An absent flag means upstream's default; an empty one, no exclusion (as in node_exporter).
-        let exclude =
-            |flag: &str, pattern: Option<&str>, default: &str| compile(flag, Some(pattern.unwrap_or(default)));
+        // An include with no exclude given clears the default exclude; with one given, it is an
+        // error, as in node_exporter 1.9.
+        let filter = |name: &str, exclude: Option<&str>, include: Option<&str>, default: &str| {
+            let include_flag = format!("--collector.filesystem.{name}-include");
+            let exclude_flag = format!("--collector.filesystem.{name}-exclude");
+            let include = compile(&include_flag, include)?;
+            let exclude = match (exclude, &include) {
+                (None, Some(_)) => None,
+                (pattern, _) => compile(&exclude_flag, Some(pattern.unwrap_or(default)))?,
+            };
+            if include.is_some() && exclude.is_some() {
+                return Err(Error::InvalidValue(format!("{exclude_flag} and {include_flag} are mutually exclusive")));
+            }
+            Ok((exclude, include))
+        };
+        let (mount_points_exclude, mount_points_include) = filter(
+            "mount-points",
+            config.filesystem_mount_points_exclude.as_deref(),
+            config.filesystem_mount_points_include.as_deref(),
+            DEFAULT_MOUNT_POINTS_EXCLUDE,
+        )?;
+        let (fs_types_exclude, fs_types_include) = filter(
+            "fs-types",
+            config.filesystem_fs_types_exclude.as_deref(),
+            config.filesystem_fs_types_include.as_deref(),
+            DEFAULT_FS_TYPES_EXCLUDE,
+        )?;
         Ok(Filesystem {
             mountinfo: [config.paths.proc("1/mountinfo"), config.paths.proc("self/mountinfo")],
             rootfs: config.paths.rootfs.clone(),
-            mount_points_exclude: exclude(
-                "--collector.filesystem.mount-points-exclude",
-                config.filesystem_mount_points_exclude.as_deref(),
-                DEFAULT_MOUNT_POINTS_EXCLUDE,
-            )?,
-            fs_types_exclude: exclude(
-                "--collector.filesystem.fs-types-exclude",
-                config.filesystem_fs_types_exclude.as_deref(),
-                DEFAULT_FS_TYPES_EXCLUDE,
-            )?,
+            mount_points_exclude,
+            fs_types_exclude,
+            mount_points_include,
+            fs_types_include,
             worker: StatWorker::new(stat, timeout),
             watched: Mutex::new(None),
         })
@@ -309,8 +331,11 @@ impl Filesystem {
                 .into_iter()
                 .filter(|m| {
                     let excluded = |regex: &Option<Regex>, text: &str| regex.as_ref().is_some_and(|r| r.is_match(text));
+                    let included = |regex: &Option<Regex>, text: &str| regex.as_ref().is_none_or(|r| r.is_match(text));
                     !excluded(&self.mount_points_exclude, &m.mount_point)
                         && !excluded(&self.fs_types_exclude, &m.fs_type)
+                        && included(&self.mount_points_include, &m.mount_point)
+                        && included(&self.fs_types_include, &m.fs_type)
                 })
                 .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
                 .collect(),
@@ -490,6 +515,20 @@ mod tests {
         assert_eq!(series(&all, "node_filesystem_size_bytes").len(), 3, "empty excludes keep /proc too");
         let bad = Config { filesystem_fs_types_exclude: Some("[".into()), ..Config::default() };
         assert!(build(&bad).err().unwrap().to_string().contains("--collector.filesystem.fs-types-exclude"));
+        let include = Config {
+            filesystem_fs_types_include: Some("^vfat$".into()),
+            paths: Paths { procfs: dir.0.join("proc"), sysfs: dir.0.join("sys"), rootfs: "/".into() },
+            ..Config::default()
+        };
+        let mut only = Vec::new();
+        Filesystem::new(&include, fake, Duration::from_secs(5)).unwrap().update(&mut only).unwrap();
+        assert_eq!(series(&only, "node_filesystem_size_bytes"), [("/mnt/my disk".to_string(), 409600.0)]);
+        let both = Config { filesystem_fs_types_exclude: Some("^proc$".into()), ..include };
+        let err = build(&both).err().unwrap().to_string();
+        assert!(
+            err.contains("fs-types-exclude and --collector.filesystem.fs-types-include are mutually exclusive"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub struct Config {
     pub filesystem_mount_points_exclude: Option<String>,
     /// `--collector.filesystem.fs-types-exclude` (a regex), when not the default.
     pub filesystem_fs_types_exclude: Option<String>,
+    /// `--collector.filesystem.mount-points-include` (a regex).
+    pub filesystem_mount_points_include: Option<String>,
+    /// `--collector.filesystem.fs-types-include` (a regex).
+    pub filesystem_fs_types_include: Option<String>,
     /// `--collector.netdev.device-exclude` (a regex).
     pub netdev_device_exclude: Option<String>,
     /// `--collector.netdev.device-include` (a regex; not with device-exclude).

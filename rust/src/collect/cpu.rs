@@ -94,8 +94,10 @@ pub fn parse_cpu_list(text: &str) -> Result<Vec<u32>> {
 }
 
 /// An unsigned integer file, `None` when it can't be read or parsed (node_exporter skips those).
+/// Read without keeping a descriptor: a big machine has several such files per CPU, more than
+/// `kernel_file` keeps.
 fn uint_file(path: &std::path::Path) -> Option<u64> {
-    read(path).ok()?.trim().parse().ok()
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 impl CpuCollector {
@@ -206,7 +208,7 @@ impl CpuCollector {
                 "",
             );
             for (name, dir) in &cpus {
-                let up = read(&dir.join("online")).is_ok_and(|v| v.trim() == "1");
+                let up = std::fs::read_to_string(dir.join("online")).is_ok_and(|v| v.trim() == "1");
                 online.push("", vec![("cpu".into(), name[3..].to_owned().into())], if up { 1.0 } else { 0.0 });
             }
             out.push(online);

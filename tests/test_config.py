@@ -73,7 +73,11 @@ def test_the_library_takes_the_same_defaults():
 # The core reads these attributes by name (PyO3's FromPyObject derive): they are the contract.
 CORE_READS = {
     CollectorSettings: "collectors procfs sysfs rootfs textfile_directory filesystem_mount_points_exclude "
-    "filesystem_fs_types_exclude netdev_device_exclude diskstats_device_exclude gpu_nvml_library gpu_interval gpu_pcie",
+    "filesystem_fs_types_exclude filesystem_mount_points_include filesystem_fs_types_include netdev_device_exclude "
+    "netdev_device_include diskstats_device_exclude "
+    "diskstats_device_include gpu_nvml_library gpu_interval gpu_pcie "
+    "netstat_fields vmstat_fields netclass_ignored_devices netclass_ignore_invalid_speed arp_device_include "
+    "arp_device_exclude",
     RemoteWriteSettings: "url interval external_labels username password bearer_token max_buffer_samples "
     "max_samples_per_send timeout min_backoff max_backoff created",
     ServeSettings: "host port created max_requests header_read_timeout web_config_file",

@@ -83,9 +83,13 @@ def main() -> None:
     if node_exporter is None:
         sys.exit("node_exporter is not installed (make peers)")
     textfile_dir = tempfile.mkdtemp(prefix="obsagent-bench-textfile-")  # empty, as on most hosts
+    # The collectors both have: an older node_exporter lacks some (1.5 has no watchdog).
+    help_text = subprocess.run([node_exporter, "--help"], capture_output=True, text=True)
+    known = help_text.stdout + help_text.stderr
+    collectors = [c for c in COLLECTORS if f"--collector.{c} " in known or f"--[no-]collector.{c} " in known]
     flags = [
         "--collector.disable-defaults",
-        *[f"--collector.{c}" for c in COLLECTORS],
+        *[f"--collector.{c}" for c in collectors],
         "--collector.netdev.device-exclude=",
         f"--collector.textfile.directory={textfile_dir}",
     ]
@@ -128,7 +132,7 @@ def main() -> None:
         ("RSS after (MiB)", {n: rss[n] / 2**20 for n in urls}),
     ]
     print(
-        f"{per_round * args.rounds} scrapes each in {args.rounds} rounds, collectors: {', '.join(COLLECTORS)}; "
+        f"{per_round * args.rounds} scrapes each in {args.rounds} rounds, collectors: {', '.join(collectors)}; "
         f"load {os.getloadavg()[0]:.2f}"
     )
     ratios = " ".join(f"{n / o:.1f}x" for n, o in zip(rounds["node_exporter"], rounds["obsagent"], strict=True) if o)

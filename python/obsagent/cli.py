@@ -33,6 +33,126 @@ from .registry import REGISTRY
 # (name, enabled by default) of every system collector.
 NODE_COLLECTORS = _native.node_collectors()
 
+# node_exporter 1.9's Linux collectors obsagent doesn't have, and whether node_exporter enables
+# each by default. Their flags are accepted so node_exporter's command lines keep working:
+# --no-collector.X is a no-op, --collector.X is an error naming X.
+ABSENT_COLLECTORS = {
+    **dict.fromkeys(
+        "bcache btrfs fibrechannel infiniband ipvs nfs nfsd tapestats xfs zfs".split(),
+        True,
+    ),
+    **dict.fromkeys(
+        "buddyinfo cgroups cpu_vulnerabilities drbd drm ethtool interrupts ksmd lnstat logind meminfo_numa "
+        "mountstats network_route ntp perf processes qdisc runit slabinfo softirqs supervisord sysctl systemd "
+        "tcpstat wifi xfrm zoneinfo".split(),
+        False,
+    ),
+}
+
+# node_exporter 1.9's other flags that obsagent takes without acting on: (flag, kind, default).
+# Each is either about something obsagent doesn't have (the Go runtime, a collector in
+# ABSENT_COLLECTORS, which can't be enabled), or changes nothing obsagent emits (netlink or
+# procfs as the source of the same counters; statfs workers and udev data obsagent doesn't use).
+IGNORED_FLAGS = [
+    ("--runtime.gomaxprocs", "int", "1"),
+    ("--path.udev.data", "str", "/run/udev/data"),
+    ("--collector.arp.netlink", "bool", True),
+    ("--collector.netdev.netlink", "bool", True),
+    ("--collector.netclass.netlink", "bool", False),
+    ("--collector.filesystem.stat-workers", "int", "4"),
+    ("--collector.bcache.priorityStats", "bool", False),
+    ("--collector.ethtool.device-include", "str", ""),
+    ("--collector.ethtool.device-exclude", "str", ""),
+    ("--collector.ethtool.metrics-include", "str", ".*"),
+    ("--collector.interrupts.include-zeros", "bool", True),
+    ("--collector.interrupts.name-include", "str", ""),
+    ("--collector.interrupts.name-exclude", "str", ""),
+    ("--collector.ipvs.backend-labels", "str", "local_address,local_port,remote_address,remote_port,proto,local_mark"),
+    ("--collector.ntp.server", "str", "127.0.0.1"),
+    ("--collector.ntp.server-port", "int", "123"),
+    ("--collector.ntp.protocol-version", "int", "4"),
+    ("--collector.ntp.server-is-local", "bool", False),
+    ("--collector.ntp.ip-ttl", "int", "1"),
+    ("--collector.ntp.max-distance", "str", "3.46608s"),
+    ("--collector.ntp.local-offset-tolerance", "str", "1ms"),
+    ("--collector.perf.cpus", "str", ""),
+    ("--collector.perf.tracepoint", "strings", ()),
+    ("--collector.perf.disable-hardware-profilers", "bool", False),
+    ("--collector.perf.disable-software-profilers", "bool", False),
+    ("--collector.perf.disable-cache-profilers", "bool", False),
+    ("--collector.perf.hardware-profilers", "strings", ()),
+    ("--collector.perf.software-profilers", "strings", ()),
+    ("--collector.perf.cache-profilers", "strings", ()),
+    ("--collector.qdisc.fixtures", "str", ""),
+    ("--collector.qdisc.device-include", "str", ""),
+    ("--collector.qdisc.device-exclude", "str", ""),
+    ("--collector.qdisk.device-include", "str", ""),
+    ("--collector.qdisk.device-exclude", "str", ""),
+    ("--collector.runit.servicedir", "str", "/etc/service"),
+    ("--collector.slabinfo.slabs-include", "str", ".*"),
+    ("--collector.slabinfo.slabs-exclude", "str", ""),
+    ("--collector.supervisord.url", "str", "http://localhost:9001/RPC2"),
+    ("--collector.sysctl.include", "strings", ()),
+    ("--collector.sysctl.include-info", "strings", ()),
+    ("--collector.systemd.unit-include", "str", ".+"),
+    ("--collector.systemd.unit-exclude", "str", ".+\\.(automount|device|mount|scope|slice)"),
+    ("--collector.systemd.unit-whitelist", "str", ""),
+    ("--collector.systemd.unit-blacklist", "str", ""),
+    ("--collector.systemd.enable-task-metrics", "bool", False),
+    ("--collector.systemd.enable-restarts-metrics", "bool", False),
+    ("--collector.systemd.enable-start-time-metrics", "bool", False),
+    ("--collector.systemd.private", "bool", False),
+    ("--collector.tapestats.ignored-devices", "str", "^$"),
+    ("--collector.wifi.fixtures", "str", ""),
+    ("--log.level", "str", "info"),
+    ("--log.format", "str", "logfmt"),
+]
+
+# node_exporter 1.9's flags of features obsagent lacks: accepted at node_exporter's default
+# (deployments often spell defaults out), any other value is an error naming the flag.
+DEFAULT_ONLY_FLAGS = [
+    ("--web.telemetry-path", "str", "/metrics"),
+    ("--web.systemd-socket", "bool", False),
+    ("--collector.cpu.guest", "bool", True),
+    ("--collector.cpu.info", "bool", False),
+    ("--collector.cpu.info.flags-include", "str", ""),
+    ("--collector.cpu.info.bugs-include", "str", ""),
+    ("--collector.filesystem.mount-timeout", "str", "5s"),
+    ("--collector.netdev.address-info", "bool", False),
+    ("--collector.netdev.enable-detailed-metrics", "bool", False),
+    ("--collector.netdev.label-ifalias", "bool", False),
+    ("--collector.netclass_rtnl.with-stats", "bool", False),
+    ("--collector.stat.softirq", "bool", False),
+    ("--collector.powersupply.ignored-supplies", "str", "^$"),
+    ("--collector.rapl.enable-zone-label", "bool", False),
+    ("--collector.hwmon.chip-include", "str", ""),
+    ("--collector.hwmon.chip-exclude", "str", ""),
+    ("--collector.hwmon.sensor-include", "str", ""),
+    ("--collector.hwmon.sensor-exclude", "str", ""),
+]
+
+# node_exporter's hidden old names of flags obsagent has: (old, the dest of the new one).
+OLD_NAMES = [
+    ("--collector.diskstats.ignored-devices", "diskstats_device_exclude"),
+    ("--collector.filesystem.ignored-mount-points", "filesystem_mount_points_exclude"),
+    ("--collector.filesystem.ignored-fs-types", "filesystem_fs_types_exclude"),
+    ("--collector.netdev.device-blacklist", "netdev_device_exclude"),
+    ("--collector.netdev.device-whitelist", "netdev_device_include"),
+]
+
+
+def _dest(flag: str) -> str:
+    return "ne_" + flag.lstrip("-").replace(".", "_").replace("-", "_")
+
+
+def _node_exporter_option(flag: str, kind: str) -> Callable[..., Any]:
+    """A node_exporter flag as click takes it, None (or empty) unless given."""
+    if kind == "bool":
+        return click.option(f"{flag}/--no-{flag[2:]}", _dest(flag), default=None, hidden=True)
+    if kind == "strings":
+        return click.option(flag, _dest(flag), multiple=True, hidden=True)
+    return click.option(flag, _dest(flag), default=None, hidden=True)
+
 
 def _duration(_ctx: Any, _param: click.Parameter, value: str) -> float:
     return parse_duration(value)
@@ -53,6 +173,7 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--web.config.file",
             "web_config_file",
             default=ServeSettings.web_config_file,
+            callback=lambda _ctx, _param, value: value or None,  # node_exporter: "" is none
             help="Web configuration (TLS, basic auth, headers) in node_exporter's format.",
         ),
         click.option(
@@ -113,10 +234,34 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Regex of file system types to ignore (default: node_exporter's).",
         ),
         click.option(
+            "--collector.filesystem.mount-points-include",
+            "filesystem_mount_points_include",
+            default=CollectorSettings.filesystem_mount_points_include,
+            help="Regex of the only mount points to report (not with --collector.filesystem.mount-points-exclude).",
+        ),
+        click.option(
+            "--collector.filesystem.fs-types-include",
+            "filesystem_fs_types_include",
+            default=CollectorSettings.filesystem_fs_types_include,
+            help="Regex of the only file system types to report (not with --collector.filesystem.fs-types-exclude).",
+        ),
+        click.option(
             "--collector.netdev.device-exclude",
             "netdev_device_exclude",
             default=CollectorSettings.netdev_device_exclude,
             help="Regex of network devices to ignore.",
+        ),
+        click.option(
+            "--collector.netdev.device-include",
+            "netdev_device_include",
+            default=CollectorSettings.netdev_device_include,
+            help="Regex of the only network devices to report (not with --collector.netdev.device-exclude).",
+        ),
+        click.option(
+            "--collector.diskstats.device-include",
+            "diskstats_device_include",
+            default=CollectorSettings.diskstats_device_include,
+            help="Regex of the only block devices to report (clear --collector.diskstats.device-exclude with it).",
         ),
         click.option(
             "--collector.gpu.nvml-library",
@@ -144,6 +289,42 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=CollectorSettings.diskstats_device_exclude,
             help="Regex of block devices to ignore (default: node_exporter's).",
         ),
+        click.option(
+            "--collector.netstat.fields",
+            "netstat_fields",
+            default=CollectorSettings.netstat_fields,
+            help="Regex of netstat fields to return (default: node_exporter's).",
+        ),
+        click.option(
+            "--collector.vmstat.fields",
+            "vmstat_fields",
+            default=CollectorSettings.vmstat_fields,
+            help="Regex of /proc/vmstat fields to return (default: node_exporter's).",
+        ),
+        click.option(
+            "--collector.netclass.ignored-devices",
+            "netclass_ignored_devices",
+            default=CollectorSettings.netclass_ignored_devices,
+            help="Regex of network devices the netclass collector ignores.",
+        ),
+        click.option(
+            "--collector.netclass.ignore-invalid-speed/--no-collector.netclass.ignore-invalid-speed",
+            "netclass_ignore_invalid_speed",
+            default=CollectorSettings.netclass_ignore_invalid_speed,
+            help="Leave out node_network_speed_bytes where the speed is unknown (-1).",
+        ),
+        click.option(
+            "--collector.arp.device-include",
+            "arp_device_include",
+            default=CollectorSettings.arp_device_include,
+            help="Regex of devices the arp collector includes (excludes the others).",
+        ),
+        click.option(
+            "--collector.arp.device-exclude",
+            "arp_device_exclude",
+            default=CollectorSettings.arp_device_exclude,
+            help="Regex of devices the arp collector ignores.",
+        ),
     ]
     for name, default in NODE_COLLECTORS:
         state = "enabled" if default else "disabled"
@@ -155,6 +336,27 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 help=f"Enable the {name} collector (default: {state}).",
             )
         )
+    for name in ABSENT_COLLECTORS:
+        options.append(
+            click.option(
+                f"--collector.{name}/--no-collector.{name}",
+                f"absent_{name}",
+                default=None,
+                help=f"node_exporter's {name} collector, which obsagent lacks: only --no-collector.{name} is accepted.",
+            )
+        )
+    options.append(
+        click.option(
+            "--web.disable-exporter-metrics",
+            "disable_exporter_metrics",
+            is_flag=True,
+            help="Leave out the daemon's own metrics (process_*, python_*).",
+        )
+    )
+    for flag, kind, _ in IGNORED_FLAGS + DEFAULT_ONLY_FLAGS:
+        options.append(_node_exporter_option(flag, kind))
+    for old, _ in OLD_NAMES:
+        options.append(click.option(old, _dest(old), default=None, hidden=True))
     for option in reversed(options):
         command = option(command)
     return push_options(command)
@@ -169,9 +371,46 @@ def enabled_collectors(disable_defaults: bool, choices: dict[str, bool | None]) 
     ]
 
 
+def _same(kind: str, value: Any, default: Any) -> bool:
+    """Whether a node_exporter flag's value is its default (durations and numbers as written)."""
+    if kind == "strings":
+        return not value
+    if kind == "bool":
+        return value is None or value == default
+    return value is None or value == default
+
+
+def node_exporter_flags(options: dict[str, Any]) -> None:
+    """Takes node_exporter's flags obsagent accepts without having them out of ``options``;
+    raises a usage error naming any that asks for something obsagent lacks, and applies the old
+    names of flags obsagent has."""
+    for name in ABSENT_COLLECTORS:
+        if options.pop(f"absent_{name}"):
+            raise click.UsageError(
+                f"--collector.{name}: obsagent has no {name} collector (node_exporter's); "
+                f"drop the flag or pass --no-collector.{name}"
+            )
+    for flag, _, _ in IGNORED_FLAGS:
+        options.pop(_dest(flag))
+    for flag, kind, default in DEFAULT_ONLY_FLAGS:
+        value = options.pop(_dest(flag))
+        if not _same(kind, value, default):
+            shown = f"{flag}={value}" if kind != "bool" else (flag if value else f"--no-{flag[2:]}")
+            raise click.UsageError(
+                f"{shown}: obsagent doesn't implement this node_exporter option; only its default ({default}) "
+                "is accepted"
+            )
+    for old, new in OLD_NAMES:
+        value = options.pop(_dest(old))
+        if value is not None and options.get(new) is None:
+            options[new] = value
+
+
 def daemon_config(options: dict[str, Any]) -> DaemonConfig:
     """The daemon's settings from its flags' values (``options``, keyed by click's names)."""
     options = dict(options)
+    node_exporter_flags(options)
+    options.pop("disable_exporter_metrics")
     host, port = options.pop("listen_address")
     serve = ServeSettings(
         host=host,
@@ -189,11 +428,21 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         textfile_directory=options.pop("textfile_directory"),
         filesystem_mount_points_exclude=options.pop("filesystem_mount_points_exclude"),
         filesystem_fs_types_exclude=options.pop("filesystem_fs_types_exclude"),
+        filesystem_mount_points_include=options.pop("filesystem_mount_points_include"),
+        filesystem_fs_types_include=options.pop("filesystem_fs_types_include"),
         netdev_device_exclude=options.pop("netdev_device_exclude"),
+        netdev_device_include=options.pop("netdev_device_include"),
+        diskstats_device_include=options.pop("diskstats_device_include"),
         diskstats_device_exclude=options.pop("diskstats_device_exclude"),
         gpu_nvml_library=options.pop("gpu_nvml_library"),
         gpu_interval=options.pop("gpu_interval"),
         gpu_pcie=options.pop("gpu_pcie"),
+        netstat_fields=options.pop("netstat_fields"),
+        vmstat_fields=options.pop("vmstat_fields"),
+        netclass_ignored_devices=options.pop("netclass_ignored_devices"),
+        netclass_ignore_invalid_speed=options.pop("netclass_ignore_invalid_speed"),
+        arp_device_include=options.pop("arp_device_include"),
+        arp_device_exclude=options.pop("arp_device_exclude"),
     )
     config = DaemonConfig(serve=serve, collectors=collectors, multiproc_dir=options.pop("multiproc_dir"))
     config = with_push_flags(config, options)
@@ -201,13 +450,22 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
     return config
 
 
-def serve(config: DaemonConfig) -> None:
-    """Serves the system collectors and the default registry until SIGTERM or SIGINT."""
+def serve(config: DaemonConfig, exporter_metrics: bool = True) -> None:
+    """Serves the system collectors and the default registry until SIGTERM or SIGINT; without
+    ``exporter_metrics``, none of the daemon's own (node_exporter's --web.disable-exporter-metrics)."""
     try:
         node = _native.Collector.node(config.collectors)
     except ValueError as err:
         log("error", "bad collector settings", error=str(err))
         sys.exit(1)
+    if not exporter_metrics:
+        from . import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            try:
+                REGISTRY.unregister(collector)
+            except (KeyError, ValueError):
+                pass  # not registered
     REGISTRY.register(node)
     if config.multiproc_dir:
         from .multiprocess import MultiProcessCollector
@@ -259,14 +517,14 @@ def serve(config: DaemonConfig) -> None:
 def main(ctx: click.Context, **options: Any) -> None:
     """obsagent: a metrics agent for Python services. With no command, runs the daemon."""
     if ctx.invoked_subcommand is None:
-        serve(daemon_config(options))
+        serve(daemon_config(options), exporter_metrics=not options["disable_exporter_metrics"])
 
 
 @main.command()
 @run_options
 def run(**options: Any) -> None:
     """Serve system metrics (node_exporter's names) and this process's own on /metrics."""
-    serve(daemon_config(options))
+    serve(daemon_config(options), exporter_metrics=not options["disable_exporter_metrics"])
 
 
 @main.command()

@@ -53,14 +53,25 @@ class CollectorSettings:
     textfile_directory: str | None = None
     filesystem_mount_points_exclude: str | None = None
     filesystem_fs_types_exclude: str | None = None
+    filesystem_mount_points_include: str | None = None
+    filesystem_fs_types_include: str | None = None
     netdev_device_exclude: str | None = None
+    netdev_device_include: str | None = None
     diskstats_device_exclude: str | None = None
+    diskstats_device_include: str | None = None
     #: NVML library to load (None: libnvidia-ml.so.1, found as the dynamic loader finds it).
     gpu_nvml_library: str | None = None
     #: Seconds between GPU sweeps.
     gpu_interval: float = 1.0
     #: Also read PCIe throughput (NVML blocks ~20 ms per GPU for it).
     gpu_pcie: bool = False
+    netstat_fields: str | None = None
+    vmstat_fields: str | None = None
+    netclass_ignored_devices: str | None = None
+    #: No ``node_network_speed_bytes`` for a device whose speed is unknown (-1).
+    netclass_ignore_invalid_speed: bool = False
+    arp_device_include: str | None = None
+    arp_device_exclude: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,15 @@
 //! does, the collector remembers each value and never reports less than it did before, except
 //! when a CPU's idle time drops by 3 s or more: that is a CPU that went offline and came back,
 //! and its history starts over.
+//!
+//! From `<sysfs>/devices/system/cpu`, as node_exporter 1.9: `node_cpu_isolated{cpu}` (the
+//! `isolated` list, read once at start as node_exporter does), `node_cpu_core_throttles_total
+//! {core,package}` and `node_cpu_package_throttles_total{package}` (each CPU's
+//! `thermal_throttle`, read once per core and per package; CPUs without topology are skipped),
+//! and `node_cpu_online{cpu}` (left out entirely when cpu0 has no `online` file, as upstream).
 
-use super::{malformed, read, Config, NodeCollector};
-use crate::error::Result;
+use super::{malformed, read, read_if_exists, Config, NodeCollector};
+use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
@@ -49,6 +55,10 @@ pub fn parse(text: &str, user_hz: f64) -> Result<Vec<(u32, CpuTimes)>> {
 
 struct CpuCollector {
     path: PathBuf,
+    /// `<sysfs>/devices/system/cpu`.
+    sys_cpu: PathBuf,
+    /// The isolated CPUs, from start.
+    isolated: Vec<u32>,
     user_hz: f64,
     /// What was last reported per CPU id.
     reported: Mutex<Vec<(u32, CpuTimes)>>,
@@ -58,7 +68,36 @@ struct CpuCollector {
 pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
     // SAFETY: sysconf only reads a configuration value.
     let user_hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    Ok(Box::new(CpuCollector { path: config.paths.proc("stat"), user_hz, reported: Mutex::new(Vec::new()) }))
+    let sys_cpu = config.paths.sys("devices/system/cpu");
+    let isolated = match read_if_exists(&sys_cpu.join("isolated"))? {
+        Some(text) => parse_cpu_list(&text)?,
+        None => Vec::new(),
+    };
+    let path = config.paths.proc("stat");
+    Ok(Box::new(CpuCollector { path, sys_cpu, isolated, user_hz, reported: Mutex::new(Vec::new()) }))
+}
+
+/// A kernel CPU list (`0-3,8,10-11`), as in `isolated`.
+pub fn parse_cpu_list(text: &str) -> Result<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for part in text.trim_end_matches('\n').split(',').filter(|p| !p.is_empty()) {
+        let bad = || malformed("cpu list", text);
+        match part.split_once('-') {
+            Some((start, end)) => {
+                let (start, end): (u32, u32) = (start.parse().map_err(|_| bad())?, end.parse().map_err(|_| bad())?);
+                cpus.extend(start..=end);
+            }
+            None => cpus.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(cpus)
+}
+
+/// An unsigned integer file, `None` when it can't be read or parsed (node_exporter skips those).
+/// Read without keeping a descriptor: a big machine has several such files per CPU, more than
+/// `kernel_file` keeps.
+fn uint_file(path: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 impl CpuCollector {
@@ -102,10 +141,86 @@ impl CpuCollector {
     }
 }
 
+impl CpuCollector {
+    /// The `cpuN` directories of sysfs, in node_exporter's (lexical) order.
+    fn sys_cpus(&self) -> Result<Vec<(String, PathBuf)>> {
+        let entries = match std::fs::read_dir(&self.sys_cpu) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => {
+                let message = format!("{}: {err}", self.sys_cpu.display());
+                return Err(Error::Io(std::io::Error::new(err.kind(), message)));
+            }
+        };
+        let mut cpus: Vec<(String, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .filter(|(name, _)| name.strip_prefix("cpu").is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit())))
+            .collect();
+        cpus.sort();
+        Ok(cpus)
+    }
+
+    fn sysfs_families(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        if !self.isolated.is_empty() {
+            let help = "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.";
+            let mut isolated = MetricFamily::new("node_cpu_isolated", help, MetricType::Gauge, "");
+            for cpu in &self.isolated {
+                isolated.push("", vec![("cpu".into(), cpu.to_string().into())], 1.0);
+            }
+            out.push(isolated);
+        }
+        let cpus = self.sys_cpus()?;
+        let mut packages: Vec<(u64, Option<u64>)> = Vec::new();
+        let mut cores: Vec<((u64, u64), Option<u64>)> = Vec::new();
+        for (_, dir) in &cpus {
+            let topology = dir.join("topology");
+            let (Some(package), Some(core)) =
+                (uint_file(&topology.join("physical_package_id")), uint_file(&topology.join("core_id")))
+            else {
+                continue;
+            };
+            if !cores.iter().any(|(key, _)| *key == (package, core)) {
+                cores.push(((package, core), uint_file(&dir.join("thermal_throttle/core_throttle_count"))));
+            }
+            if !packages.iter().any(|(key, _)| *key == package) {
+                packages.push((package, uint_file(&dir.join("thermal_throttle/package_throttle_count"))));
+            }
+        }
+        let help = "Number of times this CPU package has been throttled.";
+        let mut package_throttles = MetricFamily::new("node_cpu_package_throttles", help, MetricType::Counter, "");
+        for (package, count) in packages.iter().filter_map(|(p, c)| Some((p, (*c)?))) {
+            package_throttles.push("_total", vec![("package".into(), package.to_string().into())], count as f64);
+        }
+        let help = "Number of times this CPU core has been throttled.";
+        let mut core_throttles = MetricFamily::new("node_cpu_core_throttles", help, MetricType::Counter, "");
+        for ((package, core), count) in cores.iter().filter_map(|(k, c)| Some((k, (*c)?))) {
+            let labels = vec![("core".into(), core.to_string().into()), ("package".into(), package.to_string().into())];
+            core_throttles.push("_total", labels, count as f64);
+        }
+        out.extend([package_throttles, core_throttles].into_iter().filter(|f| !f.samples.is_empty()));
+        // Online state, unless the kernel can't take CPUs offline (then cpu0 has no `online`).
+        if cpus.first().is_some_and(|(_, dir)| dir.join("online").exists()) {
+            let mut online = MetricFamily::new(
+                "node_cpu_online",
+                "CPUs that are online and being scheduled.",
+                MetricType::Gauge,
+                "",
+            );
+            for (name, dir) in &cpus {
+                let up = std::fs::read_to_string(dir.join("online")).is_ok_and(|v| v.trim() == "1");
+                online.push("", vec![("cpu".into(), name[3..].to_owned().into())], if up { 1.0 } else { 0.0 });
+            }
+            out.push(online);
+        }
+        Ok(())
+    }
+}
+
 impl NodeCollector for CpuCollector {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         out.extend(self.families(&read(&self.path)?)?);
-        Ok(())
+        self.sysfs_families(out)
     }
 }
 
@@ -115,7 +230,8 @@ mod tests {
     use crate::collect::fixture_paths;
 
     fn collector() -> CpuCollector {
-        CpuCollector { path: PathBuf::new(), user_hz: 100.0, reported: Mutex::new(Vec::new()) }
+        let (path, sys_cpu) = (PathBuf::new(), PathBuf::new());
+        CpuCollector { path, sys_cpu, isolated: Vec::new(), user_hz: 100.0, reported: Mutex::new(Vec::new()) }
     }
 
     fn value(families: &[MetricFamily], cpu: &str, mode: &str) -> f64 {
@@ -163,5 +279,32 @@ mod tests {
         assert_eq!(out[1].samples[0].name, "node_cpu_seconds_total");
         // cpu0's user column in the fixture is 14825 jiffies.
         assert_eq!(value(&out, "0", "user"), 14825.0 / 100.0);
+        let family = |name: &str| {
+            let family = out.iter().find(|f| f.name == name).unwrap();
+            family.samples.iter().map(|s| (s.labels.iter().map(|(_, v)| v.to_string()).collect(), s.value)).collect()
+        };
+        let isolated: Vec<(Vec<String>, f64)> = family("node_cpu_isolated");
+        assert_eq!(isolated, [(vec!["2".to_owned()], 1.0)]);
+        let online: Vec<(Vec<String>, f64)> = family("node_cpu_online");
+        let expected = [(vec!["0".to_owned()], 1.0), (vec!["1".to_owned()], 1.0), (vec!["2".to_owned()], 0.0)];
+        assert_eq!(online, expected, "cpu2 is offline (and has no topology) in the fixture");
+        let cores: Vec<(Vec<String>, f64)> = family("node_cpu_core_throttles");
+        assert_eq!(cores, [(vec!["0".to_owned(), "0".to_owned()], 3.0), (vec!["1".to_owned(), "0".to_owned()], 5.0)]);
+        let packages: Vec<(Vec<String>, f64)> = family("node_cpu_package_throttles");
+        assert_eq!(packages, [(vec!["0".to_owned()], 12.0)], "read once per package");
+    }
+
+    #[test]
+    fn cpu_lists_and_a_bad_isolated_file() {
+        assert_eq!(parse_cpu_list("0-2,5,7-8\n").unwrap(), [0, 1, 2, 5, 7, 8]);
+        assert_eq!(parse_cpu_list("\n").unwrap(), Vec::<u32>::new());
+        assert!(parse_cpu_list("0-x").unwrap_err().to_string().contains("malformed cpu list"));
+        let dir = std::env::temp_dir().join(format!("obsagent-cpu-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("devices/system/cpu")).unwrap();
+        std::fs::write(dir.join("devices/system/cpu/isolated"), "1-\n").unwrap();
+        let config =
+            Config { paths: crate::collect::Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
+        assert!(build(&config).err().unwrap().to_string().contains("malformed cpu list"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

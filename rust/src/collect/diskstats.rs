@@ -95,13 +95,22 @@ pub fn parse(text: &str) -> Result<Vec<Disk<'_>>> {
 struct Diskstats {
     path: PathBuf,
     exclude: Option<Regex>,
+    include: Option<Regex>,
 }
 
-/// Builds the collector; a bad exclude regex is an error naming the flag.
+/// Builds the collector; a bad regex, or an include beside an exclude (the default one too,
+/// as node_exporter has it: clear it with `--collector.diskstats.device-exclude=`), is an error
+/// naming the flags.
 pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
     let pattern = config.diskstats_device_exclude.as_deref().unwrap_or(DEFAULT_EXCLUDE);
     let exclude = compile("--collector.diskstats.device-exclude", Some(pattern))?;
-    Ok(Box::new(Diskstats { path: config.paths.proc("diskstats"), exclude }))
+    let include = compile("--collector.diskstats.device-include", config.diskstats_device_include.as_deref())?;
+    if exclude.is_some() && include.is_some() {
+        return Err(crate::error::Error::InvalidValue(
+            "--collector.diskstats.device-exclude & --collector.diskstats.device-include are mutually exclusive".into(),
+        ));
+    }
+    Ok(Box::new(Diskstats { path: config.paths.proc("diskstats"), exclude, include }))
 }
 
 impl NodeCollector for Diskstats {
@@ -110,6 +119,7 @@ impl NodeCollector for Diskstats {
         let disks: Vec<Disk<'_>> = parse(&text)?
             .into_iter()
             .filter(|d| !self.exclude.as_ref().is_some_and(|r| r.is_match(d.device)))
+            .filter(|d| self.include.as_ref().is_none_or(|r| r.is_match(d.device)))
             .collect();
         let labels: Vec<Text> = disks.iter().map(|d| Text::from(d.device.to_owned())).collect();
         let mut info = MetricFamily::new("node_disk_info", "Info of /sys/block/<block_device>.", MetricType::Gauge, "");
@@ -167,5 +177,16 @@ mod tests {
         assert_eq!(io_now.samples[0].name, "node_disk_io_now");
         assert!(out.iter().any(|f| f.name == "node_disk_flush_requests_time_seconds"));
         assert_eq!(out.last().unwrap().samples[0].labels[1], ("major".into(), "254".into()));
+        let include =
+            Config { diskstats_device_include: Some("^zram".into()), paths: fixture_paths(), ..Config::default() };
+        assert!(
+            build(&include).err().unwrap().to_string().contains("mutually exclusive"),
+            "beside the default exclude"
+        );
+        let include = Config { diskstats_device_exclude: Some(String::new()), ..include };
+        let mut out = Vec::new();
+        build(&include).unwrap().update(&mut out).unwrap();
+        let read_bytes = out.iter().find(|f| f.name == "node_disk_read_bytes").unwrap();
+        assert_eq!(read_bytes.samples[0].labels, vec![("device".into(), "zram0".into())]);
     }
 }

@@ -17,7 +17,7 @@
 use super::kernel_file::{generated_by_kernel, read_from_start};
 use super::netdev::compile;
 use super::{malformed, Config, NodeCollector};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
 use parking_lot::Mutex;
@@ -54,6 +54,8 @@ pub struct Mount {
     pub fs_type: String,
     /// Whether the mount options say `ro`.
     pub read_only: bool,
+    /// The device's major and minor numbers (`0:21`), for `node_filesystem_mount_info`.
+    pub major_minor: (u32, u32),
 }
 
 /// Decodes mountinfo's octal escapes (`\040` for a space).
@@ -85,7 +87,12 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>> {
         let fields: Vec<&str> = line.split(' ').collect();
         let separator = fields.iter().position(|f| *f == "-").filter(|&i| i >= 6 && fields.len() >= i + 3);
         let separator = separator.ok_or_else(|| malformed("mountinfo line", line))?;
+        let major_minor = fields[2]
+            .split_once(':')
+            .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)))
+            .ok_or_else(|| malformed("mountinfo line", line))?;
         mounts.push(Mount {
+            major_minor,
             device: unescape(fields[separator + 2]),
             mount_point: unescape(fields[4]),
             fs_type: fields[separator + 1].to_owned(),
@@ -233,6 +240,9 @@ struct Filesystem {
     rootfs: PathBuf,
     mount_points_exclude: Option<Regex>,
     fs_types_exclude: Option<Regex>,
+    /// node_exporter 1.9's includes (exclusive with the excludes).
+    mount_points_include: Option<Regex>,
+    fs_types_include: Option<Regex>,
     worker: StatWorker,
     /// The mountinfo descriptor polled for changes, and the mounts it listed.
     watched: Mutex<Option<(File, Arc<Vec<Mount>>)>>,
@@ -263,21 +273,40 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
 impl Filesystem {
     fn new(config: &Config, stat: StatFn, timeout: Duration) -> Result<Filesystem> {
         // An absent flag means upstream's default; an empty one, no exclusion (as in node_exporter).
-        let exclude =
-            |flag: &str, pattern: Option<&str>, default: &str| compile(flag, Some(pattern.unwrap_or(default)));
+        // An include with no exclude given clears the default exclude; with one given, it is an
+        // error, as in node_exporter 1.9.
+        let filter = |name: &str, exclude: Option<&str>, include: Option<&str>, default: &str| {
+            let include_flag = format!("--collector.filesystem.{name}-include");
+            let exclude_flag = format!("--collector.filesystem.{name}-exclude");
+            let include = compile(&include_flag, include)?;
+            let exclude = match (exclude, &include) {
+                (None, Some(_)) => None,
+                (pattern, _) => compile(&exclude_flag, Some(pattern.unwrap_or(default)))?,
+            };
+            if include.is_some() && exclude.is_some() {
+                return Err(Error::InvalidValue(format!("{exclude_flag} and {include_flag} are mutually exclusive")));
+            }
+            Ok((exclude, include))
+        };
+        let (mount_points_exclude, mount_points_include) = filter(
+            "mount-points",
+            config.filesystem_mount_points_exclude.as_deref(),
+            config.filesystem_mount_points_include.as_deref(),
+            DEFAULT_MOUNT_POINTS_EXCLUDE,
+        )?;
+        let (fs_types_exclude, fs_types_include) = filter(
+            "fs-types",
+            config.filesystem_fs_types_exclude.as_deref(),
+            config.filesystem_fs_types_include.as_deref(),
+            DEFAULT_FS_TYPES_EXCLUDE,
+        )?;
         Ok(Filesystem {
             mountinfo: [config.paths.proc("1/mountinfo"), config.paths.proc("self/mountinfo")],
             rootfs: config.paths.rootfs.clone(),
-            mount_points_exclude: exclude(
-                "--collector.filesystem.mount-points-exclude",
-                config.filesystem_mount_points_exclude.as_deref(),
-                DEFAULT_MOUNT_POINTS_EXCLUDE,
-            )?,
-            fs_types_exclude: exclude(
-                "--collector.filesystem.fs-types-exclude",
-                config.filesystem_fs_types_exclude.as_deref(),
-                DEFAULT_FS_TYPES_EXCLUDE,
-            )?,
+            mount_points_exclude,
+            fs_types_exclude,
+            mount_points_include,
+            fs_types_include,
             worker: StatWorker::new(stat, timeout),
             watched: Mutex::new(None),
         })
@@ -302,8 +331,11 @@ impl Filesystem {
                 .into_iter()
                 .filter(|m| {
                     let excluded = |regex: &Option<Regex>, text: &str| regex.as_ref().is_some_and(|r| r.is_match(text));
+                    let included = |regex: &Option<Regex>, text: &str| regex.as_ref().is_none_or(|r| r.is_match(text));
                     !excluded(&self.mount_points_exclude, &m.mount_point)
                         && !excluded(&self.fs_types_exclude, &m.fs_type)
+                        && included(&self.mount_points_include, &m.mount_point)
+                        && included(&self.fs_types_include, &m.fs_type)
                 })
                 .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
                 .collect(),
@@ -329,6 +361,9 @@ impl NodeCollector for Filesystem {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let mut families: Vec<MetricFamily> =
             FAMILIES.iter().map(|(name, help)| MetricFamily::new(*name, *help, MetricType::Gauge, "")).collect();
+        // node_exporter 1.9: one per mount whose statfs succeeded.
+        let help = "Filesystem mount information.";
+        let mut mount_info = MetricFamily::new("node_filesystem_mount_info", help, MetricType::Gauge, "");
         let mounts = self.mounts()?;
         let paths: Vec<(PathBuf, bool)> = mounts
             .iter()
@@ -345,6 +380,16 @@ impl NodeCollector for Filesystem {
                 ("fstype".into(), mount.fs_type.clone().into()),
                 ("mountpoint".into(), mount.mount_point.clone().into()),
             ];
+            if stat.is_ok() {
+                let (major, minor) = mount.major_minor;
+                let labels = vec![
+                    ("device".into(), mount.device.clone().into()),
+                    ("major".into(), major.to_string().into()),
+                    ("minor".into(), minor.to_string().into()),
+                    ("mountpoint".into(), mount.mount_point.clone().into()),
+                ];
+                mount_info.push("", labels, 1.0);
+            }
             let values = match stat {
                 Ok(s) => [
                     Some(s.blocks_available * s.block_size),
@@ -364,6 +409,7 @@ impl NodeCollector for Filesystem {
             }
         }
         out.extend(families);
+        out.push(mount_info);
         Ok(())
     }
 }
@@ -436,6 +482,8 @@ mod tests {
         assert_eq!((disk.device.as_str(), disk.fs_type.as_str(), disk.read_only), ("/dev/sdb1", "vfat", true));
         assert!(!mounts[1].read_only);
         assert!(parse_mountinfo("27 1 254:0 / /\n").unwrap_err().to_string().contains("mountinfo line"));
+        assert_eq!((mounts[1].major_minor, mounts[2].major_minor), ((254, 0), (0, 30)));
+        assert!(parse_mountinfo("27 1 254 / / rw - ext4 /dev/vda rw\n").is_err(), "no major:minor");
     }
 
     #[test]
@@ -452,6 +500,10 @@ mod tests {
         let labels = &out[0].samples[0].labels;
         let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_ref()).collect();
         assert_eq!(names, ["device", "device_error", "fstype", "mountpoint"]);
+        let info = out.iter().find(|f| f.name == "node_filesystem_mount_info").unwrap();
+        let labels: Vec<Vec<&str>> =
+            info.samples.iter().map(|s| s.labels.iter().map(|(_, v)| v.as_ref()).collect()).collect();
+        assert_eq!(labels, [["/dev/vda", "254", "0", "/"], ["/dev/sdb1", "0", "30", "/mnt/my disk"]]);
         let everything = Config {
             filesystem_fs_types_exclude: Some(String::new()),
             filesystem_mount_points_exclude: Some(String::new()),
@@ -463,6 +515,20 @@ mod tests {
         assert_eq!(series(&all, "node_filesystem_size_bytes").len(), 3, "empty excludes keep /proc too");
         let bad = Config { filesystem_fs_types_exclude: Some("[".into()), ..Config::default() };
         assert!(build(&bad).err().unwrap().to_string().contains("--collector.filesystem.fs-types-exclude"));
+        let include = Config {
+            filesystem_fs_types_include: Some("^vfat$".into()),
+            paths: Paths { procfs: dir.0.join("proc"), sysfs: dir.0.join("sys"), rootfs: "/".into() },
+            ..Config::default()
+        };
+        let mut only = Vec::new();
+        Filesystem::new(&include, fake, Duration::from_secs(5)).unwrap().update(&mut only).unwrap();
+        assert_eq!(series(&only, "node_filesystem_size_bytes"), [("/mnt/my disk".to_string(), 409600.0)]);
+        let both = Config { filesystem_fs_types_exclude: Some("^proc$".into()), ..include };
+        let err = build(&both).err().unwrap().to_string();
+        assert!(
+            err.contains("fs-types-exclude and --collector.filesystem.fs-types-include are mutually exclusive"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -494,6 +560,7 @@ mod tests {
             [("/gone".to_string(), 1.0), ("/stuck".to_string(), 1.0), ("/ok".to_string(), 0.0)]
         );
         assert_eq!(series(&out, "node_filesystem_size_bytes"), [("/ok".to_string(), 409600.0)]);
+        assert_eq!(series(&out, "node_filesystem_mount_info"), [("/ok".to_string(), 1.0)]);
         assert_eq!(series(&out, "node_filesystem_readonly").len(), 3);
         let errors: Vec<&str> = out[1].samples.iter().map(|s| s.labels[1].1.as_ref()).collect();
         assert!(errors[0].contains("No such file"), "{errors:?}");

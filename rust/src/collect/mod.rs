@@ -7,24 +7,51 @@
 //! microseconds; a thread per collector would cost more CPU than it saves), and reports
 //! `node_scrape_collector_duration_seconds` and `node_scrape_collector_success` per collector.
 //! A failing collector contributes nothing but its `success 0` and one log line; the others and
-//! the scrape go on.
+//! the scrape go on. The line is written when the failure starts (or its error changes), not at
+//! every scrape. A collector whose source this host doesn't have (no nf_conntrack, no md, no
+//! hwmon: node_exporter's `ErrNoData`) says so with [`no_data`]: success 0, and no log line, as
+//! node_exporter logs those at debug level.
 
+pub mod arp;
+pub mod bonding;
+pub mod conntrack;
 pub mod cpu;
+pub mod cpufreq;
 pub mod diskstats;
+pub mod dmi;
+pub mod edac;
+pub mod entropy;
+pub mod filefd;
 pub mod filesystem;
 pub mod gpu_nvidia;
+pub mod hwmon;
 pub mod kernel_file;
 pub mod loadavg;
+pub mod mdadm;
 pub mod meminfo;
+pub mod netclass;
 pub mod netdev;
+pub mod netstat;
+pub mod nvme;
+pub mod os;
 pub mod paths;
+pub mod powersupplyclass;
 pub mod pressure;
 pub mod process;
+pub mod rapl;
+pub mod schedstat;
+pub mod selinux;
+pub mod sockstat;
+pub mod softnet;
 pub mod stat;
 pub mod textfile;
+pub mod thermal_zone;
 pub mod time;
+pub mod timex;
+pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
+pub mod watchdog;
 
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
@@ -45,8 +72,17 @@ pub struct Config {
     pub filesystem_mount_points_exclude: Option<String>,
     /// `--collector.filesystem.fs-types-exclude` (a regex), when not the default.
     pub filesystem_fs_types_exclude: Option<String>,
+    /// `--collector.filesystem.mount-points-include` (a regex).
+    pub filesystem_mount_points_include: Option<String>,
+    /// `--collector.filesystem.fs-types-include` (a regex).
+    pub filesystem_fs_types_include: Option<String>,
     /// `--collector.netdev.device-exclude` (a regex).
     pub netdev_device_exclude: Option<String>,
+    /// `--collector.netdev.device-include` (a regex; not with device-exclude).
+    pub netdev_device_include: Option<String>,
+    /// `--collector.diskstats.device-include` (a regex; not with device-exclude, whose default
+    /// must then be cleared, as in node_exporter).
+    pub diskstats_device_include: Option<String>,
     /// `--collector.diskstats.device-exclude` (a regex), when not the default.
     pub diskstats_device_exclude: Option<String>,
     /// `--collector.gpu.nvml-library`, when not `libnvidia-ml.so.1`.
@@ -55,6 +91,18 @@ pub struct Config {
     pub gpu_interval: Option<std::time::Duration>,
     /// `--collector.gpu.pcie`: also read PCIe throughput.
     pub gpu_pcie: bool,
+    /// `--collector.netstat.fields` (a regex), when not the default.
+    pub netstat_fields: Option<String>,
+    /// `--collector.vmstat.fields` (a regex), when not the default.
+    pub vmstat_fields: Option<String>,
+    /// `--collector.netclass.ignored-devices` (a regex), when not the default (`^$`).
+    pub netclass_ignored_devices: Option<String>,
+    /// `--collector.netclass.ignore-invalid-speed`: no `speed_bytes` for a speed of -1.
+    pub netclass_ignore_invalid_speed: bool,
+    /// `--collector.arp.device-include` (a regex).
+    pub arp_device_include: Option<String>,
+    /// `--collector.arp.device-exclude` (a regex).
+    pub arp_device_exclude: Option<String>,
 }
 
 /// One system collector.
@@ -75,24 +123,50 @@ pub struct Factory {
 
 /// Every collector, in the order their families are exposed.
 pub const FACTORIES: &[Factory] = &[
+    Factory { name: "arp", enabled_by_default: true, build: arp::build },
+    Factory { name: "bonding", enabled_by_default: true, build: bonding::build },
+    Factory { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     Factory { name: "cpu", enabled_by_default: true, build: cpu::build },
+    Factory { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },
     Factory { name: "diskstats", enabled_by_default: true, build: diskstats::build },
+    Factory { name: "dmi", enabled_by_default: true, build: dmi::build },
+    Factory { name: "edac", enabled_by_default: true, build: edac::build },
+    Factory { name: "entropy", enabled_by_default: true, build: entropy::build },
+    Factory { name: "filefd", enabled_by_default: true, build: filefd::build },
     Factory { name: "filesystem", enabled_by_default: true, build: filesystem::build },
     Factory { name: "gpu", enabled_by_default: true, build: gpu_nvidia::build },
+    Factory { name: "hwmon", enabled_by_default: true, build: hwmon::build },
     Factory { name: "loadavg", enabled_by_default: true, build: loadavg::build },
+    Factory { name: "mdadm", enabled_by_default: true, build: mdadm::build },
     Factory { name: "meminfo", enabled_by_default: true, build: meminfo::build },
+    Factory { name: "netclass", enabled_by_default: true, build: netclass::build },
     Factory { name: "netdev", enabled_by_default: true, build: netdev::build },
+    Factory { name: "netstat", enabled_by_default: true, build: netstat::build },
+    Factory { name: "nvme", enabled_by_default: true, build: nvme::build },
+    Factory { name: "os", enabled_by_default: true, build: os::build },
+    Factory { name: "powersupplyclass", enabled_by_default: true, build: powersupplyclass::build },
     Factory { name: "pressure", enabled_by_default: true, build: pressure::build },
+    Factory { name: "rapl", enabled_by_default: true, build: rapl::build },
+    Factory { name: "schedstat", enabled_by_default: true, build: schedstat::build },
+    Factory { name: "selinux", enabled_by_default: true, build: selinux::build },
+    Factory { name: "sockstat", enabled_by_default: true, build: sockstat::build },
+    Factory { name: "softnet", enabled_by_default: true, build: softnet::build },
     Factory { name: "stat", enabled_by_default: true, build: stat::build },
     Factory { name: "textfile", enabled_by_default: true, build: textfile::build },
+    Factory { name: "thermal_zone", enabled_by_default: true, build: thermal_zone::build },
     Factory { name: "time", enabled_by_default: true, build: time::build },
+    Factory { name: "timex", enabled_by_default: true, build: timex::build },
+    Factory { name: "udp_queues", enabled_by_default: true, build: udp_queues::build },
     Factory { name: "uname", enabled_by_default: true, build: uname::build },
     Factory { name: "vmstat", enabled_by_default: true, build: vmstat::build },
+    Factory { name: "watchdog", enabled_by_default: true, build: watchdog::build },
 ];
 
 /// The enabled collectors, run at each scrape.
 pub struct NodeCollectors {
     collectors: Vec<(&'static str, Box<dyn NodeCollector>)>,
+    /// The error last logged per failing collector.
+    failing: parking_lot::Mutex<hashbrown::HashMap<&'static str, String>>,
 }
 
 impl NodeCollectors {
@@ -108,7 +182,7 @@ impl NodeCollectors {
         for factory in FACTORIES.iter().filter(|f| enabled.iter().any(|e| e == f.name)) {
             collectors.push((factory.name, (factory.build)(config)?));
         }
-        Ok(NodeCollectors { collectors })
+        Ok(NodeCollectors { collectors, failing: Default::default() })
     }
 }
 
@@ -123,10 +197,17 @@ impl Collector for NodeCollectors {
                 let started = Instant::now();
                 let before = out.len();
                 let ok = match collector.update(out) {
-                    Ok(()) => true,
+                    Ok(()) => {
+                        self.failing.lock().remove(name);
+                        true
+                    }
                     Err(err) => {
                         out.truncate(before);
-                        crate::log::error("collector failed", &[("collector", name), ("error", &err.to_string())]);
+                        let error = err.to_string();
+                        let logged = self.failing.lock().insert(name, error.clone());
+                        if !is_no_data(&err) && logged.as_ref() != Some(&error) {
+                            crate::log::error("collector failed", &[("collector", name), ("error", &error)]);
+                        }
                         false
                     }
                 };
@@ -172,6 +253,69 @@ pub fn single(name: impl Into<Text>, help: impl Into<Text>, kind: MetricType, va
 pub fn read(path: &std::path::Path) -> Result<String> {
     kernel_file::read(path)
         .map_err(|err| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))))
+}
+
+/// Like [`read`], but a file that does not exist is `None` (a kernel without that feature).
+pub fn read_if_exists(path: &std::path::Path) -> Result<Option<String>> {
+    match read(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// A file holding one unsigned decimal integer (Go's `strconv.ParseUint(trimmed, 10, 64)`).
+pub fn read_uint(path: &std::path::Path) -> Result<f64> {
+    let text = read(path)?;
+    text.trim().parse::<u64>().map(|v| v as f64).map_err(|_| malformed(&path.display().to_string(), &text))
+}
+
+/// An integer as Go's `strconv.ParseInt(s, 0, 64)` reads it: a sign, then `0x`, `0o`, `0b` or
+/// a leading `0` (octal) choose the base.
+pub fn parse_go_int(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let lower = digits.get(..2).map(str::to_ascii_lowercase);
+    let (radix, body) = match lower.as_deref() {
+        Some("0x") => (16, &digits[2..]),
+        Some("0o") => (8, &digits[2..]),
+        Some("0b") => (2, &digits[2..]),
+        _ if digits.len() > 1 && digits.starts_with('0') => (8, &digits[1..]),
+        _ => (10, digits),
+    };
+    if body.is_empty() || body.starts_with(['+', '-']) {
+        return None;
+    }
+    let magnitude = i128::from_str_radix(body, radix).ok()?;
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// The `collector` of an [`Error::Collect`] made by [`no_data`].
+const NO_DATA: &str = "no data";
+
+/// The error of a collector whose source isn't on this host (node_exporter's `ErrNoData`).
+pub fn no_data(message: impl Into<String>) -> Error {
+    Error::Collect { collector: NO_DATA.into(), message: message.into() }
+}
+
+/// `result`, with a file or directory that doesn't exist (or may not be read) turned into
+/// [`no_data`], for collectors node_exporter treats so.
+pub fn absent_is_no_data<T>(result: Result<T>) -> Result<T> {
+    match result {
+        Err(Error::Io(err))
+            if matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) =>
+        {
+            Err(no_data(err.to_string()))
+        }
+        other => other,
+    }
+}
+
+/// Whether `err` is [`no_data`]'s.
+pub fn is_no_data(err: &Error) -> bool {
+    matches!(err, Error::Collect { collector, .. } if collector == NO_DATA)
 }
 
 /// The parse error for `what`, quoting the start of the offending text.

@@ -67,12 +67,20 @@ struct Netdev {
     path: PathBuf,
     class_net: PathBuf,
     exclude: Option<Regex>,
+    include: Option<Regex>,
 }
 
 /// Builds the collector; a bad exclude regex is an error naming the flag.
 pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
     let exclude = compile("--collector.netdev.device-exclude", config.netdev_device_exclude.as_deref())?;
-    Ok(Box::new(Netdev { path: config.paths.proc("net/dev"), class_net: config.paths.sys("class/net"), exclude }))
+    let include = compile("--collector.netdev.device-include", config.netdev_device_include.as_deref())?;
+    if exclude.is_some() && include.is_some() {
+        return Err(Error::InvalidValue(
+            "--collector.netdev.device-exclude & --collector.netdev.device-include are mutually exclusive".into(),
+        ));
+    }
+    let (path, class_net) = (config.paths.proc("net/dev"), config.paths.sys("class/net"));
+    Ok(Box::new(Netdev { path, class_net, exclude, include }))
 }
 
 /// Compiles a flag's regex, anchored as Go's `regexp.MatchString` is not: node_exporter's
@@ -90,6 +98,7 @@ impl NodeCollector for Netdev {
         let devices: Vec<_> = parse(&text)?
             .into_iter()
             .filter(|(device, _)| !self.exclude.as_ref().is_some_and(|r| r.is_match(device)))
+            .filter(|(device, _)| self.include.as_ref().is_none_or(|r| r.is_match(device)))
             .map(|(device, values)| (device, Text::from(device.to_owned()), values))
             .collect();
         for (i, (name, sample, help)) in COLUMNS.into_iter().enumerate() {
@@ -146,7 +155,14 @@ mod tests {
         assert_eq!(devices, ["lo", "eth0"]);
         assert_eq!(out[0].samples[1].name, "node_network_receive_bytes_total");
         assert_eq!(out[0].samples[1].value, 217173502.0);
-        let bad = Config { netdev_device_exclude: Some("(".into()), ..config };
+        let bad = Config { netdev_device_exclude: Some("(".into()), ..config.clone() };
         assert!(build(&bad).err().unwrap().to_string().contains("--collector.netdev.device-exclude"));
+        let both = Config { netdev_device_include: Some("^eth".into()), ..config.clone() };
+        assert!(build(&both).err().unwrap().to_string().contains("mutually exclusive"));
+        let include = Config { netdev_device_include: Some("^eth".into()), netdev_device_exclude: None, ..config };
+        let mut out = Vec::new();
+        build(&include).unwrap().update(&mut out).unwrap();
+        let devices: Vec<&str> = out[0].samples.iter().map(|s| s.labels[0].1.as_ref()).collect();
+        assert_eq!(devices, ["eth0"]);
     }
 }

@@ -1,6 +1,7 @@
 //! vmstat: node_exporter's default selection of `<procfs>/vmstat` fields, those matching
 //! `^(oom_kill|pgpg|pswp|pg.*fault).*`, as untyped `node_vmstat_<field>` (no `_total`: that is
-//! what node_exporter exports, and what dashboards query).
+//! what node_exporter exports, and what dashboards query). `--collector.vmstat.fields` replaces
+//! the selection with a regex (matched as Go's `MatchString`: anywhere unless anchored).
 
 use super::{malformed, read, single, Config, FieldNames, NodeCollector};
 use crate::error::Result;
@@ -18,18 +19,23 @@ pub fn selected(field: &str) -> bool {
 
 /// The selected `(field, value)` pairs, in file order.
 pub fn parse(text: &str) -> Result<Vec<(&str, f64)>> {
+    parse_selected(text, &selected)
+}
+
+/// The `(field, value)` pairs `keep` selects, in file order; none is an error.
+pub fn parse_selected<'a>(text: &'a str, keep: &dyn Fn(&str) -> bool) -> Result<Vec<(&'a str, f64)>> {
     let mut fields = Vec::new();
     for line in text.lines() {
         let mut parts = line.split_ascii_whitespace();
         let (Some(field), Some(value)) = (parts.next(), parts.next()) else {
             return Err(malformed("/proc/vmstat line", line));
         };
-        if selected(field) {
+        if keep(field) {
             fields.push((field, value.parse().map_err(|_| malformed("/proc/vmstat line", line))?));
         }
     }
     if fields.is_empty() {
-        return Err(malformed("/proc/vmstat (none of the default fields)", text));
+        return Err(malformed("/proc/vmstat (none of the selected fields)", text));
     }
     Ok(fields)
 }
@@ -37,16 +43,24 @@ pub fn parse(text: &str) -> Result<Vec<(&str, f64)>> {
 struct Vmstat {
     path: PathBuf,
     names: FieldNames,
+    /// `--collector.vmstat.fields`, when not the default.
+    fields: Option<regex::Regex>,
 }
 
-/// Builds the collector.
+/// Builds the collector; a bad `--collector.vmstat.fields` is an error naming the flag.
 pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
-    Ok(Box::new(Vmstat { path: config.paths.proc("vmstat"), names: FieldNames::default() }))
+    let fields = super::netdev::compile("--collector.vmstat.fields", config.vmstat_fields.as_deref())?;
+    Ok(Box::new(Vmstat { path: config.paths.proc("vmstat"), names: FieldNames::default(), fields }))
 }
 
 impl NodeCollector for Vmstat {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
-        for (field, value) in parse(&read(&self.path)?)? {
+        let text = read(&self.path)?;
+        let fields = match &self.fields {
+            Some(regex) => parse_selected(&text, &|field| regex.is_match(field))?,
+            None => parse(&text)?,
+        };
+        for (field, value) in fields {
             let (name, help) = self
                 .names
                 .get(field, || (format!("node_vmstat_{field}"), format!("/proc/vmstat information field {field}.")));
@@ -83,5 +97,16 @@ mod tests {
         }
         assert!(!names.contains(&"node_vmstat_nr_free_pages"));
         assert!(out.iter().all(|f| f.kind == MetricType::Unknown));
+        let chosen = Config {
+            vmstat_fields: Some("^nr_(free|dirty)_pages$".into()),
+            paths: fixture_paths(),
+            ..Config::default()
+        };
+        let mut out = Vec::new();
+        build(&chosen).unwrap().update(&mut out).unwrap();
+        let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
+        assert!(names.contains(&"node_vmstat_nr_free_pages") && !names.contains(&"node_vmstat_pgfault"), "{names:?}");
+        let bad = Config { vmstat_fields: Some("(".into()), ..Config::default() };
+        assert!(build(&bad).err().unwrap().to_string().contains("--collector.vmstat.fields"));
     }
 }

@@ -201,11 +201,21 @@ struct CollectorSettings {
     textfile_directory: Option<String>,
     filesystem_mount_points_exclude: Option<String>,
     filesystem_fs_types_exclude: Option<String>,
+    filesystem_mount_points_include: Option<String>,
+    filesystem_fs_types_include: Option<String>,
     netdev_device_exclude: Option<String>,
+    netdev_device_include: Option<String>,
     diskstats_device_exclude: Option<String>,
+    diskstats_device_include: Option<String>,
     gpu_nvml_library: Option<String>,
     gpu_interval: f64,
     gpu_pcie: bool,
+    netstat_fields: Option<String>,
+    vmstat_fields: Option<String>,
+    netclass_ignored_devices: Option<String>,
+    netclass_ignore_invalid_speed: bool,
+    arp_device_include: Option<String>,
+    arp_device_exclude: Option<String>,
 }
 
 impl CollectorSettings {
@@ -216,11 +226,21 @@ impl CollectorSettings {
             textfile_directory: self.textfile_directory.map(Into::into),
             filesystem_mount_points_exclude: self.filesystem_mount_points_exclude,
             filesystem_fs_types_exclude: self.filesystem_fs_types_exclude,
+            filesystem_mount_points_include: self.filesystem_mount_points_include,
+            filesystem_fs_types_include: self.filesystem_fs_types_include,
             netdev_device_exclude: self.netdev_device_exclude,
+            netdev_device_include: self.netdev_device_include,
             diskstats_device_exclude: self.diskstats_device_exclude,
+            diskstats_device_include: self.diskstats_device_include,
             gpu_nvml_library: self.gpu_nvml_library.map(Into::into),
             gpu_interval: Some(crate::clock::seconds(self.gpu_interval, "--collector.gpu.interval")?),
             gpu_pcie: self.gpu_pcie,
+            netstat_fields: self.netstat_fields,
+            vmstat_fields: self.vmstat_fields,
+            netclass_ignored_devices: self.netclass_ignored_devices,
+            netclass_ignore_invalid_speed: self.netclass_ignore_invalid_speed,
+            arp_device_include: self.arp_device_include,
+            arp_device_exclude: self.arp_device_exclude,
         };
         Ok((config, self.collectors))
     }

@@ -187,6 +187,9 @@ class Registry:
     def collect(self, created: bool = False) -> list[_FamilyTuple]: ...
     def encode(self, openmetrics: bool = False, created: bool = False) -> bytes: ...
 
+class DuplicateTimeseries(ValueError):
+    """A name registered twice in one registry (a `ValueError`, as in prometheus_client)."""
+
 @final
 class Server:
     """A running HTTP server (hyper on one background thread)."""

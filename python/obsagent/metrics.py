@@ -24,6 +24,9 @@ from .metrics_core import Metric
 from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
 from .samples import Sample
 
+#: prometheus_client's name for whether ``_created`` series are exposed.
+_get_use_created = created_metrics_enabled
+
 
 def _register(metric: Any, registry: CollectorRegistry | None) -> None:
     if registry is not None:
@@ -65,6 +68,27 @@ class _Registered:
     def describe(self) -> list[Metric]:
         """The family without samples."""
         return _describe(self)
+
+    def remove_by_labels(self, labels: dict[str, str]) -> None:
+        """Removes every child whose labels include all of ``labels`` (nothing when empty);
+        ``ValueError`` for a label name the metric does not have."""
+        if not labels:
+            return
+        names = self._labelnames
+        unknown = sorted(set(labels) - set(names))
+        if unknown:
+            raise ValueError(f"Unknown label names: {unknown}; the metric has {list(names)}")
+        doomed = {
+            tuple(sample.labels[name] for name in names)
+            for sample in _collect(self)[0].samples
+            if all(name in sample.labels for name in names)
+            and all(sample.labels[name] == str(value) for name, value in labels.items())
+        }
+        for values in doomed:
+            self.remove(*values)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__module__}.{type(self).__name__}({self._name})"
 
     def collect(self) -> list[Metric]:
         """The family with its current samples."""

@@ -38,6 +38,8 @@ class Metric:
         if unit and not name.endswith("_" + unit):
             name += "_" + unit
         _native.validate_metric_name(name)
+        if typ == "untyped":  # the text format's word for it, which prometheus_client accepts
+            typ = "unknown"
         if typ not in METRIC_TYPES:
             raise ValueError(f"Invalid metric type: {typ!r}; valid types are {METRIC_TYPES}")
         self.name = name
@@ -51,11 +53,22 @@ class Metric:
         name: str,
         labels: dict[str, str],
         value: float,
-        timestamp: float | None = None,
+        timestamp: Any = None,
         exemplar: Any = None,
+        native_histogram: Any = None,
     ) -> None:
         """Appends one sample."""
-        self.samples.append(Sample(name, dict(labels), value, timestamp, exemplar))
+        self.samples.append(Sample(name, dict(labels), value, timestamp, exemplar, native_histogram))
+
+    def _restricted_metric(self, names: set[str]) -> Metric | None:
+        """A copy holding only the samples named in ``names``, or None when none is."""
+        samples = [sample for sample in self.samples if sample.name in names]
+        if not samples:
+            return None
+        restricted = Metric(self.name, self.documentation, self.type)
+        restricted.unit = self.unit
+        restricted.samples = samples
+        return restricted
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Metric) and (self.name, self.documentation, self.type, self.unit, self.samples) == (

@@ -236,7 +236,8 @@ UPDATES = [
 def test_updating_a_labeled_parent(registry, cls, typ, update):
     metric = make(cls, "parent", registry, ["k"])
     metric.labels("x")
-    with fails(registry, ValueError, _(f'{typ} "parent" has label names ["k"]: call .labels(...) before updating it')):
+    message = f'{typ} metric "parent" is missing label values: it has label names ["k"], call .labels(...) before'
+    with fails(registry, ValueError, _(message)):
         update(metric)
 
 

@@ -8,27 +8,68 @@ starts only when asked (never at import, so it is safe to import before a fork).
 from __future__ import annotations
 
 import base64
+import functools
+import json
 import os
-from collections.abc import Callable
+import ssl
+import tempfile
+import threading
+import urllib.error  # noqa: F401 (imported by prometheus_client's exposition, which code relies on)
+import urllib.request  # noqa: F401
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import _native
 from ._scrape import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # `X as X`: re-exported
 from ._scrape import CONTENT_TYPE_PLAIN_0_0_4, as_registry, generate_latest
+from ._scrape import bake_output as _bake_output  # noqa: F401 (prometheus_client's name, which tests use)
 from ._scrape import choose_encoder as choose_encoder
 from .config import ServeSettings
 from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
 
 
+class _ServingThread:
+    """What stands for prometheus_client's server thread in ``server, thread = start_http_server()``:
+    the native server runs on a thread of its own; ``join()`` waits until it is stopped."""
+
+    daemon = True
+
+    def __init__(self) -> None:
+        self._stopped = threading.Event()
+
+    def is_alive(self) -> bool:
+        return not self._stopped.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._stopped.wait(timeout)
+
+
 class MetricsServer:
     """A running metrics server: ``.port``, ``.address``, ``.stop()``; also a context manager.
+
+    As prometheus_client's ``start_http_server`` returns ``(server, thread)``, it also unpacks
+    into itself and a thread-like object (``server, thread = start_http_server(0)``), and has
+    the ``server_address``, ``shutdown()`` and ``server_close()`` of its server.
 
     It serves until stopped, even when the caller keeps no reference to it (as
     ``start_http_server(8000)`` does with prometheus_client)."""
 
-    def __init__(self, server: _native.Server) -> None:
+    def __init__(self, server: _native.Server, cleanup: Callable[[], None] | None = None) -> None:
         self._server = server
+        self._thread = _ServingThread()
+        self._cleanup = cleanup
         _RUNNING.add(self)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self, self._thread))
+
+    @property
+    def server_address(self) -> tuple[str, int]:
+        host = self.address.rsplit(":", 1)[0].strip("[]")
+        return host, self.port
+
+    def server_close(self) -> None:
+        """Nothing to do: ``stop()`` (or ``shutdown()``) closes the socket."""
 
     @classmethod
     def from_settings(cls, settings: ServeSettings, registry: CollectorRegistry = REGISTRY) -> MetricsServer:
@@ -47,6 +88,10 @@ class MetricsServer:
         """Stops serving and joins the server thread."""
         _RUNNING.discard(self)
         self._server.stop()
+        self._thread._stopped.set()
+        if self._cleanup is not None:
+            self._cleanup()
+            self._cleanup = None
 
     shutdown = stop
 
@@ -65,6 +110,14 @@ def start_http_server(
     port: int,
     addr: str = ServeSettings.host,
     registry: CollectorRegistry = REGISTRY,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    client_cafile: str | None = None,
+    client_capath: str | None = None,
+    protocol: int | None = None,
+    client_auth_required: bool = False,
+    tls_min_version: ssl.TLSVersion | None = None,
+    tls_max_version: ssl.TLSVersion | None = None,
     *,
     max_requests: int = ServeSettings.max_requests,
     header_read_timeout: float = ServeSettings.header_read_timeout,
@@ -77,10 +130,24 @@ def start_http_server(
     picks a free port; read it back from ``.port``. At most ``max_requests`` scrapes run at
     once (0: no limit), more get 503; a client has ``header_read_timeout`` seconds to send its
     request headers (and a kept-alive connection to start its next request).
-    ``web_config_file`` is a web configuration in the format node_exporter and Prometheus
-    read (``tls_server_config``, ``basic_auth_users`` with bcrypt hashes,
-    ``http_server_config.headers``); a bad one is a ``ValueError`` naming the field.
+
+    TLS as prometheus_client takes it: ``certfile`` and ``keyfile``; ``client_cafile`` to verify
+    client certificates (required with ``client_auth_required``); ``tls_min_version`` and
+    ``tls_max_version`` (TLS 1.2 and 1.3). Or ``web_config_file``, a web configuration in the
+    format node_exporter and Prometheus read (``tls_server_config``, ``basic_auth_users`` with
+    bcrypt hashes, ``http_server_config.headers``); a bad one is a ``ValueError`` naming the field.
+    Both are served by the same rustls code.
     """
+    cleanup = None
+    if certfile and keyfile:
+        if web_config_file is not None:
+            raise ValueError("give either certfile/keyfile or web_config_file, not both")
+        if client_capath is not None:
+            raise ValueError("client_capath is not supported: give the CA certificates in client_cafile")
+        web_config_file = _tls_web_config(
+            certfile, keyfile, client_cafile, client_auth_required, tls_min_version, tls_max_version
+        )
+        cleanup = functools.partial(os.remove, web_config_file)
     settings = ServeSettings(
         host=addr,
         port=port,
@@ -89,24 +156,60 @@ def start_http_server(
         web_config_file=web_config_file,
         created=created_metrics_enabled(),
     )
-    return MetricsServer.from_settings(settings, registry)
+    try:
+        return MetricsServer(_native.start_http_server(registry._native, settings), cleanup)
+    except BaseException:
+        if cleanup is not None:
+            cleanup()
+        raise
+
+
+_TLS_VERSIONS = {ssl.TLSVersion.TLSv1_2: "TLS12", ssl.TLSVersion.TLSv1_3: "TLS13"}
+
+
+def _tls_web_config(
+    certfile: str,
+    keyfile: str,
+    client_cafile: str | None,
+    client_auth_required: bool,
+    min_version: ssl.TLSVersion | None,
+    max_version: ssl.TLSVersion | None,
+) -> str:
+    """A web configuration file saying what prometheus_client's TLS arguments say (its path)."""
+    lines = ["tls_server_config:", f"  cert_file: {json.dumps(os.path.abspath(certfile))}"]
+    lines.append(f"  key_file: {json.dumps(os.path.abspath(keyfile))}")
+    if client_cafile is not None:
+        lines.append(f"  client_ca_file: {json.dumps(os.path.abspath(client_cafile))}")
+        auth = "RequireAndVerifyClientCert" if client_auth_required else "VerifyClientCertIfGiven"
+        lines.append(f"  client_auth_type: {auth}")
+    elif client_auth_required:
+        raise ValueError("client_auth_required needs client_cafile to verify client certificates with")
+    for key, version in (("min_version", min_version), ("max_version", max_version)):
+        if version is not None:
+            if version not in _TLS_VERSIONS:
+                raise ValueError(f"{key}: {version!r} is not supported (TLS 1.2 and 1.3 are)")
+            lines.append(f"  {key}: {_TLS_VERSIONS[version]}")
+    fd, path = tempfile.mkstemp(prefix="obsagent-web-", suffix=".yml")
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
 
 
 start_wsgi_server = start_http_server
 
 
-def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> Any:
+def make_wsgi_app(registry: CollectorRegistry = REGISTRY, disable_compression: bool = False) -> Any:
     """A WSGI app serving the registry (mount it at ``/metrics``)."""
     from .wsgi import make_wsgi_app as make
 
-    return make(registry)
+    return make(registry, disable_compression)
 
 
-def make_asgi_app(registry: CollectorRegistry = REGISTRY) -> Any:
+def make_asgi_app(registry: CollectorRegistry = REGISTRY, disable_compression: bool = False) -> Any:
     """An ASGI app serving the registry (mount it at ``/metrics``)."""
     from .asgi import make_asgi_app as make
 
-    return make(registry)
+    return make(registry, disable_compression)
 
 
 def write_to_textfile(path: str, registry: CollectorRegistry = REGISTRY) -> None:

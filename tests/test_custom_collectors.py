@@ -128,13 +128,18 @@ def test_histogram_family_text():
 
 
 def test_histogram_family_without_sum_text():
+    # As prometheus_client: without a sum (or with a negative bucket) no `_count` and `_sum`.
     histogram = HistogramMetricFamily("nosum", "No sum.", buckets=[("1.0", 2), ("+Inf", 2)])
-    assert exposition(histogram) == (
+    negative = HistogramMetricFamily("neg", "Negative.", buckets=[("-1.0", 1), ("+Inf", 2)], sum_value=3)
+    assert exposition(histogram, negative) == (
         "# HELP nosum No sum.\n"
         "# TYPE nosum histogram\n"
         'nosum_bucket{le="1.0"} 2.0\n'
         'nosum_bucket{le="+Inf"} 2.0\n'
-        "nosum_count 2.0\n"
+        "# HELP neg Negative.\n"
+        "# TYPE neg histogram\n"
+        'neg_bucket{le="-1.0"} 1.0\n'
+        'neg_bucket{le="+Inf"} 2.0\n'
     )
 
 

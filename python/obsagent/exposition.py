@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import functools
+import http.server
 import json
 import os
+import socket
 import ssl
 import tempfile
 import threading
@@ -18,6 +20,7 @@ import urllib.error  # noqa: F401 (imported by prometheus_client's exposition, w
 import urllib.request  # noqa: F401
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from . import _native
 from ._scrape import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # `X as X`: re-exported
@@ -225,6 +228,40 @@ def write_to_textfile(path: str, registry: CollectorRegistry = REGISTRY) -> None
         raise
 
 
+class MetricsHandler(http.server.BaseHTTPRequestHandler):
+    """An ``http.server`` handler answering GET with ``registry``'s metrics (for code that runs
+    its own ``HTTPServer``); ``MetricsHandler.factory(registry)`` makes one for a registry."""
+
+    registry: Any = REGISTRY
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        params = parse_qs(urlparse(self.path).query)
+        status, headers, body = _bake_output(
+            self.registry, self.headers.get("Accept"), self.headers.get("Accept-Encoding"), params, False
+        )
+        self.send_response(int(status.split(" ")[0]))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+        """Logs nothing."""
+
+    @classmethod
+    def factory(cls, registry: Any) -> type:
+        """A subclass of this handler serving ``registry``."""
+        return type(cls.__name__, (cls, object), {"registry": registry})
+
+
+def instance_ip_grouping_key() -> dict[str, str]:
+    """``{"instance": <this host's IP>}`` for a Pushgateway grouping key: the address the host
+    would send from (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("localhost", 0))
+        return {"instance": probe.getsockname()[0]}
+
+
 # Pushgateway: the group URL, the body and the request are made in Rust (detached from the
 # interpreter); a `handler` given by the caller is called as prometheus_client calls it, with
 # `(url, method, timeout, headers, data)`, so existing auth handlers keep working.
@@ -238,6 +275,8 @@ def default_handler(
 
     def handle() -> None:
         pairs = [(str(name), value.decode() if isinstance(value, bytes) else str(value)) for name, value in headers]
+        if not data and not any(name.lower() == "content-length" for name, _ in pairs):
+            pairs.append(("Content-Length", "0"))  # as urllib sends an empty body (gateways read it)
         _native.pushgateway_request(url, method, timeout, pairs, data)
 
     return handle
@@ -262,6 +301,64 @@ def basic_auth_handler(
         default_handler(url, method, timeout, headers, data)()
 
     return handle
+
+
+class _KeepMethodRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect with the same method, headers and body (urllib would turn a PUT or
+    POST into a GET, or refuse it)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        return urllib.request.Request(newurl, data=req.data, headers=dict(req.header_items()), method=req.get_method())
+
+
+def _urllib_handler(
+    url: str, method: str, timeout: float | None, headers: list[tuple[str, Any]], data: bytes, *openers: Any
+) -> Callable[[], None]:
+    """A handler sending the request with urllib, through ``openers`` (for what the native
+    client does not do: client certificates, redirects)."""
+
+    def handle() -> None:
+        request = urllib.request.Request(url, data=data or None, method=method)
+        for name, value in headers:
+            request.add_header(name, value)
+        with urllib.request.build_opener(*openers).open(request, timeout=timeout) as response:
+            if response.status >= 400:
+                raise OSError(f"error talking to pushgateway: {response.status} {response.reason}")
+
+    return handle
+
+
+def tls_auth_handler(
+    url: str,
+    method: str,
+    timeout: float | None,
+    headers: list[tuple[str, Any]],
+    data: bytes,
+    certfile: str,
+    keyfile: str,
+    cafile: str | None = None,
+    protocol: int = ssl.PROTOCOL_TLS_CLIENT,
+    insecure_skip_verify: bool = False,
+) -> Callable[[], None]:
+    """A handler presenting a client certificate (``certfile``, ``keyfile``) to a gateway
+    served over TLS; ``cafile`` verifies the gateway, ``insecure_skip_verify`` skips that."""
+    context = ssl.SSLContext(protocol=protocol)
+    if cafile is not None:
+        context.load_verify_locations(cafile)
+    else:
+        context.load_default_certs()
+    if insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(certfile=certfile, keyfile=keyfile)
+    return _urllib_handler(url, method, timeout, headers, data, urllib.request.HTTPSHandler(context=context))
+
+
+def passthrough_redirect_handler(
+    url: str, method: str, timeout: float | None, headers: list[tuple[str, Any]], data: bytes
+) -> Callable[[], None]:
+    """A handler that follows the gateway's redirects, keeping the method, headers and body."""
+    return _urllib_handler(url, method, timeout, headers, data, _KeepMethodRedirect())
 
 
 def push_to_gateway(

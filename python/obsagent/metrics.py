@@ -115,6 +115,12 @@ class Counter(_Registered, _native.Counter):
     from the family name, as in prometheus_client.
     """
 
+    def count_exceptions(self, exception: Any = None) -> Any:
+        """Counts the exceptions (of ``exception``, default ``Exception``) the block or function
+        raises; on a labeled parent a ``ValueError`` at once, as in prometheus_client."""
+        self.inc(0)  # raises the core's "missing label values" error on a labeled parent
+        return super().count_exceptions(exception)
+
 
 class Gauge(_Registered, _native.Gauge):
     """A Gauge is a value that goes up and down: items in a queue, memory in use,
@@ -135,6 +141,12 @@ class Gauge(_Registered, _native.Gauge):
 
         g.set_function(lambda: len(my_dict))  # computed at each scrape
     """
+
+    def track_inprogress(self) -> Any:
+        """Raises the gauge while the block or function runs; on a labeled parent a
+        ``ValueError`` at once, as in prometheus_client."""
+        self.inc(0)  # raises the core's "missing label values" error on a labeled parent
+        return super().track_inprogress()
 
 
 class Histogram(_Registered, _native.Histogram):

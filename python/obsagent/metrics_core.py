@@ -200,14 +200,14 @@ class HistogramMetricFamily(_LabeledFamily):
             self.add_metric([], buckets, sum_value)
 
     def add_metric(self, labels, buckets, sum_value, timestamp=None):
-        """Adds the ``_bucket`` samples, ``_count`` (the ``+Inf`` bucket) and ``_sum``."""
+        """Adds the ``_bucket`` samples (sorted, ``+Inf`` last), and with ``sum_value`` and no
+        negative bucket, ``_count`` (the last bucket) and ``_sum``, as prometheus_client does."""
         labels = self._labels(labels)
-        if not buckets or buckets[-1][0] != "+Inf":
-            raise ValueError("Histogram buckets must end with an +Inf bucket")
         for bucket in buckets:
-            self.add_sample(self.name + "_bucket", {**labels, "le": bucket[0]}, bucket[1], timestamp)
-        self.add_sample(self.name + "_count", labels, buckets[-1][1], timestamp)
-        if sum_value is not None:
+            exemplar = bucket[2] if len(bucket) == 3 else None
+            self.add_sample(self.name + "_bucket", {**labels, "le": bucket[0]}, bucket[1], timestamp, exemplar)
+        if float(buckets[0][0]) >= 0 and sum_value is not None:
+            self.add_sample(self.name + "_count", labels, buckets[-1][1], timestamp)
             self.add_sample(self.name + "_sum", labels, sum_value, timestamp)
 
 

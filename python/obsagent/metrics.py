@@ -69,6 +69,21 @@ class _Registered:
         """The family without samples."""
         return _describe(self)
 
+    @property
+    def _metrics(self) -> dict[tuple[str, ...], Any]:
+        """prometheus_client's dict of children by label values, for tests that read it (made at
+        each access: obsagent keeps no Python object per series)."""
+        names = self._labelnames
+        children: dict[tuple[str, ...], Any] = {}
+        if not names:
+            return children
+        for sample in _collect(self)[0].samples:
+            if all(name in sample.labels for name in names):
+                values = tuple(sample.labels[name] for name in names)
+                if values not in children:
+                    children[values] = self.labels(*values)
+        return children
+
     def remove_by_labels(self, labels: dict[str, str]) -> None:
         """Removes every child whose labels include all of ``labels`` (nothing when empty);
         ``ValueError`` for a label name the metric does not have."""

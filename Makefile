@@ -40,7 +40,7 @@ run: build-release ## Set up, build and run the daemon on :9100
 	obsagent run --web.listen-address :9100
 
 .PHONY: test
-test: build-release peers wheel test-rust test-python ## Set up everything and run every test (the extension built as shipped: the load test measures it; the wheel, installed by tests/test_wheel.py)
+test: build-release peers wheel test-rust test-python test-client-suite ## Set up everything and run every test (the extension built as shipped: the load test measures it; the wheel, installed by tests/test_wheel.py; prometheus_client's own suite)
 
 .PHONY: test-rust
 test-rust: ## Rust tests of the core, without Python
@@ -61,6 +61,28 @@ wheel: setup ## Build the release wheel into dist/: abi3 (CPython >= 3.10), many
 sdist: setup ## Build the source distribution into dist/
 	rm -f dist/obsagent-*.tar.gz
 	maturin sdist --out dist
+
+# prometheus_client's own tests (its sdist's tests/, less test_multiprocess.py, which drives its
+# mmap internals) run against obsagent: tests/client_suite/obsagent_suite.py resolves every
+# prometheus_client import to obsagent; tests/client_suite/expected_failures.txt lists what still
+# fails. The sdist is downloaded once into build/ (a warm run needs no network).
+CLIENT_VERSION := 0.26.0
+CLIENT_SUITE := build/client-suite
+CLIENT_SDIST := $(CLIENT_SUITE)/prometheus_client-$(CLIENT_VERSION).tar.gz
+
+$(CLIENT_SDIST): | $(VENV)/.installed
+	mkdir -p $(CLIENT_SUITE)
+	$(PYTHON) -m pip download -q --no-deps --no-binary :all: prometheus-client==$(CLIENT_VERSION) -d $(CLIENT_SUITE)
+
+$(CLIENT_SUITE)/tests/.extracted: $(CLIENT_SDIST)
+	rm -rf $(CLIENT_SUITE)/tests
+	tar -xzf $< -C $(CLIENT_SUITE) --strip-components=1 prometheus_client-$(CLIENT_VERSION)/tests
+	touch $@
+
+.PHONY: test-client-suite
+test-client-suite: $(CLIENT_SUITE)/tests/.extracted ## prometheus_client's own test suite against obsagent (needs `make build`)
+	PYTHONPATH=tests/client_suite timeout 900 $(PYTHON) -m pytest -q -c tests/client_suite/pytest.ini \
+		--rootdir $(CLIENT_SUITE)/tests $(CLIENT_SUITE)/tests --ignore=$(CLIENT_SUITE)/tests/test_multiprocess.py
 
 .PHONY: golden-update
 golden-update: build ## Rewrite tests/golden from the current encoders (review the diff!)

@@ -19,10 +19,26 @@ from pathlib import Path
 
 import pytest
 
-import obsagent
+# The tests were written for exposition without `_created` series and keep their intent that
+# way: both obsagent and the prometheus_client the tests compare with read this at import.
+# tests/test_client_bytes.py checks the default (on) and this variable in fresh interpreters.
+os.environ["PROMETHEUS_DISABLE_CREATED_SERIES"] = "true"
+
+import obsagent  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = bool(os.environ.get("OBSAGENT_GOLDEN_UPDATE"))
+
+
+@pytest.fixture(autouse=True)
+def _created_series_setting() -> Iterator[None]:
+    """Each test starts with `_created` series as the process started (on, unless
+    PROMETHEUS_DISABLE_CREATED_SERIES says otherwise), whatever the test before switched."""
+    from obsagent import registry as registry_module
+
+    before = registry_module._created_series
+    yield
+    registry_module._created_series = before
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_scrape_prints_the_exposition_and_fails_clearly_when_down(registry):
     try:
         url = f"http://127.0.0.1:{server.port}/metrics"
         result = subprocess.run([*OBSAGENT, "scrape", url], capture_output=True, text=True, timeout=20)
-        assert result.returncode == 0 and "scraped_total 3\n" in result.stdout
+        assert result.returncode == 0 and "scraped_total 3.0\n" in result.stdout
         result = subprocess.run([*OBSAGENT, "scrape", "--openmetrics", url], capture_output=True, text=True)
         assert result.stdout.endswith("# EOF\n")
     finally:

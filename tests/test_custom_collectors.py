@@ -65,7 +65,7 @@ def test_counter_family_text():
     assert exposition(counter) == (
         "# HELP jobs_total Jobs done.\n"
         "# TYPE jobs_total counter\n"
-        'jobs_total{queue="a"} 3\n'
+        'jobs_total{queue="a"} 3.0\n'
         'jobs_total{queue="b"} 1.5\n'
         "# HELP jobs_created Jobs done.\n"
         "# TYPE jobs_created gauge\n"
@@ -92,7 +92,7 @@ def test_gauge_family_text_with_escaped_help_and_special_values():
     assert exposition(gauge) == (
         '# HELP depth Queue \\\\ depth\\nright now, "quoted".\n'
         "# TYPE depth gauge\n"
-        'depth{q="a"} 7\n'
+        'depth{q="a"} 7.0\n'
         'depth{q="b"} -0.25\n'
         'depth{q="c"} NaN\n'
         'depth{q="d"} +Inf\n'
@@ -104,7 +104,7 @@ def test_gauge_family_text_with_escaped_help_and_special_values():
 def test_label_values_are_escaped():
     gauge = GaugeMetricFamily("paths", "Paths.", labels=["p", "u"])
     gauge.add_metric(['a"b\\c\nd', "ünï 🙂"], 1)
-    assert exposition(gauge) == ('# HELP paths Paths.\n# TYPE paths gauge\npaths{p="a\\"b\\\\c\\nd",u="ünï 🙂"} 1\n')
+    assert exposition(gauge) == ('# HELP paths Paths.\n# TYPE paths gauge\npaths{p="a\\"b\\\\c\\nd",u="ünï 🙂"} 1.0\n')
 
 
 def test_gauge_family_with_unit_text():
@@ -119,22 +119,27 @@ def test_histogram_family_text():
     assert exposition(histogram) == (
         "# HELP lat_seconds Latency.\n"
         "# TYPE lat_seconds histogram\n"
-        'lat_seconds_bucket{m="GET",le="0.1"} 1\n'
-        'lat_seconds_bucket{m="GET",le="1.0"} 3\n'
-        'lat_seconds_bucket{m="GET",le="+Inf"} 4\n'
-        'lat_seconds_count{m="GET"} 4\n'
+        'lat_seconds_bucket{m="GET",le="0.1"} 1.0\n'
+        'lat_seconds_bucket{m="GET",le="1.0"} 3.0\n'
+        'lat_seconds_bucket{m="GET",le="+Inf"} 4.0\n'
+        'lat_seconds_count{m="GET"} 4.0\n'
         'lat_seconds_sum{m="GET"} 5.5\n'
     )
 
 
 def test_histogram_family_without_sum_text():
+    # As prometheus_client: without a sum (or with a negative bucket) no `_count` and `_sum`.
     histogram = HistogramMetricFamily("nosum", "No sum.", buckets=[("1.0", 2), ("+Inf", 2)])
-    assert exposition(histogram) == (
+    negative = HistogramMetricFamily("neg", "Negative.", buckets=[("-1.0", 1), ("+Inf", 2)], sum_value=3)
+    assert exposition(histogram, negative) == (
         "# HELP nosum No sum.\n"
         "# TYPE nosum histogram\n"
-        'nosum_bucket{le="1.0"} 2\n'
-        'nosum_bucket{le="+Inf"} 2\n'
-        "nosum_count 2\n"
+        'nosum_bucket{le="1.0"} 2.0\n'
+        'nosum_bucket{le="+Inf"} 2.0\n'
+        "# HELP neg Negative.\n"
+        "# TYPE neg histogram\n"
+        'neg_bucket{le="-1.0"} 1.0\n'
+        'neg_bucket{le="+Inf"} 2.0\n'
     )
 
 
@@ -144,12 +149,12 @@ def test_summary_family_text():
     assert exposition(summary, SummaryMetricFamily("plain_sz", "Plain.", count_value=0, sum_value=0)) == (
         "# HELP sz Sizes.\n"
         "# TYPE sz summary\n"
-        'sz_count{k="x"} 2\n'
+        'sz_count{k="x"} 2.0\n'
         'sz_sum{k="x"} 3.25\n'
         "# HELP plain_sz Plain.\n"
         "# TYPE plain_sz summary\n"
-        "plain_sz_count 0\n"
-        "plain_sz_sum 0\n"
+        "plain_sz_count 0.0\n"
+        "plain_sz_sum 0.0\n"
     )
 
 
@@ -160,10 +165,10 @@ def test_info_family_text():
     assert exposition(info, labeled) == (
         "# HELP build_info Build.\n"
         "# TYPE build_info gauge\n"
-        'build_info{version="1.0",commit="q\\"\\\\"} 1\n'
+        'build_info{version="1.0",commit="q\\"\\\\"} 1.0\n'
         "# HELP component_info Components.\n"
         "# TYPE component_info gauge\n"
-        'component_info{name="db",driver="pg"} 1\n'
+        'component_info{name="db",driver="pg"} 1.0\n'
     )
 
 
@@ -174,12 +179,12 @@ def test_stateset_family_text():
     assert exposition(stateset, labeled) == (
         "# HELP mode Mode.\n"
         "# TYPE mode gauge\n"
-        'mode{mode="off"} 0\n'
-        'mode{mode="on"} 1\n'
+        'mode{mode="off"} 0.0\n'
+        'mode{mode="on"} 1.0\n'
         "# HELP disk Disk state.\n"
         "# TYPE disk gauge\n"
-        'disk{dev="sda",disk="degraded"} 0\n'
-        'disk{dev="sda",disk="up"} 1\n'
+        'disk{dev="sda",disk="degraded"} 0.0\n'
+        'disk{dev="sda",disk="up"} 1.0\n'
     )
 
 
@@ -188,14 +193,14 @@ def test_gauge_histogram_family_text():
     assert exposition(gauge_histogram) == (
         "# HELP gh Gauge hist.\n"
         "# TYPE gh histogram\n"
-        'gh_bucket{le="1.0"} 2\n'
-        'gh_bucket{le="+Inf"} 5\n'
+        'gh_bucket{le="1.0"} 2.0\n'
+        'gh_bucket{le="+Inf"} 5.0\n'
         "# HELP gh_gcount Gauge hist.\n"
         "# TYPE gh_gcount gauge\n"
-        "gh_gcount 5\n"
+        "gh_gcount 5.0\n"
         "# HELP gh_gsum Gauge hist.\n"
         "# TYPE gh_gsum gauge\n"
-        "gh_gsum 7\n"
+        "gh_gsum 7.0\n"
     )
 
 
@@ -217,7 +222,7 @@ def test_plain_metric_with_add_sample_text():
     metric = Metric("raw", "Raw samples.", "gauge")
     metric.add_sample("raw", {"k": "v"}, 2)
     metric.add_sample("raw", {}, 0.5)
-    assert exposition(metric) == '# HELP raw Raw samples.\n# TYPE raw gauge\nraw{k="v"} 2\nraw 0.5\n'
+    assert exposition(metric) == '# HELP raw Raw samples.\n# TYPE raw gauge\nraw{k="v"} 2.0\nraw 0.5\n'
 
 
 def test_families_come_out_in_yield_order_after_native_metrics():
@@ -230,10 +235,10 @@ def test_families_come_out_in_yield_order_after_native_metrics():
     )
     obsagent.Gauge("native_last", "Native.", registry=registry).set(3)
     assert obsagent.generate_latest(registry).decode() == (
-        "# HELP native_first Native.\n# TYPE native_first gauge\nnative_first 1\n"
-        "# HELP zz_custom Z.\n# TYPE zz_custom gauge\nzz_custom 1\n"
-        "# HELP aa_custom A.\n# TYPE aa_custom gauge\naa_custom 2\n"
-        "# HELP native_last Native.\n# TYPE native_last gauge\nnative_last 3\n"
+        "# HELP native_first Native.\n# TYPE native_first gauge\nnative_first 1.0\n"
+        "# HELP zz_custom Z.\n# TYPE zz_custom gauge\nzz_custom 1.0\n"
+        "# HELP aa_custom A.\n# TYPE aa_custom gauge\naa_custom 2.0\n"
+        "# HELP native_last Native.\n# TYPE native_last gauge\nnative_last 3.0\n"
     )
 
 
@@ -298,7 +303,7 @@ def test_collect_runs_at_every_scrape_and_sees_current_values():
     assert registry.get_sample_value("queue_depth") == 2
     queue.append(3)
     assert registry.get_sample_value("queue_depth") == 3
-    assert b"queue_depth 3\n" in obsagent.generate_latest(registry)
+    assert b"queue_depth 3.0\n" in obsagent.generate_latest(registry)
     assert collector.calls == 3
     registry.unregister(collector)
     assert registry.get_sample_value("queue_depth") is None
@@ -455,16 +460,16 @@ def test_timestamps_on_every_sample_of_a_family():
     assert exposition(counter, histogram) == (
         "# HELP stamped_jobs_total Jobs.\n"
         "# TYPE stamped_jobs_total counter\n"
-        'stamped_jobs_total{q="a"} 2 1700000000500\n'
+        'stamped_jobs_total{q="a"} 2.0 1700000000500\n'
         "# HELP stamped_jobs_created Jobs.\n"
         "# TYPE stamped_jobs_created gauge\n"
         'stamped_jobs_created{q="a"} 1.6e+09 1700000000500\n'
         "# HELP stamped_lat Lat.\n"
         "# TYPE stamped_lat histogram\n"
-        'stamped_lat_bucket{q="a",le="1.0"} 1 1700000002000\n'
-        'stamped_lat_bucket{q="a",le="+Inf"} 2 1700000002000\n'
-        'stamped_lat_count{q="a"} 2 1700000002000\n'
-        'stamped_lat_sum{q="a"} 3 1700000002000\n'
+        'stamped_lat_bucket{q="a",le="1.0"} 1.0 1700000002000\n'
+        'stamped_lat_bucket{q="a",le="+Inf"} 2.0 1700000002000\n'
+        'stamped_lat_count{q="a"} 2.0 1700000002000\n'
+        'stamped_lat_sum{q="a"} 3.0 1700000002000\n'
     )
 
 

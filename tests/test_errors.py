@@ -236,7 +236,8 @@ UPDATES = [
 def test_updating_a_labeled_parent(registry, cls, typ, update):
     metric = make(cls, "parent", registry, ["k"])
     metric.labels("x")
-    with fails(registry, ValueError, _(f'{typ} "parent" has label names ["k"]: call .labels(...) before updating it')):
+    message = f'{typ} metric "parent" is missing label values: it has label names ["k"], call .labels(...) before'
+    with fails(registry, ValueError, _(message)):
         update(metric)
 
 
@@ -537,7 +538,6 @@ def test_a_raising_collector_raises_through_collect_and_get_sample_value(registr
         ),
         (lambda: obsagent.SummaryMetricFamily("s", "S.", count_value=1), ValueError, "must be provided together"),
         (lambda: obsagent.HistogramMetricFamily("h", "H.", sum_value=1), ValueError, "without buckets"),
-        (lambda: obsagent.HistogramMetricFamily("h", "H.", buckets=[("1", 1)]), ValueError, r"\+Inf bucket"),
     ],
 )
 def test_bad_metric_families(make_family, exception, message):

@@ -28,12 +28,12 @@ def test_label_sets_past_the_limit_overflow_and_are_counted_with_one_warning():
     )
     lines = result.stdout.splitlines()
     assert [line for line in lines if line.startswith("logins_total")] == [
-        'logins_total{user="a"} 1',
-        'logins_total{user="b"} 1',
-        'logins_total{user="c"} 1',
-        'logins_total{user="__overflow__"} 4',
+        'logins_total{user="a"} 1.0',
+        'logins_total{user="b"} 1.0',
+        'logins_total{user="c"} 1.0',
+        'logins_total{user="__overflow__"} 4.0',
     ]
-    assert 'obsagent_series_dropped_total{metric="logins"} 4' in lines
+    assert 'obsagent_series_dropped_total{metric="logins"} 4.0' in lines
     warnings = [json.loads(line) for line in result.stderr.splitlines()]
     assert len(warnings) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", warnings[0].pop("ts")), warnings
     assert warnings == [
@@ -59,7 +59,7 @@ def test_an_over_long_label_value_is_a_value_error_and_loses_nothing():
         "print(obsagent.generate_latest().decode())\n"
     )
     assert 'refused: label "path" of "paths" is 41 bytes long; the limit is 16' in result.stdout
-    assert 'paths{path="/short"} 1\n' in result.stdout
+    assert 'paths{path="/short"} 1.0\n' in result.stdout
 
 
 def test_a_million_distinct_label_values_keep_memory_bounded():

@@ -796,7 +796,9 @@ def test_unregister_removes_the_metric_and_frees_the_name(registry):
     assert registry.get_sample_value("transient_total") == 2
 
 
-def test_created_series_are_off_by_default_and_can_be_enabled(registry):
+def test_created_series_can_be_disabled_and_enabled(registry):
+    # On by default (tests/test_client_bytes.py); conftest turns them off for the tests.
+    obsagent.disable_created_metrics()
     obsagent.Counter("with_created", "C.", registry=registry).inc()
     obsagent.Histogram("hist_created", "H.", registry=registry).observe(1)
     obsagent.Summary("summ_created", "S.", registry=registry).observe(1)

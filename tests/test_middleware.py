@@ -291,4 +291,4 @@ def test_readme_examples_run_as_written(heading, client, template):
     script = readme_example(heading) + "\n" + client
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert f'http_requests_total{{method="GET",endpoint="{template}",status="200"}} 1\n' in result.stdout
+    assert f'http_requests_total{{method="GET",endpoint="{template}",status="200"}} 1.0\n' in result.stdout

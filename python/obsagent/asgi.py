@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from time import perf_counter
 from typing import Any
+from urllib.parse import parse_qs
 
 from ._http_metrics import (
     DEFAULT_EXCLUDED_PATHS,
@@ -24,8 +25,12 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def make_asgi_app(registry: CollectorRegistry = REGISTRY) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """An ASGI app answering every GET/HEAD with the registry's metrics."""
+def make_asgi_app(
+    registry: CollectorRegistry = REGISTRY, disable_compression: bool = False
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An ASGI app answering every GET/HEAD with the registry's metrics (only the samples named
+    by ``name[]`` query parameters when there are some; never gzipped with
+    ``disable_compression``)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
@@ -33,14 +38,19 @@ def make_asgi_app(registry: CollectorRegistry = REGISTRY) -> Callable[[Scope, Re
             await send({"type": "http.response.start", "status": 405, "headers": [(b"allow", b"GET, HEAD")]})
             await send({"type": "http.response.body", "body": b"Method Not Allowed: use GET or HEAD\n"})
             return
-        request_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        body, headers = render(registry, request_headers.get("accept"), request_headers.get("accept-encoding"))
+        request_headers: dict[str, list[str]] = {}
+        for name, value in scope.get("headers", []):
+            request_headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        params = parse_qs(scope.get("query_string", b"").decode("utf-8"))
+        body, headers = render(
+            registry,
+            ",".join(request_headers.get("accept", [])) or None,
+            ",".join(request_headers.get("accept-encoding", [])) or None,
+            params.get("name[]"),
+            disable_compression,
+        )
         await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
-            }
+            {"type": "http.response.start", "status": 200, "headers": [(k.encode(), v.encode()) for k, v in headers]}
         )
         await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 

@@ -50,7 +50,9 @@ class Timer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        getattr(self._metric, self._callback)(max(default_timer() - self._start, 0.0))
+        #: Seconds the block took, readable after it (as prometheus_client's ``Timer.duration``).
+        self.duration = max(default_timer() - self._start, 0.0)
+        getattr(self._metric, self._callback)(self.duration)
 
     def __call__(self, func: F) -> F:
         return _decorate(func, lambda: Timer(self._metric, self._callback))

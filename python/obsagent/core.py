@@ -14,10 +14,15 @@ from .metrics_core import (
     UnknownMetricFamily,
     UntypedMetricFamily,
 )
-from .registry import REGISTRY, CollectorRegistry
-from .samples import Sample
+from .registry import REGISTRY, CollectorRegistry, DuplicateTimeseries
+from .samples import BucketSpan, Exemplar, NativeHistogram, Sample, Timestamp
 
 __all__ = [
+    "BucketSpan",
+    "DuplicateTimeseries",
+    "Exemplar",
+    "NativeHistogram",
+    "Timestamp",
     "REGISTRY",
     "CollectorRegistry",
     "Counter",

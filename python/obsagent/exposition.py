@@ -8,27 +8,71 @@ starts only when asked (never at import, so it is safe to import before a fork).
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
+import json
 import os
-from collections.abc import Callable
+import socket
+import ssl
+import tempfile
+import threading
+import urllib.error  # noqa: F401 (imported by prometheus_client's exposition, which code relies on)
+import urllib.request  # noqa: F401
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from . import _native
 from ._scrape import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # `X as X`: re-exported
 from ._scrape import CONTENT_TYPE_PLAIN_0_0_4, as_registry, generate_latest
+from ._scrape import bake_output as _bake_output  # noqa: F401 (prometheus_client's name, which tests use)
 from ._scrape import choose_encoder as choose_encoder
 from .config import ServeSettings
 from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
 
 
+class _ServingThread:
+    """What stands for prometheus_client's server thread in ``server, thread = start_http_server()``:
+    the native server runs on a thread of its own; ``join()`` waits until it is stopped."""
+
+    daemon = True
+
+    def __init__(self) -> None:
+        self._stopped = threading.Event()
+
+    def is_alive(self) -> bool:
+        return not self._stopped.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._stopped.wait(timeout)
+
+
 class MetricsServer:
     """A running metrics server: ``.port``, ``.address``, ``.stop()``; also a context manager.
+
+    As prometheus_client's ``start_http_server`` returns ``(server, thread)``, it also unpacks
+    into itself and a thread-like object (``server, thread = start_http_server(0)``), and has
+    the ``server_address``, ``shutdown()`` and ``server_close()`` of its server.
 
     It serves until stopped, even when the caller keeps no reference to it (as
     ``start_http_server(8000)`` does with prometheus_client)."""
 
-    def __init__(self, server: _native.Server) -> None:
+    def __init__(self, server: _native.Server, cleanup: Callable[[], None] | None = None) -> None:
         self._server = server
+        self._thread = _ServingThread()
+        self._cleanup = cleanup
         _RUNNING.add(self)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self, self._thread))
+
+    @property
+    def server_address(self) -> tuple[str, int]:
+        host = self.address.rsplit(":", 1)[0].strip("[]")
+        return host, self.port
+
+    def server_close(self) -> None:
+        """Nothing to do: ``stop()`` (or ``shutdown()``) closes the socket."""
 
     @classmethod
     def from_settings(cls, settings: ServeSettings, registry: CollectorRegistry = REGISTRY) -> MetricsServer:
@@ -47,6 +91,10 @@ class MetricsServer:
         """Stops serving and joins the server thread."""
         _RUNNING.discard(self)
         self._server.stop()
+        self._thread._stopped.set()
+        if self._cleanup is not None:
+            self._cleanup()
+            self._cleanup = None
 
     shutdown = stop
 
@@ -65,6 +113,14 @@ def start_http_server(
     port: int,
     addr: str = ServeSettings.host,
     registry: CollectorRegistry = REGISTRY,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    client_cafile: str | None = None,
+    client_capath: str | None = None,
+    protocol: int | None = None,
+    client_auth_required: bool = False,
+    tls_min_version: ssl.TLSVersion | None = None,
+    tls_max_version: ssl.TLSVersion | None = None,
     *,
     max_requests: int = ServeSettings.max_requests,
     header_read_timeout: float = ServeSettings.header_read_timeout,
@@ -77,10 +133,24 @@ def start_http_server(
     picks a free port; read it back from ``.port``. At most ``max_requests`` scrapes run at
     once (0: no limit), more get 503; a client has ``header_read_timeout`` seconds to send its
     request headers (and a kept-alive connection to start its next request).
-    ``web_config_file`` is a web configuration in the format node_exporter and Prometheus
-    read (``tls_server_config``, ``basic_auth_users`` with bcrypt hashes,
-    ``http_server_config.headers``); a bad one is a ``ValueError`` naming the field.
+
+    TLS as prometheus_client takes it: ``certfile`` and ``keyfile``; ``client_cafile`` to verify
+    client certificates (required with ``client_auth_required``); ``tls_min_version`` and
+    ``tls_max_version`` (TLS 1.2 and 1.3). Or ``web_config_file``, a web configuration in the
+    format node_exporter and Prometheus read (``tls_server_config``, ``basic_auth_users`` with
+    bcrypt hashes, ``http_server_config.headers``); a bad one is a ``ValueError`` naming the field.
+    Both are served by the same rustls code.
     """
+    cleanup = None
+    if certfile and keyfile:
+        if web_config_file is not None:
+            raise ValueError("give either certfile/keyfile or web_config_file, not both")
+        if client_capath is not None:
+            raise ValueError("client_capath is not supported: give the CA certificates in client_cafile")
+        web_config_file = _tls_web_config(
+            certfile, keyfile, client_cafile, client_auth_required, tls_min_version, tls_max_version
+        )
+        cleanup = functools.partial(os.remove, web_config_file)
     settings = ServeSettings(
         host=addr,
         port=port,
@@ -89,24 +159,60 @@ def start_http_server(
         web_config_file=web_config_file,
         created=created_metrics_enabled(),
     )
-    return MetricsServer.from_settings(settings, registry)
+    try:
+        return MetricsServer(_native.start_http_server(registry._native, settings), cleanup)
+    except BaseException:
+        if cleanup is not None:
+            cleanup()
+        raise
+
+
+_TLS_VERSIONS = {ssl.TLSVersion.TLSv1_2: "TLS12", ssl.TLSVersion.TLSv1_3: "TLS13"}
+
+
+def _tls_web_config(
+    certfile: str,
+    keyfile: str,
+    client_cafile: str | None,
+    client_auth_required: bool,
+    min_version: ssl.TLSVersion | None,
+    max_version: ssl.TLSVersion | None,
+) -> str:
+    """A web configuration file saying what prometheus_client's TLS arguments say (its path)."""
+    lines = ["tls_server_config:", f"  cert_file: {json.dumps(os.path.abspath(certfile))}"]
+    lines.append(f"  key_file: {json.dumps(os.path.abspath(keyfile))}")
+    if client_cafile is not None:
+        lines.append(f"  client_ca_file: {json.dumps(os.path.abspath(client_cafile))}")
+        auth = "RequireAndVerifyClientCert" if client_auth_required else "VerifyClientCertIfGiven"
+        lines.append(f"  client_auth_type: {auth}")
+    elif client_auth_required:
+        raise ValueError("client_auth_required needs client_cafile to verify client certificates with")
+    for key, version in (("min_version", min_version), ("max_version", max_version)):
+        if version is not None:
+            if version not in _TLS_VERSIONS:
+                raise ValueError(f"{key}: {version!r} is not supported (TLS 1.2 and 1.3 are)")
+            lines.append(f"  {key}: {_TLS_VERSIONS[version]}")
+    fd, path = tempfile.mkstemp(prefix="obsagent-web-", suffix=".yml")
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
 
 
 start_wsgi_server = start_http_server
 
 
-def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> Any:
+def make_wsgi_app(registry: CollectorRegistry = REGISTRY, disable_compression: bool = False) -> Any:
     """A WSGI app serving the registry (mount it at ``/metrics``)."""
     from .wsgi import make_wsgi_app as make
 
-    return make(registry)
+    return make(registry, disable_compression)
 
 
-def make_asgi_app(registry: CollectorRegistry = REGISTRY) -> Any:
+def make_asgi_app(registry: CollectorRegistry = REGISTRY, disable_compression: bool = False) -> Any:
     """An ASGI app serving the registry (mount it at ``/metrics``)."""
     from .asgi import make_asgi_app as make
 
-    return make(registry)
+    return make(registry, disable_compression)
 
 
 def write_to_textfile(path: str, registry: CollectorRegistry = REGISTRY) -> None:
@@ -122,6 +228,40 @@ def write_to_textfile(path: str, registry: CollectorRegistry = REGISTRY) -> None
         raise
 
 
+class MetricsHandler(http.server.BaseHTTPRequestHandler):
+    """An ``http.server`` handler answering GET with ``registry``'s metrics (for code that runs
+    its own ``HTTPServer``); ``MetricsHandler.factory(registry)`` makes one for a registry."""
+
+    registry: Any = REGISTRY
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        params = parse_qs(urlparse(self.path).query)
+        status, headers, body = _bake_output(
+            self.registry, self.headers.get("Accept"), self.headers.get("Accept-Encoding"), params, False
+        )
+        self.send_response(int(status.split(" ")[0]))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+        """Logs nothing."""
+
+    @classmethod
+    def factory(cls, registry: Any) -> type:
+        """A subclass of this handler serving ``registry``."""
+        return type(cls.__name__, (cls, object), {"registry": registry})
+
+
+def instance_ip_grouping_key() -> dict[str, str]:
+    """``{"instance": <this host's IP>}`` for a Pushgateway grouping key: the address the host
+    would send from (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("localhost", 0))
+        return {"instance": probe.getsockname()[0]}
+
+
 # Pushgateway: the group URL, the body and the request are made in Rust (detached from the
 # interpreter); a `handler` given by the caller is called as prometheus_client calls it, with
 # `(url, method, timeout, headers, data)`, so existing auth handlers keep working.
@@ -135,6 +275,8 @@ def default_handler(
 
     def handle() -> None:
         pairs = [(str(name), value.decode() if isinstance(value, bytes) else str(value)) for name, value in headers]
+        if not data and not any(name.lower() == "content-length" for name, _ in pairs):
+            pairs.append(("Content-Length", "0"))  # as urllib sends an empty body (gateways read it)
         _native.pushgateway_request(url, method, timeout, pairs, data)
 
     return handle
@@ -159,6 +301,64 @@ def basic_auth_handler(
         default_handler(url, method, timeout, headers, data)()
 
     return handle
+
+
+class _KeepMethodRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect with the same method, headers and body (urllib would turn a PUT or
+    POST into a GET, or refuse it)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        return urllib.request.Request(newurl, data=req.data, headers=dict(req.header_items()), method=req.get_method())
+
+
+def _urllib_handler(
+    url: str, method: str, timeout: float | None, headers: list[tuple[str, Any]], data: bytes, *openers: Any
+) -> Callable[[], None]:
+    """A handler sending the request with urllib, through ``openers`` (for what the native
+    client does not do: client certificates, redirects)."""
+
+    def handle() -> None:
+        request = urllib.request.Request(url, data=data or None, method=method)
+        for name, value in headers:
+            request.add_header(name, value)
+        with urllib.request.build_opener(*openers).open(request, timeout=timeout) as response:
+            if response.status >= 400:
+                raise OSError(f"error talking to pushgateway: {response.status} {response.reason}")
+
+    return handle
+
+
+def tls_auth_handler(
+    url: str,
+    method: str,
+    timeout: float | None,
+    headers: list[tuple[str, Any]],
+    data: bytes,
+    certfile: str,
+    keyfile: str,
+    cafile: str | None = None,
+    protocol: int = ssl.PROTOCOL_TLS_CLIENT,
+    insecure_skip_verify: bool = False,
+) -> Callable[[], None]:
+    """A handler presenting a client certificate (``certfile``, ``keyfile``) to a gateway
+    served over TLS; ``cafile`` verifies the gateway, ``insecure_skip_verify`` skips that."""
+    context = ssl.SSLContext(protocol=protocol)
+    if cafile is not None:
+        context.load_verify_locations(cafile)
+    else:
+        context.load_default_certs()
+    if insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(certfile=certfile, keyfile=keyfile)
+    return _urllib_handler(url, method, timeout, headers, data, urllib.request.HTTPSHandler(context=context))
+
+
+def passthrough_redirect_handler(
+    url: str, method: str, timeout: float | None, headers: list[tuple[str, Any]], data: bytes
+) -> Callable[[], None]:
+    """A handler that follows the gateway's redirects, keeping the method, headers and body."""
+    return _urllib_handler(url, method, timeout, headers, data, _KeepMethodRedirect())
 
 
 def push_to_gateway(

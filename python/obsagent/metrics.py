@@ -24,6 +24,9 @@ from .metrics_core import Metric
 from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
 from .samples import Sample
 
+#: prometheus_client's name for whether ``_created`` series are exposed.
+_get_use_created = created_metrics_enabled
+
 
 def _register(metric: Any, registry: CollectorRegistry | None) -> None:
     if registry is not None:
@@ -66,6 +69,42 @@ class _Registered:
         """The family without samples."""
         return _describe(self)
 
+    @property
+    def _metrics(self) -> dict[tuple[str, ...], Any]:
+        """prometheus_client's dict of children by label values, for tests that read it (made at
+        each access: obsagent keeps no Python object per series)."""
+        names = self._labelnames
+        children: dict[tuple[str, ...], Any] = {}
+        if not names:
+            return children
+        for sample in _collect(self)[0].samples:
+            if all(name in sample.labels for name in names):
+                values = tuple(sample.labels[name] for name in names)
+                if values not in children:
+                    children[values] = self.labels(*values)
+        return children
+
+    def remove_by_labels(self, labels: dict[str, str]) -> None:
+        """Removes every child whose labels include all of ``labels`` (nothing when empty);
+        ``ValueError`` for a label name the metric does not have."""
+        if not labels:
+            return
+        names = self._labelnames
+        unknown = sorted(set(labels) - set(names))
+        if unknown:
+            raise ValueError(f"Unknown label names: {unknown}; the metric has {list(names)}")
+        doomed = {
+            tuple(sample.labels[name] for name in names)
+            for sample in _collect(self)[0].samples
+            if all(name in sample.labels for name in names)
+            and all(sample.labels[name] == str(value) for name, value in labels.items())
+        }
+        for values in doomed:
+            self.remove(*values)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__module__}.{type(self).__name__}({self._name})"
+
     def collect(self) -> list[Metric]:
         """The family with its current samples."""
         return _collect(self)
@@ -91,6 +130,12 @@ class Counter(_Registered, _native.Counter):
     from the family name, as in prometheus_client.
     """
 
+    def count_exceptions(self, exception: Any = None) -> Any:
+        """Counts the exceptions (of ``exception``, default ``Exception``) the block or function
+        raises; on a labeled parent a ``ValueError`` at once, as in prometheus_client."""
+        self.inc(0)  # raises the core's "missing label values" error on a labeled parent
+        return super().count_exceptions(exception)
+
 
 class Gauge(_Registered, _native.Gauge):
     """A Gauge is a value that goes up and down: items in a queue, memory in use,
@@ -111,6 +156,12 @@ class Gauge(_Registered, _native.Gauge):
 
         g.set_function(lambda: len(my_dict))  # computed at each scrape
     """
+
+    def track_inprogress(self) -> Any:
+        """Raises the gauge while the block or function runs; on a labeled parent a
+        ``ValueError`` at once, as in prometheus_client."""
+        self.inc(0)  # raises the core's "missing label values" error on a labeled parent
+        return super().track_inprogress()
 
 
 class Histogram(_Registered, _native.Histogram):

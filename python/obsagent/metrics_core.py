@@ -38,6 +38,8 @@ class Metric:
         if unit and not name.endswith("_" + unit):
             name += "_" + unit
         _native.validate_metric_name(name)
+        if typ == "untyped":  # the text format's word for it, which prometheus_client accepts
+            typ = "unknown"
         if typ not in METRIC_TYPES:
             raise ValueError(f"Invalid metric type: {typ!r}; valid types are {METRIC_TYPES}")
         self.name = name
@@ -51,11 +53,22 @@ class Metric:
         name: str,
         labels: dict[str, str],
         value: float,
-        timestamp: float | None = None,
+        timestamp: Any = None,
         exemplar: Any = None,
+        native_histogram: Any = None,
     ) -> None:
         """Appends one sample."""
-        self.samples.append(Sample(name, dict(labels), value, timestamp, exemplar))
+        self.samples.append(Sample(name, dict(labels), value, timestamp, exemplar, native_histogram))
+
+    def _restricted_metric(self, names: set[str]) -> Metric | None:
+        """A copy holding only the samples named in ``names``, or None when none is."""
+        samples = [sample for sample in self.samples if sample.name in names]
+        if not samples:
+            return None
+        restricted = Metric(self.name, self.documentation, self.type)
+        restricted.unit = self.unit
+        restricted.samples = samples
+        return restricted
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Metric) and (self.name, self.documentation, self.type, self.unit, self.samples) == (
@@ -187,14 +200,14 @@ class HistogramMetricFamily(_LabeledFamily):
             self.add_metric([], buckets, sum_value)
 
     def add_metric(self, labels, buckets, sum_value, timestamp=None):
-        """Adds the ``_bucket`` samples, ``_count`` (the ``+Inf`` bucket) and ``_sum``."""
+        """Adds the ``_bucket`` samples (sorted, ``+Inf`` last), and with ``sum_value`` and no
+        negative bucket, ``_count`` (the last bucket) and ``_sum``, as prometheus_client does."""
         labels = self._labels(labels)
-        if not buckets or buckets[-1][0] != "+Inf":
-            raise ValueError("Histogram buckets must end with an +Inf bucket")
         for bucket in buckets:
-            self.add_sample(self.name + "_bucket", {**labels, "le": bucket[0]}, bucket[1], timestamp)
-        self.add_sample(self.name + "_count", labels, buckets[-1][1], timestamp)
-        if sum_value is not None:
+            exemplar = bucket[2] if len(bucket) == 3 else None
+            self.add_sample(self.name + "_bucket", {**labels, "le": bucket[0]}, bucket[1], timestamp, exemplar)
+        if float(buckets[0][0]) >= 0 and sum_value is not None:
+            self.add_sample(self.name + "_count", labels, buckets[-1][1], timestamp)
             self.add_sample(self.name + "_sum", labels, sum_value, timestamp)
 
 

@@ -14,7 +14,8 @@ class ProcessCollector:
     """prometheus_client's process metrics, with its names and help texts.
 
     ``pid`` is a callable returning the pid to describe (default: this process), ``proc`` the
-    procfs mount point.
+    procfs mount point, ``namespace`` a prefix for the names (``n`` makes
+    ``n_process_cpu_seconds_total``).
     """
 
     def __init__(
@@ -24,16 +25,25 @@ class ProcessCollector:
         proc: str = "/proc",
         registry: CollectorRegistry | None = REGISTRY,
     ) -> None:
-        if namespace:
-            raise ValueError("obsagent's ProcessCollector does not support a namespace prefix")
         target = pid()
-        self._native_collector = _native.Collector.process(proc, None if target == "self" else int(target))
+        collector = _native.Collector.process(proc, None if target == "self" else int(target))
+        self._prefix = f"{namespace}_" if namespace else ""
+        if self._prefix:
+            self._renamed = collector  # renamed in Python at each collect
+        else:
+            self._native_collector = collector  # served natively, no callback into Python
         if os.path.isdir(proc) and registry is not None:
             registry.register(self)
 
     def collect(self) -> list[Metric]:
-        """The process metrics now."""
-        return native_metrics(self._native_collector)
+        """The process metrics now (their names prefixed with ``namespace_`` when given)."""
+        if not self._prefix:
+            return native_metrics(self._native_collector)
+        metrics = native_metrics(self._renamed)
+        for metric in metrics:
+            metric.name = self._prefix + metric.name
+            metric.samples = [sample._replace(name=self._prefix + sample.name) for sample in metric.samples]
+        return metrics
 
 
 PROCESS_COLLECTOR = ProcessCollector()

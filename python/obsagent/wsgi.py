@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Any
+from urllib.parse import parse_qs
 
 from ._http_metrics import (
     DEFAULT_EXCLUDED_PATHS,
@@ -23,14 +24,26 @@ from .registry import REGISTRY, CollectorRegistry
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> WSGIApp:
-    """A WSGI app answering every GET/HEAD with the registry's metrics."""
+def make_wsgi_app(registry: CollectorRegistry = REGISTRY, disable_compression: bool = False) -> WSGIApp:
+    """A WSGI app answering every GET/HEAD with the registry's metrics (only the samples named
+    by ``name[]`` query parameters when there are some; never gzipped with
+    ``disable_compression``); ``/favicon.ico`` is an empty 200, as in prometheus_client."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
             return [b"Method Not Allowed: use GET or HEAD\n"]
-        body, headers = render(registry, environ.get("HTTP_ACCEPT"), environ.get("HTTP_ACCEPT_ENCODING"))
+        if environ.get("PATH_INFO") == "/favicon.ico":
+            start_response("200 OK", [])
+            return [b""]
+        params = parse_qs(environ.get("QUERY_STRING", ""))
+        body, headers = render(
+            registry,
+            environ.get("HTTP_ACCEPT"),
+            environ.get("HTTP_ACCEPT_ENCODING"),
+            params.get("name[]"),
+            disable_compression,
+        )
         start_response("200 OK", headers)
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 

@@ -1,33 +1,42 @@
-//! Numbers as Prometheus' own Go clients print them, so every value parses with Go's
-//! `ParseFloat` and reads the same as client_golang's output. Shared by the wire formats and by
-//! the metric kinds, which render their bucket bounds (`le`) once, when a family is made.
+//! Numbers as prometheus_client prints them (its `utils.floatToGoString`), so that the default
+//! exposition is byte for byte what users migrating from it see and diff in their tests. Shared
+//! by the wire formats and by the metric kinds, which render their bucket bounds (`le`) once,
+//! when a family is made.
 //!
-//! Go prints floats with `strconv.AppendFloat(f, 'g', -1, 64)`: the shortest digits that round
-//! trip, switching to an exponent (at least two digits) when the decimal exponent is below -4
-//! or at least 6: `100000`, `1e+06`, `1.234567e+06`, `1e-05`. Specials are `NaN`, `+Inf`,
-//! `-Inf`. OpenMetrics wants the canonical form for floats: the same plus `.0` when there is
-//! neither a point nor an exponent (`1.0`, `10.0`), which is also how prometheus_client writes
-//! `le` values, so bucket series keep their identity for users migrating from it.
+//! prometheus_client prints every value as a Python float: `repr(float)`, the shortest digits
+//! that round trip, always with a point (`1.0`, `0.25`), in exponent form (`1e-05`, `1e+16`,
+//! two exponent digits at least) below 1e-4 or from 1e16 on. It then moves a positive value of
+//! seven or more integer digits to an exponent, as Go does (`1e+06`, `1.5e+07`), while a
+//! negative one stays positional (`-1000000.0`). Specials are `NaN`, `+Inf`, `-Inf`. Integer
+//! counts print the same way (`3.0`).
+//! Every form parses with Go's `ParseFloat`, Prometheus' and prometheus_client's parsers.
 
-/// Appends `value` in Go's `%g` shortest form.
-pub fn write_go(out: &mut Vec<u8>, value: f64) {
+/// Appends `value` as prometheus_client prints it.
+pub fn write_python(out: &mut Vec<u8>, value: f64) {
     if value.is_nan() {
         out.extend_from_slice(b"NaN");
     } else if value.is_infinite() {
         out.extend_from_slice(if value > 0.0 { b"+Inf" } else { b"-Inf" });
     } else if value.fract() == 0.0 && value.abs() < 1e6 {
+        // The common case (counts, integral gauges): no float formatting at all.
+        if value == 0.0 && value.is_sign_negative() {
+            out.push(b'-');
+        }
         out.extend_from_slice(itoa::Buffer::new().format(value as i64).as_bytes());
+        out.extend_from_slice(b".0");
     } else {
         write_shortest(out, value);
     }
 }
 
-/// Appends `value` in OpenMetrics' canonical float form.
-pub fn write_openmetrics(out: &mut Vec<u8>, value: f64) {
-    let start = out.len();
-    write_go(out, value);
-    if value.is_finite() && !out[start..].iter().any(|&b| b == b'.' || b == b'e') {
+/// Appends an integer count as prometheus_client prints it (`3.0`; it keeps counts as floats).
+#[inline]
+pub fn write_count(out: &mut Vec<u8>, value: u64) {
+    if value < 1_000_000 {
+        out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
         out.extend_from_slice(b".0");
+    } else {
+        write_python(out, value as f64);
     }
 }
 
@@ -37,21 +46,15 @@ pub fn write_timestamp(out: &mut Vec<u8>, seconds: f64) {
     if seconds.is_finite() && seconds.abs() < 1e16 {
         out.extend_from_slice(ryu::Buffer::new().format_finite(seconds).as_bytes());
     } else {
-        write_go(out, seconds);
+        write_python(out, seconds);
     }
 }
 
-/// [`write_openmetrics`] as a string, for `le` and `quantile` label values.
-pub fn openmetrics_float(value: f64) -> String {
+/// [`write_python`] as a string, for `le` and `quantile` label values.
+pub fn python_float(value: f64) -> String {
     let mut out = Vec::with_capacity(24);
-    write_openmetrics(&mut out, value);
+    write_python(&mut out, value);
     String::from_utf8(out).expect("numbers are ASCII")
-}
-
-/// Appends an unsigned integer.
-#[inline]
-pub fn write_u64(out: &mut Vec<u8>, value: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 fn write_shortest(out: &mut Vec<u8>, value: f64) {
@@ -90,12 +93,10 @@ fn write_shortest(out: &mut Vec<u8>, value: f64) {
     if value.is_sign_negative() {
         out.push(b'-');
     }
-    if !(-4..6).contains(&exponent) {
-        out.push(digits[0]);
-        if digits.len() > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits[1..]);
-        }
+    if !(-4..16).contains(&exponent) || (value > 0.0 && exponent >= 6) {
+        // Python's exponent form, and prometheus_client's Go-style one for large positive
+        // values: a sign and at least two digits.
+        write_mantissa(out, digits);
         out.extend_from_slice(if exponent < 0 { b"e-" } else { b"e+" });
         if exponent.abs() < 10 {
             out.push(b'0');
@@ -108,6 +109,7 @@ fn write_shortest(out: &mut Vec<u8>, value: f64) {
     } else if decimal_point as usize >= digits.len() {
         out.extend_from_slice(digits);
         out.extend(std::iter::repeat_n(b'0', decimal_point as usize - digits.len()));
+        out.extend_from_slice(b".0");
     } else {
         out.extend_from_slice(&digits[..decimal_point as usize]);
         out.push(b'.');
@@ -115,34 +117,50 @@ fn write_shortest(out: &mut Vec<u8>, value: f64) {
     }
 }
 
+/// `d` or `d.ddd`: the digits with the point after the first.
+fn write_mantissa(out: &mut Vec<u8>, digits: &[u8]) {
+    out.push(digits[0]);
+    if digits.len() > 1 {
+        out.push(b'.');
+        out.extend_from_slice(&digits[1..]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn go(value: f64) -> String {
+    fn python(value: f64) -> String {
         let mut out = Vec::new();
-        write_go(&mut out, value);
+        write_python(&mut out, value);
         String::from_utf8(out).unwrap()
     }
 
     #[test]
-    fn matches_go_strconv_g_shortest() {
-        // Expected strings are what Go's strconv.FormatFloat(v, 'g', -1, 64) prints.
+    fn matches_prometheus_client_float_to_go_string() {
+        // Expected strings are what prometheus_client 0.26's utils.floatToGoString returns.
         let cases = [
-            (0.0, "0"),
-            (1.0, "1"),
-            (-1.0, "-1"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (-1.0, "-1.0"),
             (1.5, "1.5"),
             (-2.5, "-2.5"),
-            (100000.0, "100000"),
-            (999999.0, "999999"),
+            (100000.0, "100000.0"),
+            (999999.0, "999999.0"),
             (1e6, "1e+06"),
             (1234567.0, "1.234567e+06"),
+            (1234567.5, "1.2345675e+06"),
+            (1e10, "1e+10"),
+            (-1e6, "-1000000.0"),
+            (-1.5e7, "-15000000.0"),
             (123456.7, "123456.7"),
             (0.0001, "0.0001"),
             (0.00001, "1e-05"),
             (0.000123, "0.000123"),
+            (1e16, "1e+16"),
             (1e21, "1e+21"),
+            (-1e21, "-1e+21"),
             (1.5e300, "1.5e+300"),
             (5e-324, "5e-324"),
             (0.1 + 0.2, "0.30000000000000004"),
@@ -151,7 +169,16 @@ mod tests {
             (f64::NEG_INFINITY, "-Inf"),
         ];
         for (value, expected) in cases {
-            assert_eq!(go(value), expected, "{value:e}");
+            assert_eq!(python(value), expected, "{value:e}");
+        }
+    }
+
+    #[test]
+    fn counts_print_as_floats() {
+        for (value, expected) in [(0, "0.0"), (3, "3.0"), (999_999, "999999.0"), (1_000_000, "1e+06")] {
+            let mut out = Vec::new();
+            write_count(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
         }
     }
 
@@ -165,11 +192,9 @@ mod tests {
     }
 
     #[test]
-    fn openmetrics_canonical_floats() {
-        for (value, expected) in
-            [(1.0, "1.0"), (0.005, "0.005"), (10.0, "10.0"), (1e6, "1e+06"), (f64::INFINITY, "+Inf")]
-        {
-            assert_eq!(openmetrics_float(value), expected);
+    fn bucket_bounds() {
+        for (value, expected) in [(0.005, "0.005"), (10.0, "10.0"), (f64::INFINITY, "+Inf")] {
+            assert_eq!(python_float(value), expected);
         }
     }
 }

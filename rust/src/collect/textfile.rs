@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn round_trips_through_the_text_encoder() {
         let text =
-            "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 5\n# HELP g G.\n# TYPE g gauge\ng 2.5\n";
+            "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 5.0\n# HELP g G.\n# TYPE g gauge\ng 2.5\n";
         let mut out = Vec::new();
         for family in parse(text).unwrap() {
             crate::encode::text::write_snapshot(&mut out, &family);

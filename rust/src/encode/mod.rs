@@ -235,7 +235,7 @@ fn write_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Sty
     for Line { suffix, extra, value } in family.read(series, cumulative).lines() {
         write_line_start(out, name, suffix, labels, extra);
         match value {
-            Value::Count(count) => number::write_u64(out, count),
+            Value::Count(count) => number::write_count(out, count),
             Value::Float(value) => (style.float)(out, value),
         }
         out.push(b'\n');

@@ -1,12 +1,12 @@
 //! OpenMetrics 1.0.0 text (<https://prometheus.io/docs/specs/om/open_metrics_spec/>): metadata
 //! under the family name with `# UNIT`, HELP escaping `"` too, `_created` right after its
-//! series, canonical floats (`1.0`), integer counts, timestamps in seconds, `# EOF` at the end.
+//! series, numbers as prometheus_client prints them (`1.0`, counts too), timestamps in seconds, `# EOF` at the end.
 
 use super::{write_created, write_sample_labels, write_series, Style};
 use crate::number;
 use crate::registry::{Family, MetricFamily};
 
-const STYLE: Style = Style { float: number::write_openmetrics };
+const STYLE: Style = Style { float: number::write_python };
 
 fn write_header(out: &mut Vec<u8>, name: &str, help: &str, kind: &str, unit: &str) {
     out.extend_from_slice(b"# HELP ");
@@ -46,12 +46,7 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
         out.extend_from_slice(sample.name.as_bytes());
         write_sample_labels(out, &sample.labels);
         out.push(b' ');
-        let is_count = ["_bucket", "_count", "_gcount"].iter().any(|s| sample.name.ends_with(s));
-        if is_count && sample.value.fract() == 0.0 && sample.value >= 0.0 && sample.value < 9.0e15 {
-            number::write_u64(out, sample.value as u64);
-        } else {
-            number::write_openmetrics(out, sample.value);
-        }
+        number::write_python(out, sample.value);
         if let Some(timestamp) = sample.timestamp {
             out.push(b' ');
             number::write_timestamp(out, timestamp);

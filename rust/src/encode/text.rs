@@ -9,7 +9,7 @@ use crate::metric::MetricType;
 use crate::number;
 use crate::registry::{Family, MetricFamily, Sample};
 
-const STYLE: Style = Style { float: number::write_go };
+const STYLE: Style = Style { float: number::write_python };
 
 fn write_header(out: &mut Vec<u8>, name: &str, suffix: &str, help: &str, kind: &str) {
     out.extend_from_slice(b"# HELP ");
@@ -79,7 +79,7 @@ fn write_sample(out: &mut Vec<u8>, sample: &Sample) {
     out.extend_from_slice(sample.name.as_bytes());
     write_sample_labels(out, &sample.labels);
     out.push(b' ');
-    number::write_go(out, sample.value);
+    number::write_python(out, sample.value);
     if let Some(timestamp) = sample.timestamp {
         out.push(b' ');
         out.extend_from_slice(itoa::Buffer::new().format((timestamp * 1000.0) as i64).as_bytes());

@@ -38,7 +38,6 @@ pub fn inc_checked(cells: &[AtomicU64], amount: f64, metric: &str) -> Result<()>
 }
 
 /// The current total.
-#[cfg(test)]
 pub fn get(cells: &[AtomicU64]) -> f64 {
     cells[INTEGER].load(Ordering::Relaxed) as f64 + load_f64(&cells[FRACTION])
 }

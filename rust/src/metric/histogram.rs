@@ -61,7 +61,7 @@ pub fn bounds(requested: &[f64]) -> Result<Bounds> {
     if values.len() < 2 {
         return Err(Error::InvalidValue("Histogram must have at least two buckets (one finite, then +Inf)".into()));
     }
-    let le = values.iter().map(|&b| crate::number::openmetrics_float(b).into_boxed_str()).collect();
+    let le = values.iter().map(|&b| crate::number::python_float(b).into_boxed_str()).collect();
     Ok(Bounds { values: values.into_boxed_slice(), le })
 }
 

@@ -313,6 +313,17 @@ metric_class! {
             counter::inc_checked(metric.series()?.cells(), amount, &metric.family.meta().name).py()
     }
 
+    /// The current value (for tests; prometheus_client users read it as `_value.get()`).
+    fn get(slf: &Bound<'_, Self>) -> PyResult<f64> {
+        Ok(counter::get(slf.as_super().get().series()?.cells()))
+    }
+
+    /// The metric itself, which has `get()`: prometheus_client's `counter._value.get()` idiom.
+    #[getter]
+    fn _value<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
+        slf.clone()
+    }
+
     /// Back to zero.
     fn reset(slf: &Bound<'_, Self>) -> PyResult<()> {
         counter::reset(slf.as_super().get().series()?.cells());
@@ -355,6 +366,17 @@ metric_class! {
     fn set(slf: &Bound<'_, Self>, value: f64) -> PyResult<()> {
         gauge::set(slf.as_super().get().series()?.cells(), value);
         Ok(())
+    }
+
+    /// The current value (for tests; prometheus_client users read it as `_value.get()`).
+    fn get(slf: &Bound<'_, Self>) -> PyResult<f64> {
+        Ok(gauge::get(slf.as_super().get().series()?.cells()))
+    }
+
+    /// The metric itself, which has `get()` and `set()`: prometheus_client's `gauge._value`.
+    #[getter]
+    fn _value<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
+        slf.clone()
     }
 
     /// Sets the value to the current Unix time.

@@ -16,7 +16,7 @@ use crate::metric::MetricType;
 use crate::registry::{guard, Collector, Entry, MetricFamily, Options, Registry, Sample};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 use std::sync::Arc;
 
 /// A collector object written in Python: anything with a `collect()` yielding metric families.
@@ -45,17 +45,46 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
                 .iter()
                 .map(|(k, v)| Ok((k.extract::<String>()?.into(), v.extract::<String>()?.into())))
                 .collect::<PyResult<_>>()?,
-            value: sample.getattr("value")?.extract()?,
-            timestamp: sample.getattr("timestamp")?.extract::<Option<f64>>()?,
+            value: as_float(&sample.getattr("value")?)?,
+            timestamp: match sample.getattr("timestamp")? {
+                timestamp if timestamp.is_none() => None,
+                timestamp => Some(as_float(&timestamp)?), // a float or a `Timestamp`
+            },
         });
     }
     Ok(family)
 }
 
+/// A sample value as Python's `float()` reads it (numbers, and strings such as `"1.5"`), raising
+/// what `float()` raises, as prometheus_client's exposition does.
+fn as_float(value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    match value.extract::<f64>() {
+        Ok(number) => Ok(number),
+        Err(_) => value.py().get_type::<PyFloat>().call1((value,))?.extract(),
+    }
+}
+
+/// `err` with the metric it came from appended to its `args`, as prometheus_client raises it.
+fn with_metric(py: Python<'_>, err: PyErr, metric: &Bound<'_, PyAny>) -> PyErr {
+    let value = err.value(py);
+    if let Ok(args) = value.getattr("args").and_then(|a| a.extract::<Vec<Py<PyAny>>>()) {
+        let mut args: Vec<Bound<'_, PyAny>> = args.into_iter().map(|a| a.into_bound(py)).collect();
+        if args.is_empty() {
+            args.push(PyString::new(py, "").into_any());
+        }
+        args.push(metric.clone());
+        if let Ok(tuple) = PyTuple::new(py, args) {
+            let _ = value.setattr("args", tuple);
+        }
+    }
+    err
+}
+
 impl PythonCollector {
     fn collect_with(&self, py: Python<'_>, out: &mut Vec<MetricFamily>) -> PyResult<()> {
         for metric in self.object.bind(py).call_method0("collect")?.try_iter()? {
-            out.push(metric_family(&metric?)?);
+            let metric = metric?;
+            out.push(metric_family(&metric).map_err(|err| with_metric(py, err, &metric))?);
         }
         Ok(())
     }
@@ -334,6 +363,21 @@ fn node_collectors() -> Vec<(&'static str, bool)> {
     FACTORIES.iter().map(|f| (f.name, f.enabled_by_default)).collect()
 }
 
+pyo3::create_exception!(
+    _native,
+    DuplicateTimeseries,
+    pyo3::exceptions::PyValueError,
+    "A name registered twice in one registry (a `ValueError`, as in prometheus_client)."
+);
+
+/// A registration's error: a duplicate is `DuplicateTimeseries`, the rest as `to_py` maps them.
+fn registration_error(err: Error) -> PyErr {
+    match err {
+        Error::Duplicate(_) => DuplicateTimeseries::new_err(err.to_string()),
+        other => to_py(other),
+    }
+}
+
 /// Registered collectors, in order, and what encodes them.
 #[pyclass(module = "obsagent._native", name = "Registry", frozen)]
 pub struct PyRegistry {
@@ -372,14 +416,14 @@ impl PyRegistry {
     #[pyo3(signature = (collector, names = None))]
     fn register(&self, collector: &Bound<'_, PyAny>, names: Option<Vec<String>>) -> PyResult<()> {
         if let Ok(metric) = collector.cast::<PyMetric>() {
-            return self.inner.register_family(metric.get().family.clone()).py();
+            return self.inner.register_family(metric.get().family.clone()).map_err(registration_error);
         }
         if let Ok(native) = collector.cast::<PyNativeCollector>() {
-            return self.inner.register(Entry::Collector(native.get().collector.clone())).py();
+            return self.inner.register(Entry::Collector(native.get().collector.clone())).map_err(registration_error);
         }
         let object = collector.clone().unbind();
         let python = Arc::new(PythonCollector { object, names: names.unwrap_or_default(), raised: Mutex::new(None) });
-        self.inner.register(Entry::Collector(python.clone())).py()?;
+        self.inner.register(Entry::Collector(python.clone())).map_err(registration_error)?;
         self.python.lock().push(python);
         Ok(())
     }
@@ -439,6 +483,7 @@ pub(super) fn family_to_py<'py>(py: Python<'py>, family: &MetricFamily) -> PyRes
 /// Adds the registry classes to the module.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyRegistry>()?;
+    module.add("DuplicateTimeseries", module.py().get_type::<DuplicateTimeseries>())?;
     module.add_class::<PyNativeCollector>()?;
     module.add_function(wrap_pyfunction!(node_collectors, module)?)?;
     module.add_function(wrap_pyfunction!(set_series_limit, module)?)?;

@@ -280,7 +280,8 @@ impl Family {
     pub fn unlabeled(&self) -> Result<Series> {
         if !self.meta.label_names.is_empty() {
             return Err(Error::LabelUsage(format!(
-                "{} {:?} has label names {:?}: call .labels(...) before updating it",
+                "{} metric {:?} is missing label values: it has label names {:?}, call .labels(...) before \
+                 updating it",
                 self.meta.kind.type_name(),
                 self.meta.name,
                 self.meta.label_names

@@ -101,7 +101,7 @@ mod tests {
         let registry = Registry::new();
         registry.register_family(family).unwrap();
         let text = String::from_utf8(encode::encode(&registry, Format::Text, &Options::default()).unwrap()).unwrap();
-        assert!(text.contains("guarded_requests_total{user=\"__overflow__\"} 3\n"), "{text}");
+        assert!(text.contains("guarded_requests_total{user=\"__overflow__\"} 3.0\n"), "{text}");
     }
 
     #[test]

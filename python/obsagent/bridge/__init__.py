@@ -1,0 +1,1 @@
+"""Bridges to other monitoring systems, as ``prometheus_client.bridge``."""

@@ -141,22 +141,24 @@ print(json.dumps({
 }))
 """
 
+# What prometheus_client 0.26 prints for the same instrumentation (the `_created` times aside).
 EXPECTED_LINES = [
     "# HELP smoke_requests_total Requests served.",
     "# TYPE smoke_requests_total counter",
-    'smoke_requests_total{method="get"} 2',
+    'smoke_requests_total{method="get"} 2.0',
+    "# TYPE smoke_requests_created gauge",
     "# TYPE smoke_temperature_celsius gauge",
     "smoke_temperature_celsius 21.5",
-    'smoke_latency_seconds_bucket{le="0.1"} 1',
-    'smoke_latency_seconds_bucket{le="1.0"} 2',
-    'smoke_latency_seconds_bucket{le="+Inf"} 2',
-    "smoke_latency_seconds_count 2",
+    'smoke_latency_seconds_bucket{le="0.1"} 1.0',
+    'smoke_latency_seconds_bucket{le="1.0"} 2.0',
+    'smoke_latency_seconds_bucket{le="+Inf"} 2.0',
+    "smoke_latency_seconds_count 2.0",
     "smoke_latency_seconds_sum 0.5625",
-    "smoke_size_bytes_count 1",
-    "smoke_size_bytes_sum 512",
-    'smoke_build_info{version="1.2.3"} 1',
-    'smoke_state{smoke_state="starting"} 0',
-    'smoke_state{smoke_state="running"} 1',
+    "smoke_size_bytes_count 1.0",
+    "smoke_size_bytes_sum 512.0",
+    'smoke_build_info{version="1.2.3"} 1.0',
+    'smoke_state{smoke_state="starting"} 0.0',
+    'smoke_state{smoke_state="running"} 1.0',
 ]
 
 

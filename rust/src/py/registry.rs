@@ -363,21 +363,6 @@ fn node_collectors() -> Vec<(&'static str, bool)> {
     FACTORIES.iter().map(|f| (f.name, f.enabled_by_default)).collect()
 }
 
-pyo3::create_exception!(
-    _native,
-    DuplicateTimeseries,
-    pyo3::exceptions::PyValueError,
-    "A name registered twice in one registry (a `ValueError`, as in prometheus_client)."
-);
-
-/// A registration's error: a duplicate is `DuplicateTimeseries`, the rest as `to_py` maps them.
-fn registration_error(err: Error) -> PyErr {
-    match err {
-        Error::Duplicate(_) => DuplicateTimeseries::new_err(err.to_string()),
-        other => to_py(other),
-    }
-}
-
 /// Registered collectors, in order, and what encodes them.
 #[pyclass(module = "obsagent._native", name = "Registry", frozen)]
 pub struct PyRegistry {
@@ -416,14 +401,14 @@ impl PyRegistry {
     #[pyo3(signature = (collector, names = None))]
     fn register(&self, collector: &Bound<'_, PyAny>, names: Option<Vec<String>>) -> PyResult<()> {
         if let Ok(metric) = collector.cast::<PyMetric>() {
-            return self.inner.register_family(metric.get().family.clone()).map_err(registration_error);
+            return self.inner.register_family(metric.get().family.clone()).py();
         }
         if let Ok(native) = collector.cast::<PyNativeCollector>() {
-            return self.inner.register(Entry::Collector(native.get().collector.clone())).map_err(registration_error);
+            return self.inner.register(Entry::Collector(native.get().collector.clone())).py();
         }
         let object = collector.clone().unbind();
         let python = Arc::new(PythonCollector { object, names: names.unwrap_or_default(), raised: Mutex::new(None) });
-        self.inner.register(Entry::Collector(python.clone())).map_err(registration_error)?;
+        self.inner.register(Entry::Collector(python.clone())).py()?;
         self.python.lock().push(python);
         Ok(())
     }
@@ -483,7 +468,7 @@ pub(super) fn family_to_py<'py>(py: Python<'py>, family: &MetricFamily) -> PyRes
 /// Adds the registry classes to the module.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyRegistry>()?;
-    module.add("DuplicateTimeseries", module.py().get_type::<DuplicateTimeseries>())?;
+    module.add("DuplicateTimeseries", module.py().get_type::<super::error::DuplicateTimeseries>())?;
     module.add_class::<PyNativeCollector>()?;
     module.add_function(wrap_pyfunction!(node_collectors, module)?)?;
     module.add_function(wrap_pyfunction!(set_series_limit, module)?)?;

@@ -198,11 +198,12 @@ def test_real_servers_count_exactly_through_worker_kills(tmp_path: Path, server:
         assert victim not in file_pids(directory)
 
         # A worker killed mid-load: a request it was answering may be counted or not, never twice.
+        # The victim is chosen first, so the kill lands within the load however fast the machine.
         result = {}
-        loader = threading.Thread(target=lambda: result.update(zip("afp", load(base, 2000), strict=True)))
-        loader.start()
-        time.sleep(0.3)
         victim = next(iter(workers()))
+        loader = threading.Thread(target=lambda: result.update(zip("afp", load(base, 4000), strict=True)))
+        loader.start()
+        time.sleep(0.1)
         os.kill(victim, signal.SIGKILL)
         assert loader.is_alive(), "the load ended before the kill"
         loader.join(timeout=120)

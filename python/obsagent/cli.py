@@ -284,6 +284,14 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Also read PCIe throughput (NVML blocks ~20 ms per GPU for it).",
         ),
         click.option(
+            "--collector.gpu.names",
+            "gpu_names",
+            type=click.Choice(["nvidia", "dcgm"]),
+            default=CollectorSettings.gpu_names,
+            show_default=True,
+            help="GPU metric names: nvidia_gpu_* or dcgm-exporter's (DCGM_FI_DEV_*, its units and labels).",
+        ),
+        click.option(
             "--collector.diskstats.device-exclude",
             "diskstats_device_exclude",
             default=CollectorSettings.diskstats_device_exclude,
@@ -437,6 +445,7 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         gpu_nvml_library=options.pop("gpu_nvml_library"),
         gpu_interval=options.pop("gpu_interval"),
         gpu_pcie=options.pop("gpu_pcie"),
+        gpu_names=options.pop("gpu_names"),
         netstat_fields=options.pop("netstat_fields"),
         vmstat_fields=options.pop("vmstat_fields"),
         netclass_ignored_devices=options.pop("netclass_ignored_devices"),

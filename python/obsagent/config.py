@@ -65,6 +65,8 @@ class CollectorSettings:
     gpu_interval: float = 1.0
     #: Also read PCIe throughput (NVML blocks ~20 ms per GPU for it).
     gpu_pcie: bool = False
+    #: Names of the GPU metrics: ``nvidia`` (``nvidia_gpu_*``) or ``dcgm`` (dcgm-exporter's).
+    gpu_names: str = "nvidia"
     netstat_fields: str | None = None
     vmstat_fields: str | None = None
     netclass_ignored_devices: str | None = None

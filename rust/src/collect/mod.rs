@@ -91,6 +91,8 @@ pub struct Config {
     pub gpu_interval: Option<std::time::Duration>,
     /// `--collector.gpu.pcie`: also read PCIe throughput.
     pub gpu_pcie: bool,
+    /// `--collector.gpu.names=dcgm`: dcgm-exporter's names, units and labels.
+    pub gpu_names_dcgm: bool,
     /// `--collector.netstat.fields` (a regex), when not the default.
     pub netstat_fields: Option<String>,
     /// `--collector.vmstat.fields` (a regex), when not the default.

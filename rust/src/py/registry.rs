@@ -239,6 +239,7 @@ struct CollectorSettings {
     gpu_nvml_library: Option<String>,
     gpu_interval: f64,
     gpu_pcie: bool,
+    gpu_names: String,
     netstat_fields: Option<String>,
     vmstat_fields: Option<String>,
     netclass_ignored_devices: Option<String>,
@@ -264,6 +265,8 @@ impl CollectorSettings {
             gpu_nvml_library: self.gpu_nvml_library.map(Into::into),
             gpu_interval: Some(crate::clock::seconds(self.gpu_interval, "--collector.gpu.interval")?),
             gpu_pcie: self.gpu_pcie,
+            gpu_names_dcgm: crate::collect::gpu_nvidia::Names::parse(&self.gpu_names)?
+                == crate::collect::gpu_nvidia::Names::Dcgm,
             netstat_fields: self.netstat_fields,
             vmstat_fields: self.vmstat_fields,
             netclass_ignored_devices: self.netclass_ignored_devices,

@@ -23,5 +23,10 @@ def sample(nvml_library: str | None = None, interval: float = 1.0) -> dict[str, 
     ``gpu_instance``, ``compute_instance``, ``lost``, each reading the device reports
     (``utilization_percent``, ``memory_used_bytes``, ``power_watts``, ... as the metric
     names without ``nvidia_gpu_``; a reading the device doesn't support is absent),
-    ``ecc_errors_total``, ``clock_throttle_reasons`` and ``processes``."""
+    ``ecc_errors_total``, ``clock_throttle_reasons``, ``clock_throttle_seconds_total`` (by
+    reason), ``nvlinks`` (``link``, ``active``, ``transmit_bytes_total``,
+    ``receive_bytes_total``, ``errors_total`` by type), ``xid_errors_total`` (by XID; None when
+    the GPU delivers no XID events), ``xid_last`` (``(xid, unix time)`` or None),
+    ``pci_bus_id``, ``vbios_version``, ``serial``, ``compute_capability`` (None when unknown)
+    and ``processes``."""
     return _native.gpu_sample(nvml_library, interval)

@@ -53,6 +53,14 @@ fn to_dict<'py>(py: Python<'py>, sample: &Sample) -> PyResult<Bound<'py, PyDict>
         entry.set_item("gpu_instance", device.mig.map(|(gi, _)| gi))?;
         entry.set_item("compute_instance", device.mig.map(|(_, ci)| ci))?;
         entry.set_item("lost", device.lost)?;
+        for (key, value) in [
+            ("pci_bus_id", &device.pci_bus_id),
+            ("vbios_version", &device.vbios_version),
+            ("serial", &device.serial),
+            ("compute_capability", &device.compute_capability),
+        ] {
+            entry.set_item(key, (!value.is_empty()).then_some(value))?;
+        }
         for (field, value) in &device.values {
             entry.set_item(field.key(), value)?;
         }
@@ -65,6 +73,40 @@ fn to_dict<'py>(py: Python<'py>, sample: &Sample) -> PyResult<Bound<'py, PyDict>
             THROTTLE_REASONS.iter().filter(|(bit, _)| bits & bit != 0).map(|(_, name)| *name).collect::<Vec<_>>()
         });
         entry.set_item("clock_throttle_reasons", reasons)?;
+        let throttled = PyDict::new(py);
+        for (reason, seconds) in &device.violations {
+            throttled.set_item(reason, seconds)?;
+        }
+        entry.set_item("clock_throttle_seconds_total", throttled)?;
+        let links = PyList::empty(py);
+        for link in &device.nvlinks {
+            let item = PyDict::new(py);
+            item.set_item("link", link.link)?;
+            item.set_item("active", link.active)?;
+            item.set_item("transmit_bytes_total", link.transmit_bytes)?;
+            item.set_item("receive_bytes_total", link.receive_bytes)?;
+            let errors = PyDict::new(py);
+            for (kind, count) in &link.errors {
+                errors.set_item(kind, count)?;
+            }
+            item.set_item("errors_total", errors)?;
+            links.append(item)?;
+        }
+        entry.set_item("nvlinks", links)?;
+        match &device.xid {
+            Some(xid) => {
+                let counts = PyDict::new(py);
+                for (code, count) in &xid.counts {
+                    counts.set_item(code, count)?;
+                }
+                entry.set_item("xid_errors_total", counts)?;
+                entry.set_item("xid_last", xid.last.map(|(code, when)| (code, seconds(when))))?;
+            }
+            None => {
+                entry.set_item("xid_errors_total", py.None())?;
+                entry.set_item("xid_last", py.None())?;
+            }
+        }
         let processes = PyList::empty(py);
         for process in &device.processes {
             let item = PyDict::new(py);

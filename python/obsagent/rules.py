@@ -285,6 +285,58 @@ class RulesConfig:
     latency_buckets: tuple[float, ...] = slo.DEFAULT_BUCKETS
 
 
+def gpu_health_alerts() -> list[Alert]:
+    """What GPU operators page on beyond temperature and memory: XID errors (NVML events),
+    memory rows the GPU could not remap or that wait for a reset, and NVLink links that are down
+    or erring. Over the default ``nvidia_gpu_*`` names."""
+    gpu = "GPU {{ $labels.gpu }} ({{ $labels.uuid }}) on {{ $labels.instance }}"
+    return [
+        Alert(
+            "GPUXidError",
+            # `unless ... offset`: the first event of an XID starts its series at 1, which
+            # increase() alone, with no sample before it, would miss.
+            "increase(nvidia_gpu_xid_errors_total[10m]) > 0"
+            " or (nvidia_gpu_xid_errors_total unless nvidia_gpu_xid_errors_total offset 10m)",
+            "0s",
+            "warning",
+            "GPU reported an XID error",
+            f"{gpu} reported XID {{{{ $labels.xid }}}} in the last 10 minutes (see NVIDIA's XID catalogue).",
+        ),
+        Alert(
+            "GPURowRemapFailed",
+            "nvidia_gpu_remapped_rows_failed == 1",
+            "0s",
+            "critical",
+            "GPU memory row remapping failed",
+            f"{gpu} could not remap a failing memory row: the GPU needs service.",
+        ),
+        Alert(
+            "GPURowRemapPending",
+            "nvidia_gpu_remapped_rows_pending == 1",
+            "15m",
+            "warning",
+            "GPU needs a reset to remap a memory row",
+            f"{gpu} has a memory row remapping that waits for a GPU reset.",
+        ),
+        Alert(
+            "GPUNVLinkDown",
+            "nvidia_gpu_nvlink_active == 0",
+            "2m",
+            "critical",
+            "NVLink link down",
+            f"NVLink link {{{{ $labels.link }}}} of {gpu} is down.",
+        ),
+        Alert(
+            "GPUNVLinkErrors",
+            "increase(nvidia_gpu_nvlink_errors_total[10m]) > 0",
+            "0s",
+            "warning",
+            "NVLink errors",
+            f"NVLink link {{{{ $labels.link }}}} of {gpu} had {{{{ $labels.type }}}} errors in the last 10 minutes.",
+        ),
+    ]
+
+
 def slo_alerts(
     objective: slo.Objective, period: str = slo.PERIOD, burn_rates: dict[str, float] | None = None
 ) -> list[Alert]:
@@ -324,7 +376,7 @@ def rules(thresholds: Thresholds = Thresholds(), config: RulesConfig = RulesConf
     check_runbook_url(thresholds.runbook_url, "runbook_url")
     burn_rates = {name: c.threshold for name, c in config.alerts.items() if c.threshold is not None}
     wanted = [a for a in optional_alerts(thresholds) if config.alerts.get(a.name, AlertConfig()).enabled]
-    groups = [("obsagent-alerts", alerts(thresholds) + wanted)]
+    groups = [("obsagent-alerts", alerts(thresholds) + wanted), ("obsagent-gpu-health-alerts", gpu_health_alerts())]
     recording: list[dict[str, Any]] = []
     burning: list[Alert] = []
     for objective in config.objectives:

@@ -7,8 +7,11 @@ two MIG devices), which answers from memory: what is measured is the caller's ow
 sweep, the part an agent adds to what the driver costs.
 - obsagent: the core's sampler thread sweeping every millisecond for a while; its CPU time
   (from /proc/self/task/<tid>/schedstat) divided by the sweeps it made.
-- nvidia-ml-py: the same NVML calls from a Python loop (names and UUIDs read once, as the core
-  does; an unsupported field caught as NVMLError, as an exporter must), CPU time by
+- nvidia-ml-py: the same NVML calls from a Python loop (names, UUIDs, PCI ids and NVLink links
+  read once, as the core does; an unsupported field caught as NVMLError, as an exporter must;
+  the readings of issue 19 included: encoder/decoder, reserved and BAR1 memory, power limits,
+  clocks, PCIe link, row remapping, retired pages, clock-event durations, memory temperature
+  and NVLink state, errors and throughput), CPU time by
   time.thread_time(), in a child process whose loader finds the stand-in first.
 Reported: CPU per sweep, and the share of one core each would use at the default 1 s interval.
 Usage: bench_gpu.py [--seconds S]
@@ -56,10 +59,48 @@ def device(handle, out):
             name = ""
         out.append((process.pid, name, process.usedGpuMemory))
 
+def whole_gpu(handle, links, out):
+    # The readings of a whole GPU (issue 19), as the core reads them.
+    def read(call, *args):
+        try:
+            return call(handle, *args)
+        except n.NVMLError:
+            return None
+    out.append((read(n.nvmlDeviceGetEncoderUtilization), read(n.nvmlDeviceGetDecoderUtilization)))
+    memory = read(n.nvmlDeviceGetMemoryInfo, n.nvmlMemory_v2)
+    bar1 = read(n.nvmlDeviceGetBAR1MemoryInfo)
+    out.append((memory and memory.reserved, bar1 and (bar1.bar1Used, bar1.bar1Total, bar1.bar1Free)))
+    for call in (n.nvmlDeviceGetPowerManagementDefaultLimit, n.nvmlDeviceGetPowerManagementLimitConstraints,
+                 n.nvmlDeviceGetPcieReplayCounter, n.nvmlDeviceGetCurrPcieLinkGeneration,
+                 n.nvmlDeviceGetMaxPcieLinkGeneration, n.nvmlDeviceGetCurrPcieLinkWidth,
+                 n.nvmlDeviceGetMaxPcieLinkWidth, n.nvmlDeviceGetRemappedRows,
+                 n.nvmlDeviceGetRetiredPagesPendingStatus):
+        out.append(read(call))
+    for clock in (n.NVML_CLOCK_GRAPHICS, n.NVML_CLOCK_VIDEO):
+        out.append(read(n.nvmlDeviceGetClockInfo, clock))
+    for clock in (n.NVML_CLOCK_GRAPHICS, n.NVML_CLOCK_SM, n.NVML_CLOCK_MEM, n.NVML_CLOCK_VIDEO):
+        out.append(read(n.nvmlDeviceGetMaxClockInfo, clock))
+    for cause in (0, 1):
+        pages = read(n.nvmlDeviceGetRetiredPages, cause)
+        out.append(pages and len(pages))
+    for policy in range(6):
+        violation = read(n.nvmlDeviceGetViolationStatus, policy)
+        out.append(violation and violation.violationTime / 1e9)
+    ids = [n.NVML_FI_DEV_MEMORY_TEMP]
+    for link in links:
+        ids += [(n.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX, link), (n.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX, link)]
+    values = read(n.nvmlDeviceGetFieldValues, ids) or []
+    out.append([(v.value.ullVal if v.valueType == 3 else v.value.uiVal) for v in values if v.nvmlReturn == 0])
+    for link in links:
+        out.append(read(n.nvmlDeviceGetNvLinkState, link))
+        for counter in range(4):
+            out.append(read(n.nvmlDeviceGetNvLinkErrorCounter, link, counter))
+
 def sweep(gpus):
     out = []
-    for handle in gpus:
+    for handle, gpu_links in zip(gpus, links):
         device(handle, out)
+        whole_gpu(handle, gpu_links, out)
         try:
             mig = n.nvmlDeviceGetMigMode(handle)[0] == 1
         except n.NVMLError:
@@ -77,7 +118,22 @@ def sweep(gpus):
 
 n.nvmlInit()
 gpus = [n.nvmlDeviceGetHandleByIndex(i) for i in range(n.nvmlDeviceGetCount())]
-static = [(n.nvmlDeviceGetName(h), n.nvmlDeviceGetUUID(h)) for h in gpus]
+static = [(n.nvmlDeviceGetName(h), n.nvmlDeviceGetUUID(h), n.nvmlDeviceGetPciInfo(h).busId,
+           n.nvmlDeviceGetVbiosVersion(h), n.nvmlDeviceGetSerial(h), n.nvmlDeviceGetCudaComputeCapability(h))
+          for h in gpus]
+
+def probe_links(handle):
+    # The NVLink links a GPU has, found once as the core does.
+    found = []
+    for link in range(n.NVML_NVLINK_MAX_LINKS):
+        try:
+            n.nvmlDeviceGetNvLinkState(handle, link)
+            found.append(link)
+        except n.NVMLError:
+            pass
+    return found
+
+links = [probe_links(h) for h in gpus]
 seconds = float(sys.argv[1])
 sweeps, started = 0, time.thread_time()
 deadline = time.monotonic() + seconds

@@ -586,14 +586,17 @@ static int next_xid(nvmlEventData_t *data) {
 nvmlReturn_t nvmlEventSetWait_v2(void *set, nvmlEventData_t *data, unsigned int timeout_ms) {
     (void)set;
     if (!initialized) return UNINITIALIZED;
-    struct timespec step = {0, 5000000}, start, now;
+    struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         if (next_xid(data)) return OK;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long long waited = (now.tv_sec - start.tv_sec) * 1000ll + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (waited >= timeout_ms) return TIMEOUT;
-        nanosleep(&step, NULL);
+        /* Polls every 100 ms (or what is left): NVML blocks on the driver instead. */
+        long long step = timeout_ms - waited < 100 ? timeout_ms - waited : 100;
+        struct timespec pause = {0, step * 1000000};
+        nanosleep(&pause, NULL);
     }
 }
 nvmlReturn_t nvmlEventSetWait(void *set, nvmlEventData_t *data, unsigned int timeout_ms) {

@@ -75,7 +75,7 @@ CORE_READS = {
     CollectorSettings: "collectors procfs sysfs rootfs textfile_directory filesystem_mount_points_exclude "
     "filesystem_fs_types_exclude filesystem_mount_points_include filesystem_fs_types_include netdev_device_exclude "
     "netdev_device_include diskstats_device_exclude "
-    "diskstats_device_include gpu_nvml_library gpu_interval gpu_pcie "
+    "diskstats_device_include gpu_nvml_library gpu_interval gpu_pcie gpu_names "
     "netstat_fields vmstat_fields netclass_ignored_devices netclass_ignore_invalid_speed arp_device_include "
     "arp_device_exclude",
     RemoteWriteSettings: "url interval external_labels username password bearer_token max_buffer_samples "

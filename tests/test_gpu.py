@@ -205,6 +205,8 @@ def test_bad_gpu_flags_are_clear_errors():
     assert result.returncode == 2 and "'soon' is not a duration" in result.stderr
     result = subprocess.run([*OBSAGENT, "--collector.gpu.interval=0s"], capture_output=True, text=True, timeout=20)
     assert result.returncode == 2 and "more than 0" in result.stderr
+    result = subprocess.run([*OBSAGENT, "--collector.gpu.names=dgcm"], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 2 and "'dgcm' is not one of 'nvidia', 'dcgm'" in result.stderr
 
 
 def test_prometheus_answers_the_gpu_queries(prometheus, tmp_path):

@@ -220,6 +220,7 @@ nvml_functions! {
     event_set_free = "nvmlEventSetFree"(EventSet);
     register_events = "nvmlDeviceRegisterEvents"(Device, c_ulonglong, EventSet);
     event_set_wait = "nvmlEventSetWait_v2"(EventSet, *mut EventData, c_uint);
+    event_set_wait_v1 = "nvmlEventSetWait"(EventSet, *mut EventData, c_uint);
 }
 
 /// The loaded library. It is never unloaded: the sampler thread may outlive a collector.
@@ -612,7 +613,7 @@ impl Nvml {
     pub(super) fn xid_events(&self, gpus: &[Device]) -> Option<(EventSet, Vec<bool>)> {
         let f = &self.functions;
         let (create, free, register) = (f.event_set_create?, f.event_set_free?, f.register_events?);
-        f.event_set_wait?;
+        f.event_set_wait.or(f.event_set_wait_v1)?;
         let mut set: EventSet = std::ptr::null_mut();
         // SAFETY: the set is NVML's, freed here when no GPU registers.
         unsafe {
@@ -633,7 +634,9 @@ impl Nvml {
     pub(super) fn wait_event(&self, set: EventSet, timeout_ms: u32) -> std::result::Result<EventData, Return> {
         let mut data = EventData::default();
         // SAFETY: a set this session created; NVML fills `data`.
-        let code = self.functions.event_set_wait.map_or(TIMEOUT, |g| unsafe { g(set, &mut data, timeout_ms) });
+        let f = &self.functions;
+        let code =
+            f.event_set_wait.or(f.event_set_wait_v1).map_or(TIMEOUT, |g| unsafe { g(set, &mut data, timeout_ms) });
         if code == SUCCESS {
             Ok(data)
         } else {

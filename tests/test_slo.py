@@ -32,7 +32,7 @@ from conftest import (
 )
 from obsagent import slo
 from obsagent.dashboard import expressions
-from obsagent.rules import parse_config, rules, slug, to_yaml
+from obsagent.rules import gpu_health_alerts, parse_config, rules, slug, to_yaml
 
 APP = {"job": "app", "instance": "host:8000", "method": "GET", "endpoint": "/orders/{id}"}
 #: Requests a minute in the synthetic series: enough that 0.1% of them is a round number.
@@ -172,9 +172,10 @@ def test_promtool_checks_every_variant(tmp_path):
         assert result.returncode == 0, (name, result.stdout + result.stderr)
         counts[name] = int(re.search(r"SUCCESS: (\d+) rules found", result.stdout).group(1))
     per_objective = len(slo.WINDOWS) + 2 + len(slo.TIERS)  # ratios, period's ratio, budget left; alerts
-    assert counts["default"] == 17
-    assert counts["slos"] == counts["per-endpoint"] == 17 + 2 * per_objective
-    assert counts["availability-only"] == counts["latency-ms"] == counts["custom-buckets"] == 17 + per_objective
+    default = 17 + len(gpu_health_alerts())
+    assert counts["default"] == default
+    assert counts["slos"] == counts["per-endpoint"] == default + 2 * per_objective
+    assert counts["availability-only"] == counts["latency-ms"] == counts["custom-buckets"] == default + per_objective
 
 
 def test_recorded_windows_and_tiers_are_the_workbooks():
@@ -322,7 +323,11 @@ def test_slug():
 
 
 def test_without_slos_or_a_file_the_output_is_todays():
-    assert [g["name"] for g in rules()["groups"]] == ["obsagent-http-recording", "obsagent-alerts"]
+    assert [g["name"] for g in rules()["groups"]] == [
+        "obsagent-http-recording",
+        "obsagent-alerts",
+        "obsagent-gpu-health-alerts",
+    ]
     assert rules() == rules(config=parse_config({}))
     assert rules() == rules(config=parse_config(None))
 

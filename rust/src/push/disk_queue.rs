@@ -32,7 +32,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -141,9 +141,19 @@ pub struct DiskQueue {
 #[derive(Debug)]
 pub enum OpenError {
     /// Another process holds the lock.
-    Locked { dir: PathBuf, holder: String },
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// The pid written in its lock file.
+        holder: String,
+    },
     /// The directory cannot be created, read or written.
-    Io { dir: PathBuf, error: io::Error },
+    Io {
+        /// The directory.
+        dir: PathBuf,
+        /// What failed.
+        error: io::Error,
+    },
 }
 
 impl std::fmt::Display for OpenError {
@@ -402,7 +412,8 @@ impl DiskQueue {
 fn lock(dir: &Path) -> Result<File, OpenError> {
     let path = dir.join("lock");
     let io_error = |error| OpenError::Io { dir: dir.to_owned(), error };
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_error)?;
+    let mut file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_error)?;
     // SAFETY: flock on a descriptor this function owns.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let error = io::Error::last_os_error();
@@ -588,9 +599,16 @@ mod tests {
             all_dropped.extend(queue.append(&[(meta(10), &body)]).dropped);
         }
         assert!(queue.bytes() <= 200 << 10, "{}", queue.bytes());
-        assert_eq!(all_dropped.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [0, 1, 2, 3], "four segments of 40 KiB fit in 200 KiB");
+        assert_eq!(
+            all_dropped.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            [0, 1, 2, 3],
+            "four segments of 40 KiB fit in 200 KiB"
+        );
         assert!(all_dropped.iter().all(|(_, samples)| *samples == 10));
-        assert_eq!(queue.read(Location { segment: 0, offset: HEADER_LEN + 16, len: 1 }).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            queue.read(Location { segment: 0, offset: HEADER_LEN + 16, len: 1 }).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
         assert_eq!(queue.pending_samples(), 40);
         drop(queue);
         fs::remove_dir_all(&dir).unwrap();

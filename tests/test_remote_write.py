@@ -53,10 +53,10 @@ def running_victoria_metrics(data: Path, port: int | None = None) -> Iterator[st
 
 
 @contextlib.contextmanager
-def running_prometheus_receiver(tmp_path: Path) -> Iterator[str]:
-    """Prometheus receiving remote write, scraping nothing; yields its URL."""
+def running_prometheus_receiver(tmp_path: Path, port: int | None = None) -> Iterator[str]:
+    """Prometheus receiving remote write, scraping nothing, storing in `tmp_path`; yields its URL."""
     binary = peer("prometheus")
-    port = free_port()
+    port = port or free_port()
     config = tmp_path / "receiver.yml"
     config.write_text("global: {}\n")
     process = subprocess.Popen(

@@ -286,7 +286,7 @@ def fault_flags(queue: Path, url: str) -> list[str]:
         f"--remote-write.url={url}",
         "--remote-write.interval=100ms",
         f"--remote-write.queue-dir={queue}",
-        "--remote-write.flush-deadline=0s",  # nobody listens: stop at once
+        "--remote-write.flush-deadline=1ms",  # nobody listens: stop at once
     ]
 
 

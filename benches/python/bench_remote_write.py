@@ -12,7 +12,7 @@ turned into remote write 1.0 request bodies (a protobuf WriteRequest, snappy blo
   its own process; its CPU is not counted. Four writers, one after the other: the memory
   queue and the disk queue (`queue_dir`, in the temp dir, fsync after each scrape), each with
   1 shard and with N (`--shards`, fixed: min = max); for the disk queue, the bytes written
-  per sample (its segment's size over the samples);
+  per sample (`disk_queue_written_bytes_total` over the samples);
 - reference: the same samples from `registry.collect()` into protobuf messages, serialized
   and compressed with `snappy.compress`; it sends nothing, so it is the cheaper half of the job.
 Both bodies are decoded and compared first: they must carry the same WriteRequest.
@@ -195,8 +195,8 @@ def main() -> None:
             sent_rows[(queue, shards)] = measure(flush, samples, args.rounds)
             receiver_cpu = (cpu_seconds(process.pid) - receiver_cpu) / (samples * args.rounds) * 1e6
             if queue:
-                # One segment (64 MiB) holds every round: its size is what was written.
-                written = obsagent.REGISTRY.get_sample_value("obsagent_remote_write_disk_queue_bytes", {"url": url})
+                name = "obsagent_remote_write_disk_queue_written_bytes_total"
+                written = obsagent.REGISTRY.get_sample_value(name, {"url": url})
                 disk_bytes[shards] = written / (samples * (args.rounds + 1))
             writer.stop()
             failed = obsagent.REGISTRY.get_sample_value("obsagent_remote_write_samples_failed_total", {"url": url})

@@ -135,6 +135,8 @@ pub struct DiskQueue {
     last_sync: Instant,
     unsynced: bool,
     bytes: u64,
+    /// Bytes appended since it was opened (headers too).
+    written: u64,
 }
 
 /// Why a directory cannot be used (the caller queues in memory instead).
@@ -232,6 +234,7 @@ impl DiskQueue {
             last_sync: Instant::now(),
             unsynced: false,
             bytes,
+            written: 0,
         };
         Ok((queue, findings))
     }
@@ -274,6 +277,7 @@ impl DiskQueue {
             segment.pending_records += 1;
             segment.pending_samples += u64::from(meta.samples);
             self.bytes += record.len() as u64;
+            self.written += record.len() as u64;
             self.unsynced = true;
             let offset = start + (RECORD_PREFIX + RECORD_META) as u64;
             appended.locations.push(Location { segment: number, offset, len: body.len() as u32 });
@@ -316,6 +320,7 @@ impl DiskQueue {
         }
         let segment = Segment { file, bytes: HEADER_LEN, pending_records: 0, pending_samples: 0 };
         self.bytes += HEADER_LEN;
+        self.written += HEADER_LEN;
         self.segments.insert(number, segment);
         self.active = Some(number);
         Ok((number, HEADER_LEN))
@@ -367,12 +372,17 @@ impl DiskQueue {
     }
 
     /// The record at `location` (carrying `samples`) was delivered or refused: its segment is
-    /// deleted once nothing in it is pending and it is not being written.
+    /// deleted once nothing in it is pending, the one being written too (the next batch starts
+    /// a new one), so a restart sends again only what was pending at the crash.
     pub fn delivered(&mut self, location: Location, samples: u32) {
         let Some(segment) = self.segments.get_mut(&location.segment) else { return };
         segment.pending_records = segment.pending_records.saturating_sub(1);
         segment.pending_samples = segment.pending_samples.saturating_sub(u64::from(samples));
-        if segment.pending_records == 0 && self.active != Some(location.segment) {
+        if segment.pending_records == 0 {
+            if self.active == Some(location.segment) {
+                self.active = None;
+                self.unsynced = false; // nothing in it is needed any more
+            }
             self.remove(location.segment);
         }
     }
@@ -390,6 +400,11 @@ impl DiskQueue {
     /// Bytes of the segment files.
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Bytes appended since it was opened.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Samples in records not delivered yet.
@@ -529,6 +544,9 @@ mod tests {
             queue.delivered(record.location, record.meta.samples);
         }
         assert_eq!((queue.segments(), queue.pending_samples()), (0, 0), "the old segment is deleted");
+        let delivered = queue.append(&[(meta(1), b"delivered")]).locations[0];
+        queue.delivered(delivered, 1);
+        assert_eq!(queue.segments(), 0, "the segment being written goes too once all in it is delivered");
         queue.append(&[(meta(1), b"four")]);
         drop(queue);
         let (_queue, findings) = DiskQueue::open(&dir, 1 << 30, Fsync::Every(Duration::from_secs(1))).unwrap();

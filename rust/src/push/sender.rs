@@ -219,6 +219,7 @@ struct Stats {
     disk_bytes: AtomicU64,
     disk_samples: AtomicU64,
     disk_segments: AtomicU64,
+    disk_written: AtomicU64,
     /// 1 while a disk queue was asked for but batches go to memory.
     disk_fallback: AtomicU64,
 }
@@ -321,6 +322,7 @@ fn update_disk_stats(stats: &Stats, disk: &DiskQueue) {
     stats.disk_bytes.store(disk.bytes(), Ordering::Relaxed);
     stats.disk_samples.store(disk.pending_samples(), Ordering::Relaxed);
     stats.disk_segments.store(disk.segments() as u64, Ordering::Relaxed);
+    stats.disk_written.store(disk.written(), Ordering::Relaxed);
 }
 
 impl RemoteWriter {
@@ -869,7 +871,7 @@ fn load(counter: &AtomicU64) -> f64 {
 }
 
 impl SelfMetrics {
-    const FAMILIES: [SelfMetric; 13] = [
+    const FAMILIES: [SelfMetric; 14] = [
         ("obsagent_remote_write_samples_sent", MetricType::Counter, "Samples the receiver accepted.", false, |s| {
             load(&s.sent)
         }),
@@ -927,6 +929,13 @@ impl SelfMetrics {
             "Segment files of the disk queue.",
             true,
             |s| load(&s.disk_segments),
+        ),
+        (
+            "obsagent_remote_write_disk_queue_written_bytes",
+            MetricType::Counter,
+            "Bytes appended to the disk queue's segments by this writer.",
+            true,
+            |s| load(&s.disk_written),
         ),
         (
             "obsagent_remote_write_samples_replayed",

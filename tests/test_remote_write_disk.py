@@ -6,7 +6,7 @@ another layout version, a full disk (a small tmpfs in a mount namespace of the t
 unwritable directory, two daemons on one directory: each logs its line and the daemon serves on.
 
 The outage lasts OBSAGENT_OUTAGE_SECONDS (8 in `make test`, to keep within its time budget; the
-issue's 30 s run: `OBSAGENT_OUTAGE_SECONDS=30 pytest tests/test_remote_write_disk.py`)."""
+issue's 30 s run: `make test-outage`, or `OBSAGENT_OUTAGE_SECONDS=30 pytest tests/test_remote_write_disk.py`)."""
 
 from __future__ import annotations
 

@@ -547,6 +547,21 @@ impl Shared {
         raw: &mut Vec<u8>,
         encoder: &mut snap::raw::Encoder,
     ) {
+        if self.disk.lock().is_none() {
+            // In memory only: each batch queued as soon as it is encoded, for a sender to start on.
+            self.stats.enqueued.fetch_add(samples.len() as u64, Ordering::Relaxed);
+            for chunk in samples.chunks(self.config.max_samples_per_send) {
+                let body = Body::Memory(encode_body(chunk, raw, encoder).into());
+                let batch = Batch { body, samples: chunk.len(), lane, lanes, generation };
+                let mut state = self.state.lock();
+                let dropped = state.queue.push(batch);
+                self.stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+                self.stats.queued.store(state.queue.len() as u64, Ordering::Relaxed);
+                self.changed.notify_all();
+            }
+            return;
+        }
+        // On disk: a lane's batches written (and fsynced) together, then offered to the senders.
         let bodies: Vec<(usize, Vec<u8>)> = samples
             .chunks(self.config.max_samples_per_send)
             .map(|chunk| (chunk.len(), encode_body(chunk, raw, encoder)))

@@ -25,8 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_remote_write import running_prometheus_receiver, running_victoria_metrics, stored
+from test_remote_write import running_prometheus_receiver, running_victoria_metrics, status_server, stored
 
+import obsagent
 from conftest import OBSAGENT, free_port, samples, scrape, wait_for
 from obsagent.push_daemon import queue_dir_for
 
@@ -399,3 +400,24 @@ def test_an_unwritable_directory_falls_back_to_memory(tmp_path):
     finally:
         daemon.stop()
         locked.chmod(0o700)
+
+
+def test_fixed_shards_are_shown_and_bad_shard_or_queue_settings_are_value_errors(registry, tmp_path):
+    obsagent.Counter("rw_sharded", "Counts.", ["k"], registry=registry).labels("a").inc()
+    with status_server([]) as (url, received):
+        writer = obsagent.RemoteWriter(url, registry=registry, interval=3600, min_shards=3, max_shards=3)
+        try:
+            assert writer.flush(timeout=10)
+            assert writer.shards == 3
+            assert obsagent.REGISTRY.get_sample_value("obsagent_remote_write_shards", {"url": url}) == 3
+            # No disk queue asked for: no disk_queue_* series for this writer.
+            assert obsagent.REGISTRY.get_sample_value("obsagent_remote_write_disk_queue_bytes", {"url": url}) is None
+        finally:
+            writer.stop()
+    assert received
+    with pytest.raises(ValueError, match="min_shards at most max_shards"):
+        obsagent.RemoteWriter(url, registry=registry, min_shards=4, max_shards=2)
+    with pytest.raises(ValueError, match="shards must be at least 1"):
+        obsagent.RemoteWriter(url, registry=registry, min_shards=0)
+    with pytest.raises(ValueError, match="queue_max_bytes"):
+        obsagent.RemoteWriter(url, registry=registry, queue_dir=tmp_path, queue_max_bytes=0)

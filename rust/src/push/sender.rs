@@ -1055,6 +1055,11 @@ mod tests {
     /// A receiver on loopback answering `statuses` in order (then 204); returns its write URL
     /// and the bodies it got, decompressed.
     fn receiver(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+        slow_receiver(statuses, Duration::ZERO)
+    }
+
+    /// [`receiver`], taking `delay` to answer each request.
+    fn slow_receiver(statuses: Vec<u16>, delay: Duration) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
@@ -1086,6 +1091,7 @@ mod tests {
                             got.push(snap::raw::Decoder::new().decompress_vec(&body).unwrap());
                             statuses.lock().next().unwrap_or(204)
                         };
+                        std::thread::sleep(delay);
                         let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
                         reader.get_mut().write_all(answer.as_bytes()).unwrap();
                     }
@@ -1253,5 +1259,35 @@ mod tests {
         assert_eq!((stats.disk_samples.load(Ordering::Relaxed), stats.disk_segments.load(Ordering::Relaxed)), (0, 0));
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "only the lock file is left");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_slow_receiver_gets_more_shards_and_each_series_stays_in_order_across_the_change() {
+        // 2,000 samples every 100 ms in requests of 100, each answered in 20 ms: one connection
+        // sends 5,000 samples a second, a quarter of what comes in.
+        let registry = registry_with(2000);
+        let (url, bodies) = slow_receiver(vec![], Duration::from_millis(20));
+        let config = Config {
+            interval: Duration::from_millis(100),
+            max_samples_per_send: 100,
+            max_buffer_samples: 1_000_000,
+            max_shards: 8,
+            ..Config::new(url)
+        };
+        let mut writer = RemoteWriter::start(config, registry).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while writer.shards() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let shards = writer.shards();
+        writer.stop(Duration::ZERO);
+        assert!((3..=8).contains(&shards), "{shards} shards");
+        assert_eq!(writer.shared.stats.shards.load(Ordering::Relaxed), shards as u64);
+        let received = series_times(&bodies.lock());
+        let mut last: std::collections::HashMap<Vec<u8>, i64> = Default::default();
+        for (series, time) in &received {
+            let before = last.insert(series.clone(), *time);
+            assert!(before.is_none_or(|b| b < *time), "one series' samples arrive in order");
+        }
     }
 }

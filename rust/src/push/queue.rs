@@ -157,6 +157,13 @@ impl Queue {
         self.index(number).is_some_and(|i| !self.entries[i].done)
     }
 
+    /// Puts batch `number` back, not in flight, where it was (its sender gave up for now).
+    pub fn release(&mut self, number: u64) {
+        if let Some(index) = self.index(number) {
+            self.entries[index].in_flight = false;
+        }
+    }
+
     /// Removes batch `number` (sent or refused); returns it unless it had left already.
     pub fn acknowledge(&mut self, number: u64) -> Option<Batch> {
         let index = self.index(number).filter(|&i| !self.entries[i].done)?;
@@ -289,6 +296,10 @@ mod tests {
         queue.push(batch(3, 2)); // drops batch 1 meanwhile
         assert!(!queue.is_pending(number));
         assert_eq!(queue.acknowledge(number), None);
+        let (number, _) = queue.take().unwrap();
+        assert!(queue.take().is_none(), "one lane: 3 waits for 2");
+        queue.release(number);
+        assert_eq!(queue.take().map(|(n, _)| n), Some(number), "released: the first again");
         assert_eq!(tags(&queue), [2, 3]);
     }
 

@@ -572,7 +572,7 @@ impl Shared {
         self.stats.enqueued.fetch_add(samples.len() as u64, Ordering::Relaxed);
         let (locations, dropped_segments) = self.write_to_disk(&bodies, lane, lanes);
         let mut state = self.state.lock();
-        let mut dropped = state.queue.drop_segments(&dropped_segments);
+        let mut dropped = 0;
         let mut locations = locations.into_iter();
         for (count, body) in bodies {
             let body = match locations.next() {
@@ -581,6 +581,8 @@ impl Shared {
             };
             dropped += state.queue.push(Batch { body, samples: count, lane, lanes, generation });
         }
+        // After the pushes: a segment filled and dropped by this very append holds some of them.
+        dropped += state.queue.drop_segments(&dropped_segments);
         self.stats.dropped.fetch_add(dropped, Ordering::Relaxed);
         self.stats.queued.store(state.queue.len() as u64, Ordering::Relaxed);
         self.changed.notify_all();
@@ -782,11 +784,15 @@ impl Shared {
         if !past_deadline {
             return true;
         }
-        state.queue.acknowledge(number);
         if let Body::Memory(_) = batch.body {
+            state.queue.acknowledge(number);
             self.stats.dropped.fetch_add(batch.samples as u64, Ordering::Relaxed);
             let message = "remote write: samples not delivered by the shutdown deadline";
             log("warn", message, &[("url", &self.url_label), ("samples", &batch.samples.to_string())]);
+        } else {
+            // Left queued until the last scrape is written: should that drop its segment for
+            // room, it is counted as dropped; else `give_up` leaves it on disk.
+            state.queue.release(number);
         }
         self.stats.queued.store(state.queue.len() as u64, Ordering::Relaxed);
         self.changed.notify_all();
@@ -1289,5 +1295,38 @@ mod tests {
             let before = last.insert(series.clone(), *time);
             assert!(before.is_none_or(|b| b < *time), "one series' samples arrive in order");
         }
+    }
+
+    #[test]
+    fn past_the_disk_bound_the_oldest_segments_are_dropped_and_counted() {
+        let dir = std::env::temp_dir().join(format!("obsagent-sender-bound-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let down = format!("http://127.0.0.1:{}/api/v1/write", {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        });
+        let config = Config {
+            interval: Duration::from_secs(3600),
+            queue_dir: Some(dir.clone()),
+            queue_max_bytes: 256 << 10, // segments of 64 KiB
+            ..Config::new(down)
+        };
+        let mut writer = RemoteWriter::start(config, registry_with(5000)).unwrap();
+        for _ in 0..20 {
+            writer.flush(Duration::from_millis(10));
+        }
+        writer.stop(Duration::ZERO);
+        let stats = &writer.shared.stats;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        assert!(load(&stats.disk_bytes) <= 256 << 10, "{}", load(&stats.disk_bytes));
+        let (dropped, kept) = (load(&stats.dropped), load(&stats.disk_samples));
+        assert!(dropped > 0);
+        let scraped = load(&stats.enqueued);
+        let (_, findings) = DiskQueue::open(&dir, 1 << 30, Fsync::Batch).unwrap();
+        let on_disk: u64 = findings.records.iter().map(|r| u64::from(r.meta.samples)).sum();
+        assert_eq!(on_disk, kept, "what the self-metric says is what the next start finds");
+        assert!(scraped >= 5 * 5000, "{scraped}");
+        assert_eq!(dropped + kept, scraped, "every sample scraped is kept on disk or counted as dropped");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -732,9 +732,9 @@ impl Shared {
                 let started = Instant::now();
                 match outcome(client.send(Method::Post, &self.config.url, &headers, &body, Some(timeout))) {
                     Outcome::Delivered => {
-                        if attempt > 0 {
+                        // Once per outage, by the first shard through.
+                        if attempt > 0 && std::mem::replace(&mut self.state.lock().failing, false) {
                             log("info", "remote write: receiver back", &[("url", &self.url_label)]);
-                            self.state.lock().failing = false;
                         }
                         self.stats.send_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                         self.stats.sent.fetch_add(count as u64, Ordering::Relaxed);

@@ -99,6 +99,10 @@ bench: build-release peers ## obsagent beside prometheus_client (single and mult
 	cargo bench --no-default-features --bench encode -- --quick
 	$(PYTHON) benches/python/bench_remote_write.py
 
+.PHONY: test-outage
+test-outage: build-release peers ## Remote write's 30 s receiver outage with the daemon and a Python writer SIGKILLed twice (make test runs it with 8 s)
+	OBSAGENT_OUTAGE_SECONDS=30 $(PYTHON) -m pytest -q -s tests/test_remote_write_disk.py -k killed
+
 .PHONY: fuzz
 fuzz: build ## Property tests with many cases: textfile and web-config parsers, HTTP requests, query decoding, expositions read back by prometheus_client
 	PROPTEST_CASES=50000 cargo test --release --no-default-features --test fuzz_parsers

@@ -62,7 +62,9 @@ def test_flags_land_in_their_fields(tmp_path):
 
 def test_the_library_takes_the_same_defaults():
     writer = inspect.signature(obsagent.RemoteWriter).parameters
-    for name in ("interval", "max_buffer_samples", "max_samples_per_send", "timeout"):
+    for name in ("interval", "max_buffer_samples", "max_samples_per_send", "timeout", "queue_dir", "queue_max_bytes"):
+        assert writer[name].default == getattr(RemoteWriteSettings(), name), name
+    for name in ("queue_fsync_interval", "min_shards", "max_shards"):
         assert writer[name].default == getattr(RemoteWriteSettings(), name), name
     server = inspect.signature(obsagent.start_http_server).parameters
     assert server["addr"].default == ServeSettings().host
@@ -79,7 +81,8 @@ CORE_READS = {
     "netstat_fields vmstat_fields netclass_ignored_devices netclass_ignore_invalid_speed arp_device_include "
     "arp_device_exclude",
     RemoteWriteSettings: "url interval external_labels username password bearer_token max_buffer_samples "
-    "max_samples_per_send timeout min_backoff max_backoff created",
+    "max_samples_per_send timeout min_backoff max_backoff created queue_dir queue_max_bytes queue_fsync_interval "
+    "min_shards max_shards",
     ServeSettings: "host port created max_requests header_read_timeout web_config_file",
 }
 

@@ -53,10 +53,10 @@ def running_victoria_metrics(data: Path, port: int | None = None) -> Iterator[st
 
 
 @contextlib.contextmanager
-def running_prometheus_receiver(tmp_path: Path) -> Iterator[str]:
-    """Prometheus receiving remote write, scraping nothing; yields its URL."""
+def running_prometheus_receiver(tmp_path: Path, port: int | None = None) -> Iterator[str]:
+    """Prometheus receiving remote write, scraping nothing, storing in `tmp_path`; yields its URL."""
     binary = peer("prometheus")
-    port = free_port()
+    port = port or free_port()
     config = tmp_path / "receiver.yml"
     config.write_text("global: {}\n")
     process = subprocess.Popen(
@@ -400,6 +400,11 @@ def test_the_daemon_writes_to_each_url_with_its_flags_and_flushes_on_sigterm(tmp
         (["--remote-write.url=http://127.0.0.1:1/", "--remote-write.basic-auth-username=u"], "needs both"),
         (["--remote-write.url=http://127.0.0.1:1/", "--remote-write.bearer-token-file=/nonexistent"], "cannot read"),
         (["--remote-write.max-buffer-samples=0"], "0 is not in the range"),
+        (["--remote-write.queue-fsync=soon"], "--remote-write.queue-fsync"),
+        (
+            ["--remote-write.url=http://127.0.0.1:1/", "--remote-write.min-shards=5", "--remote-write.max-shards=2"],
+            "min_shards at most max_shards",
+        ),
     ],
 )
 def test_bad_remote_write_flags_are_clear_errors(flags, message):

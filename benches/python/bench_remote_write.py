@@ -9,13 +9,16 @@ turned into remote write 1.0 request bodies (a protobuf WriteRequest, snappy blo
   sorted and encoded; at the next ones (the steady state) they are looked up by series;
 - obsagent, sent: a RemoteWriter flushing to VictoriaMetrics on loopback: collect, encode,
   compress, POST in batches of 2,000 samples and wait for each answer. The receiver runs in
-  its own process; its CPU is not counted;
+  its own process; its CPU is not counted. Four writers, one after the other: the memory
+  queue and the disk queue (`queue_dir`, in the temp dir, fsync after each scrape), each with
+  1 shard and with N (`--shards`, fixed: min = max); for the disk queue, the bytes written
+  per sample (`disk_queue_written_bytes_total` over the samples);
 - reference: the same samples from `registry.collect()` into protobuf messages, serialized
   and compressed with `snappy.compress`; it sends nothing, so it is the cheaper half of the job.
 Both bodies are decoded and compared first: they must carry the same WriteRequest.
 Reported: samples per second (wall clock, best of the rounds) and CPU seconds per million
 samples (process CPU time, median). The ratio is obsagent's samples/s over the reference's.
-Usage: bench_remote_write.py [--rounds R]
+Usage: bench_remote_write.py [--rounds R] [--shards N]
 """
 
 from __future__ import annotations
@@ -31,12 +34,16 @@ import tempfile
 import time
 import urllib.request
 
-import snappy
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.internal import api_implementation
+# The writer's bodies compared with the reference's carry no `_created` series: both leave them
+# out when this is set, read by obsagent and prometheus_client at import.
+os.environ.setdefault("PROMETHEUS_DISABLE_CREATED_SERIES", "true")
 
-import obsagent
-from obsagent import _native
+import snappy  # noqa: E402
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # noqa: E402
+from google.protobuf.internal import api_implementation  # noqa: E402
+
+import obsagent  # noqa: E402
+from obsagent import _native  # noqa: E402
 
 
 def write_request_class() -> type:
@@ -142,6 +149,7 @@ def start_victoria_metrics(data: str) -> tuple[subprocess.Popen, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--shards", type=int, default=4, help="the N of the N-shard rows")
     args = parser.parse_args()
     registry, samples = build_registry()
     timestamp_ms = int(time.time() * 1000)
@@ -160,43 +168,63 @@ def main() -> None:
     encode = measure(lambda: encoder.encode(timestamp_ms), samples, args.rounds)
     reference = measure(lambda: reference_body(registry, timestamp_ms), samples, args.rounds)
     data = tempfile.mkdtemp(prefix="obsagent-bench-vm-")
+    queues = tempfile.mkdtemp(prefix="obsagent-bench-queue-")
     process, base = start_victoria_metrics(data)
+    sent_rows = {}
+    disk_bytes = {}
     try:
-        writer = obsagent.RemoteWriter(
-            base + "/api/v1/write", registry=registry, interval=3600, max_buffer_samples=10 * samples
-        )
-        assert writer.flush(timeout=60), "warm-up flush"  # series labels cached from here on
+        for number, (queue, shards) in enumerate([(False, 1), (True, 1), (False, args.shards), (True, args.shards)]):
+            # A path of its own per writer, so each has its own `url` label in the self-metrics.
+            url = f"{base}/api/v1/write?bench={number}"
+            queue_dir = os.path.join(queues, str(number)) if queue else None
+            writer = obsagent.RemoteWriter(
+                url,
+                registry=registry,
+                interval=3600,
+                max_buffer_samples=10 * samples,
+                queue_dir=queue_dir,
+                min_shards=shards,
+                max_shards=shards,
+            )
+            assert writer.flush(timeout=60), "warm-up flush"  # series labels cached from here on
 
-        def flush() -> None:
-            assert writer.flush(timeout=60)
+            def flush(writer=writer) -> None:
+                assert writer.flush(timeout=60)
 
-        receiver_cpu = cpu_seconds(process.pid)
-        sent = measure(flush, samples, args.rounds)
-        receiver_cpu = (cpu_seconds(process.pid) - receiver_cpu) / (samples * args.rounds) * 1e6
-        writer.stop()
-        failed = obsagent.REGISTRY.get_sample_value(
-            "obsagent_remote_write_samples_failed_total", {"url": base + "/api/v1/write"}
-        )
-        assert failed == 0, f"VictoriaMetrics refused {failed} samples"
+            receiver_cpu = cpu_seconds(process.pid)
+            sent_rows[(queue, shards)] = measure(flush, samples, args.rounds)
+            receiver_cpu = (cpu_seconds(process.pid) - receiver_cpu) / (samples * args.rounds) * 1e6
+            if queue:
+                name = "obsagent_remote_write_disk_queue_written_bytes_total"
+                written = obsagent.REGISTRY.get_sample_value(name, {"url": url})
+                disk_bytes[shards] = written / (samples * (args.rounds + 1))
+            writer.stop()
+            failed = obsagent.REGISTRY.get_sample_value("obsagent_remote_write_samples_failed_total", {"url": url})
+            assert failed == 0, f"VictoriaMetrics refused {failed} samples"
     finally:
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(queues, ignore_errors=True)
+    sent = sent_rows[(False, 1)]
 
     print(
         f"{samples:,} samples a scrape, {args.rounds} rounds; body {len(ours) / samples:.1f} bytes/sample "
         f"(reference {len(theirs) / samples:.1f}); protobuf {api_implementation.Type()}; "
         f"load {os.getloadavg()[0]:.2f}"
     )
-    print(f"{'':52} {'samples/s':>12} {'CPU s per 1M samples':>22}")
+    print(f"{'':58} {'samples/s':>12} {'CPU s per 1M samples':>22}")
     rows = [
         ("obsagent: encode + snappy, first scrape", cold),
         ("obsagent: encode + snappy, next scrapes", encode),
-        ("obsagent: encode + snappy + sent to VictoriaMetrics", sent),
+        ("obsagent: sent to VictoriaMetrics, memory queue, 1 shard", sent),
+        ("obsagent: sent, disk queue (fsync per batch), 1 shard", sent_rows[(True, 1)]),
+        (f"obsagent: sent, memory queue, {args.shards} shards", sent_rows[(False, args.shards)]),
+        (f"obsagent: sent, disk queue, {args.shards} shards", sent_rows[(True, args.shards)]),
         ("reference (protobuf + snappy packages): encode", reference),
     ]
     for label, (rate, cpu) in rows:
-        print(f"{label:52} {rate:12,.0f} {cpu:22.3f}")
+        print(f"{label:58} {rate:12,.0f} {cpu:22.3f}")
     print(
         f"ratio obsagent/reference (samples/s): encode {encode[0] / reference[0]:.1f}x "
         f"(first scrape {cold[0] / reference[0]:.1f}x), "
@@ -205,6 +233,13 @@ def main() -> None:
     print(
         f"VictoriaMetrics (same machine, {os.cpu_count()} CPUs) spent {receiver_cpu:.3f} CPU s per 1M samples "
         "receiving them: on a small machine, it bounds the sent rate"
+    )
+    print(
+        f"disk queue: {disk_bytes[1]:.2f} bytes written per sample (1 shard), {disk_bytes[args.shards]:.2f} "
+        f"({args.shards} shards); disk queue/memory queue samples/s: 1 shard "
+        f"{sent_rows[(True, 1)][0] / sent[0]:.2f}x, {args.shards} shards "
+        f"{sent_rows[(True, args.shards)][0] / sent_rows[(False, args.shards)][0]:.2f}x; "
+        f"{args.shards} shards/1 shard (memory): {sent_rows[(False, args.shards)][0] / sent[0]:.2f}x"
     )
     one_core = 1 / sent[1] * 1e6
     print(

@@ -97,6 +97,15 @@ class RemoteWriteSettings:
     min_backoff: float = 0.03
     max_backoff: float = 5.0
     created: bool = field(default_factory=created_metrics_enabled)
+    #: Keep the queue in this directory, so a restart or a crash loses nothing (None: memory).
+    queue_dir: str | None = None
+    #: Bytes the disk queue may take; beyond it the oldest segments are dropped.
+    queue_max_bytes: int = 1 << 30
+    #: Seconds between fsyncs of the disk queue (0: after each scrape's batches).
+    queue_fsync_interval: float = 0.0
+    #: Parallel senders, chosen between these from the backlog and the send rate.
+    min_shards: int = 1
+    max_shards: int = 50
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,18 @@ periodic push of the default registry to a Pushgateway (``--push.*``).
 Kept apart from ``cli`` so the daemon's serving code stays as it was: ``cli`` adds these flags,
 puts their values in the ``DaemonConfig`` (``with_push_flags``), starts ``Pushers`` once it
 listens, and calls ``stop`` on SIGTERM, which sends what is queued (and deletes the pushed group,
-when asked) within ``--remote-write.flush-deadline``.
+when asked) within ``--remote-write.flush-deadline``. With ``--remote-write.queue-dir``, each
+receiver queues in a directory of its own below it (``queue_dir_for``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -35,6 +40,11 @@ from .remote_write import RemoteWriter
 
 def _duration(_ctx: Any, _param: click.Parameter, value: str) -> float:
     return parse_duration(value)
+
+
+def _fsync(_ctx: Any, _param: click.Parameter, value: str) -> float:
+    """0 for 'batch' (fsync after each scrape's batches), else the interval in seconds."""
+    return 0.0 if value == "batch" else parse_duration(value)
 
 
 def _labels(_ctx: Any, _param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -72,6 +82,46 @@ def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             type=click.IntRange(min=1),
             help="Samples kept per receiver while it is away; beyond it the oldest are dropped.",
+        ),
+        click.option(
+            "--remote-write.queue-dir",
+            "remote_write_queue_dir",
+            default=RemoteWriteSettings.queue_dir,
+            help="Keep what is not sent yet on disk here (a directory per receiver), so a restart or a "
+            "crash loses nothing; without it the queue is in memory.",
+        ),
+        click.option(
+            "--remote-write.queue-max-bytes",
+            "remote_write_queue_max_bytes",
+            default=RemoteWriteSettings.queue_max_bytes,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Bytes on disk per receiver at most; beyond it the oldest segments are dropped.",
+        ),
+        click.option(
+            "--remote-write.queue-fsync",
+            "remote_write_queue_fsync",
+            default="batch",
+            show_default=True,
+            callback=_fsync,
+            help="When the disk queue is fsynced: 'batch' (after each scrape's batches) or a duration "
+            "(at most that often; a power loss may cost that much).",
+        ),
+        click.option(
+            "--remote-write.min-shards",
+            "remote_write_min_shards",
+            default=RemoteWriteSettings.min_shards,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Parallel senders per receiver at least.",
+        ),
+        click.option(
+            "--remote-write.max-shards",
+            "remote_write_max_shards",
+            default=RemoteWriteSettings.max_shards,
+            show_default=True,
+            type=click.IntRange(min=1, max=65535),
+            help="Parallel senders per receiver at most (chosen from the backlog and the send rate).",
         ),
         click.option(
             "--remote-write.basic-auth-username",
@@ -150,6 +200,11 @@ def with_push_flags(config: DaemonConfig, options: dict[str, Any]) -> DaemonConf
             external_labels=take["remote_write_external_labels"],
             username=take["remote_write_username"],
             max_buffer_samples=take["remote_write_max_buffer_samples"],
+            queue_dir=take["remote_write_queue_dir"],
+            queue_max_bytes=take["remote_write_queue_max_bytes"],
+            queue_fsync_interval=take["remote_write_queue_fsync"],
+            min_shards=take["remote_write_min_shards"],
+            max_shards=take["remote_write_max_shards"],
         ),
         password_file=take["remote_write_password_file"],
         bearer_token_file=take["remote_write_bearer_token_file"],
@@ -209,6 +264,16 @@ class Gateway:
                 log("warn", "deleting the pushed group failed", url=self.url, error=str(err))
 
 
+def queue_dir_for(queue_dir: str, url: str) -> str:
+    """Each receiver's own directory under ``--remote-write.queue-dir``: its host and port and a
+    hash of its URL without credentials, so the same URL finds its queue again after a restart."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    plain = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    readable = re.sub(r"[^A-Za-z0-9.-]", "_", netloc) or "receiver"
+    return os.path.join(queue_dir, f"{readable}-{hashlib.sha256(plain.encode()).hexdigest()[:12]}")
+
+
 class Pushers:
     """What the push flags started: remote writers and a Pushgateway pusher."""
 
@@ -221,6 +286,8 @@ class Pushers:
         senders = config.remote_write.senders()
         try:
             for settings in senders:
+                if settings.queue_dir is not None:
+                    settings = replace(settings, queue_dir=queue_dir_for(settings.queue_dir, settings.url))
                 self.writers.append(RemoteWriter.from_settings(settings, REGISTRY))
         except ValueError:
             self.stop()

@@ -4,13 +4,15 @@
 The sender is native and runs on two threads of its own, started when a writer is created
 (never at import, so importing before a fork stays safe): one scrapes the registry at each
 interval into a bounded buffer, the other sends it in batches (remote write 1.0: protobuf,
-snappy), retrying connection errors, 5xx and 429 with backoff. Its counts are in the default
-registry as ``obsagent_remote_write_*{url}``.
+snappy), retrying connection errors, 5xx and 429 with backoff, over one or more shards. With a
+``queue_dir`` the queue is kept on disk and survives restarts and crashes. Its counts are in the
+default registry as ``obsagent_remote_write_*{url}``.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +38,15 @@ class RemoteWriter:
     ``max_buffer_samples`` samples wait while the receiver is away; beyond that the oldest
     are dropped and counted in ``obsagent_remote_write_samples_dropped_total``. Also a context
     manager: leaving the ``with`` block stops it.
+
+    With ``queue_dir``, batches are written to segment files there before they are sent, so
+    a restart or a crash (even SIGKILL) loses nothing: the next writer on that directory sends
+    what is left first, at least once. At most ``queue_max_bytes`` are kept (the oldest
+    segments are dropped beyond it, and counted); fsync after each scrape's batches, or at most
+    every ``queue_fsync_interval`` seconds. A directory that cannot be used (unwritable, full,
+    held by another process) is logged and the writer queues in memory (bounded by
+    ``max_buffer_samples``). Between ``min_shards`` and ``max_shards`` requests are sent at
+    once, as many as the backlog and the send rate call for; each series stays in order.
     """
 
     def __init__(
@@ -49,6 +60,11 @@ class RemoteWriter:
         max_buffer_samples: int = RemoteWriteSettings.max_buffer_samples,
         max_samples_per_send: int = RemoteWriteSettings.max_samples_per_send,
         timeout: float = RemoteWriteSettings.timeout,
+        queue_dir: str | os.PathLike[str] | None = None,
+        queue_max_bytes: int = RemoteWriteSettings.queue_max_bytes,
+        queue_fsync_interval: float = RemoteWriteSettings.queue_fsync_interval,
+        min_shards: int = RemoteWriteSettings.min_shards,
+        max_shards: int = RemoteWriteSettings.max_shards,
     ) -> None:
         username, password = basic_auth if basic_auth is not None else (None, None)
         settings = RemoteWriteSettings(
@@ -62,6 +78,11 @@ class RemoteWriter:
             max_samples_per_send=max_samples_per_send,
             timeout=timeout,
             created=created_metrics_enabled(),
+            queue_dir=None if queue_dir is None else os.fspath(queue_dir),
+            queue_max_bytes=queue_max_bytes,
+            queue_fsync_interval=queue_fsync_interval,
+            min_shards=min_shards,
+            max_shards=max_shards,
         )
         self._start(settings, registry)
 
@@ -85,6 +106,11 @@ class RemoteWriter:
     def queued(self) -> int:
         """Samples waiting to be sent."""
         return self._native.queued
+
+    @property
+    def shards(self) -> int:
+        """Requests sent at once now."""
+        return self._native.shards
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Scrapes now and waits until everything queued is sent (or refused by the receiver);

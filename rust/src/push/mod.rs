@@ -6,6 +6,7 @@
 //! is one request, and the sender needs nothing an async runtime would add. Threads start only
 //! when a writer is created, never at import, so a process can still fork safely before that.
 
+pub mod disk_queue;
 pub mod http;
 pub mod pushgateway;
 pub mod queue;

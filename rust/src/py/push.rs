@@ -7,6 +7,7 @@ use super::registry::PyRegistry;
 use crate::clock::{seconds, seconds_or_zero};
 use crate::encode::Format;
 use crate::error::{Error, Result};
+use crate::push::disk_queue::Fsync;
 use crate::push::http::{Auth, Client, Method};
 use crate::push::pushgateway::{self, Compression};
 use crate::push::remote_write::{encode_body, SeriesCache};
@@ -132,6 +133,11 @@ struct RemoteWriteSettings {
     min_backoff: f64,
     max_backoff: f64,
     created: bool,
+    queue_dir: Option<std::path::PathBuf>,
+    queue_max_bytes: u64,
+    queue_fsync_interval: f64,
+    min_shards: usize,
+    max_shards: usize,
 }
 
 impl RemoteWriteSettings {
@@ -147,6 +153,15 @@ impl RemoteWriteSettings {
             min_backoff: seconds(self.min_backoff, "min_backoff")?,
             max_backoff: seconds(self.max_backoff, "max_backoff")?,
             options: Options { created: self.created, ..Options::default() },
+            queue_dir: self.queue_dir,
+            queue_max_bytes: self.queue_max_bytes,
+            // 0: after each scrape's batches.
+            queue_fsync: match seconds_or_zero(self.queue_fsync_interval, "queue_fsync_interval")? {
+                interval if interval.is_zero() => Fsync::Batch,
+                interval => Fsync::Every(interval),
+            },
+            min_shards: self.min_shards,
+            max_shards: self.max_shards,
         })
     }
 }
@@ -171,6 +186,12 @@ impl PyRemoteWriter {
     #[getter]
     fn queued(&self) -> usize {
         self.writer.lock().as_ref().map_or(0, RemoteWriter::queued)
+    }
+
+    /// Shards sending now.
+    #[getter]
+    fn shards(&self) -> usize {
+        self.writer.lock().as_ref().map_or(0, RemoteWriter::shards)
     }
 
     /// Scrapes now and waits until everything queued is sent; whether it was within `timeout`.

@@ -48,6 +48,8 @@ ABSENT_COLLECTORS = {
         False,
     ),
 }
+# Those obsagent has since gained are flags of NODE_COLLECTORS.
+ABSENT_COLLECTORS = {name: on for name, on in ABSENT_COLLECTORS.items() if name not in dict(NODE_COLLECTORS)}
 
 # node_exporter 1.9's other flags that obsagent takes without acting on: (flag, kind, default).
 # Each is either about something obsagent doesn't have (the Go runtime, a collector in
@@ -67,7 +69,6 @@ IGNORED_FLAGS = [
     ("--collector.interrupts.include-zeros", "bool", True),
     ("--collector.interrupts.name-include", "str", ""),
     ("--collector.interrupts.name-exclude", "str", ""),
-    ("--collector.ipvs.backend-labels", "str", "local_address,local_port,remote_address,remote_port,proto,local_mark"),
     ("--collector.ntp.server", "str", "127.0.0.1"),
     ("--collector.ntp.server-port", "int", "123"),
     ("--collector.ntp.protocol-version", "int", "4"),
@@ -102,7 +103,6 @@ IGNORED_FLAGS = [
     ("--collector.systemd.enable-restarts-metrics", "bool", False),
     ("--collector.systemd.enable-start-time-metrics", "bool", False),
     ("--collector.systemd.private", "bool", False),
-    ("--collector.tapestats.ignored-devices", "str", "^$"),
     ("--collector.wifi.fixtures", "str", ""),
     ("--log.level", "str", "info"),
     ("--log.format", "str", "logfmt"),
@@ -325,6 +325,18 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=CollectorSettings.arp_device_exclude,
             help="Regex of devices the arp collector ignores.",
         ),
+        click.option(
+            "--collector.tapestats.ignored-devices",
+            "tapestats_ignored_devices",
+            default=CollectorSettings.tapestats_ignored_devices,
+            help="Regex of tape devices the tapestats collector ignores.",
+        ),
+        click.option(
+            "--collector.ipvs.backend-labels",
+            "ipvs_backend_labels",
+            default=CollectorSettings.ipvs_backend_labels,
+            help="Comma-separated labels of the IPVS backend series (default: all six).",
+        ),
     ]
     for name, default in NODE_COLLECTORS:
         state = "enabled" if default else "disabled"
@@ -443,6 +455,8 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         netclass_ignore_invalid_speed=options.pop("netclass_ignore_invalid_speed"),
         arp_device_include=options.pop("arp_device_include"),
         arp_device_exclude=options.pop("arp_device_exclude"),
+        tapestats_ignored_devices=options.pop("tapestats_ignored_devices"),
+        ipvs_backend_labels=options.pop("ipvs_backend_labels"),
     )
     config = DaemonConfig(serve=serve, collectors=collectors, multiproc_dir=options.pop("multiproc_dir"))
     config = with_push_flags(config, options)

@@ -72,6 +72,9 @@ class CollectorSettings:
     netclass_ignore_invalid_speed: bool = False
     arp_device_include: str | None = None
     arp_device_exclude: str | None = None
+    tapestats_ignored_devices: str | None = None
+    #: Comma-separated backend labels of the ipvs collector (None: all six).
+    ipvs_backend_labels: str | None = None
 
 
 @dataclass(frozen=True)

@@ -245,6 +245,8 @@ struct CollectorSettings {
     netclass_ignore_invalid_speed: bool,
     arp_device_include: Option<String>,
     arp_device_exclude: Option<String>,
+    tapestats_ignored_devices: Option<String>,
+    ipvs_backend_labels: Option<String>,
 }
 
 impl CollectorSettings {
@@ -270,6 +272,8 @@ impl CollectorSettings {
             netclass_ignore_invalid_speed: self.netclass_ignore_invalid_speed,
             arp_device_include: self.arp_device_include,
             arp_device_exclude: self.arp_device_exclude,
+            tapestats_ignored_devices: self.tapestats_ignored_devices,
+            ipvs_backend_labels: self.ipvs_backend_labels,
         };
         Ok((config, self.collectors))
     }

@@ -62,7 +62,6 @@ IGNORED_FLAGS = [
     ("--collector.netdev.netlink", "bool", True),
     ("--collector.netclass.netlink", "bool", False),
     ("--collector.filesystem.stat-workers", "int", "4"),
-    ("--collector.bcache.priorityStats", "bool", False),
     ("--collector.ethtool.device-include", "str", ""),
     ("--collector.ethtool.device-exclude", "str", ""),
     ("--collector.ethtool.metrics-include", "str", ".*"),
@@ -337,6 +336,12 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=CollectorSettings.ipvs_backend_labels,
             help="Comma-separated labels of the IPVS backend series (default: all six).",
         ),
+        click.option(
+            "--collector.bcache.priorityStats/--no-collector.bcache.priorityStats",
+            "bcache_priority_stats",
+            default=CollectorSettings.bcache_priority_stats,
+            help="Also export the bcache caches' priority_stats (slow on large caches).",
+        ),
     ]
     for name, default in NODE_COLLECTORS:
         state = "enabled" if default else "disabled"
@@ -457,6 +462,7 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         arp_device_exclude=options.pop("arp_device_exclude"),
         tapestats_ignored_devices=options.pop("tapestats_ignored_devices"),
         ipvs_backend_labels=options.pop("ipvs_backend_labels"),
+        bcache_priority_stats=options.pop("bcache_priority_stats"),
     )
     config = DaemonConfig(serve=serve, collectors=collectors, multiproc_dir=options.pop("multiproc_dir"))
     config = with_push_flags(config, options)

@@ -75,6 +75,8 @@ class CollectorSettings:
     tapestats_ignored_devices: str | None = None
     #: Comma-separated backend labels of the ipvs collector (None: all six).
     ipvs_backend_labels: str | None = None
+    #: Also read bcache's priority_stats (the kernel walks every bucket for it).
+    bcache_priority_stats: bool = False
 
 
 @dataclass(frozen=True)

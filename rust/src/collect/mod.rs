@@ -13,6 +13,7 @@
 //! node_exporter logs those at debug level.
 
 pub mod arp;
+pub mod bcache;
 pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
@@ -59,6 +60,7 @@ pub mod uname;
 pub mod vmstat;
 pub mod watchdog;
 pub mod xfs;
+pub mod zfs;
 
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
@@ -114,6 +116,8 @@ pub struct Config {
     pub tapestats_ignored_devices: Option<String>,
     /// `--collector.ipvs.backend-labels` (comma-separated), when not the default (all six).
     pub ipvs_backend_labels: Option<String>,
+    /// `--collector.bcache.priorityStats`: also read each cache's `priority_stats` (slow).
+    pub bcache_priority_stats: bool,
 }
 
 /// One system collector.
@@ -135,6 +139,7 @@ pub struct Factory {
 /// Every collector, in the order their families are exposed.
 pub const FACTORIES: &[Factory] = &[
     Factory { name: "arp", enabled_by_default: true, build: arp::build },
+    Factory { name: "bcache", enabled_by_default: true, build: bcache::build },
     Factory { name: "bonding", enabled_by_default: true, build: bonding::build },
     Factory { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     Factory { name: "cpu", enabled_by_default: true, build: cpu::build },
@@ -178,6 +183,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "vmstat", enabled_by_default: true, build: vmstat::build },
     Factory { name: "watchdog", enabled_by_default: true, build: watchdog::build },
     Factory { name: "xfs", enabled_by_default: true, build: xfs::build },
+    Factory { name: "zfs", enabled_by_default: true, build: zfs::build },
 ];
 
 /// The enabled collectors, run at each scrape.

@@ -247,6 +247,7 @@ struct CollectorSettings {
     arp_device_exclude: Option<String>,
     tapestats_ignored_devices: Option<String>,
     ipvs_backend_labels: Option<String>,
+    bcache_priority_stats: bool,
 }
 
 impl CollectorSettings {
@@ -274,6 +275,7 @@ impl CollectorSettings {
             arp_device_exclude: self.arp_device_exclude,
             tapestats_ignored_devices: self.tapestats_ignored_devices,
             ipvs_backend_labels: self.ipvs_backend_labels,
+            bcache_priority_stats: self.bcache_priority_stats,
         };
         Ok((config, self.collectors))
     }

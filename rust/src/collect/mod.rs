@@ -15,6 +15,7 @@
 pub mod arp;
 pub mod bcache;
 pub mod bonding;
+pub mod btrfs;
 pub mod conntrack;
 pub mod cpu;
 pub mod cpufreq;
@@ -141,6 +142,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "arp", enabled_by_default: true, build: arp::build },
     Factory { name: "bcache", enabled_by_default: true, build: bcache::build },
     Factory { name: "bonding", enabled_by_default: true, build: bonding::build },
+    Factory { name: "btrfs", enabled_by_default: true, build: btrfs::build },
     Factory { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     Factory { name: "cpu", enabled_by_default: true, build: cpu::build },
     Factory { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },

@@ -32,7 +32,9 @@ from conftest import (
 FIXTURES = Path(__file__).parent / "fixtures"
 COLLECTORS = [
     "arp",
+    "bcache",
     "bonding",
+    "btrfs",
     "conntrack",
     "cpu",
     "cpufreq",
@@ -40,15 +42,20 @@ COLLECTORS = [
     "dmi",
     "edac",
     "entropy",
+    "fibrechannel",
     "filefd",
     "filesystem",
     "hwmon",
+    "infiniband",
+    "ipvs",
     "loadavg",
     "mdadm",
     "meminfo",
     "netclass",
     "netdev",
     "netstat",
+    "nfs",
+    "nfsd",
     "nvme",
     "os",
     "powersupplyclass",
@@ -59,6 +66,7 @@ COLLECTORS = [
     "sockstat",
     "softnet",
     "stat",
+    "tapestats",
     "textfile",
     "thermal_zone",
     "time",
@@ -67,6 +75,8 @@ COLLECTORS = [
     "uname",
     "vmstat",
     "watchdog",
+    "xfs",
+    "zfs",
 ]
 # node_exporter's upstream defaults, given to both daemons so Debian's patched defaults
 # (which also exclude lo, /run, /mnt, /media, and not zram) don't make them differ.

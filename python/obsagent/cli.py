@@ -113,9 +113,6 @@ DEFAULT_ONLY_FLAGS = [
     ("--web.telemetry-path", "str", "/metrics"),
     ("--web.systemd-socket", "bool", False),
     ("--collector.cpu.guest", "bool", True),
-    ("--collector.cpu.info", "bool", False),
-    ("--collector.cpu.info.flags-include", "str", ""),
-    ("--collector.cpu.info.bugs-include", "str", ""),
     ("--collector.filesystem.mount-timeout", "str", "5s"),
     ("--collector.netdev.address-info", "bool", False),
     ("--collector.netdev.enable-detailed-metrics", "bool", False),
@@ -342,6 +339,24 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=CollectorSettings.bcache_priority_stats,
             help="Also export the bcache caches' priority_stats (slow on large caches).",
         ),
+        click.option(
+            "--collector.cpu.info/--no-collector.cpu.info",
+            "cpu_info",
+            default=CollectorSettings.cpu_info,
+            help="Also export node_cpu_info from /proc/cpuinfo.",
+        ),
+        click.option(
+            "--collector.cpu.info.flags-include",
+            "cpu_info_flags_include",
+            default=CollectorSettings.cpu_info_flags_include,
+            help="Regex of the first CPU's flags exported as node_cpu_flag_info (needs --collector.cpu.info).",
+        ),
+        click.option(
+            "--collector.cpu.info.bugs-include",
+            "cpu_info_bugs_include",
+            default=CollectorSettings.cpu_info_bugs_include,
+            help="Regex of the first CPU's bugs exported as node_cpu_bug_info (needs --collector.cpu.info).",
+        ),
     ]
     for name, default in NODE_COLLECTORS:
         state = "enabled" if default else "disabled"
@@ -463,6 +478,9 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         tapestats_ignored_devices=options.pop("tapestats_ignored_devices"),
         ipvs_backend_labels=options.pop("ipvs_backend_labels"),
         bcache_priority_stats=options.pop("bcache_priority_stats"),
+        cpu_info=options.pop("cpu_info"),
+        cpu_info_flags_include=options.pop("cpu_info_flags_include"),
+        cpu_info_bugs_include=options.pop("cpu_info_bugs_include"),
     )
     config = DaemonConfig(serve=serve, collectors=collectors, multiproc_dir=options.pop("multiproc_dir"))
     config = with_push_flags(config, options)

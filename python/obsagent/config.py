@@ -77,6 +77,10 @@ class CollectorSettings:
     ipvs_backend_labels: str | None = None
     #: Also read bcache's priority_stats (the kernel walks every bucket for it).
     bcache_priority_stats: bool = False
+    #: Also export node_cpu_info (and flag/bug info) from /proc/cpuinfo.
+    cpu_info: bool = False
+    cpu_info_flags_include: str | None = None
+    cpu_info_bugs_include: str | None = None
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,15 @@ pub struct Config {
     pub ipvs_backend_labels: Option<String>,
     /// `--collector.bcache.priorityStats`: also read each cache's `priority_stats` (slow).
     pub bcache_priority_stats: bool,
+    /// `--collector.cpu.info`: also report `/proc/cpuinfo`.
+    pub cpu_info: bool,
+    /// `--collector.cpu.info.flags-include` (a regex; needs `cpu_info`).
+    pub cpu_info_flags_include: Option<String>,
+    /// `--collector.cpu.info.bugs-include` (a regex; needs `cpu_info`).
+    pub cpu_info_bugs_include: Option<String>,
+    /// Whether the cpufreq collector runs (set by [`NodeCollectors::new`]); without it, cpu
+    /// info reports the frequencies of `/proc/cpuinfo`, as node_exporter does.
+    pub cpufreq_enabled: bool,
 }
 
 /// One system collector.
@@ -205,6 +214,7 @@ impl NodeCollectors {
                 return Err(Error::InvalidValue(format!("unknown collector {name:?}; known collectors are {known:?}")));
             }
         }
+        let config = &Config { cpufreq_enabled: enabled.iter().any(|e| e == "cpufreq"), ..config.clone() };
         for factory in FACTORIES.iter().filter(|f| enabled.iter().any(|e| e == f.name)) {
             collectors.push((factory.name, (factory.build)(config)?));
         }

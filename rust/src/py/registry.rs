@@ -248,6 +248,9 @@ struct CollectorSettings {
     tapestats_ignored_devices: Option<String>,
     ipvs_backend_labels: Option<String>,
     bcache_priority_stats: bool,
+    cpu_info: bool,
+    cpu_info_flags_include: Option<String>,
+    cpu_info_bugs_include: Option<String>,
 }
 
 impl CollectorSettings {
@@ -276,6 +279,10 @@ impl CollectorSettings {
             tapestats_ignored_devices: self.tapestats_ignored_devices,
             ipvs_backend_labels: self.ipvs_backend_labels,
             bcache_priority_stats: self.bcache_priority_stats,
+            cpu_info: self.cpu_info,
+            cpu_info_flags_include: self.cpu_info_flags_include,
+            cpu_info_bugs_include: self.cpu_info_bugs_include,
+            cpufreq_enabled: false,
         };
         Ok((config, self.collectors))
     }

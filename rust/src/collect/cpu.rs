@@ -169,10 +169,11 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
     };
     let path = config.paths.proc("stat");
     let include = |flag: &str, pattern: &Option<String>| -> Result<Option<regex::Regex>> {
+        let pattern = pattern.as_deref().filter(|p| !p.is_empty());
         if pattern.is_some() && !config.cpu_info {
             return Err(Error::InvalidValue(format!("{flag} requires --collector.cpu.info")));
         }
-        super::netdev::compile(flag, pattern.as_deref().filter(|p| !p.is_empty()))
+        super::netdev::compile(flag, pattern)
     };
     let flags = include("--collector.cpu.info.flags-include", &config.cpu_info_flags_include)?;
     let bugs = include("--collector.cpu.info.bugs-include", &config.cpu_info_bugs_include)?;

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from . import __version__, _native
-from ._log import log
+from ._log import FORMATS, LEVELS, configure, log
 from .config import (
     CollectorSettings,
     DaemonConfig,
@@ -103,8 +103,6 @@ IGNORED_FLAGS = [
     ("--collector.systemd.enable-start-time-metrics", "bool", False),
     ("--collector.systemd.private", "bool", False),
     ("--collector.wifi.fixtures", "str", ""),
-    ("--log.level", "str", "info"),
-    ("--log.format", "str", "logfmt"),
 ]
 
 # node_exporter 1.9's flags of features obsagent lacks: accepted at node_exporter's default
@@ -346,6 +344,20 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Also export node_cpu_info from /proc/cpuinfo.",
         ),
         click.option(
+            "--log.level",
+            "log_level",
+            type=click.Choice(LEVELS),
+            default="info",
+            help="Only log lines of this level or above.",
+        ),
+        click.option(
+            "--log.format",
+            "log_format",
+            type=click.Choice(FORMATS),
+            default=None,
+            help="Log as logfmt (node_exporter's default) or JSON lines (obsagent's default).",
+        ),
+        click.option(
             "--collector.cpu.info.flags-include",
             "cpu_info_flags_include",
             default=CollectorSettings.cpu_info_flags_include,
@@ -443,6 +455,8 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
     options = dict(options)
     node_exporter_flags(options)
     options.pop("disable_exporter_metrics")
+    options.pop("log_level")
+    options.pop("log_format")
     host, port = options.pop("listen_address")
     serve = ServeSettings(
         host=host,
@@ -555,6 +569,7 @@ def serve(config: DaemonConfig, exporter_metrics: bool = True) -> None:
 def main(ctx: click.Context, **options: Any) -> None:
     """obsagent: a metrics agent for Python services. With no command, runs the daemon."""
     if ctx.invoked_subcommand is None:
+        configure(options["log_level"], options["log_format"])
         serve(daemon_config(options), exporter_metrics=not options["disable_exporter_metrics"])
 
 
@@ -562,6 +577,7 @@ def main(ctx: click.Context, **options: Any) -> None:
 @run_options
 def run(**options: Any) -> None:
     """Serve system metrics (node_exporter's names) and this process's own on /metrics."""
+    configure(options["log_level"], options["log_format"])
     serve(daemon_config(options), exporter_metrics=not options["disable_exporter_metrics"])
 
 

@@ -9,8 +9,8 @@
 //! A failing collector contributes nothing but its `success 0` and one log line; the others and
 //! the scrape go on. The line is written when the failure starts (or its error changes), not at
 //! every scrape. A collector whose source this host doesn't have (no nf_conntrack, no md, no
-//! hwmon: node_exporter's `ErrNoData`) says so with [`no_data`]: success 0, and no log line, as
-//! node_exporter logs those at debug level.
+//! hwmon: node_exporter's `ErrNoData`) says so with [`no_data`]: success 0, and a line at debug
+//! level only, as node_exporter logs those.
 
 pub mod arp;
 pub mod bcache;
@@ -241,8 +241,13 @@ impl Collector for NodeCollectors {
                         out.truncate(before);
                         let error = err.to_string();
                         let logged = self.failing.lock().insert(name, error.clone());
-                        if !is_no_data(&err) && logged.as_ref() != Some(&error) {
-                            crate::log::error("collector failed", &[("collector", name), ("error", &error)]);
+                        if logged.as_ref() != Some(&error) {
+                            let fields = [("collector", *name), ("error", error.as_str())];
+                            if is_no_data(&err) {
+                                crate::log::debug("collector has no data", &fields);
+                            } else {
+                                crate::log::error("collector failed", &fields);
+                            }
                         }
                         false
                     }

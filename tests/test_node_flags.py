@@ -112,6 +112,7 @@ def test_exporter_metrics_are_dropped_on_request_and_old_flag_names_work():
     finally:
         stop_daemon(process)
     assert "process_cpu_seconds_total" in with_own
+    assert with_own["process_virtual_memory_max_bytes"][()] > 0, "node_exporter's process metrics have it"
     devices = {dict(k)["device"] for k in with_own["node_network_receive_bytes_total"]}
     assert "eth0" not in devices and "lo" in devices, "--collector.netdev.device-blacklist is device-exclude's old name"
     process, base = start_daemon(*TREE, "--web.disable-exporter-metrics", f"--web.listen-address=:{free_port()}")
@@ -120,6 +121,7 @@ def test_exporter_metrics_are_dropped_on_request_and_old_flag_names_work():
     finally:
         stop_daemon(process)
     assert "process_cpu_seconds_total" not in without and "node_load1" in without
+    assert "process_virtual_memory_max_bytes" not in without
 
 
 def test_device_include_flags():

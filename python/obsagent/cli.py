@@ -454,7 +454,7 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
     """The daemon's settings from its flags' values (``options``, keyed by click's names)."""
     options = dict(options)
     node_exporter_flags(options)
-    options.pop("disable_exporter_metrics")
+    disable_exporter_metrics = options.pop("disable_exporter_metrics")
     options.pop("log_level")
     options.pop("log_format")
     host, port = options.pop("listen_address")
@@ -495,6 +495,7 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         cpu_info=options.pop("cpu_info"),
         cpu_info_flags_include=options.pop("cpu_info_flags_include"),
         cpu_info_bugs_include=options.pop("cpu_info_bugs_include"),
+        virtual_memory_max=not disable_exporter_metrics,
     )
     config = DaemonConfig(serve=serve, collectors=collectors, multiproc_dir=options.pop("multiproc_dir"))
     config = with_push_flags(config, options)

@@ -81,6 +81,9 @@ class CollectorSettings:
     cpu_info: bool = False
     cpu_info_flags_include: str | None = None
     cpu_info_bugs_include: str | None = None
+    #: Also serve process_virtual_memory_max_bytes (node_exporter's own metrics have it; off
+    #: with --web.disable-exporter-metrics).
+    virtual_memory_max: bool = True
 
 
 @dataclass(frozen=True)

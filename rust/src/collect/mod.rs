@@ -128,6 +128,10 @@ pub struct Config {
     /// Whether the cpufreq collector runs (set by [`NodeCollectors::new`]); without it, cpu
     /// info reports the frequencies of `/proc/cpuinfo`, as node_exporter does.
     pub cpufreq_enabled: bool,
+    /// Also report this process's `process_virtual_memory_max_bytes`, as node_exporter's
+    /// process metrics (client_golang's) have it and prometheus_client's don't: the daemon's
+    /// own metrics, off with `--web.disable-exporter-metrics`.
+    pub virtual_memory_max: bool,
 }
 
 /// One system collector.
@@ -200,6 +204,8 @@ pub const FACTORIES: &[Factory] = &[
 /// The enabled collectors, run at each scrape.
 pub struct NodeCollectors {
     collectors: Vec<(&'static str, Box<dyn NodeCollector>)>,
+    /// [`Config::virtual_memory_max`].
+    virtual_memory_max: bool,
     /// The error last logged per failing collector.
     failing: parking_lot::Mutex<hashbrown::HashMap<&'static str, String>>,
 }
@@ -218,7 +224,7 @@ impl NodeCollectors {
         for factory in FACTORIES.iter().filter(|f| enabled.iter().any(|e| e == f.name)) {
             collectors.push((factory.name, (factory.build)(config)?));
         }
-        Ok(NodeCollectors { collectors, failing: Default::default() })
+        Ok(NodeCollectors { collectors, virtual_memory_max: config.virtual_memory_max, failing: Default::default() })
     }
 }
 
@@ -259,6 +265,9 @@ impl Collector for NodeCollectors {
         });
         out.push(durations);
         out.push(successes);
+        if self.virtual_memory_max {
+            out.push(process::virtual_memory_max());
+        }
         Ok(())
     }
 }

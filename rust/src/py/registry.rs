@@ -251,6 +251,7 @@ struct CollectorSettings {
     cpu_info: bool,
     cpu_info_flags_include: Option<String>,
     cpu_info_bugs_include: Option<String>,
+    virtual_memory_max: bool,
 }
 
 impl CollectorSettings {
@@ -283,6 +284,7 @@ impl CollectorSettings {
             cpu_info_flags_include: self.cpu_info_flags_include,
             cpu_info_bugs_include: self.cpu_info_bugs_include,
             cpufreq_enabled: false,
+            virtual_memory_max: self.virtual_memory_max,
         };
         Ok((config, self.collectors))
     }

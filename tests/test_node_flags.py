@@ -96,7 +96,12 @@ def test_every_node_exporter_collector_can_be_disabled():
 
 @pytest.mark.parametrize(
     "flag",
-    ["--web.telemetry-path=/node", "--collector.netdev.address-info", "--no-collector.cpu.guest", "--collector.stat.softirq"],
+    [
+        "--web.telemetry-path=/node",
+        "--collector.netdev.address-info",
+        "--no-collector.cpu.guest",
+        "--collector.stat.softirq",
+    ],
 )
 def test_options_obsagent_lacks_are_an_error_unless_at_their_default(flag):
     result = subprocess.run([*OBSAGENT, flag], capture_output=True, text=True, timeout=20)

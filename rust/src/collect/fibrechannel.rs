@@ -124,7 +124,7 @@ mod tests {
         assert_eq!(labels[0], ("fc_host", "host0"));
         assert!(labels.contains(&("port_id", "000002")), "0x cut: {labels:?}");
         let family = |name: &str| out.iter().find(|f| f.name == name);
-        assert_eq!(family("node_fibrechannel_invalid_crc").unwrap().samples[0].value, 0x20.into());
+        assert_eq!(family("node_fibrechannel_invalid_crc").unwrap().samples[0].value, f64::from(0x20));
         assert!(family("node_fibrechannel_nos").is_none(), "all ones: not implemented by the firmware");
     }
 

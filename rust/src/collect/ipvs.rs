@@ -160,7 +160,7 @@ mod tests {
     fn reads_the_fixture_totals_and_sums_backends() {
         let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
         assert_eq!(out[0].samples[0].name, "node_ipvs_connections_total");
-        assert_eq!(out[0].samples[0].value, 0x23c3.into());
+        assert_eq!(out[0].samples[0].value, f64::from(0x23c3));
         let active = out.iter().find(|f| f.name == "node_ipvs_backend_connections_active").unwrap();
         let fwm = active.samples.iter().find(|s| s.labels[5].1 == "10001000").unwrap();
         assert_eq!(fwm.labels[0].1, "", "a firewall mark service has no local address");

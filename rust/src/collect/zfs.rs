@@ -63,7 +63,7 @@ pub fn parse_kstat<'a>(what: &str, text: &'a str) -> Result<Vec<(&'a str, &'a st
 }
 
 /// The family named `node_<subsystem>_<row>` in `out`, made (untyped) at its first sample.
-fn family<'a>(out: &'a mut Vec<MetricFamily>, name: String, help: String, kind: MetricType) -> &'a mut MetricFamily {
+fn family(out: &mut Vec<MetricFamily>, name: String, help: String, kind: MetricType) -> &mut MetricFamily {
     let at = match out.iter().position(|f| f.name == name.as_str()) {
         Some(at) => at,
         None => {

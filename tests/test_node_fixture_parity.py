@@ -254,3 +254,15 @@ def test_bad_input_fails_only_its_collector(tmp_path):
     no_data = {"conntrack", "schedstat", "netclass", "tapestats"}
     assert sorted(r["collector"] for r in failures) == sorted(broken - no_data), "one log line per failure"
     assert all(r["error"] for r in failures)
+
+
+def test_btrfs_device_stats_equal_node_exporter_where_a_btrfs_is_mounted():
+    """The ioctl half of btrfs (device sizes, unused bytes, error counters) needs a mounted btrfs:
+    compared live where this machine has one (`mkfs.btrfs` on a loop file will do)."""
+    if " - btrfs " not in Path("/proc/self/mountinfo").read_text():
+        pytest.skip("no btrfs mounted on this machine")
+    theirs = samples(node_exporter_scrape(*only("btrfs"), "--web.disable-exporter-metrics"))
+    ours = samples(obsagent_scrape(*only("btrfs")))
+    for name in ("node_btrfs_device_size_bytes", "node_btrfs_device_unused_bytes", "node_btrfs_device_errors_total"):
+        assert ours[name] == theirs[name], name
+        assert all("btrfs_dev_uuid" in dict(labels) for labels in ours[name]), name

@@ -267,6 +267,12 @@ ONLY_OURS = {
     "node_softnet_cpu_collision": "softnet_data columns added in 1.6.0 (#2592)",
     "node_softnet_flow_limit_count": "softnet_data columns added in 1.6.0 (#2592)",
     "node_softnet_received_rps": "softnet_data columns added in 1.6.0 (#2592)",
+    # Where a btrfs is mounted:
+    **dict.fromkeys(
+        ["node_btrfs_commits", "node_btrfs_commit_seconds", "node_btrfs_last_commit_seconds"]
+        + ["node_btrfs_max_commit_seconds"],
+        "btrfs commit statistics, 1.9.0 (#3010)",
+    ),
 }
 ONLY_THEIRS = {
     "node_exporter_build_info": "node_exporter's own build info",

@@ -15,7 +15,7 @@
 
 use parking_lot::Mutex;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;

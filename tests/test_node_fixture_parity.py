@@ -53,7 +53,7 @@ HELP_CHANGED = {
 # Samples only node_exporter has, with the reason.
 ONLY_THEIRS = {
     "node_exporter_build_info": "node_exporter's own version; obsagent is not node_exporter",
-    "node_bcache_cache_readaheads_total": "bcache: left out while 0 (the kernel dropped the counter), 1.6.0 (#2583)",
+    "node_bcache_cache_readaheads_total": "bcache: reported only when non-zero, 1.6.0 (#2583, issue #2103)",
 }
 # Single samples node_exporter >= 1.6 added or corrected within a family both have, with the
 # reason: (name, labels) -> reason. Each must still differ (a value, or present on one side).

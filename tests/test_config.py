@@ -79,7 +79,9 @@ CORE_READS = {
     "netdev_device_include diskstats_device_exclude "
     "diskstats_device_include gpu_nvml_library gpu_interval gpu_pcie gpu_names "
     "netstat_fields vmstat_fields netclass_ignored_devices netclass_ignore_invalid_speed arp_device_include "
-    "arp_device_exclude",
+    "arp_device_exclude "
+    "tapestats_ignored_devices ipvs_backend_labels bcache_priority_stats cpu_info cpu_info_flags_include "
+    "cpu_info_bugs_include virtual_memory_max",
     RemoteWriteSettings: "url interval external_labels username password bearer_token max_buffer_samples "
     "max_samples_per_send timeout min_backoff max_backoff created queue_dir queue_max_bytes queue_fsync_interval "
     "min_shards max_shards",

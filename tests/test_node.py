@@ -32,7 +32,9 @@ from conftest import (
 FIXTURES = Path(__file__).parent / "fixtures"
 COLLECTORS = [
     "arp",
+    "bcache",
     "bonding",
+    "btrfs",
     "conntrack",
     "cpu",
     "cpufreq",
@@ -40,15 +42,20 @@ COLLECTORS = [
     "dmi",
     "edac",
     "entropy",
+    "fibrechannel",
     "filefd",
     "filesystem",
     "hwmon",
+    "infiniband",
+    "ipvs",
     "loadavg",
     "mdadm",
     "meminfo",
     "netclass",
     "netdev",
     "netstat",
+    "nfs",
+    "nfsd",
     "nvme",
     "os",
     "powersupplyclass",
@@ -59,6 +66,7 @@ COLLECTORS = [
     "sockstat",
     "softnet",
     "stat",
+    "tapestats",
     "textfile",
     "thermal_zone",
     "time",
@@ -67,6 +75,8 @@ COLLECTORS = [
     "uname",
     "vmstat",
     "watchdog",
+    "xfs",
+    "zfs",
 ]
 # node_exporter's upstream defaults, given to both daemons so Debian's patched defaults
 # (which also exclude lo, /run, /mnt, /media, and not zram) don't make them differ.
@@ -257,6 +267,12 @@ ONLY_OURS = {
     "node_softnet_cpu_collision": "softnet_data columns added in 1.6.0 (#2592)",
     "node_softnet_flow_limit_count": "softnet_data columns added in 1.6.0 (#2592)",
     "node_softnet_received_rps": "softnet_data columns added in 1.6.0 (#2592)",
+    # Where a btrfs is mounted:
+    **dict.fromkeys(
+        ["node_btrfs_commits", "node_btrfs_commit_seconds", "node_btrfs_last_commit_seconds"]
+        + ["node_btrfs_max_commit_seconds"],
+        "btrfs commit statistics, 1.9.0 (#3010)",
+    ),
 }
 ONLY_THEIRS = {
     "node_exporter_build_info": "node_exporter's own build info",

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from . import __version__, _native
-from ._log import log
+from ._log import FORMATS, LEVELS, configure, log
 from .config import (
     CollectorSettings,
     DaemonConfig,
@@ -48,6 +48,8 @@ ABSENT_COLLECTORS = {
         False,
     ),
 }
+# Those obsagent has since gained are flags of NODE_COLLECTORS.
+ABSENT_COLLECTORS = {name: on for name, on in ABSENT_COLLECTORS.items() if name not in dict(NODE_COLLECTORS)}
 
 # node_exporter 1.9's other flags that obsagent takes without acting on: (flag, kind, default).
 # Each is either about something obsagent doesn't have (the Go runtime, a collector in
@@ -60,14 +62,12 @@ IGNORED_FLAGS = [
     ("--collector.netdev.netlink", "bool", True),
     ("--collector.netclass.netlink", "bool", False),
     ("--collector.filesystem.stat-workers", "int", "4"),
-    ("--collector.bcache.priorityStats", "bool", False),
     ("--collector.ethtool.device-include", "str", ""),
     ("--collector.ethtool.device-exclude", "str", ""),
     ("--collector.ethtool.metrics-include", "str", ".*"),
     ("--collector.interrupts.include-zeros", "bool", True),
     ("--collector.interrupts.name-include", "str", ""),
     ("--collector.interrupts.name-exclude", "str", ""),
-    ("--collector.ipvs.backend-labels", "str", "local_address,local_port,remote_address,remote_port,proto,local_mark"),
     ("--collector.ntp.server", "str", "127.0.0.1"),
     ("--collector.ntp.server-port", "int", "123"),
     ("--collector.ntp.protocol-version", "int", "4"),
@@ -102,10 +102,7 @@ IGNORED_FLAGS = [
     ("--collector.systemd.enable-restarts-metrics", "bool", False),
     ("--collector.systemd.enable-start-time-metrics", "bool", False),
     ("--collector.systemd.private", "bool", False),
-    ("--collector.tapestats.ignored-devices", "str", "^$"),
     ("--collector.wifi.fixtures", "str", ""),
-    ("--log.level", "str", "info"),
-    ("--log.format", "str", "logfmt"),
 ]
 
 # node_exporter 1.9's flags of features obsagent lacks: accepted at node_exporter's default
@@ -114,9 +111,6 @@ DEFAULT_ONLY_FLAGS = [
     ("--web.telemetry-path", "str", "/metrics"),
     ("--web.systemd-socket", "bool", False),
     ("--collector.cpu.guest", "bool", True),
-    ("--collector.cpu.info", "bool", False),
-    ("--collector.cpu.info.flags-include", "str", ""),
-    ("--collector.cpu.info.bugs-include", "str", ""),
     ("--collector.filesystem.mount-timeout", "str", "5s"),
     ("--collector.netdev.address-info", "bool", False),
     ("--collector.netdev.enable-detailed-metrics", "bool", False),
@@ -333,6 +327,56 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=CollectorSettings.arp_device_exclude,
             help="Regex of devices the arp collector ignores.",
         ),
+        click.option(
+            "--collector.tapestats.ignored-devices",
+            "tapestats_ignored_devices",
+            default=CollectorSettings.tapestats_ignored_devices,
+            help="Regex of tape devices the tapestats collector ignores.",
+        ),
+        click.option(
+            "--collector.ipvs.backend-labels",
+            "ipvs_backend_labels",
+            default=CollectorSettings.ipvs_backend_labels,
+            help="Comma-separated labels of the IPVS backend series (default: all six).",
+        ),
+        click.option(
+            "--collector.bcache.priorityStats/--no-collector.bcache.priorityStats",
+            "bcache_priority_stats",
+            default=CollectorSettings.bcache_priority_stats,
+            help="Also export the bcache caches' priority_stats (slow on large caches).",
+        ),
+        click.option(
+            "--collector.cpu.info/--no-collector.cpu.info",
+            "cpu_info",
+            default=CollectorSettings.cpu_info,
+            help="Also export node_cpu_info from /proc/cpuinfo.",
+        ),
+        click.option(
+            "--log.level",
+            "log_level",
+            type=click.Choice(LEVELS),
+            default="info",
+            help="Only log lines of this level or above.",
+        ),
+        click.option(
+            "--log.format",
+            "log_format",
+            type=click.Choice(FORMATS),
+            default=None,
+            help="Log as logfmt (node_exporter's default) or JSON lines (obsagent's default).",
+        ),
+        click.option(
+            "--collector.cpu.info.flags-include",
+            "cpu_info_flags_include",
+            default=CollectorSettings.cpu_info_flags_include,
+            help="Regex of the first CPU's flags exported as node_cpu_flag_info (needs --collector.cpu.info).",
+        ),
+        click.option(
+            "--collector.cpu.info.bugs-include",
+            "cpu_info_bugs_include",
+            default=CollectorSettings.cpu_info_bugs_include,
+            help="Regex of the first CPU's bugs exported as node_cpu_bug_info (needs --collector.cpu.info).",
+        ),
     ]
     for name, default in NODE_COLLECTORS:
         state = "enabled" if default else "disabled"
@@ -418,7 +462,9 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
     """The daemon's settings from its flags' values (``options``, keyed by click's names)."""
     options = dict(options)
     node_exporter_flags(options)
-    options.pop("disable_exporter_metrics")
+    disable_exporter_metrics = options.pop("disable_exporter_metrics")
+    options.pop("log_level")
+    options.pop("log_format")
     host, port = options.pop("listen_address")
     serve = ServeSettings(
         host=host,
@@ -452,6 +498,13 @@ def daemon_config(options: dict[str, Any]) -> DaemonConfig:
         netclass_ignore_invalid_speed=options.pop("netclass_ignore_invalid_speed"),
         arp_device_include=options.pop("arp_device_include"),
         arp_device_exclude=options.pop("arp_device_exclude"),
+        tapestats_ignored_devices=options.pop("tapestats_ignored_devices"),
+        ipvs_backend_labels=options.pop("ipvs_backend_labels"),
+        bcache_priority_stats=options.pop("bcache_priority_stats"),
+        cpu_info=options.pop("cpu_info"),
+        cpu_info_flags_include=options.pop("cpu_info_flags_include"),
+        cpu_info_bugs_include=options.pop("cpu_info_bugs_include"),
+        virtual_memory_max=not disable_exporter_metrics,
     )
     config = DaemonConfig(serve=serve, collectors=collectors, multiproc_dir=options.pop("multiproc_dir"))
     config = with_push_flags(config, options)
@@ -526,6 +579,7 @@ def serve(config: DaemonConfig, exporter_metrics: bool = True) -> None:
 def main(ctx: click.Context, **options: Any) -> None:
     """obsagent: a metrics agent for Python services. With no command, runs the daemon."""
     if ctx.invoked_subcommand is None:
+        configure(options["log_level"], options["log_format"])
         serve(daemon_config(options), exporter_metrics=not options["disable_exporter_metrics"])
 
 
@@ -533,6 +587,7 @@ def main(ctx: click.Context, **options: Any) -> None:
 @run_options
 def run(**options: Any) -> None:
     """Serve system metrics (node_exporter's names) and this process's own on /metrics."""
+    configure(options["log_level"], options["log_format"])
     serve(daemon_config(options), exporter_metrics=not options["disable_exporter_metrics"])
 
 

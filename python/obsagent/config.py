@@ -74,6 +74,18 @@ class CollectorSettings:
     netclass_ignore_invalid_speed: bool = False
     arp_device_include: str | None = None
     arp_device_exclude: str | None = None
+    tapestats_ignored_devices: str | None = None
+    #: Comma-separated backend labels of the ipvs collector (None: all six).
+    ipvs_backend_labels: str | None = None
+    #: Also read bcache's priority_stats (the kernel walks every bucket for it).
+    bcache_priority_stats: bool = False
+    #: Also export node_cpu_info (and flag/bug info) from /proc/cpuinfo.
+    cpu_info: bool = False
+    cpu_info_flags_include: str | None = None
+    cpu_info_bugs_include: str | None = None
+    #: Also serve process_virtual_memory_max_bytes (node_exporter's own metrics have it; off
+    #: with --web.disable-exporter-metrics).
+    virtual_memory_max: bool = True
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,43 @@
 //!
 //! Each line goes out in one write, so lines from the core's threads and from Python never
 //! interleave.
+//!
+//! node_exporter's `--log.level` (debug, info, warn, error) and `--log.format` (logfmt, json)
+//! reach both halves through the environment (`OBSAGENT_LOG_LEVEL`, `OBSAGENT_LOG_FORMAT`,
+//! set by the Python side's `configure`), read at each line: logging is rare, and so no
+//! order of start-up can leave the core with stale settings. Lines below the level are
+//! dropped; `logfmt` writes `time=... level=INFO msg=... key=value` as node_exporter 1.9 does.
 
 use std::fmt::Write;
 
-/// Logs `msg` at `level` ("info", "warn", "error") with string fields, in one write.
+/// The levels in order; a line is written when its level is at least the configured one.
+const LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
+
+/// The rank of a level name (unknown names rank as info).
+fn rank(level: &str) -> usize {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(1)
+}
+
+/// Logs `msg` at `level` ("debug", "info", "warn", "error") with string fields, in one write,
+/// if the configured level lets it through.
 pub fn line(level: &str, msg: &str, fields: &[(&str, &str)]) {
     use std::io::Write as _;
-    let line = render(&timestamp(crate::clock::now()), level, msg, fields);
+    let configured = std::env::var("OBSAGENT_LOG_LEVEL").unwrap_or_default();
+    if rank(level) < rank(&configured) {
+        return;
+    }
+    let now = crate::clock::now();
+    let line = if std::env::var("OBSAGENT_LOG_FORMAT").is_ok_and(|f| f == "logfmt") {
+        render_logfmt(&timestamp_millis(now), level, msg, fields)
+    } else {
+        render(&timestamp(now), level, msg, fields)
+    };
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// Detail only wanted when looking for trouble (`--log.level=debug`).
+pub fn debug(msg: &str, fields: &[(&str, &str)]) {
+    line("debug", msg, fields);
 }
 
 /// A warning.
@@ -46,6 +75,36 @@ fn render(ts: &str, level: &str, msg: &str, fields: &[(&str, &str)]) -> String {
     out
 }
 
+/// A logfmt line: `time=... level=INFO msg=... key=value`, values quoted when they must be.
+fn render_logfmt(ts: &str, level: &str, msg: &str, fields: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(96);
+    let level = level.to_ascii_uppercase();
+    let pairs = [("time", ts), ("level", level.as_str()), ("msg", msg)];
+    for (i, (key, value)) in pairs.iter().chain(fields).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(key);
+        out.push('=');
+        if value.is_empty() || value.chars().any(|c| c <= ' ' || c == '=' || c == '"' || c == '\\') {
+            out.push('"');
+            for c in value.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        } else {
+            out.push_str(value);
+        }
+    }
+    out.push('\n');
+    out
+}
+
 /// A JSON string as Python's `json.dumps` writes it (`ensure_ascii`).
 fn quote(out: &mut String, text: &str) {
     out.push('"');
@@ -66,6 +125,13 @@ fn quote(out: &mut String, text: &str) {
         }
     }
     out.push('"');
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC, as node_exporter's logfmt writes it.
+fn timestamp_millis(seconds: f64) -> String {
+    let millis = ((seconds.max(0.0).fract()) * 1000.0) as u32;
+    let whole = timestamp(seconds);
+    format!("{}.{millis:03}Z", whole.trim_end_matches('Z'))
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` in UTC, as the Python side's `time.strftime` writes it.
@@ -99,6 +165,28 @@ mod tests {
              \"file\": \"/tmp/\\u00e9\", \"n\": \"1\"}\n"
         );
         assert!(render("t", "info", "\u{1f600}", &[]).contains("\\ud83d\\ude00"));
+    }
+
+    #[test]
+    fn logfmt_lines_quote_what_must_be_quoted() {
+        let line = render_logfmt(
+            "2026-12-01T08:45:01.250Z",
+            "error",
+            "collector failed",
+            &[("collector", "nfs"), ("error", "bad \"x\"")],
+        );
+        assert_eq!(
+            line,
+            "time=2026-12-01T08:45:01.250Z level=ERROR msg=\"collector failed\" collector=nfs error=\"bad \\\"x\\\"\"\n"
+        );
+        assert_eq!(timestamp_millis(1_796_114_701.25), "2026-12-01T08:45:01.250Z");
+        assert_eq!(render_logfmt("t", "info", "", &[]), "time=t level=INFO msg=\"\"\n");
+    }
+
+    #[test]
+    fn levels_rank_as_node_exporters() {
+        assert!(rank("debug") < rank("info") && rank("info") < rank("warn") && rank("warn") < rank("error"));
+        assert_eq!(rank(""), rank("info"), "unset is info");
     }
 
     #[test]

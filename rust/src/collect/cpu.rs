@@ -12,6 +12,14 @@
 //! {core,package}` and `node_cpu_package_throttles_total{package}` (each CPU's
 //! `thermal_throttle`, read once per core and per package; CPUs without topology are skipped),
 //! and `node_cpu_online{cpu}` (left out entirely when cpu0 has no `online` file, as upstream).
+//!
+//! With `--collector.cpu.info` (off by default, as in node_exporter), from `<procfs>/cpuinfo`
+//! (the x86 layout: `key\t: value` lines, a block per `processor`): `node_cpu_info{package,
+//! core,cpu,vendor,family,model,model_name,microcode,stepping,cachesize}` = 1 per CPU, the
+//! first CPU's flags and bugs matching `--collector.cpu.info.flags-include` / `bugs-include`
+//! as `node_cpu_flag_info{flag}` / `node_cpu_bug_info{bug}`, and, when the cpufreq collector
+//! is off, `node_cpu_frequency_hertz{package,core,cpu}` from `cpu MHz`. A `processor`, `cpu
+//! MHz` (or other numeric field) that doesn't parse fails the collector, as in procfs.
 
 use super::{malformed, read, read_if_exists, Config, NodeCollector};
 use crate::error::{Error, Result};
@@ -62,6 +70,92 @@ struct CpuCollector {
     user_hz: f64,
     /// What was last reported per CPU id.
     reported: Mutex<Vec<(u32, CpuTimes)>>,
+    /// `--collector.cpu.info`: what of `/proc/cpuinfo` to report, if anything.
+    info: Option<InfoOptions>,
+}
+
+/// What `--collector.cpu.info` and its options ask for.
+struct InfoOptions {
+    path: PathBuf,
+    flags: Option<regex::Regex>,
+    bugs: Option<regex::Regex>,
+    frequency: bool,
+}
+
+/// One processor's block of `/proc/cpuinfo`: the fields node_exporter reports.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CpuInfo {
+    /// `processor`: the CPU number.
+    pub processor: u32,
+    /// `vendor_id` (or `vendor`).
+    pub vendor: String,
+    /// `cpu family`.
+    pub family: String,
+    /// `model`.
+    pub model: String,
+    /// `model name`.
+    pub model_name: String,
+    /// `stepping`.
+    pub stepping: String,
+    /// `microcode`.
+    pub microcode: String,
+    /// `cpu MHz`.
+    pub mhz: f64,
+    /// `cache size`.
+    pub cache_size: String,
+    /// `physical id`.
+    pub package: String,
+    /// `core id`.
+    pub core: String,
+    /// `flags`, split at spaces.
+    pub flags: Vec<String>,
+    /// `bugs`, split at spaces.
+    pub bugs: Vec<String>,
+}
+
+/// The processors of an x86 `/proc/cpuinfo`, as procfs reads it (`key: value` split at the
+/// first `": "`; numeric fields checked).
+pub fn parse_cpuinfo(text: &str) -> Result<Vec<CpuInfo>> {
+    let bad = |line: &str| malformed("/proc/cpuinfo", line);
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    if !first.starts_with("processor") || !first.contains(':') {
+        return Err(bad(first));
+    }
+    let mut cpus: Vec<CpuInfo> = Vec::new();
+    for line in text.lines().filter(|l| l.contains(':')) {
+        let (key, value) = match line.split_once(": ") {
+            Some((key, value)) => (key.trim(), value),
+            None => (line.trim(), ""),
+        };
+        let uint = |v: &str| super::parse_go_uint(v).filter(|v| *v <= u64::from(u32::MAX)).ok_or_else(|| bad(line));
+        if key == "processor" {
+            cpus.push(CpuInfo { processor: uint(value)? as u32, ..CpuInfo::default() });
+            continue;
+        }
+        let Some(cpu) = cpus.last_mut() else { return Err(bad(line)) };
+        match key {
+            "vendor" | "vendor_id" => cpu.vendor = value.to_owned(),
+            "cpu family" => cpu.family = value.to_owned(),
+            "model" => cpu.model = value.to_owned(),
+            "model name" => cpu.model_name = value.to_owned(),
+            "stepping" => cpu.stepping = value.to_owned(),
+            "microcode" => cpu.microcode = value.to_owned(),
+            "cpu MHz" => cpu.mhz = value.parse().map_err(|_| bad(line))?,
+            "cache size" => cpu.cache_size = value.to_owned(),
+            "physical id" => cpu.package = value.to_owned(),
+            "core id" => cpu.core = value.to_owned(),
+            "flags" => cpu.flags = value.split_whitespace().map(str::to_owned).collect(),
+            "bugs" => cpu.bugs = value.split_whitespace().map(str::to_owned).collect(),
+            "bogomips" => {
+                value.parse::<f64>().map_err(|_| bad(line))?;
+            }
+            "siblings" | "cpu cores" | "cpuid level" | "clflush size" | "cache_alignment" => {
+                uint(value)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(cpus)
 }
 
 /// Builds the collector.
@@ -74,7 +168,22 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
         None => Vec::new(),
     };
     let path = config.paths.proc("stat");
-    Ok(Box::new(CpuCollector { path, sys_cpu, isolated, user_hz, reported: Mutex::new(Vec::new()) }))
+    let include = |flag: &str, pattern: &Option<String>| -> Result<Option<regex::Regex>> {
+        let pattern = pattern.as_deref().filter(|p| !p.is_empty());
+        if pattern.is_some() && !config.cpu_info {
+            return Err(Error::InvalidValue(format!("{flag} requires --collector.cpu.info")));
+        }
+        super::netdev::compile(flag, pattern)
+    };
+    let flags = include("--collector.cpu.info.flags-include", &config.cpu_info_flags_include)?;
+    let bugs = include("--collector.cpu.info.bugs-include", &config.cpu_info_bugs_include)?;
+    let info = config.cpu_info.then(|| InfoOptions {
+        path: config.paths.proc("cpuinfo"),
+        flags,
+        bugs,
+        frequency: !config.cpufreq_enabled,
+    });
+    Ok(Box::new(CpuCollector { path, sys_cpu, isolated, user_hz, reported: Mutex::new(Vec::new()), info }))
 }
 
 /// A kernel CPU list (`0-3,8,10-11`), as in `isolated`.
@@ -217,8 +326,67 @@ impl CpuCollector {
     }
 }
 
+impl CpuCollector {
+    fn info_families(&self, options: &InfoOptions, out: &mut Vec<MetricFamily>) -> Result<()> {
+        let cpus = parse_cpuinfo(&read(&options.path)?)?;
+        let mut info = MetricFamily::new("node_cpu_info", "CPU information from /proc/cpuinfo.", MetricType::Gauge, "");
+        let help = "Current CPU thread frequency in hertz.";
+        let mut frequency = MetricFamily::new("node_cpu_frequency_hertz", help, MetricType::Gauge, "");
+        for cpu in &cpus {
+            let labels = [
+                ("package", &cpu.package),
+                ("core", &cpu.core),
+                ("cpu", &cpu.processor.to_string()),
+                ("vendor", &cpu.vendor),
+                ("family", &cpu.family),
+                ("model", &cpu.model),
+                ("model_name", &cpu.model_name),
+                ("microcode", &cpu.microcode),
+                ("stepping", &cpu.stepping),
+                ("cachesize", &cpu.cache_size),
+            ];
+            let labels: Vec<(Text, Text)> = labels.iter().map(|(k, v)| ((*k).into(), (*v).clone().into())).collect();
+            frequency.push("", labels[..3].to_vec(), cpu.mhz * 1e6);
+            info.push("", labels, 1.0);
+        }
+        out.push(info);
+        if options.frequency {
+            out.push(frequency);
+        }
+        let first = cpus.first();
+        let fields = [
+            (
+                "node_cpu_flag_info",
+                "flag",
+                "The `flags` field of CPU information from /proc/cpuinfo taken from the first core.",
+                &options.flags,
+                first.map(|c| &c.flags),
+            ),
+            (
+                "node_cpu_bug_info",
+                "bug",
+                "The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.",
+                &options.bugs,
+                first.map(|c| &c.bugs),
+            ),
+        ];
+        for (name, label, help, filter, values) in fields {
+            let (Some(filter), Some(values)) = (filter, values) else { continue };
+            let mut family = MetricFamily::new(name, help, MetricType::Gauge, "");
+            for value in values.iter().filter(|v| filter.is_match(v)) {
+                family.push("", vec![(label.into(), value.clone().into())], 1.0);
+            }
+            out.push(family);
+        }
+        Ok(())
+    }
+}
+
 impl NodeCollector for CpuCollector {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
+        if let Some(options) = &self.info {
+            self.info_families(options, out)?;
+        }
         out.extend(self.families(&read(&self.path)?)?);
         self.sysfs_families(out)
     }
@@ -231,7 +399,14 @@ mod tests {
 
     fn collector() -> CpuCollector {
         let (path, sys_cpu) = (PathBuf::new(), PathBuf::new());
-        CpuCollector { path, sys_cpu, isolated: Vec::new(), user_hz: 100.0, reported: Mutex::new(Vec::new()) }
+        CpuCollector {
+            path,
+            sys_cpu,
+            isolated: Vec::new(),
+            user_hz: 100.0,
+            reported: Mutex::new(Vec::new()),
+            info: None,
+        }
     }
 
     fn value(families: &[MetricFamily], cpu: &str, mode: &str) -> f64 {
@@ -306,5 +481,43 @@ mod tests {
             Config { paths: crate::collect::Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
         assert!(build(&config).err().unwrap().to_string().contains("malformed cpu list"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cpu_info_reports_the_fixture_cpuinfo_when_asked() {
+        let base = Config { paths: fixture_paths(), ..Config::default() };
+        let config = Config {
+            cpu_info: true,
+            cpu_info_flags_include: Some("^(aes|avx2)$".into()),
+            cpu_info_bugs_include: Some("spectre".into()),
+            ..base.clone()
+        };
+        let mut out = Vec::new();
+        build(&config).unwrap().update(&mut out).unwrap();
+        let family = |name: &str| out.iter().find(|f| f.name == name);
+        let info = family("node_cpu_info").unwrap();
+        assert_eq!(info.samples.len(), 2);
+        let labels: Vec<(&str, &str)> = info.samples[1].labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        assert!(labels.contains(&("cpu", "1")) && labels.contains(&("vendor", "AuthenticAMD")), "{labels:?}");
+        let flags: Vec<&str> =
+            family("node_cpu_flag_info").unwrap().samples.iter().map(|s| s.labels[0].1.as_ref()).collect();
+        assert_eq!(flags, ["aes", "avx2"], "in /proc/cpuinfo order");
+        assert!(family("node_cpu_bug_info").unwrap().samples.len() >= 2);
+        assert_eq!(family("node_cpu_frequency_hertz").unwrap().samples[0].value, 2596.104 * 1e6, "cpufreq is off");
+        let mut out = Vec::new();
+        build(&base).unwrap().update(&mut out).unwrap();
+        assert!(out.iter().all(|f| f.name != "node_cpu_info"), "off by default");
+        let err = build(&Config { cpu_info_flags_include: Some("x".into()), ..base }).err().unwrap().to_string();
+        assert!(err.contains("requires --collector.cpu.info"), "{err}");
+    }
+
+    #[test]
+    fn a_garbled_cpuinfo_fails() {
+        assert!(parse_cpuinfo("vendor_id\t: x\n").is_err(), "must start with processor");
+        let err = parse_cpuinfo("processor\t: 0\ncpu MHz\t\t: fast\n").unwrap_err().to_string();
+        assert!(err.contains("cpu MHz"), "{err}");
+        assert!(parse_cpuinfo("processor\t: zero\n").is_err());
+        let cpus = parse_cpuinfo("processor\t: 0\npower management:\n\nprocessor\t: 1\n").unwrap();
+        assert_eq!(cpus.iter().map(|c| c.processor).collect::<Vec<_>>(), [0, 1]);
     }
 }

@@ -13,9 +13,9 @@
 //! Within one scrape ([`within_one_scrape`]) a file is read once however many collectors read
 //! it: cpu and stat both parse `/proc/stat`, whose per-interrupt line is long on big machines.
 
+use hashbrown::HashMap;
 use parking_lot::Mutex;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;

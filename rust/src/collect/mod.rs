@@ -9,11 +9,13 @@
 //! A failing collector contributes nothing but its `success 0` and one log line; the others and
 //! the scrape go on. The line is written when the failure starts (or its error changes), not at
 //! every scrape. A collector whose source this host doesn't have (no nf_conntrack, no md, no
-//! hwmon: node_exporter's `ErrNoData`) says so with [`no_data`]: success 0, and no log line, as
-//! node_exporter logs those at debug level.
+//! hwmon: node_exporter's `ErrNoData`) says so with [`no_data`]: success 0, and a line at debug
+//! level only, as node_exporter logs those.
 
 pub mod arp;
+pub mod bcache;
 pub mod bonding;
+pub mod btrfs;
 pub mod conntrack;
 pub mod cpu;
 pub mod cpufreq;
@@ -21,10 +23,13 @@ pub mod diskstats;
 pub mod dmi;
 pub mod edac;
 pub mod entropy;
+pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
 pub mod gpu_nvidia;
 pub mod hwmon;
+pub mod infiniband;
+pub mod ipvs;
 pub mod kernel_file;
 pub mod loadavg;
 pub mod mdadm;
@@ -32,6 +37,8 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod nfs;
+pub mod nfsd;
 pub mod nvme;
 pub mod os;
 pub mod paths;
@@ -44,6 +51,7 @@ pub mod selinux;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
+pub mod tapestats;
 pub mod textfile;
 pub mod thermal_zone;
 pub mod time;
@@ -52,6 +60,8 @@ pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
 pub mod watchdog;
+pub mod xfs;
+pub mod zfs;
 
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
@@ -105,6 +115,25 @@ pub struct Config {
     pub arp_device_include: Option<String>,
     /// `--collector.arp.device-exclude` (a regex).
     pub arp_device_exclude: Option<String>,
+    /// `--collector.tapestats.ignored-devices` (a regex), when not the default (`^$`).
+    pub tapestats_ignored_devices: Option<String>,
+    /// `--collector.ipvs.backend-labels` (comma-separated), when not the default (all six).
+    pub ipvs_backend_labels: Option<String>,
+    /// `--collector.bcache.priorityStats`: also read each cache's `priority_stats` (slow).
+    pub bcache_priority_stats: bool,
+    /// `--collector.cpu.info`: also report `/proc/cpuinfo`.
+    pub cpu_info: bool,
+    /// `--collector.cpu.info.flags-include` (a regex; needs `cpu_info`).
+    pub cpu_info_flags_include: Option<String>,
+    /// `--collector.cpu.info.bugs-include` (a regex; needs `cpu_info`).
+    pub cpu_info_bugs_include: Option<String>,
+    /// Whether the cpufreq collector runs (set by [`NodeCollectors::new`]); without it, cpu
+    /// info reports the frequencies of `/proc/cpuinfo`, as node_exporter does.
+    pub cpufreq_enabled: bool,
+    /// Also report this process's `process_virtual_memory_max_bytes`, as node_exporter's
+    /// process metrics (client_golang's) have it and prometheus_client's don't: the daemon's
+    /// own metrics, off with `--web.disable-exporter-metrics`.
+    pub virtual_memory_max: bool,
 }
 
 /// One system collector.
@@ -126,7 +155,9 @@ pub struct Factory {
 /// Every collector, in the order their families are exposed.
 pub const FACTORIES: &[Factory] = &[
     Factory { name: "arp", enabled_by_default: true, build: arp::build },
+    Factory { name: "bcache", enabled_by_default: true, build: bcache::build },
     Factory { name: "bonding", enabled_by_default: true, build: bonding::build },
+    Factory { name: "btrfs", enabled_by_default: true, build: btrfs::build },
     Factory { name: "conntrack", enabled_by_default: true, build: conntrack::build },
     Factory { name: "cpu", enabled_by_default: true, build: cpu::build },
     Factory { name: "cpufreq", enabled_by_default: true, build: cpufreq::build },
@@ -134,16 +165,21 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "dmi", enabled_by_default: true, build: dmi::build },
     Factory { name: "edac", enabled_by_default: true, build: edac::build },
     Factory { name: "entropy", enabled_by_default: true, build: entropy::build },
+    Factory { name: "fibrechannel", enabled_by_default: true, build: fibrechannel::build },
     Factory { name: "filefd", enabled_by_default: true, build: filefd::build },
     Factory { name: "filesystem", enabled_by_default: true, build: filesystem::build },
     Factory { name: "gpu", enabled_by_default: true, build: gpu_nvidia::build },
     Factory { name: "hwmon", enabled_by_default: true, build: hwmon::build },
+    Factory { name: "infiniband", enabled_by_default: true, build: infiniband::build },
+    Factory { name: "ipvs", enabled_by_default: true, build: ipvs::build },
     Factory { name: "loadavg", enabled_by_default: true, build: loadavg::build },
     Factory { name: "mdadm", enabled_by_default: true, build: mdadm::build },
     Factory { name: "meminfo", enabled_by_default: true, build: meminfo::build },
     Factory { name: "netclass", enabled_by_default: true, build: netclass::build },
     Factory { name: "netdev", enabled_by_default: true, build: netdev::build },
     Factory { name: "netstat", enabled_by_default: true, build: netstat::build },
+    Factory { name: "nfs", enabled_by_default: true, build: nfs::build },
+    Factory { name: "nfsd", enabled_by_default: true, build: nfsd::build },
     Factory { name: "nvme", enabled_by_default: true, build: nvme::build },
     Factory { name: "os", enabled_by_default: true, build: os::build },
     Factory { name: "powersupplyclass", enabled_by_default: true, build: powersupplyclass::build },
@@ -154,6 +190,7 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "sockstat", enabled_by_default: true, build: sockstat::build },
     Factory { name: "softnet", enabled_by_default: true, build: softnet::build },
     Factory { name: "stat", enabled_by_default: true, build: stat::build },
+    Factory { name: "tapestats", enabled_by_default: true, build: tapestats::build },
     Factory { name: "textfile", enabled_by_default: true, build: textfile::build },
     Factory { name: "thermal_zone", enabled_by_default: true, build: thermal_zone::build },
     Factory { name: "time", enabled_by_default: true, build: time::build },
@@ -162,11 +199,15 @@ pub const FACTORIES: &[Factory] = &[
     Factory { name: "uname", enabled_by_default: true, build: uname::build },
     Factory { name: "vmstat", enabled_by_default: true, build: vmstat::build },
     Factory { name: "watchdog", enabled_by_default: true, build: watchdog::build },
+    Factory { name: "xfs", enabled_by_default: true, build: xfs::build },
+    Factory { name: "zfs", enabled_by_default: true, build: zfs::build },
 ];
 
 /// The enabled collectors, run at each scrape.
 pub struct NodeCollectors {
     collectors: Vec<(&'static str, Box<dyn NodeCollector>)>,
+    /// [`Config::virtual_memory_max`].
+    virtual_memory_max: bool,
     /// The error last logged per failing collector.
     failing: parking_lot::Mutex<hashbrown::HashMap<&'static str, String>>,
 }
@@ -181,10 +222,11 @@ impl NodeCollectors {
                 return Err(Error::InvalidValue(format!("unknown collector {name:?}; known collectors are {known:?}")));
             }
         }
+        let config = &Config { cpufreq_enabled: enabled.iter().any(|e| e == "cpufreq"), ..config.clone() };
         for factory in FACTORIES.iter().filter(|f| enabled.iter().any(|e| e == f.name)) {
             collectors.push((factory.name, (factory.build)(config)?));
         }
-        Ok(NodeCollectors { collectors, failing: Default::default() })
+        Ok(NodeCollectors { collectors, virtual_memory_max: config.virtual_memory_max, failing: Default::default() })
     }
 }
 
@@ -207,8 +249,13 @@ impl Collector for NodeCollectors {
                         out.truncate(before);
                         let error = err.to_string();
                         let logged = self.failing.lock().insert(name, error.clone());
-                        if !is_no_data(&err) && logged.as_ref() != Some(&error) {
-                            crate::log::error("collector failed", &[("collector", name), ("error", &error)]);
+                        if logged.as_ref() != Some(&error) {
+                            let fields = [("collector", *name), ("error", error.as_str())];
+                            if is_no_data(&err) {
+                                crate::log::debug("collector has no data", &fields);
+                            } else {
+                                crate::log::error("collector failed", &fields);
+                            }
                         }
                         false
                     }
@@ -220,6 +267,9 @@ impl Collector for NodeCollectors {
         });
         out.push(durations);
         out.push(successes);
+        if self.virtual_memory_max {
+            out.push(process::virtual_memory_max());
+        }
         Ok(())
     }
 }
@@ -266,6 +316,33 @@ pub fn read_if_exists(path: &std::path::Path) -> Result<Option<String>> {
     }
 }
 
+/// The entries of a directory, `(name, path)` sorted by name (Go's `os.ReadDir` order); a
+/// directory that doesn't exist is an error naming it, for [`absent_is_no_data`] to judge.
+pub fn entries(dir: &std::path::Path) -> Result<Vec<(String, PathBuf)>> {
+    let io = |err: std::io::Error| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", dir.display())));
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// A sysfs attribute, trimmed (Go's `util.SysReadFile` and `strings.TrimSpace`), read without
+/// keeping a descriptor open: devices' attributes are many.
+pub fn attribute(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().to_owned())
+        .map_err(|err| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))))
+}
+
+/// An attribute holding one unsigned decimal integer.
+pub fn attribute_uint(path: &std::path::Path) -> Result<f64> {
+    let text = attribute(path)?;
+    text.parse::<u64>().map(|v| v as f64).map_err(|_| malformed(&path.display().to_string(), &text))
+}
+
 /// A file holding one unsigned decimal integer (Go's `strconv.ParseUint(trimmed, 10, 64)`).
 pub fn read_uint(path: &std::path::Path) -> Result<f64> {
     let text = read(path)?;
@@ -292,6 +369,26 @@ pub fn parse_go_int(text: &str) -> Option<i64> {
     }
     let magnitude = i128::from_str_radix(body, radix).ok()?;
     i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// An unsigned integer as Go's `strconv.ParseUint(s, 0, 64)` reads it (procfs' value parser
+/// for sysfs counters): `0x`, `0o`, `0b` or a leading `0` choose the base.
+pub fn parse_go_uint(text: &str) -> Option<u64> {
+    if text.starts_with(['+', '-']) {
+        return None;
+    }
+    let lower = text.get(..2).map(str::to_ascii_lowercase);
+    let (radix, body) = match lower.as_deref() {
+        Some("0x") => (16, &text[2..]),
+        Some("0o") => (8, &text[2..]),
+        Some("0b") => (2, &text[2..]),
+        _ if text.len() > 1 && text.starts_with('0') => (8, &text[1..]),
+        _ => (10, text),
+    };
+    if body.is_empty() || body.starts_with(['+', '-']) {
+        return None;
+    }
+    u64::from_str_radix(body, radix).ok()
 }
 
 /// The `collector` of an [`Error::Collect`] made by [`no_data`].

@@ -8,18 +8,33 @@
 //! that aren't regular files; of each device only regular files are read, at most 128 bytes,
 //! trimmed; an attribute the kernel refuses (EINVAL for the speed of a link that is down,
 //! EOPNOTSUPP, a permission or a vanished file) is left out; a number that doesn't parse is
-//! left out; any other error fails the collector. These files are opened and closed at each
-//! read: one descriptor per attribute per device kept open would crowd out the other
-//! collectors' (see `kernel_file`).
+//! left out; any other error fails the collector.
+//!
+//! Opening a sysfs attribute costs the kernel far more than reading it (a path walk, a
+//! `struct file`, a seq_file): with ~22 attributes per device, the opens were half of a whole
+//! scrape's CPU. So on the kernel's sysfs each device's attributes are found once and kept
+//! open, and each scrape `pread`s them from offset 0, which makes sysfs show them afresh
+//! (see `kernel_file`). The kept descriptors are bounded ([`MAX_KEPT`], and a quarter of
+//! `RLIMIT_NOFILE`); a device past the bound is read the open-and-close way. A device that goes
+//! away is forgotten at the next scrape; one recreated under the same name answers ENODEV on
+//! its old descriptors and is found again. A recording (the fixtures) is read afresh each time.
 
 use super::netdev::compile;
 use super::{absent_is_no_data, parse_go_int, Config, NodeCollector};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{MetricFamily, Text};
+use parking_lot::Mutex;
 use regex::Regex;
+use std::collections::HashMap;
+use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The most attribute descriptors kept open (about 45 devices' worth).
+const MAX_KEPT: usize = 1024;
 
 /// `(attribute file, property, type)` of each numeric family, in node_exporter's order
 /// (`speed` is turned from Mbit/s into bytes/s).
@@ -57,12 +72,10 @@ pub struct Device {
     pub texts: [String; 5],
 }
 
-/// Reads an attribute as sysfs allows: `None` for the errors node_exporter ignores.
-fn attribute(path: &Path) -> Result<Option<String>> {
-    let mut buf = [0u8; 128];
-    let read = std::fs::File::open(path).and_then(|mut file| file.read(&mut buf));
+/// An attribute's read, as sysfs allows: `None` for the errors node_exporter ignores.
+fn judged(path: &Path, read: std::io::Result<(usize, [u8; 128])>) -> Result<Option<String>> {
     match read {
-        Ok(n) => Ok(Some(String::from_utf8_lossy(&buf[..n]).trim().to_owned())),
+        Ok((n, buf)) => Ok(Some(String::from_utf8_lossy(&buf[..n]).trim().to_owned())),
         Err(err)
             if matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied)
                 || matches!(err.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) =>
@@ -73,6 +86,34 @@ fn attribute(path: &Path) -> Result<Option<String>> {
     }
 }
 
+/// Reads an attribute as sysfs allows: `None` for the errors node_exporter ignores.
+fn attribute(path: &Path) -> Result<Option<String>> {
+    let mut buf = [0u8; 128];
+    judged(path, File::open(path).and_then(|mut file| file.read(&mut buf)).map(|n| (n, buf)))
+}
+
+/// Where a kept attribute's value goes: `Ok(i)` into `numbers[i]`, `Err(i)` into `texts[i]`.
+type Slot = std::result::Result<usize, usize>;
+
+/// The slot of an attribute file node_exporter reads, if it is one.
+fn slot(file: &str) -> Option<Slot> {
+    match PROPERTIES.iter().position(|(f, ..)| *f == file) {
+        Some(i) => Some(Ok(i)),
+        None => TEXTS.iter().position(|f| *f == file).map(Err),
+    }
+}
+
+/// Stores an attribute's text in its slot.
+fn store(device: &mut Device, slot: Slot, text: Option<String>) {
+    match slot {
+        Ok(i) => device.numbers[i] = text.and_then(|v| parse_go_int(&v)),
+        Err(i) => device.texts[i] = text.unwrap_or_default(),
+    }
+}
+
+/// One device's attribute files, opened once: `(slot, path, file)`.
+type KeptDevice = Vec<(Slot, PathBuf, File)>;
+
 /// Reads one device's directory (regular files only).
 pub fn read_device(dir: &Path, name: &str) -> Result<Device> {
     let io = |err: std::io::Error| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", dir.display())));
@@ -82,21 +123,56 @@ pub fn read_device(dir: &Path, name: &str) -> Result<Device> {
         if !entry.file_type().map_err(io)?.is_file() {
             continue;
         }
-        let file = entry.file_name();
-        let file = file.to_string_lossy();
-        if let Some(i) = PROPERTIES.iter().position(|(f, ..)| *f == file) {
-            device.numbers[i] = attribute(&entry.path())?.and_then(|v| parse_go_int(&v));
-        } else if let Some(i) = TEXTS.iter().position(|f| *f == file) {
-            device.texts[i] = attribute(&entry.path())?.unwrap_or_default();
+        if let Some(slot) = slot(&entry.file_name().to_string_lossy()) {
+            store(&mut device, slot, attribute(&entry.path())?);
         }
     }
     Ok(device)
+}
+
+/// Opens one device's attribute files for keeping (those that open; the rest are absent).
+fn open_device(dir: &Path) -> Result<KeptDevice> {
+    let io = |err: std::io::Error| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", dir.display())));
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let Some(slot) = slot(&entry.file_name().to_string_lossy()) else { continue };
+        if !entry.file_type().map_err(io)?.is_file() {
+            continue;
+        }
+        let path = entry.path();
+        match File::open(&path) {
+            Ok(file) => files.push((slot, path, file)),
+            Err(err) => {
+                judged(&path, Err(err))?;
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Reads a kept device; `None` when its descriptors are stale (the device was recreated).
+fn read_kept(name: &str, files: &KeptDevice) -> Result<Option<Device>> {
+    let mut device = Device { name: name.to_owned(), ..Device::default() };
+    for (slot, path, file) in files {
+        let mut buf = [0u8; 128];
+        let read = file.read_at(&mut buf, 0);
+        if matches!(&read, Err(err) if err.raw_os_error() == Some(libc::ENODEV)) {
+            return Ok(None);
+        }
+        store(&mut device, *slot, judged(path, read.map(|n| (n, buf)))?);
+    }
+    Ok(Some(device))
 }
 
 struct Netclass {
     dir: PathBuf,
     ignored: Option<Regex>,
     ignore_invalid_speed: bool,
+    /// Whether `dir` is on the kernel's sysfs, looked up once.
+    on_sysfs: OnceLock<bool>,
+    /// The kept attribute files per device.
+    kept: Mutex<HashMap<String, KeptDevice>>,
 }
 
 /// Builds the collector; a bad `--collector.netclass.ignored-devices` is an error naming it.
@@ -106,6 +182,8 @@ pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
         dir: config.paths.sys("class/net"),
         ignored,
         ignore_invalid_speed: config.netclass_ignore_invalid_speed,
+        on_sysfs: OnceLock::new(),
+        kept: Mutex::new(HashMap::new()),
     }))
 }
 
@@ -122,12 +200,47 @@ impl Netclass {
             }
         }
         names.sort();
-        names
-            .into_iter()
-            // node_exporter's default `^$` ignores nothing, and neither does no regex.
-            .filter(|name| !self.ignored.as_ref().is_some_and(|r| r.is_match(name)))
-            .map(|name| read_device(&self.dir.join(&name), &name))
-            .collect()
+        // node_exporter's default `^$` ignores nothing, and neither does no regex.
+        names.retain(|name| !self.ignored.as_ref().is_some_and(|r| r.is_match(name)));
+        if !*self.on_sysfs.get_or_init(|| super::kernel_file::path_generated_by_kernel(&self.dir)) {
+            return names.iter().map(|name| read_device(&self.dir.join(name), name)).collect();
+        }
+        let mut kept = self.kept.lock();
+        kept.retain(|name, _| names.binary_search(name).is_ok());
+        let limit = MAX_KEPT.min(open_files_limit() / 4);
+        let mut devices = Vec::with_capacity(names.len());
+        for name in &names {
+            if let Some(device) = kept.get(name).map(|files| read_kept(name, files)).transpose()?.flatten() {
+                devices.push(device);
+                continue;
+            }
+            kept.remove(name);
+            let dir = self.dir.join(name);
+            let files = open_device(&dir)?;
+            let held: usize = kept.values().map(Vec::len).sum();
+            match read_kept(name, &files)? {
+                Some(device) if held + files.len() <= limit => {
+                    kept.insert(name.clone(), files);
+                    devices.push(device);
+                }
+                Some(device) => devices.push(device),
+                None => devices.push(read_device(&dir, name)?),
+            }
+        }
+        Ok(devices)
+    }
+}
+
+/// This process's soft limit on open files.
+fn open_files_limit() -> usize {
+    // SAFETY: getrlimit fills the struct we own.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+        } else {
+            1024
+        }
     }
 }
 
@@ -265,5 +378,32 @@ mod tests {
         assert_eq!(parse_go_int("-1"), Some(-1));
         assert_eq!(parse_go_int("010"), Some(8));
         assert_eq!(parse_go_int("1x"), None);
+    }
+
+    #[test]
+    fn on_the_kernels_sysfs_attributes_are_kept_open_and_read_afresh() {
+        let netclass = Netclass {
+            dir: "/sys/class/net".into(),
+            ignored: None,
+            ignore_invalid_speed: false,
+            on_sysfs: OnceLock::new(),
+            kept: Mutex::new(HashMap::new()),
+        };
+        let first = netclass.devices().unwrap();
+        let lo = first.iter().find(|d| d.name == "lo").expect("every Linux host has lo");
+        let kept = netclass.kept.lock().get("lo").map(Vec::len).unwrap_or_default();
+        assert!(kept > 10, "lo's attributes are kept: {kept}");
+        let again = netclass.devices().unwrap();
+        let lo_again = again.iter().find(|d| d.name == "lo").unwrap();
+        let fresh = read_device(Path::new("/sys/class/net/lo"), "lo").unwrap();
+        assert_eq!(
+            (&lo.texts, lo.numbers[11]),
+            (&fresh.texts, fresh.numbers[11]),
+            "the mtu and texts as opened afresh"
+        );
+        assert_eq!((&lo_again.texts, lo_again.numbers), (&fresh.texts, fresh.numbers));
+        netclass.kept.lock().insert("gone".into(), Vec::new());
+        netclass.devices().unwrap();
+        assert!(!netclass.kept.lock().contains_key("gone"), "a device that went away is forgotten");
     }
 }

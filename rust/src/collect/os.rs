@@ -120,23 +120,45 @@ pub fn families(release: &HashMap<String, String>) -> Result<Vec<MetricFamily>> 
     Ok(out)
 }
 
+/// What identifies one version of a file: device, inode, size and modification time (ns).
+type Version = (u64, u64, u64, i64, i64);
+
+fn version(meta: &std::fs::Metadata) -> Version {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec())
+}
+
 struct Os {
     files: [PathBuf; 2],
+    /// The families last made, with the file and version they were made from: node_exporter
+    /// reads the file at every scrape, and an unchanged file gives the same families, so one
+    /// `stat` stands in for the read and the parse.
+    made: parking_lot::Mutex<Option<(usize, Version, Vec<MetricFamily>)>>,
 }
 
 /// Builds the collector.
 pub fn build(config: &Config) -> Result<Box<dyn NodeCollector>> {
     let root = &config.paths.rootfs;
-    Ok(Box::new(Os { files: [root.join("etc/os-release"), root.join("usr/lib/os-release")] }))
+    let files = [root.join("etc/os-release"), root.join("usr/lib/os-release")];
+    Ok(Box::new(Os { files, made: parking_lot::Mutex::new(None) }))
 }
 
 impl NodeCollector for Os {
     fn update(&self, out: &mut Vec<MetricFamily>) -> Result<()> {
         let mut last = None;
-        for path in &self.files {
+        for (at, path) in self.files.iter().enumerate() {
+            let seen = std::fs::metadata(path).ok().map(|meta| version(&meta));
+            if let (Some(seen), Some((made_at, made_version, made))) = (seen, &*self.made.lock()) {
+                if (at, seen) == (*made_at, *made_version) {
+                    out.extend(made.iter().cloned());
+                    return Ok(());
+                }
+            }
             match read(path) {
                 Ok(text) => {
-                    out.extend(families(&parse(&text)?)?);
+                    let made = families(&parse(&text)?)?;
+                    *self.made.lock() = seen.map(|seen| (at, seen, made.clone()));
+                    out.extend(made);
                     return Ok(());
                 }
                 Err(Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => last = Some(err),
@@ -169,6 +191,29 @@ mod tests {
         assert!(info.contains(&("version_codename", "bookworm")) && info.contains(&("variant", "")));
         assert_eq!(labels(&out[1]), [("id", "debian"), ("id_like", ""), ("name", "Debian GNU/Linux")]);
         assert_eq!(out[1].samples[0].value, 12.0);
+    }
+
+    #[test]
+    fn an_unchanged_file_is_not_read_again_and_a_changed_one_is() {
+        let dir = std::env::temp_dir().join(format!("obsagent-os-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/os-release"), "NAME=\"One\"\nVERSION_ID=1\n").unwrap();
+        let config = Config { paths: Paths { rootfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
+        let collector = build(&config).unwrap();
+        let scrape = || {
+            let mut out = Vec::new();
+            collector.update(&mut out).unwrap();
+            out
+        };
+        let first = scrape();
+        assert_eq!(scrape().len(), first.len());
+        assert_eq!(scrape()[1].samples[0].value, 1.0, "the same families from the cache");
+        std::fs::write(dir.join("etc/os-release.new"), "NAME=\"Two\"\nVERSION_ID=2\n").unwrap();
+        std::fs::rename(dir.join("etc/os-release.new"), dir.join("etc/os-release")).unwrap();
+        assert_eq!(scrape()[1].samples[0].value, 2.0, "a replaced file is read again");
+        std::fs::write(dir.join("etc/os-release"), "garbage\n").unwrap();
+        assert!(collector.update(&mut Vec::new()).is_err(), "an edited file too");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -57,6 +57,22 @@ pub enum Pid {
     Fixed(u32),
 }
 
+/// `process_virtual_memory_max_bytes`: this process's soft address-space limit (`RLIMIT_AS`,
+/// the "Max address space" of `/proc/self/limits`), all ones when unlimited, as client_golang
+/// reports it.
+pub fn virtual_memory_max() -> MetricFamily {
+    // SAFETY: getrlimit fills the struct we own.
+    let limit = unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_AS, &mut limit) == 0 {
+            limit.rlim_cur as f64
+        } else {
+            f64::NAN
+        }
+    };
+    gauge("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.", limit)
+}
+
 /// Collects `process_*` for one process.
 pub struct ProcessCollector {
     paths: Paths,
@@ -184,6 +200,16 @@ mod tests {
         drop(held);
         assert_eq!(open_fds(fd, true).unwrap(), with_one_more - 1);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn virtual_memory_max_is_the_address_space_limit() {
+        let family = virtual_memory_max();
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let line = limits.lines().find(|l| l.starts_with("Max address space")).unwrap();
+        let soft = line["Max address space".len()..].split_whitespace().next().unwrap();
+        let expected = if soft == "unlimited" { u64::MAX as f64 } else { soft.parse().unwrap() };
+        assert_eq!(family.samples[0].value, expected);
     }
 
     #[test]

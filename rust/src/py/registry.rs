@@ -246,6 +246,13 @@ struct CollectorSettings {
     netclass_ignore_invalid_speed: bool,
     arp_device_include: Option<String>,
     arp_device_exclude: Option<String>,
+    tapestats_ignored_devices: Option<String>,
+    ipvs_backend_labels: Option<String>,
+    bcache_priority_stats: bool,
+    cpu_info: bool,
+    cpu_info_flags_include: Option<String>,
+    cpu_info_bugs_include: Option<String>,
+    virtual_memory_max: bool,
 }
 
 impl CollectorSettings {
@@ -273,6 +280,14 @@ impl CollectorSettings {
             netclass_ignore_invalid_speed: self.netclass_ignore_invalid_speed,
             arp_device_include: self.arp_device_include,
             arp_device_exclude: self.arp_device_exclude,
+            tapestats_ignored_devices: self.tapestats_ignored_devices,
+            ipvs_backend_labels: self.ipvs_backend_labels,
+            bcache_priority_stats: self.bcache_priority_stats,
+            cpu_info: self.cpu_info,
+            cpu_info_flags_include: self.cpu_info_flags_include,
+            cpu_info_bugs_include: self.cpu_info_bugs_include,
+            cpufreq_enabled: false,
+            virtual_memory_max: self.virtual_memory_max,
         };
         Ok((config, self.collectors))
     }

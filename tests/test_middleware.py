@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -116,9 +117,9 @@ def test_request_id_passed_through_or_made(registry):
     client = TestClient(fastapi_app(registry))
     assert client.get("/items/1", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
     made = {client.get("/items/1").headers["x-request-id"] for _ in range(3)}
-    assert len(made) == 3 and all(len(rid) == 32 for rid in made)
+    assert len(made) == 3 and all(uuid.UUID(rid).version == 4 and len(rid) == 36 for rid in made)
     bad = client.get("/items/1", headers={"X-Request-ID": "x" * 500}).headers["x-request-id"]
-    assert len(bad) == 32, "an oversized id is replaced"
+    assert uuid.UUID(bad).version == 4, "an oversized id is replaced"
 
 
 def test_in_progress_while_a_request_runs(registry):

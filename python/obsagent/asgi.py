@@ -8,16 +8,9 @@ from time import perf_counter
 from typing import Any
 from urllib.parse import parse_qs
 
-from ._http_metrics import (
-    DEFAULT_EXCLUDED_PATHS,
-    DURATION_BUCKETS,
-    MAX_PATHS,
-    UNMATCHED,
-    HttpMetrics,
-    method_label,
-    request_id,
-)
+from ._http_metrics import DEFAULT_EXCLUDED_PATHS, MAX_PATHS, UNMEASURED, HttpMetrics, method_label
 from ._scrape import render
+from .context import DEFAULT_HEADER, _current, accepted, new_request_id
 from .registry import REGISTRY, CollectorRegistry
 
 Scope = dict[str, Any]
@@ -54,70 +47,116 @@ def make_asgi_app(
         )
         await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
+    setattr(app, UNMEASURED, True)
     return app
 
 
 class MetricsMiddleware:
-    """RED metrics for any ASGI app (FastAPI, Starlette, ...): see ``obsagent._http_metrics``.
+    """RED metrics for any ASGI app (FastAPI, Starlette, ...): see ``obsagent._http_metrics``
+    (``HttpMetrics`` lists the options after `buckets`).
 
     ``endpoint`` is the route template (``/items/{item_id}``), found with the app's own router
     for Starlette and FastAPI; requests no route matches share ``<unmatched>``. Paths in
-    ``excluded_paths`` are not measured. The request's ``X-Request-ID`` (or a new random one)
-    is returned on the response and put in ``scope["state"]["request_id"]``. An exception
-    that escapes the app counts as status 500 and is re-raised."""
+    ``excluded_paths`` are not measured, nor obsagent's own metrics and health apps wherever they
+    are mounted. The request ID (the `request_id_header` the caller sent, or a new UUID4) is
+    current in ``obsagent.context`` while the request is answered, in the request's headers
+    when the caller sent none, in ``scope["state"]["request_id"]``, and once on the response
+    (unless the app put one there itself). An exception that escapes the app counts as status
+    500 and is re-raised."""
 
     def __init__(
         self,
         app: Callable[[Scope, Receive, Send], Awaitable[None]],
         registry: CollectorRegistry | None = REGISTRY,
         excluded_paths: Iterable[str] = DEFAULT_EXCLUDED_PATHS,
-        buckets: Iterable[float] = DURATION_BUCKETS,
+        buckets: Iterable[float] | None = None,
+        *,
+        request_id_header: str = DEFAULT_HEADER,
+        **options: Any,
     ) -> None:
         self.app = app
-        self.metrics = HttpMetrics(registry, excluded_paths, buckets)
-        self._templates: dict[str, str] = {}
+        self.metrics = HttpMetrics(registry, excluded_paths, buckets, **options)
+        self._extras = self.metrics.extra_labels
+        self._header = request_id_header.lower().encode("latin-1")
+        self._templates: dict[str, str | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.metrics.excluded(scope["path"]):
             await self.app(scope, receive, send)
             return
+        template = self._template(scope)
+        if template is None:  # obsagent's own metrics or health app, mounted here
+            await self.app(scope, receive, send)
+            return
         started = perf_counter()
-        endpoint = self.metrics.endpoint(method_label(scope["method"]), self._template(scope))
+        endpoint = self.metrics.endpoint(method_label(scope["method"]), template)
+        header = self._header
         given = request_bytes = None
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
+        headers = scope.get("headers", ())
+        for name, value in headers:
+            if name == header:
                 given = value
             elif name == b"content-length":
                 request_bytes = value
-        rid = request_id(given)
-        scope.setdefault("state", {})["request_id"] = rid.decode()
+        if given is not None and len(given) <= 200 and accepted(given.decode("latin-1")):
+            rid = given.decode("latin-1")
+            rid_bytes = given
+        else:
+            rid = new_request_id()
+            rid_bytes = rid.encode()
+            scope["headers"] = [(name, value) for name, value in headers if name != header]
+            scope["headers"].append((header, rid_bytes))
+        scope.setdefault("state", {})["request_id"] = rid
+        token = _current.set(rid)
         status, response_bytes = 500, 0
 
         async def send_counted(message: dict[str, Any]) -> None:
             nonlocal status, response_bytes
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", rid)]}
+                sent = message.get("headers", ())
+                for name, _ in sent:
+                    if name.lower() == header:
+                        break
+                else:
+                    message = {**message, "headers": [*sent, (header, rid_bytes)]}
             elif message["type"] == "http.response.body":
                 response_bytes += len(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, receive, send_counted)
+        except BaseException as error:
+            if self.metrics.exceptions is not None:
+                endpoint.failed(error)
+            raise
         finally:
+            _current.reset(token)
             size = int(request_bytes) if request_bytes and request_bytes.isdigit() else 0
-            endpoint.finished(status, perf_counter() - started, size, response_bytes)
+            if self._extras:
+                extras = tuple(label.from_scope(scope) for label in self._extras)
+                endpoint.finished_with(extras, status, perf_counter() - started, size, response_bytes)
+            else:
+                endpoint.finished(status, perf_counter() - started, size, response_bytes)
 
-    def _template(self, scope: Scope) -> str:
+    def _template(self, scope: Scope) -> str | None:
+        """The route template of the request's path; None for obsagent's own apps."""
         path = scope["path"]
-        template = self._templates.get(path)
-        if template is None:
-            routes = getattr(scope.get("app"), "routes", None) or getattr(self.app, "routes", None)
-            template = (_route_template(routes, scope, "") if routes else None) or UNMATCHED
-            if len(self._templates) >= MAX_PATHS:
-                self._templates.clear()
-            self._templates[path] = template
+        try:
+            return self._templates[path]
+        except KeyError:
+            pass
+        routes = getattr(scope.get("app"), "routes", None) or getattr(self.app, "routes", None)
+        template = (_route_template(routes, scope, "") if routes else None) or self.metrics.unmatched
+        if template is _UNMEASURED:
+            template = None
+        if len(self._templates) >= MAX_PATHS:
+            self._templates.clear()
+        self._templates[path] = template
         return template
+
+
+_UNMEASURED = "\0unmeasured"
 
 
 def _route_template(routes: Iterable[Any], scope: Scope, prefix: str) -> str | None:
@@ -131,6 +170,10 @@ def _route_template(routes: Iterable[Any], scope: Scope, prefix: str) -> str | N
     for route in routes:
         match, child = route.matches(scope)
         if match is Match.NONE:
+            continue
+        if getattr(getattr(route, "app", None), UNMEASURED, False):
+            if match is Match.FULL:
+                return _UNMEASURED
             continue
         found = prefix + getattr(route, "path", "")
         if isinstance(route, Mount) and getattr(route, "routes", None):

@@ -14,6 +14,7 @@ label when ``instrument(engine, name=...)`` names them."""
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from time import perf_counter
 from typing import Any
@@ -153,7 +154,9 @@ class _Metrics:
         ]
 
 
-_metric_sets: dict[tuple[int, str, bool], _Metrics] = {}
+# By registry (weakly: a registry's metric sets go with it), then by (prefix, labelled).
+_metric_sets: weakref.WeakKeyDictionary[Any, dict[tuple[str, bool], _Metrics]] = weakref.WeakKeyDictionary()
+_unregistered: dict[tuple[str, bool], _Metrics] = {}
 _metric_sets_lock = threading.Lock()
 
 
@@ -170,11 +173,12 @@ def instrument(
     same registry and prefix then need one); `prefix` replaces ``database`` in every name.
     Returns the engine."""
     sync_engine = getattr(engine, "sync_engine", engine)
-    key = (id(registry), prefix, name is not None)
+    key = (prefix, name is not None)
     with _metric_sets_lock:
-        metrics = _metric_sets.get(key)
+        sets = _unregistered if registry is None else _metric_sets.setdefault(registry, {})
+        metrics = sets.get(key)
         if metrics is None:
-            metrics = _metric_sets[key] = _Metrics(registry, prefix, name is not None, query_buckets)
+            metrics = sets[key] = _Metrics(registry, prefix, name is not None, query_buckets)
         if any(other.engine is sync_engine for other in metrics.engines):
             raise ValueError("this engine is already instrumented")
         if name is not None and any(other.name == name for other in metrics.engines):
@@ -210,6 +214,9 @@ def instrument(
         if started:
             started.pop()
         error = context.original_exception
+        # An async driver's error comes wrapped in SQLAlchemy's adapter class: count the driver's.
+        if type(error).__module__.startswith("sqlalchemy") and error.__cause__ is not None:
+            error = error.__cause__
         errors.labels(*labels, operation(context.statement or ""), type(error).__name__).inc()
 
     return engine

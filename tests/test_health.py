@@ -12,9 +12,9 @@ import time
 import urllib.error
 import urllib.request
 
+import db_servers
 import pytest
 
-import db_servers
 import obsagent
 from conftest import free_port
 from obsagent.health import (
@@ -324,14 +324,14 @@ def test_postgres_checks_healthy_frozen_stopped_recovering(registry):
 
 def test_redis_checks_healthy_frozen_stopped_recovering(registry, tmp_path):
     redis = pytest.importorskip("redis")
-    import redis.asyncio
+    redis_asyncio = pytest.importorskip("redis.asyncio")
 
     server = db_servers.redis(tmp_path)
     try:
         server.start()
         options = {"host": "127.0.0.1", "port": server.port, "socket_connect_timeout": 5}
         clients = [redis.Redis(**options), redis.Redis(**options)]
-        async_client = redis.asyncio.Redis(**options)
+        async_client = redis_asyncio.Redis(**options)
         async_checks = HealthChecks(registry)
         async_checks.add("redis", redis_check(clients[0]), timeout=TIMEOUT)
         async_checks.add("redis_async", redis_check(async_client), timeout=TIMEOUT)

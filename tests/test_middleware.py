@@ -10,9 +10,9 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest

@@ -8,9 +8,9 @@ import asyncio
 import threading
 import time
 
+import db_servers
 import pytest
 
-import db_servers
 import obsagent
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -136,7 +136,9 @@ def test_named_engines_and_prefix(postgres_url, registry):
     second = instrument(
         sqlalchemy.create_engine(f"postgresql+psycopg://{postgres_url}"), name="replica", registry=registry
     )
-    custom = instrument(sqlalchemy.create_engine(f"postgresql+psycopg://{postgres_url}"), registry=registry, prefix="db")
+    custom = instrument(
+        sqlalchemy.create_engine(f"postgresql+psycopg://{postgres_url}"), registry=registry, prefix="db"
+    )
     try:
         for engine in (first, second, second, custom):
             with engine.connect() as connection:

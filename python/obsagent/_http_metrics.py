@@ -120,7 +120,8 @@ class Endpoint:
 
     def __init__(self, metrics: HttpMetrics, method: str, name: str) -> None:
         self.method, self.name = method, name
-        self.duration = metrics.duration.labels(method, name)
+        # With extra labels the duration child is looked up per request (finished_with).
+        self.duration = None if metrics.extra_labels else metrics.duration.labels(method, name)
         self.in_progress = metrics.in_progress.labels(method, name)
         self.request_size = metrics.request_size.labels(method, name)
         self.response_size = metrics.response_size.labels(method, name)
@@ -135,7 +136,7 @@ class Endpoint:
                 self.method, self.name, self._metrics.status_text(status)
             )
         count.inc()
-        self.duration.observe(seconds)
+        self.duration.observe(seconds)  # type: ignore[union-attr]
         self.request_size.observe(request_bytes)
         self.response_size.observe(response_bytes)
         self.in_progress.dec()
@@ -188,7 +189,7 @@ class InstrumentatorEndpoint:
 
     def __init__(self, metrics: HttpMetrics, method: str, name: str) -> None:
         self.method, self.name = method, name
-        self.duration = metrics.duration.labels(method, name)
+        self.duration = None if metrics.extra_labels else metrics.duration.labels(method, name)
         self.highr = metrics.highr
         self.request_size = metrics.request_size.labels(name)
         self.response_size = metrics.response_size.labels(name)
@@ -205,7 +206,7 @@ class InstrumentatorEndpoint:
         self.request_size.observe(request_bytes)
         self.response_size.observe(response_bytes)
         self.highr.observe(seconds)
-        self.duration.observe(seconds)
+        self.duration.observe(seconds)  # type: ignore[union-attr]
 
     def finished_with(
         self, extras: tuple[str, ...], status: int, seconds: float, request_bytes: int, response_bytes: int

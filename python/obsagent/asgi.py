@@ -148,6 +148,11 @@ class MetricsMiddleware:
             pass
         routes = getattr(scope.get("app"), "routes", None) or getattr(self.app, "routes", None)
         template = (_route_template(routes, scope, "") if routes else None) or self.metrics.unmatched
+        if template == self.metrics.unmatched and routes and not path.endswith("/"):
+            # Starlette redirects /metrics to /metrics/ where an app is mounted at /metrics.
+            slashed = {**scope, "path": path + "/"}
+            if _route_template(routes, slashed, "") is _UNMEASURED:
+                template = _UNMEASURED
         if template is _UNMEASURED:
             template = None
         if len(self._templates) >= MAX_PATHS:

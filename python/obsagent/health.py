@@ -122,7 +122,9 @@ class HealthChecks:
         self.version = version
         self.checks: dict[str, Check] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="obsagent-health")
-        self._status = Gauge("health_check_status", "1 if the check passed its last run, else 0.", ["check"], registry=registry)
+        self._status = Gauge(
+            "health_check_status", "1 if the check passed its last run, else 0.", ["check"], registry=registry
+        )
         self._duration = Gauge(
             "health_check_duration_seconds", "How long the check's last run took.", ["check"], registry=registry
         )
@@ -244,8 +246,9 @@ class HealthChecks:
         if passed and not verbose:
             return 200, "text/plain; charset=utf-8", b"ok\n"
         lines = [
-            f"[+]{result.name} ok" if result.ok else f"[-]{result.name} failed: {result.error}"
-            + ("" if result.critical else " (not critical)")
+            f"[+]{result.name} ok"
+            if result.ok
+            else f"[-]{result.name} failed: {result.error}" + ("" if result.critical else " (not critical)")
             for result in results
         ]
         lines.append(f"{kind} check passed" if passed else f"{kind} check failed")
@@ -326,8 +329,8 @@ class HealthChecks:
     ) -> HealthServer:
         """A threaded HTTP server of its own answering ``/health``, ``/livez``, ``/readyz`` and
         (with a `registry`) ``/metrics``; ``stop()`` ends it."""
-        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
         from socketserver import ThreadingMixIn
+        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
         from .wsgi import make_wsgi_app
 

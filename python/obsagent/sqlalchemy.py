@@ -147,9 +147,7 @@ class _Metrics:
 
     def describe(self) -> list[Metric]:
         return [
-            GaugeMetricFamily(
-                f"{self.prefix}_pool_size" if key == "size" else f"{self.prefix}_connections_{key}", text
-            )
+            GaugeMetricFamily(f"{self.prefix}_pool_size" if key == "size" else f"{self.prefix}_connections_{key}", text)
             for key, text in self.GAUGES.items()
         ]
 

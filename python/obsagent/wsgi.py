@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ._http_metrics import DEFAULT_EXCLUDED_PATHS, MAX_PATHS, UNMEASURED, Endpoint, HttpMetrics, method_label
-from .context import DEFAULT_HEADER, _current, accepted, new_request_id
 from ._scrape import render
+from .context import DEFAULT_HEADER, _current, accepted, new_request_id
 from .registry import REGISTRY, CollectorRegistry
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

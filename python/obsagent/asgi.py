@@ -104,16 +104,20 @@ class MetricsMiddleware:
         else:
             rid = new_request_id()
             rid_bytes = rid.encode()
-            scope["headers"] = [(name, value) for name, value in headers if name != header]
-            scope["headers"].append((header, rid_bytes))
+            if given is None:
+                scope["headers"] = [*headers, (header, rid_bytes)]
+            else:  # replaces the caller's unusable one
+                scope["headers"] = [(n, v) for n, v in headers if n != header] + [(header, rid_bytes)]
         scope.setdefault("state", {})["request_id"] = rid
         token = _current.set(rid)
         status, response_bytes = 500, 0
+        started_response = False
 
         async def send_counted(message: dict[str, Any]) -> None:
-            nonlocal status, response_bytes
+            nonlocal status, response_bytes, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 sent = message.get("headers", ())
                 for name, _ in sent:
                     if name.lower() == header:
@@ -129,6 +133,17 @@ class MetricsMiddleware:
         except BaseException as error:
             if self.metrics.exceptions is not None:
                 endpoint.failed(error)
+            if not started_response and isinstance(error, Exception) and _default_500(scope):
+                # The 500 Starlette's ServerErrorMiddleware (outside every middleware) would send,
+                # sent here so that it carries the request ID; it sends nothing once one started.
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8"), (header, rid_bytes)],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b"Internal Server Error"})
             raise
         finally:
             _current.reset(token)
@@ -162,6 +177,16 @@ class MetricsMiddleware:
 
 
 _UNMEASURED = "\0unmeasured"
+
+
+def _default_500(scope: Scope) -> bool:
+    """Whether an exception escaping the app gets the server's or Starlette's plain 500: not
+    in debug mode (a traceback page) nor with an app's own handler for exceptions or 500."""
+    app = scope.get("app")
+    if getattr(app, "debug", False):
+        return False
+    handlers = getattr(app, "exception_handlers", None) or {}
+    return 500 not in handlers and Exception not in handlers
 
 
 def _route_template(routes: Iterable[Any], scope: Scope, prefix: str) -> str | None:

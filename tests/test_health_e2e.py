@@ -19,9 +19,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import db_servers
 import pytest
 
-import db_servers
 from conftest import free_port, query, running_prometheus, wait_for
 
 pytest.importorskip("fastapi")
@@ -242,7 +242,8 @@ def test_fastapi_and_flask_under_real_servers_with_prometheus(tmp_path: Path):
             assert {r["metric"]["job"] for r in errors if float(r["value"][1]) > 0} == {"fastapi", "flask"}
             p99 = value(
                 prometheus,
-                'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_highr_seconds_bucket{job="flask"}[1m])))',
+                "histogram_quantile(0.99, sum by (le) "
+                '(rate(http_request_duration_highr_seconds_bucket{job="flask"}[1m])))',
             )
             assert p99 is not None and 0 < p99 < 60
             p95 = value(

@@ -52,6 +52,34 @@ def grouped(status: int) -> str:
     return f"{status // 100}xx"
 
 
+def _exemplars_supported() -> bool:
+    """Whether this build's counters and histograms take ``exemplar=`` (prometheus_client's API)."""
+    try:
+        Counter("obsagent_exemplar_probe", "", registry=None).inc(0, exemplar={"trace_id": "0"})  # type: ignore[call-arg]
+        Histogram("obsagent_exemplar_probe", "", registry=None).observe(0, exemplar={"trace_id": "0"})  # type: ignore[call-arg]
+    except TypeError:
+        return False
+    return True
+
+
+def trace_exemplar() -> Callable[[], dict[str, str] | None] | None:
+    """A function giving the current OpenTelemetry span's ``{"trace_id", "span_id"}`` (None when no
+    valid span is current); None when opentelemetry-api is not installed."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    current_span = trace.get_current_span
+
+    def current() -> dict[str, str] | None:
+        context = current_span().get_span_context()
+        if not context.is_valid:
+            return None
+        return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
+
+    return current
+
+
 class ExtraLabel:
     """A label added to ``http_requests_total`` and the duration histogram, read from the request
     when it is over: a request header, ``request.state`` (ASGI: ``scope["state"]``; WSGI: an
@@ -142,9 +170,16 @@ class Endpoint:
         self.in_progress.dec()
 
     def finished_with(
-        self, extras: tuple[str, ...], status: int, seconds: float, request_bytes: int, response_bytes: int
+        self,
+        extras: tuple[str, ...],
+        status: int,
+        seconds: float,
+        request_bytes: int,
+        response_bytes: int,
+        exemplar: dict[str, str] | None = None,
     ) -> None:
-        """Records one request that is over, with the values of the extra labels."""
+        """Records one request that is over, with the values of the extra labels (and the trace's
+        exemplar on the counter and the duration, when there is one)."""
         metrics = self._metrics
         key = (status, *extras)
         count = self._counts.get(key)  # type: ignore[call-overload]
@@ -152,11 +187,15 @@ class Endpoint:
             count = self._counts[key] = metrics.requests.labels(  # type: ignore[index]
                 self.method, self.name, metrics.status_text(status), *extras
             )
-        count.inc()
-        duration = self._counts.get(extras)  # type: ignore[call-overload]
+        duration = self._counts.get(extras) if extras else self.duration  # type: ignore[call-overload]
         if duration is None:
             duration = self._counts[extras] = metrics.duration.labels(self.method, self.name, *extras)  # type: ignore[index]
-        duration.observe(seconds)
+        if exemplar is None:
+            count.inc()
+            duration.observe(seconds)
+        else:
+            count.inc(1, exemplar=exemplar)
+            duration.observe(seconds, exemplar=exemplar)
         self.request_size.observe(request_bytes)
         self.response_size.observe(response_bytes)
         self.in_progress.dec()
@@ -209,7 +248,13 @@ class InstrumentatorEndpoint:
         self.duration.observe(seconds)  # type: ignore[union-attr]
 
     def finished_with(
-        self, extras: tuple[str, ...], status: int, seconds: float, request_bytes: int, response_bytes: int
+        self,
+        extras: tuple[str, ...],
+        status: int,
+        seconds: float,
+        request_bytes: int,
+        response_bytes: int,
+        exemplar: dict[str, str] | None = None,
     ) -> None:
         metrics = self._metrics
         key = (status, *extras)
@@ -218,14 +263,19 @@ class InstrumentatorEndpoint:
             count = self._counts[key] = metrics.requests.labels(  # type: ignore[index]
                 self.method, metrics.status_text(status), self.name, *extras
             )
-        count.inc()
-        self.request_size.observe(request_bytes)
-        self.response_size.observe(response_bytes)
-        self.highr.observe(seconds)
-        duration = self._counts.get(extras)  # type: ignore[call-overload]
+        duration = self._counts.get(extras) if extras else self.duration  # type: ignore[call-overload]
         if duration is None:
             duration = self._counts[extras] = metrics.duration.labels(self.method, self.name, *extras)  # type: ignore[index]
-        duration.observe(seconds)
+        self.request_size.observe(request_bytes)
+        self.response_size.observe(response_bytes)
+        if exemplar is None:
+            count.inc()
+            self.highr.observe(seconds)
+            duration.observe(seconds)
+        else:
+            count.inc(1, exemplar=exemplar)
+            self.highr.observe(seconds, exemplar=exemplar)
+            duration.observe(seconds, exemplar=exemplar)
 
     def failed(self, error: BaseException) -> None:
         Endpoint.failed(self, error)  # type: ignore[arg-type]
@@ -240,6 +290,8 @@ class HttpMetrics:
     or ``handler``) name those labels; `group_status` labels statuses ``2xx``, ``4xx``...;
     `extra_labels` (``ExtraLabel``) are added to the counter and the duration histogram;
     `count_exceptions` adds ``http_exceptions_total{method,endpoint,exception_type}``;
+    `exemplars` (None: when opentelemetry-api is installed and exemplars are supported) puts the
+    current span's ``trace_id``/``span_id`` on the counter and duration as exemplars;
     ``preset="instrumentator"`` records prometheus-fastapi-instrumentator's default metrics
     instead, with its names, labels, types and buckets (statuses grouped unless told
     ``group_status=False``; unmatched requests under handler ``none``). Paths in
@@ -264,6 +316,7 @@ class HttpMetrics:
         excluded_pattern: str | re.Pattern[str] | None = None,
         count_exceptions: bool = False,
         preset: str | None = None,
+        exemplars: bool | None = None,
     ) -> None:
         if status_label not in ("status", "status_code"):
             raise ValueError(f"status_label must be 'status' or 'status_code', not {status_label!r}")
@@ -303,6 +356,16 @@ class HttpMetrics:
             self._verdicts: dict[str, bool] = {}
         self._endpoints: dict[tuple[str, str], Endpoint | InstrumentatorEndpoint] = {}
         self._endpoint_type = InstrumentatorEndpoint if preset == INSTRUMENTATOR else Endpoint
+        #: The current trace's exemplar, for the counter and the duration histogram(s); None
+        #: (nothing asked per request) unless opentelemetry-api is installed and this build
+        #: has exemplars, or with ``exemplars=False``.
+        self.exemplar: Callable[[], dict[str, str] | None] | None = None
+        if exemplars is not False:
+            current = trace_exemplar()
+            if current is not None and _exemplars_supported():
+                self.exemplar = current
+            elif exemplars:
+                raise ValueError("exemplars=True needs opentelemetry-api and exemplar support (inc(exemplar=))")
 
     def _make_default(
         self,

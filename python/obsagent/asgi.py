@@ -112,12 +112,16 @@ class MetricsMiddleware:
         token = _current.set(rid)
         status, response_bytes = 500, 0
         started_response = False
+        exemplar_of = self.metrics.exemplar
+        exemplar = None
 
         async def send_counted(message: dict[str, Any]) -> None:
-            nonlocal status, response_bytes, started_response
+            nonlocal status, response_bytes, started_response, exemplar
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
+                if exemplar_of is not None:  # the app's span, where tracing is inside this middleware
+                    exemplar = exemplar_of()
                 sent = message.get("headers", ())
                 for name, _ in sent:
                     if name.lower() == header:
@@ -148,9 +152,11 @@ class MetricsMiddleware:
         finally:
             _current.reset(token)
             size = int(request_bytes) if request_bytes and request_bytes.isdigit() else 0
-            if self._extras:
+            if self._extras or exemplar_of is not None:
                 extras = tuple(label.from_scope(scope) for label in self._extras)
-                endpoint.finished_with(extras, status, perf_counter() - started, size, response_bytes)
+                if exemplar_of is not None and exemplar is None:
+                    exemplar = exemplar_of()  # tracing outside this middleware: its span is ours
+                endpoint.finished_with(extras, status, perf_counter() - started, size, response_bytes, exemplar)
             else:
                 endpoint.finished(status, perf_counter() - started, size, response_bytes)
 

@@ -92,8 +92,12 @@ class MetricsMiddleware:
         response = _Response(self, endpoint, started, request_bytes, environ, _current.set(rid))
         header, lower = self._header, self._header_lower
 
+        exemplar_of = self.metrics.exemplar
+
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             response.status = int(status.split(" ", 1)[0])
+            if exemplar_of is not None:  # the view's span, where tracing is inside this middleware
+                response.exemplar = exemplar_of()
             for name, _ in headers:
                 if name.lower() == lower:
                     return start_response(status, headers, exc_info)
@@ -134,6 +138,7 @@ class _Response:
         self.middleware, self.endpoint, self.started, self.request_bytes = middleware, endpoint, started, request_bytes
         self.environ, self.token = environ, token
         self.status, self.size, self.body = 500, 0, None
+        self.exemplar: dict[str, str] | None = None
         self._recorded = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -159,10 +164,12 @@ class _Response:
         except ValueError:  # closed in another context than the one the request began in
             _current.set(None)
         seconds = perf_counter() - self.started
-        extras = self.middleware.metrics.extra_labels
-        if extras:
+        metrics = self.middleware.metrics
+        extras = metrics.extra_labels
+        if extras or metrics.exemplar is not None:
             values = tuple(label.from_environ(self.environ) for label in extras)
-            self.endpoint.finished_with(values, self.status, seconds, self.request_bytes, self.size)
+            exemplar = self.exemplar or (metrics.exemplar() if metrics.exemplar is not None else None)
+            self.endpoint.finished_with(values, self.status, seconds, self.request_bytes, self.size, exemplar)
         else:
             self.endpoint.finished(self.status, seconds, self.request_bytes, self.size)
 

@@ -120,7 +120,7 @@ class MetricsMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
-                if exemplar_of is not None:  # the app's span, where tracing is inside this middleware
+                if exemplar_of is not None:  # the span of the app's context: tracing inside or outside us
                     exemplar = exemplar_of()
                 sent = message.get("headers", ())
                 for name, _ in sent:
@@ -154,8 +154,8 @@ class MetricsMiddleware:
             size = int(request_bytes) if request_bytes and request_bytes.isdigit() else 0
             if self._extras or exemplar_of is not None:
                 extras = tuple(label.from_scope(scope) for label in self._extras)
-                if exemplar_of is not None and exemplar is None:
-                    exemplar = exemplar_of()  # tracing outside this middleware: its span is ours
+                if exemplar_of is not None and not started_response:
+                    exemplar = exemplar_of()  # no response sent (an exception): the span around us
                 endpoint.finished_with(extras, status, perf_counter() - started, size, response_bytes, exemplar)
             else:
                 endpoint.finished(status, perf_counter() - started, size, response_bytes)

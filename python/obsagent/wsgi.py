@@ -96,7 +96,8 @@ class MetricsMiddleware:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             response.status = int(status.split(" ", 1)[0])
-            if exemplar_of is not None:  # the view's span, where tracing is inside this middleware
+            if exemplar_of is not None:  # the span of the view's context: tracing inside or outside us
+                response.started = True
                 response.exemplar = exemplar_of()
             for name, _ in headers:
                 if name.lower() == lower:
@@ -139,6 +140,7 @@ class _Response:
         self.environ, self.token = environ, token
         self.status, self.size, self.body = 500, 0, None
         self.exemplar: dict[str, str] | None = None
+        self.started = False
         self._recorded = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -168,7 +170,9 @@ class _Response:
         extras = metrics.extra_labels
         if extras or metrics.exemplar is not None:
             values = tuple(label.from_environ(self.environ) for label in extras)
-            exemplar = self.exemplar or (metrics.exemplar() if metrics.exemplar is not None else None)
+            exemplar = self.exemplar
+            if metrics.exemplar is not None and not self.started:  # no response started: an exception
+                exemplar = metrics.exemplar()
             self.endpoint.finished_with(values, self.status, seconds, self.request_bytes, self.size, exemplar)
         else:
             self.endpoint.finished(self.status, seconds, self.request_bytes, self.size)

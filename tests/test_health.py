@@ -131,6 +131,7 @@ def test_cached_results_are_not_rerun(registry):
 def test_bad_registrations_are_refused(registry):
     checks = HealthChecks(registry)
     checks.add("a", lambda: None)
+    assert registry.get_sample_value("health_check_status", {"check": "a"}) is None, "no series before a run"
     with pytest.raises(ValueError, match="already registered"):
         checks.add("a", lambda: None)
     with pytest.raises(ValueError, match="path segment"):

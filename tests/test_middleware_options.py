@@ -306,3 +306,24 @@ def test_install_log_filter_adds_one_filter_per_handler():
         assert sum(isinstance(f, RequestIdFilter) for f in handler.filters) == 1
     finally:
         logger.removeHandler(handler)
+
+
+def test_new_request_ids_are_unique_uuid4s_and_differ_in_a_forked_worker():
+    import os
+
+    from obsagent.context import new_request_id
+
+    ids = [new_request_id() for _ in range(3000)]  # several batches
+    assert len(set(ids)) == len(ids)
+    assert all(str(uuid.UUID(rid)) == rid and uuid.UUID(rid).version == 4 for rid in ids)
+    assert {uuid.UUID(rid).variant for rid in ids} == {uuid.RFC_4122}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child hands out its first ID
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert uuid.UUID(child).version == 4 and child != new_request_id(), "a worker doesn't repeat its parent's IDs"

@@ -8,7 +8,7 @@ from time import perf_counter
 from typing import Any
 from urllib.parse import parse_qs
 
-from ._http_metrics import DEFAULT_EXCLUDED_PATHS, MAX_PATHS, UNMEASURED, HttpMetrics, method_label
+from ._http_metrics import DEFAULT_EXCLUDED_PATHS, MAX_PATHS, METHODS, UNMEASURED, HttpMetrics
 from ._scrape import render
 from .context import DEFAULT_HEADER, _current, accepted, new_request_id
 from .registry import REGISTRY, CollectorRegistry
@@ -77,19 +77,31 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = HttpMetrics(registry, excluded_paths, buckets, **options)
         self._extras = self.metrics.extra_labels
+        self._plain = not self._extras and self.metrics.exemplar is None  # neither extra labels nor exemplars
         self._header = request_id_header.lower().encode("latin-1")
         self._templates: dict[str, str | None] = {}
+        self._endpoints = self.metrics._endpoints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.metrics.excluded(scope["path"]):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        template = self._template(scope)
-        if template is None:  # obsagent's own metrics or health app, mounted here
+        # One lookup per request: the path's template, None when it is not measured.
+        template = self._templates.get(scope["path"], _UNKNOWN)
+        if template is _UNKNOWN:
+            template = self._template(scope)
+        if template is None:
             await self.app(scope, receive, send)
             return
         started = perf_counter()
-        endpoint = self.metrics.endpoint(method_label(scope["method"]), template)
+        method = scope["method"]
+        if method not in METHODS:
+            method = "OTHER"
+        endpoint = self._endpoints.get((method, template))  # type: ignore[call-overload]
+        if endpoint is None:
+            endpoint = self.metrics.endpoint(method, template)
+        else:
+            endpoint.in_progress.inc()
         header = self._header
         given = request_bytes = None
         headers = scope.get("headers", ())
@@ -110,21 +122,20 @@ class MetricsMiddleware:
                 scope["headers"] = [(n, v) for n, v in headers if n != header] + [(header, rid_bytes)]
         scope.setdefault("state", {})["request_id"] = rid
         token = _current.set(rid)
-        status, response_bytes = 500, 0
-        started_response = False
+        status: int | None = None  # until the response starts
+        response_bytes = 0
         exemplar_of = self.metrics.exemplar
         exemplar = None
 
         async def send_counted(message: dict[str, Any]) -> None:
-            nonlocal status, response_bytes, started_response, exemplar
+            nonlocal status, response_bytes, exemplar
             if message["type"] == "http.response.start":
                 status = message["status"]
-                started_response = True
                 if exemplar_of is not None:  # the span of the app's context: tracing inside or outside us
                     exemplar = exemplar_of()
                 sent = message.get("headers", ())
                 for name, _ in sent:
-                    if name.lower() == header:
+                    if name == header:  # ASGI: "header names must be lowercased"
                         break
                 else:
                     message = {**message, "headers": [*sent, (header, rid_bytes)]}
@@ -137,7 +148,7 @@ class MetricsMiddleware:
         except BaseException as error:
             if self.metrics.exceptions is not None:
                 endpoint.failed(error)
-            if not started_response and isinstance(error, Exception) and _default_500(scope):
+            if status is None and isinstance(error, Exception) and _default_500(scope):
                 # The 500 Starlette's ServerErrorMiddleware (outside every middleware) would send,
                 # sent here so that it carries the request ID; it sends nothing once one started.
                 await send(
@@ -152,21 +163,22 @@ class MetricsMiddleware:
         finally:
             _current.reset(token)
             size = int(request_bytes) if request_bytes and request_bytes.isdigit() else 0
-            if self._extras or exemplar_of is not None:
-                extras = tuple(label.from_scope(scope) for label in self._extras)
-                if exemplar_of is not None and not started_response:
-                    exemplar = exemplar_of()  # no response sent (an exception): the span around us
-                endpoint.finished_with(extras, status, perf_counter() - started, size, response_bytes, exemplar)
+            if self._plain:
+                endpoint.finished(status or 500, perf_counter() - started, size, response_bytes)
             else:
-                endpoint.finished(status, perf_counter() - started, size, response_bytes)
+                extras = tuple(label.from_scope(scope) for label in self._extras)
+                if exemplar_of is not None and status is None:
+                    exemplar = exemplar_of()  # no response sent (an exception): the span around us
+                seconds = perf_counter() - started
+                endpoint.finished_with(extras, status or 500, seconds, size, response_bytes, exemplar)
 
     def _template(self, scope: Scope) -> str | None:
-        """The route template of the request's path; None for obsagent's own apps."""
+        """The route template of the request's path (cached); None for a path not measured:
+        excluded, or answered by obsagent's own apps."""
         path = scope["path"]
-        try:
-            return self._templates[path]
-        except KeyError:
-            pass
+        if self.metrics.excluded(path):
+            self._remember(path, None)
+            return None
         routes = getattr(scope.get("app"), "routes", None) or getattr(self.app, "routes", None)
         template = (_route_template(routes, scope, "") if routes else None) or self.metrics.unmatched
         if template == self.metrics.unmatched and routes and not path.endswith("/"):
@@ -176,13 +188,17 @@ class MetricsMiddleware:
                 template = _UNMEASURED
         if template is _UNMEASURED:
             template = None
+        self._remember(path, template)
+        return template
+
+    def _remember(self, path: str, template: str | None) -> None:
         if len(self._templates) >= MAX_PATHS:
             self._templates.clear()
         self._templates[path] = template
-        return template
 
 
 _UNMEASURED = "\0unmeasured"
+_UNKNOWN = object()
 
 
 def _default_500(scope: Scope) -> bool:

@@ -20,18 +20,38 @@ NO_REQUEST = "-"
 _current: ContextVar[str | None] = ContextVar("obsagent_request_id", default=None)
 
 # UUID4s from a generator seeded from os.urandom (again in each forked worker): random like
-# uuid.uuid4(), without a getrandom system call per request. Request IDs are not secrets.
+# uuid.uuid4(), without a getrandom system call per request (request IDs are not secrets), made
+# 256 at a time from one 32768-bit draw, which costs a request a list pop instead of ~2 us.
 _random = random.Random()
-_bits = _random.getrandbits
-_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
-os.register_at_fork(after_in_child=_random.seed)
+_BATCH = 256
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 4122's 10xx
+_pool: list[str] = []
+
+
+def _fill() -> None:
+    h = f"{_random.getrandbits(128 * _BATCH):0{32 * _BATCH}x}"
+    _pool.extend(
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"  # the version digit is 4
+        f"{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * _BATCH, 32)
+    )
+
+
+def _after_fork() -> None:
+    _pool.clear()  # a worker must not hand out its parent's IDs
+    _random.seed()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def new_request_id() -> str:
     """A new random UUID4 (``8-4-4-4-12`` hex digits)."""
-    h = "%032x" % (_bits(128) & _CLEAR | _VERSION_4)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    try:
+        return _pool.pop()
+    except IndexError:
+        _fill()
+        return _pool.pop()
 
 
 def accepted(given: str | None) -> bool:

@@ -152,9 +152,8 @@ class HealthChecks:
             raise ValueError(f"a check's name is a non-empty path segment, not {name!r}")
         if name in self.checks:
             raise ValueError(f"a check named {name!r} is already registered")
+        # Its series appear at its first run: a 0 before any probe ran would read as failing.
         self.checks[name] = Check(name, function, timeout, cache_seconds, critical)
-        for gauge in (self._status, self._duration, self._last_success):
-            gauge.labels(name)
         return function
 
     def check(self, name: str, **settings: Any) -> Callable[[CheckFunction], CheckFunction]:
@@ -172,8 +171,9 @@ class HealthChecks:
         check.last = result
         self._status.labels(check.name).set(1 if error is None else 0)
         self._duration.labels(check.name).set(result.seconds)
+        last_success = self._last_success.labels(check.name)  # 0 until it first passes
         if error is None:
-            self._last_success.labels(check.name).set(finished)
+            last_success.set(finished)
         return result
 
     async def run_async(self, names: Iterable[str] | None = None) -> list[Result]:

@@ -245,7 +245,12 @@ def test_fastapi_and_flask_under_real_servers_with_prometheus(tmp_path: Path):
                 "histogram_quantile(0.99, sum by (le) "
                 '(rate(http_request_duration_highr_seconds_bucket{job="flask"}[1m])))',
             )
-            assert p99 is not None and 0 < p99 < 60
+            buckets = query(
+                prometheus, 'sum by (le) (rate(http_request_duration_highr_seconds_bucket{job="flask"}[1m]))'
+            )
+            assert p99 is not None and 0 < p99 < 60, str(
+                sorted((float(r["metric"]["le"]), r["value"][1]) for r in buckets)
+            )
             p95 = value(
                 prometheus,
                 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="fastapi"}[1m])))',

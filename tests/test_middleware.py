@@ -188,7 +188,11 @@ def test_flask_counts_templates_statuses_streaming_and_exceptions(registry):
     assert requests(registry, "GET", "/boom", "500") == 1
     assert value(registry, "http_request_size_bytes_sum", method="POST", endpoint="/items") == 99
     assert value(registry, "http_response_size_bytes_sum", method="GET", endpoint="/stream") == 300
-    assert value(registry, "http_request_duration_seconds_sum", method="GET", endpoint="/stream") >= 0.1
+    assert 0.1 <= value(registry, "http_request_duration_seconds_sum", method="GET", endpoint="/stream") < 5
+    assert (
+        value(registry, "http_request_duration_seconds_bucket", method="GET", endpoint="/items/<int:item_id>", le="1.0")
+        == 3
+    )
     assert value(registry, "http_requests_in_progress", method="GET", endpoint="/stream") == 0
 
 

@@ -97,7 +97,7 @@ class MetricsMiddleware:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             response.status = int(status.split(" ", 1)[0])
             if exemplar_of is not None:  # the span of the view's context: tracing inside or outside us
-                response.started = True
+                response.response_started = True
                 response.exemplar = exemplar_of()
             for name, _ in headers:
                 if name.lower() == lower:
@@ -140,7 +140,7 @@ class _Response:
         self.environ, self.token = environ, token
         self.status, self.size, self.body = 500, 0, None
         self.exemplar: dict[str, str] | None = None
-        self.started = False
+        self.response_started = False
         self._recorded = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -171,7 +171,7 @@ class _Response:
         if extras or metrics.exemplar is not None:
             values = tuple(label.from_environ(self.environ) for label in extras)
             exemplar = self.exemplar
-            if metrics.exemplar is not None and not self.started:  # no response started: an exception
+            if metrics.exemplar is not None and not self.response_started:  # no response started: an exception
                 exemplar = metrics.exemplar()
             self.endpoint.finished_with(values, self.status, seconds, self.request_bytes, self.size, exemplar)
         else:

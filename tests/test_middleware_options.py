@@ -80,6 +80,10 @@ def test_status_code_and_handler_labels_with_grouped_statuses(registry):
     }
     with pytest.raises(ValueError, match="status_label"):
         AsgiMetrics(api(registry), registry=None, status_label="code")
+    with pytest.raises(ValueError, match="own label names"):
+        AsgiMetrics(api(registry), registry=None, preset="instrumentator", status_label="status_code")
+    with pytest.raises(ValueError, match="preset"):
+        AsgiMetrics(api(registry), registry=None, preset="starlette-exporter")
 
 
 def test_extra_labels_from_header_state_and_callable_are_bounded(registry):

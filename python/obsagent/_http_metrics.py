@@ -329,6 +329,10 @@ class HttpMetrics:
         if len(set(extra)) != len(extra) or set(extra) & {"method", status_label, endpoint_label}:
             raise ValueError(f"extra label names must be unique and not method/status/endpoint: {extra}")
         self.preset = preset
+        if preset == INSTRUMENTATOR and (status_label, endpoint_label) != ("status", "endpoint"):
+            raise ValueError(
+                "preset='instrumentator' has its own label names (status, handler): drop the *_label options"
+            )
         if preset == INSTRUMENTATOR:
             self._make_instrumentator(registry, buckets, extra)
             group_status = True if group_status is None else group_status

@@ -75,6 +75,8 @@ class MetricsMiddleware:
         self._header = request_id_header
         self._header_lower = request_id_header.lower()
         self._environ_key = "HTTP_" + request_id_header.upper().replace("-", "_")
+        #: Neither extra labels nor exemplars: the request's end is the shortest path.
+        self.plain = not self.metrics.extra_labels and self.metrics.exemplar is None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -90,7 +92,7 @@ class MetricsMiddleware:
         length = environ.get("CONTENT_LENGTH", "")
         request_bytes = int(length) if length.isdigit() else 0
         response = _Response(self, endpoint, started, request_bytes, environ, _current.set(rid))
-        header, lower = self._header, self._header_lower
+        header, lower, length = self._header, self._header_lower, len(self._header)
 
         exemplar_of = self.metrics.exemplar
 
@@ -100,7 +102,7 @@ class MetricsMiddleware:
                 response.response_started = True
                 response.exemplar = exemplar_of()
             for name, _ in headers:
-                if name.lower() == lower:
+                if len(name) == length and name.lower() == lower:
                     return start_response(status, headers, exc_info)
             return start_response(status, [*headers, (header, rid)], exc_info)
 
@@ -166,16 +168,17 @@ class _Response:
         except ValueError:  # closed in another context than the one the request began in
             _current.set(None)
         seconds = perf_counter() - self.started
-        metrics = self.middleware.metrics
-        extras = metrics.extra_labels
-        if extras or metrics.exemplar is not None:
+        middleware = self.middleware
+        if middleware.plain:
+            self.endpoint.finished(self.status, seconds, self.request_bytes, self.size)
+        else:
+            metrics = middleware.metrics
+            extras = metrics.extra_labels
             values = tuple(label.from_environ(self.environ) for label in extras)
             exemplar = self.exemplar
             if metrics.exemplar is not None and not self.response_started:  # no response started: an exception
                 exemplar = metrics.exemplar()
             self.endpoint.finished_with(values, self.status, seconds, self.request_bytes, self.size, exemplar)
-        else:
-            self.endpoint.finished(self.status, seconds, self.request_bytes, self.size)
 
 
 def _flask_resolver(app: Any) -> Callable[[dict[str, Any]], str | None] | None:

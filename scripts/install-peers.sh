@@ -4,11 +4,14 @@
 set -euo pipefail
 # binary -> Debian package
 declare -A peers=([prometheus]=prometheus [promtool]=prometheus [prometheus-node-exporter]=prometheus-node-exporter
-  [wrk]=wrk [openssl]=openssl [prometheus-pushgateway]=prometheus-pushgateway [victoria-metrics]=victoria-metrics)
+  [wrk]=wrk [openssl]=openssl [prometheus-pushgateway]=prometheus-pushgateway [victoria-metrics]=victoria-metrics
+  [redis-server]=redis-server)
 missing=()
 for binary in "${!peers[@]}"; do
   command -v "$binary" >/dev/null || missing+=("${peers[$binary]}")
 done
+# PostgreSQL's server binaries are not on PATH in Debian: they live in /usr/lib/postgresql/<version>/bin.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "install-peers: cannot install ${missing[*]} (need root and apt-get); tests needing them will skip, or fail under CI=true" >&2

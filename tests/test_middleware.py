@@ -12,6 +12,7 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -116,9 +117,9 @@ def test_request_id_passed_through_or_made(registry):
     client = TestClient(fastapi_app(registry))
     assert client.get("/items/1", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
     made = {client.get("/items/1").headers["x-request-id"] for _ in range(3)}
-    assert len(made) == 3 and all(len(rid) == 32 for rid in made)
+    assert len(made) == 3 and all(uuid.UUID(rid).version == 4 and len(rid) == 36 for rid in made)
     bad = client.get("/items/1", headers={"X-Request-ID": "x" * 500}).headers["x-request-id"]
-    assert len(bad) == 32, "an oversized id is replaced"
+    assert uuid.UUID(bad).version == 4, "an oversized id is replaced"
 
 
 def test_in_progress_while_a_request_runs(registry):
@@ -187,7 +188,11 @@ def test_flask_counts_templates_statuses_streaming_and_exceptions(registry):
     assert requests(registry, "GET", "/boom", "500") == 1
     assert value(registry, "http_request_size_bytes_sum", method="POST", endpoint="/items") == 99
     assert value(registry, "http_response_size_bytes_sum", method="GET", endpoint="/stream") == 300
-    assert value(registry, "http_request_duration_seconds_sum", method="GET", endpoint="/stream") >= 0.1
+    assert 0.1 <= value(registry, "http_request_duration_seconds_sum", method="GET", endpoint="/stream") < 5
+    assert (
+        value(registry, "http_request_duration_seconds_bucket", method="GET", endpoint="/items/<int:item_id>", le="1.0")
+        == 3
+    )
     assert value(registry, "http_requests_in_progress", method="GET", endpoint="/stream") == 0
 
 

@@ -110,7 +110,7 @@ def test_landing_health_and_probes(served):
     status, headers, body = fetch(base + "/health")
     health = json.loads(body)
     assert headers["Content-Type"] == "application/json"
-    assert health["status"] == "ok" and health["version"] == obsagent.__version__
+    assert health["status"] == "healthy" and health["version"] == obsagent.__version__
     assert 0 <= health["uptime_seconds"] < 60
     assert fetch(base + "/-/healthy")[:1] == (200,)
     assert fetch(base + "/-/ready")[:1] == (200,)

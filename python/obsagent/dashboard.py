@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import slo
-from .rules import AlertConfig, RulesConfig, Thresholds
+from .rules import HEALTH_ALERTS, AlertConfig, RulesConfig, Thresholds
 
 TARGET = 'job=~"$job", instance=~"$instance", environment=~"$environment"'
 HTTP = TARGET
@@ -333,7 +333,37 @@ def rows(thresholds: Thresholds, config: RulesConfig) -> list[tuple[str, list[di
         out.append(("SLOs", [panel for objective in config.objectives for panel in slo_panels(objective, config)]))
     for row, row_panels in PANELS:
         out.append((row, [_panel("timeseries", title, unit, targets) for title, unit, targets in row_panels]))
+    if any(config.alerts.get(name) and config.alerts[name].enabled for name in HEALTH_ALERTS):
+        out.append(("Health", [_panel("timeseries", title, unit, targets) for title, unit, targets in HEALTH_PANELS]))
     return out
+
+
+#: The Health row (shown when a rules file enables HealthCheckFailing or DatabasePoolSaturated):
+#: obsagent.health's checks and obsagent.sqlalchemy's pool and queries.
+HEALTH_PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
+    ("Health checks passing", "short", [(f"health_check_status{{{TARGET}}}", "{{job}} {{check}}")]),
+    ("Health check duration", "s", [(f"health_check_duration_seconds{{{TARGET}}}", "{{job}} {{check}}")]),
+    (
+        "Database pool",
+        "short",
+        [
+            (f"sum by (job) (database_connections_active{{{TARGET}}})", "{{job}} checked out"),
+            (f"sum by (job) (database_connections_max{{{TARGET}}})", "{{job}} max"),
+            (f"sum by (job) (database_connections_waiting{{{TARGET}}})", "{{job}} waiting"),
+        ],
+    ),
+    (
+        "Query latency p95",
+        "s",
+        [
+            (
+                "histogram_quantile(0.95, sum by (le, operation)"
+                f" (rate(database_query_duration_seconds_bucket{{{TARGET}}}[$__rate_interval])))",
+                "{{operation}}",
+            )
+        ],
+    ),
+]
 
 
 #: Panel sizes (width, height) in grid units, 24 across: stats and gauges small, time series

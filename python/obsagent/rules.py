@@ -41,6 +41,8 @@ class Thresholds:
     gpu_temperature_celsius: float = 85.0
     #: LowRequestRate, which a rules file must enable (`optional_alerts`).
     min_requests_per_second: float = 1.0
+    #: DatabasePoolSaturated (optional): checked-out share of the most connections the pool opens.
+    db_pool_saturation_ratio: float = 0.9
     runbook_url: str = DEFAULT_RUNBOOK_URL
 
 
@@ -134,6 +136,41 @@ def optional_alerts(t: Thresholds) -> list[Alert]:
             f"{{{{ $labels.job }}}} has answered fewer than {t.min_requests_per_second:g} requests a second "
             "for 10 minutes.",
             threshold="min_requests_per_second",
+        ),
+        *health_alerts(t),
+    ]
+
+
+#: The optional alerts over obsagent.health's and obsagent.sqlalchemy's metrics (issue 16):
+#: optional because only services using them have these series.
+HEALTH_ALERTS = ("HealthCheckFailing", "DatabasePoolSaturated")
+
+
+def health_alerts(t: Thresholds) -> list[Alert]:
+    """A failing health check; a database pool nearly exhausted or with checkouts waiting."""
+    saturation = (
+        f"database_connections_active / database_connections_max > {t.db_pool_saturation_ratio}"
+        " or database_connections_waiting > 0"
+    )
+    return [
+        Alert(
+            "HealthCheckFailing",
+            "health_check_status == 0",
+            "2m",
+            "critical",
+            "A health check fails",
+            "The {{ $labels.check }} check of {{ $labels.job }} on {{ $labels.instance }} has failed for 2 minutes "
+            "(its /health body says why).",
+        ),
+        Alert(
+            "DatabasePoolSaturated",
+            saturation,
+            "5m",
+            "warning",
+            f"Database pool more than {t.db_pool_saturation_ratio:.0%} used, or checkouts waiting",
+            f"{{{{ $labels.job }}}} on {{{{ $labels.instance }}}} has had more than {t.db_pool_saturation_ratio:.0%} "
+            "of its pool's connections checked out, or checkouts waiting for one, for 5 minutes.",
+            threshold="db_pool_saturation_ratio",
         ),
     ]
 

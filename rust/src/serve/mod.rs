@@ -225,16 +225,67 @@ async fn route<B>(state: Arc<State>, request: Request<B>) -> Response<Full<Bytes
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
+    // Why a scrape now would be refused (all `--web.max-requests` permits taken), if it would.
+    let scrape_refusal = || match &state.scrapes {
+        Some(scrapes) if scrapes.available_permits() == 0 => {
+            Some(format!("{} scrapes are already running", state.limits.max_requests))
+        }
+        _ => None,
+    };
+    // UTC now as RFC 3339 with microseconds (days to a civil date: Howard Hinnant's algorithm).
+    fn rfc3339_now() -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let (days, seconds) = ((now.as_secs() / 86_400) as i64, now.as_secs() % 86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (h, m, s) = (seconds / 3_600, seconds / 60 % 60, seconds % 60);
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:06}+00:00", now.subsec_micros())
+    }
     match path {
         "/metrics" => metrics(state, &request).await,
         "/" => text(StatusCode::OK, "text/html; charset=utf-8", LANDING_PAGE),
         "/health" => {
+            // The shape of obsagent.health's /health (issue 16); the daemon's one check is
+            // whether a scrape would be served now or refused for the concurrency limit.
+            let (status, code, services, error) = match scrape_refusal() {
+                None => ("healthy", StatusCode::OK, "connected", String::new()),
+                Some(why) => {
+                    ("unhealthy", StatusCode::SERVICE_UNAVAILABLE, "error", format!(",\"error\":\"scrape: {why}\""))
+                }
+            };
             let body = format!(
-                "{{\"status\":\"ok\",\"version\":\"{}\",\"uptime_seconds\":{:.3}}}\n",
+                "{{\"status\":\"{status}\",\"timestamp\":\"{}\",\"version\":\"{}\",\"uptime_seconds\":{:.3},\
+                 \"services\":{{\"scrape\":\"{services}\"}}{error}}}\n",
+                rfc3339_now(),
                 env!("CARGO_PKG_VERSION"),
                 state.started.elapsed().as_secs_f64()
             );
-            text(StatusCode::OK, "application/json", body)
+            text(code, "application/json", body)
+        }
+        // Liveness: the process answers; no checks, as Kubernetes components answer.
+        "/livez" => text(StatusCode::OK, PLAIN, "ok\n"),
+        "/readyz" | "/readyz/scrape" => {
+            let verbose = path != "/readyz"
+                || request
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")));
+            match (scrape_refusal(), verbose) {
+                (None, false) => text(StatusCode::OK, PLAIN, "ok\n"),
+                (None, true) => text(StatusCode::OK, PLAIN, "[+]scrape ok\nreadyz check passed\n"),
+                (Some(why), _) => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    PLAIN,
+                    format!("[-]scrape failed: {why}\nreadyz check failed\n"),
+                ),
+            }
         }
         "/-/healthy" => text(StatusCode::OK, PLAIN, "Healthy\n"),
         "/-/ready" => text(StatusCode::OK, PLAIN, "Ready\n"),

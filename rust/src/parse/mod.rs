@@ -140,10 +140,11 @@ pub struct Sample {
     pub value: Option<Number>,
     /// The timestamp, if written.
     pub timestamp: Option<Stamp>,
-    /// The exemplar, if written (OpenMetrics).
-    pub exemplar: Option<Exemplar>,
+    /// The exemplar, if written (OpenMetrics); boxed, as the native histogram, to keep the
+    /// samples of the common case small.
+    pub exemplar: Option<Box<Exemplar>>,
     /// A native histogram's value (OpenMetrics).
-    pub native_histogram: Option<NativeHistogram>,
+    pub native_histogram: Option<Box<NativeHistogram>>,
 }
 
 impl Sample {
@@ -324,13 +325,13 @@ fn validate_label_name(name: &str) -> ParseResult<()> {
 }
 
 /// The next comma-separated term: its label name (`__name__` when it has no `=`), its value
-/// term, and the rest from the `,` or `}` on (`_next_term`).
-fn next_term(text: &str, openmetrics: bool) -> ParseResult<(String, String, String)> {
+/// term, and the rest from the `,` or `}` on (`_next_term`), all slices of `text`.
+fn next_term(text: &str, openmetrics: bool) -> ParseResult<(&str, &str, &str)> {
     let mut text = text;
-    if text.starts_with(',') {
-        text = &text[1..];
+    if let Some(after_comma) = text.strip_prefix(',') {
+        text = after_comma;
         if text.is_empty() {
-            return Ok((String::new(), String::new(), String::new()));
+            return Ok(("", "", ""));
         }
         if text.starts_with(',') {
             return Err(invalid("multiple commas"));
@@ -339,18 +340,18 @@ fn next_term(text: &str, openmetrics: bool) -> ParseResult<(String, String, Stri
     let mut split = next_unquoted(text, b"=,}", 0);
     let label_name;
     if let Some(pos) = split.filter(|&pos| text.as_bytes()[pos] == b'=') {
-        label_name = text[..pos].to_owned();
+        label_name = &text[..pos];
         text = &text[pos + 1..];
         split = next_unquoted(text, b",}", 0);
     } else {
-        label_name = "__name__".to_owned();
+        label_name = "__name__";
     }
     let split = split.unwrap_or(text.len());
     let term = &text[..split];
     if term.is_empty() && openmetrics {
         return Err(invalid("empty term:"));
     }
-    Ok((label_name, py_strip(term).to_owned(), py_strip(&text[split..]).to_owned()))
+    Ok((label_name, py_strip(term), py_strip(&text[split..])))
 }
 
 /// A label set's inside (between the braces), as `parse_labels(labels_string, openmetrics)`:
@@ -361,12 +362,12 @@ pub fn parse_labels(labels_string: &str, openmetrics: bool) -> ParseResult<Vec<(
 
 fn parse_labels_inner(labels_string: &str, openmetrics: bool) -> ParseResult<Vec<(String, String)>> {
     let mut labels: Vec<(String, String)> = Vec::new();
-    let mut rest = py_strip(labels_string).to_owned();
+    let mut rest = py_strip(labels_string);
     if openmetrics && rest.starts_with(',') {
         return Err(invalid(format!("leading comma: {labels_string}")));
     }
     while !rest.is_empty() {
-        let (name_term, value_term, remainder) = next_term(&rest, openmetrics)?;
+        let (name_term, value_term, remainder) = next_term(rest, openmetrics)?;
         rest = remainder;
         if value_term.is_empty() {
             if openmetrics {
@@ -374,7 +375,7 @@ fn parse_labels_inner(labels_string: &str, openmetrics: bool) -> ParseResult<Vec
             }
             continue;
         }
-        let (label_name, quoted_name) = unquote_unescape(&name_term)?;
+        let (label_name, quoted_name) = unquote_unescape(name_term)?;
         if !quoted_name && !is_legacy_metric_name(&label_name) {
             return Err(invalid("unquoted UTF-8 metric name"));
         }
@@ -397,7 +398,7 @@ fn parse_labels_inner(labels_string: &str, openmetrics: bool) -> ParseResult<Vec
         if i + 1 != bytes.len() {
             return Err(invalid(format!("unexpected text after quote: {labels_string}")));
         }
-        let (label_value, _) = unquote_unescape(&value_term)?;
+        let (label_value, _) = unquote_unescape(value_term)?;
         if label_name != "__name__" {
             validate_label_name(&label_name)?;
         }

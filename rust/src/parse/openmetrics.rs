@@ -6,9 +6,12 @@
 //! `sec.nsec` timestamps, quoted UTF-8 names and the native histogram text
 //! (`name {count:..,sum:..,schema:..,zero_threshold:..,zero_count:..,positive_spans:[o:l],..}`).
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
 use std::sync::LazyLock;
 
 use regex::Regex;
+use smallvec::SmallVec;
 
 use super::{
     invalid, is_legacy_metric_name, last_unquoted, lines, name_from_labels, next_unquoted, parse_labels, parse_value,
@@ -130,7 +133,7 @@ fn stamp_greater(left: &Stamp, right: &Stamp) -> ParseResult<bool> {
 }
 
 /// `_parse_remaining_text`: value, then maybe a timestamp, then maybe `# {labels} value [ts]`.
-fn parse_remaining(text: &str) -> ParseResult<(Number, Option<Stamp>, Option<Exemplar>)> {
+fn parse_remaining(text: &str) -> ParseResult<(Number, Option<Stamp>, Option<Box<Exemplar>>)> {
     let (value_text, rest) = match text.split_once(' ') {
         None => return Ok((parse_value(text)?, None, None)),
         Some(split) => split,
@@ -233,11 +236,11 @@ fn parse_remaining(text: &str) -> ParseResult<(Number, Option<Stamp>, Option<Exe
             if length > 128 {
                 return Err(invalid(format!("Exemplar labels are too long: {rest}")));
             }
-            Some(Exemplar {
+            Some(Box::new(Exemplar {
                 labels,
                 value: parse_value(&exemplar_value)?,
                 timestamp: parse_timestamp(&exemplar_timestamp)?,
-            })
+            }))
         }
     };
     Ok((value, timestamp, exemplar))
@@ -341,7 +344,7 @@ fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample>> {
             value: None,
             timestamp: None,
             exemplar: None,
-            native_histogram: Some(parse_native_histogram(value_text)?),
+            native_histogram: Some(Box::new(parse_native_histogram(value_text)?)),
         }));
     }
     let name = before(text, value_start.checked_sub(1)).to_owned();
@@ -355,7 +358,7 @@ fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample>> {
         value: None,
         timestamp: None,
         exemplar: None,
-        native_histogram: Some(histogram),
+        native_histogram: Some(Box::new(histogram)),
     }))
 }
 
@@ -424,10 +427,13 @@ fn parse_native_histogram(text: &str) -> ParseResult<NativeHistogram> {
     })
 }
 
+/// A group's labels, sorted, borrowed from its sample.
+type GroupLabels<'a> = SmallVec<[(&'a str, &'a str); 4]>;
+
 /// The labels that make a sample's group (`_group_for_sample`), sorted.
-fn group_of(sample: &Sample, name: &str, typ: &str) -> Vec<(String, String)> {
+fn group_of<'a>(sample: &'a Sample, name: &str, typ: &str) -> GroupLabels<'a> {
     if typ == "info" {
-        return Vec::new();
+        return SmallVec::new();
     }
     let dropped = if typ == "summary" && sample.name == name {
         Some("quantile")
@@ -438,10 +444,59 @@ fn group_of(sample: &Sample, name: &str, typ: &str) -> Vec<(String, String)> {
     } else {
         None
     };
-    let mut group: Vec<(String, String)> =
-        sample.labels.iter().flatten().filter(|(key, _)| Some(key.as_str()) != dropped).cloned().collect();
-    group.sort();
+    let mut group: GroupLabels<'a> = sample
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(key, _)| Some(key.as_str()) != dropped)
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    group.sort_unstable();
     group
+}
+
+fn hash_of(value: &impl Hash) -> u64 {
+    foldhash::fast::FixedState::with_seed(0).hash_one(value)
+}
+
+/// The groups a family has had, each kept once, found by hash (then compared whole).
+#[derive(Default)]
+struct SeenGroups {
+    by_hash: HashMap<u64, SmallVec<[usize; 1]>>,
+    groups: Vec<Vec<(String, String)>>,
+}
+
+impl SeenGroups {
+    fn find(&self, hash: u64, group: &GroupLabels<'_>) -> Option<usize> {
+        let candidates = self.by_hash.get(&hash)?;
+        candidates.iter().copied().find(|&index| {
+            let seen = &self.groups[index];
+            seen.len() == group.len() && seen.iter().zip(group).all(|((a, b), (c, d))| a == c && b == d)
+        })
+    }
+
+    fn add(&mut self, hash: u64, group: &GroupLabels<'_>) -> usize {
+        let index = self.groups.len();
+        self.groups.push(group.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect());
+        self.by_hash.entry(hash).or_default().push(index);
+        index
+    }
+}
+
+fn sorted_labels(sample: &Sample) -> SmallVec<[(&str, &str); 4]> {
+    let mut labels: SmallVec<[(&str, &str); 4]> =
+        sample.labels.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    labels.sort_unstable();
+    labels
+}
+
+/// A sample's identity within a group: its name and sorted labels.
+fn same_series(a: &Sample, b: &Sample) -> bool {
+    a.name == b.name && sorted_labels(a) == sorted_labels(b)
+}
+
+fn series_hash(sample: &Sample) -> u64 {
+    hash_of(&(sample.name.as_str(), sorted_labels(sample).as_slice()))
 }
 
 /// `sample.name[len(name):]`: what follows the family name's length in characters.
@@ -489,7 +544,7 @@ fn check_histogram(samples: &[Sample], name: &str) -> ParseResult<()> {
         }
         Ok(())
     };
-    let mut group: Option<Vec<(String, String)>> = None;
+    let mut group: Option<GroupLabels<'_>> = None;
     let mut timestamp: Option<Stamp> = None;
     let mut state = GroupState::default();
     for sample in samples {
@@ -553,10 +608,13 @@ struct Current {
     unit: Option<String>,
     samples: Vec<Sample>,
     allowed_names: Vec<String>,
-    group: Option<Vec<(String, String)>>,
-    seen_groups: std::collections::HashSet<Vec<(String, String)>>,
+    /// The current group, an index into `seen_groups`.
+    group: Option<usize>,
+    seen_groups: SeenGroups,
     group_timestamp: Option<Stamp>,
-    group_timestamp_samples: std::collections::HashSet<(String, Vec<(String, String)>)>,
+    /// The series kept since the group or its timestamp last changed: by hash, indices into
+    /// `samples` (prometheus_client's `group_timestamp_samples`).
+    group_timestamp_samples: HashMap<u64, SmallVec<[usize; 1]>>,
 }
 
 impl Parser {
@@ -734,10 +792,16 @@ impl Parser {
             family.samples.push(sample);
         } else {
             let g = group_of(&sample, name, typ);
-            if family.group.is_some() && family.group.as_ref() != Some(&g) && family.seen_groups.contains(&g) {
+            let g_hash = hash_of(&g.as_slice());
+            let same_group = family.group.is_some_and(|index| {
+                let current = &family.seen_groups.groups[index];
+                current.len() == g.len() && current.iter().zip(&g).all(|((a, b), (c, d))| a == c && b == d)
+            });
+            let seen = if same_group { family.group } else { family.seen_groups.find(g_hash, &g) };
+            if family.group.is_some() && !same_group && seen.is_some() {
                 return Err(invalid(format!("Invalid metric grouping: {line}")));
             }
-            if family.group.as_ref() == Some(&g) {
+            if same_group {
                 if sample.timestamp.is_none() != family.group_timestamp.is_none() {
                     return Err(invalid(format!("Mix of timestamp presence within a group: {line}")));
                 }
@@ -749,17 +813,24 @@ impl Parser {
             } else {
                 family.group_timestamp_samples.clear();
             }
-            let mut sorted_labels = sample.labels.clone().unwrap_or_default();
-            sorted_labels.sort();
-            let series_id = (sample.name.clone(), sorted_labels);
+            let group_index = match seen {
+                Some(index) => index,
+                None => family.seen_groups.add(g_hash, &g),
+            };
+            drop(g);
+            let series = series_hash(&sample);
+            let already = family.group_timestamp_samples.get(&series).is_some_and(|indices| {
+                indices.iter().any(|&index| same_series(&family.samples[index], &sample))
+            });
             let timestamp = sample.timestamp.clone();
-            if timestamp != family.group_timestamp || !family.group_timestamp_samples.contains(&series_id) {
+            if timestamp != family.group_timestamp || !already {
+                if !already {
+                    family.group_timestamp_samples.entry(series).or_default().push(family.samples.len());
+                }
                 family.samples.push(sample);
             }
-            family.group_timestamp_samples.insert(series_id);
             family.group_timestamp = timestamp;
-            family.seen_groups.insert(g.clone());
-            family.group = Some(g);
+            family.group = Some(group_index);
         }
 
         match later_error {

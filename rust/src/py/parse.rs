@@ -1,8 +1,9 @@
 //! The text parsers' binding: the text is parsed with the GIL released (`parse::text`,
 //! `parse::openmetrics`), then the families are made into Python values with it held:
 //! `obsagent.samples`' `Sample`, `Timestamp`, `Exemplar`, `NativeHistogram` and `BucketSpan`.
-//! Samples are made with `tuple.__new__` (no Python-level `__new__` call per line) and the
-//! names and label names, repeated on most lines, become one Python string each.
+//! Samples are made as `tuple.__new__` makes them (no Python call per line) and the names,
+//! label names and short label values, repeated on most lines, become one Python string each
+//! (immutable, so sharing them is safe; it also saves the caller their memory).
 
 use crate::parse::{self, Exemplar, Family, NativeHistogram, Number, ParseError, Parsed, Sample, Stamp};
 use pyo3::exceptions::{PyAttributeError, PyKeyError, PyTypeError, PyValueError};
@@ -10,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use std::collections::HashMap;
+use std::os::raw::c_void;
 
 /// Registers the parser functions.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -57,7 +59,6 @@ fn parse_labels<'py>(py: Python<'py>, labels_string: &str, openmetrics: bool) ->
 }
 
 struct Classes {
-    tuple_new: Py<PyAny>,
     int: Py<PyAny>,
     sample: Py<PyType>,
     timestamp: Py<PyAny>,
@@ -72,7 +73,6 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
         let samples = py.import("obsagent.samples")?;
         let builtins = py.import("builtins")?;
         Ok(Classes {
-            tuple_new: builtins.getattr("tuple")?.getattr("__new__")?.unbind(),
             int: builtins.getattr("int")?.unbind(),
             sample: samples.getattr("Sample")?.cast_into::<PyType>()?.unbind(),
             timestamp: samples.getattr("Timestamp")?.unbind(),
@@ -83,16 +83,32 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
     })
 }
 
-/// Makes Python values of parsed families, one Python string per distinct name.
+/// Label values up to this many bytes are shared like names (most repeat: a path, a method,
+/// a bucket bound on every line of its series); longer ones are made each time.
+const SHARED_VALUE_LEN: usize = 64;
+
+/// Makes Python values of parsed families, one Python string per distinct name (and short
+/// label value) in a parse.
 struct Builder<'py> {
     py: Python<'py>,
     classes: &'py Classes,
-    names: HashMap<String, Bound<'py, PyString>>,
+    names: HashMap<String, Bound<'py, PyString>, foldhash::fast::RandomState>,
+    /// `Sample`'s `tp_alloc`, to make its instances as `tuple.__new__(Sample, fields)` does.
+    sample_alloc: pyo3::ffi::allocfunc,
 }
 
 impl<'py> Builder<'py> {
     fn new(py: Python<'py>) -> PyResult<Self> {
-        Ok(Builder { py, classes: classes(py)?, names: HashMap::new() })
+        let classes = classes(py)?;
+        // SAFETY: `Sample` is a live type object (kept by `classes`); every type has a tp_alloc
+        // slot (inherited from `tuple`), and `PyType_GetSlot` reads it for heap types.
+        let slot = unsafe { pyo3::ffi::PyType_GetSlot(classes.sample.as_ptr().cast(), pyo3::ffi::Py_tp_alloc) };
+        if slot.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: the Py_tp_alloc slot holds an `allocfunc`.
+        let sample_alloc = unsafe { std::mem::transmute::<*mut c_void, pyo3::ffi::allocfunc>(slot) };
+        Ok(Builder { py, classes, names: HashMap::default(), sample_alloc })
     }
 
     fn parsed(mut self, parsed: Parsed) -> PyResult<Bound<'py, PyTuple>> {
@@ -136,6 +152,7 @@ impl<'py> Builder<'py> {
     fn labels(&mut self, labels: Vec<(String, String)>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(self.py);
         for (name, value) in labels {
+            let value = if value.len() <= SHARED_VALUE_LEN { self.name(&value) } else { PyString::new(self.py, &value) };
             dict.set_item(self.name(&name), value)?;
         }
         Ok(dict)
@@ -157,8 +174,8 @@ impl<'py> Builder<'py> {
         })
     }
 
-    fn exemplar(&mut self, exemplar: Option<Exemplar>) -> PyResult<Bound<'py, PyAny>> {
-        let Some(exemplar) = exemplar else {
+    fn exemplar(&mut self, exemplar: Option<Box<Exemplar>>) -> PyResult<Bound<'py, PyAny>> {
+        let Some(exemplar) = exemplar.map(|boxed| *boxed) else {
             return Ok(self.py.None().into_bound(self.py));
         };
         let labels = self.labels(exemplar.labels)?;
@@ -167,9 +184,9 @@ impl<'py> Builder<'py> {
         self.classes.exemplar.bind(self.py).call1((labels, value, timestamp))
     }
 
-    fn native_histogram(&self, histogram: Option<NativeHistogram>) -> PyResult<Bound<'py, PyAny>> {
+    fn native_histogram(&self, histogram: Option<Box<NativeHistogram>>) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
-        let Some(histogram) = histogram else {
+        let Some(histogram) = histogram.map(|boxed| *boxed) else {
             return Ok(py.None().into_bound(py));
         };
         let spans = |spans: Option<Vec<(i64, i64)>>| -> PyResult<Bound<'py, PyAny>> {
@@ -217,7 +234,25 @@ impl<'py> Builder<'py> {
         let timestamp = self.stamp(sample.timestamp)?;
         let exemplar = self.exemplar(sample.exemplar)?;
         let native_histogram = self.native_histogram(sample.native_histogram)?;
-        let fields = PyTuple::new(py, [name, labels, value, timestamp, exemplar, native_histogram])?;
-        self.classes.tuple_new.bind(py).call1((self.classes.sample.bind(py), fields))
+        let fields = [name, labels, value, timestamp, exemplar, native_histogram];
+        // `Sample` is a `tuple` subclass without `__dict__` (a NamedTuple): an instance is its
+        // type's allocation of 6 items, filled, which is what `tuple.__new__` makes, without
+        // an argument tuple to build, copy and free per line.
+        // SAFETY: tp_alloc returns a new reference to a zeroed tuple of `Sample` with 6 empty
+        // slots (or NULL with an exception set); each `PyTuple_SetItem` steals one new
+        // reference into a slot of this object, which nothing else references yet.
+        unsafe {
+            let sample = (self.sample_alloc)(self.classes.sample.as_ptr().cast(), fields.len() as pyo3::ffi::Py_ssize_t);
+            if sample.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            let sample = Bound::from_owned_ptr(py, sample);
+            for (index, field) in fields.into_iter().enumerate() {
+                if pyo3::ffi::PyTuple_SetItem(sample.as_ptr(), index as pyo3::ffi::Py_ssize_t, field.into_ptr()) != 0 {
+                    return Err(PyErr::fetch(py));
+                }
+            }
+            Ok(sample)
+        }
     }
 }

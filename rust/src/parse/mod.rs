@@ -16,6 +16,7 @@
 pub mod openmetrics;
 pub mod text;
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a text was refused, as the Python exception prometheus_client raises for it.
@@ -94,11 +95,14 @@ pub enum Stamp {
     },
 }
 
+/// Label pairs in the order written, borrowed from the text unless unescaped.
+pub type Labels<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// An exemplar: its labels, value and maybe a timestamp.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Exemplar {
+pub struct Exemplar<'a> {
     /// Label pairs in the order written.
-    pub labels: Vec<(String, String)>,
+    pub labels: Labels<'a>,
     /// The exemplar's value.
     pub value: Number,
     /// Its timestamp, if written.
@@ -128,28 +132,28 @@ pub struct NativeHistogram {
     pub negative_deltas: Option<Vec<i64>>,
 }
 
-/// One sample line.
+/// One sample line; its strings borrow from the text parsed where they can.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
+pub struct Sample<'a> {
     /// The series name.
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// Label pairs in the order written; `None` only for a native histogram without labels
     /// (prometheus_client's `labels=None` there).
-    pub labels: Option<Vec<(String, String)>>,
+    pub labels: Option<Labels<'a>>,
     /// The value; `None` for a native histogram.
     pub value: Option<Number>,
     /// The timestamp, if written.
     pub timestamp: Option<Stamp>,
     /// The exemplar, if written (OpenMetrics); boxed, as the native histogram, to keep the
     /// samples of the common case small.
-    pub exemplar: Option<Box<Exemplar>>,
+    pub exemplar: Option<Box<Exemplar<'a>>>,
     /// A native histogram's value (OpenMetrics).
     pub native_histogram: Option<Box<NativeHistogram>>,
 }
 
-impl Sample {
+impl Sample<'_> {
     fn label(&self, name: &str) -> Option<&str> {
-        self.labels.as_ref()?.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.labels.as_ref()?.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_ref())
     }
 
     fn value_f64(&self) -> f64 {
@@ -159,7 +163,7 @@ impl Sample {
 
 /// A family as prometheus_client's `Metric(name, documentation, typ, unit)` with its samples.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Family {
+pub struct Family<'a> {
     /// The family name (a counter's without `_total`).
     pub name: String,
     /// HELP text, unescaped.
@@ -169,14 +173,14 @@ pub struct Family {
     /// UNIT (OpenMetrics), or empty.
     pub unit: String,
     /// The samples in the order read.
-    pub samples: Vec<Sample>,
+    pub samples: Vec<Sample<'a>>,
 }
 
 /// What a parse read: every family up to the first error, then that error (if any).
 #[derive(Debug, Default)]
-pub struct Parsed {
+pub struct Parsed<'a> {
     /// The families, in order.
-    pub families: Vec<Family>,
+    pub families: Vec<Family<'a>>,
     /// The error that stopped the parse, raised after the families are yielded.
     pub error: Option<ParseError>,
 }
@@ -262,9 +266,9 @@ pub(crate) fn split_quoted<'a>(text: &'a str, separators: &[u8], maxsplit: usize
 }
 
 /// Replaces `\\`, `\n` and `\"` (and only those) in a label value or quoted name.
-pub(crate) fn unescape(text: &str) -> String {
-    if !text.contains('\\') {
-        return text.to_owned();
+pub(crate) fn unescape(text: &str) -> Cow<'_, str> {
+    if memchr::memchr(b'\\', text.as_bytes()).is_none() {
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
@@ -284,14 +288,14 @@ pub(crate) fn unescape(text: &str) -> String {
         }
         chars.next();
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Strips a term; if quoted, drops the quotes. Returns the unescaped text and whether it was
 /// quoted (`_unquote_unescape`).
-pub(crate) fn unquote_unescape(text: &str) -> ParseResult<(String, bool)> {
+pub(crate) fn unquote_unescape(text: &str) -> ParseResult<(Cow<'_, str>, bool)> {
     if text.is_empty() {
-        return Ok((String::new(), false));
+        return Ok((Cow::Borrowed(""), false));
     }
     let mut text = py_strip(text);
     let mut quoted = false;
@@ -356,12 +360,12 @@ fn next_term(text: &str, openmetrics: bool) -> ParseResult<(&str, &str, &str)> {
 
 /// A label set's inside (between the braces), as `parse_labels(labels_string, openmetrics)`:
 /// pairs in order, a bare quoted term standing for `__name__`.
-pub fn parse_labels(labels_string: &str, openmetrics: bool) -> ParseResult<Vec<(String, String)>> {
+pub fn parse_labels(labels_string: &str, openmetrics: bool) -> ParseResult<Labels<'_>> {
     parse_labels_inner(labels_string, openmetrics).map_err(|_| invalid(format!("Invalid labels: {labels_string}")))
 }
 
-fn parse_labels_inner(labels_string: &str, openmetrics: bool) -> ParseResult<Vec<(String, String)>> {
-    let mut labels: Vec<(String, String)> = Vec::new();
+fn parse_labels_inner(labels_string: &str, openmetrics: bool) -> ParseResult<Labels<'_>> {
+    let mut labels: Labels<'_> = Vec::new();
     let mut rest = py_strip(labels_string);
     if openmetrics && rest.starts_with(',') {
         return Err(invalid(format!("leading comma: {labels_string}")));
@@ -412,7 +416,7 @@ fn parse_labels_inner(labels_string: &str, openmetrics: bool) -> ParseResult<Vec
 
 /// Takes `__name__` out of `labels` as the sample's name when `name` is empty; refuses a name
 /// given twice.
-fn name_from_labels(name: &str, labels: &mut Vec<(String, String)>) -> ParseResult<String> {
+fn name_from_labels<'a>(name: &'a str, labels: &mut Labels<'a>) -> ParseResult<Cow<'a, str>> {
     let position = labels.iter().position(|(key, _)| key == "__name__");
     if name.is_empty() {
         match position {
@@ -422,7 +426,7 @@ fn name_from_labels(name: &str, labels: &mut Vec<(String, String)>) -> ParseResu
     } else if position.is_some() {
         Err(invalid("metric name specified more than once"))
     } else {
-        Ok(name.to_owned())
+        Ok(Cow::Borrowed(name))
     }
 }
 

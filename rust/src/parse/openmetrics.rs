@@ -6,6 +6,7 @@
 //! `sec.nsec` timestamps, quoted UTF-8 names and the native histogram text
 //! (`name {count:..,sum:..,schema:..,zero_threshold:..,zero_count:..,positive_spans:[o:l],..}`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::LazyLock;
@@ -20,7 +21,7 @@ use super::{
 };
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
-pub fn parse(text: &str) -> Parsed {
+pub fn parse(text: &str) -> Parsed<'_> {
     let mut parsed = Parsed::default();
     if let Err(error) = Parser::default().run(text, &mut parsed.families) {
         parsed.error = Some(error);
@@ -273,7 +274,7 @@ fn parse_sample(text: &str) -> ParseResult<Sample> {
         let remaining = &text[name_end.map_or(0, |end| end + 1)..];
         let (value, timestamp, exemplar) = parse_remaining(remaining)?;
         return Ok(Sample {
-            name: name.to_owned(),
+            name: Cow::Borrowed(name),
             labels: Some(Vec::new()),
             value: Some(value),
             timestamp,
@@ -322,7 +323,7 @@ fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample>> {
     let ends_with_suffix = |name: &str| HISTOGRAM_SUFFIXES.iter().any(|suffix| name.ends_with(suffix));
     if let (Some(labels_start), Some(labels_end)) = (labels_start, labels_end) {
         let mut labels = parse_labels(&text[labels_start + 1..labels_end], true)?;
-        let mut name = text[..labels_start].to_owned();
+        let mut name = Cow::Borrowed(&text[..labels_start]);
         if ends_with_suffix(&name) {
             return Err(invalid(format!(
                 "the sample name of a native histogram with labels should have no suffixes: {name}"
@@ -347,7 +348,7 @@ fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample>> {
             native_histogram: Some(Box::new(parse_native_histogram(value_text)?)),
         }));
     }
-    let name = before(text, value_start.checked_sub(1)).to_owned();
+    let name = Cow::Borrowed(before(text, value_start.checked_sub(1)));
     if ends_with_suffix(&name) {
         return Err(invalid(format!("the sample name of a native histogram should have no suffixes: {name}")));
     }
@@ -431,7 +432,7 @@ fn parse_native_histogram(text: &str) -> ParseResult<NativeHistogram> {
 type GroupLabels<'a> = SmallVec<[(&'a str, &'a str); 4]>;
 
 /// The labels that make a sample's group (`_group_for_sample`), sorted.
-fn group_of<'a>(sample: &'a Sample, name: &str, typ: &str) -> GroupLabels<'a> {
+fn group_of<'s>(sample: &'s Sample<'_>, name: &str, typ: &str) -> GroupLabels<'s> {
     if typ == "info" {
         return SmallVec::new();
     }
@@ -444,12 +445,12 @@ fn group_of<'a>(sample: &'a Sample, name: &str, typ: &str) -> GroupLabels<'a> {
     } else {
         None
     };
-    let mut group: GroupLabels<'a> = sample
+    let mut group: GroupLabels<'s> = sample
         .labels
         .iter()
         .flatten()
-        .filter(|(key, _)| Some(key.as_str()) != dropped)
-        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .filter(|(key, _)| Some(&**key) != dropped)
+        .map(|(key, value)| (&**key, &**value))
         .collect();
     group.sort_unstable();
     group
@@ -483,9 +484,9 @@ impl SeenGroups {
     }
 }
 
-fn sorted_labels(sample: &Sample) -> SmallVec<[(&str, &str); 4]> {
+fn sorted_labels<'s>(sample: &'s Sample<'_>) -> SmallVec<[(&'s str, &'s str); 4]> {
     let mut labels: SmallVec<[(&str, &str); 4]> =
-        sample.labels.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        sample.labels.iter().flatten().map(|(k, v)| (&**k, &**v)).collect();
     labels.sort_unstable();
     labels
 }
@@ -496,7 +497,7 @@ fn same_series(a: &Sample, b: &Sample) -> bool {
 }
 
 fn series_hash(sample: &Sample) -> u64 {
-    hash_of(&(sample.name.as_str(), sorted_labels(sample).as_slice()))
+    hash_of(&(&*sample.name, sorted_labels(sample).as_slice()))
 }
 
 /// `sample.name[len(name):]`: what follows the family name's length in characters.
@@ -601,12 +602,12 @@ struct Parser {
 
 /// The family being read and the grouping state of its samples.
 #[derive(Default)]
-struct Current {
+struct Current<'a> {
     name: String,
     documentation: Option<String>,
     typ: Option<String>,
     unit: Option<String>,
-    samples: Vec<Sample>,
+    samples: Vec<Sample<'a>>,
     allowed_names: Vec<String>,
     /// The current group, an index into `seen_groups`.
     group: Option<usize>,
@@ -619,7 +620,7 @@ struct Current {
 
 impl Parser {
     /// `build_metric`: names not clashing with earlier families, unit matching, histograms sound.
-    fn build(&mut self, current: Current) -> ParseResult<Family> {
+    fn build<'a>(&mut self, current: Current<'a>) -> ParseResult<Family<'a>> {
         let typ = current.typ.unwrap_or_else(|| "unknown".to_owned());
         let name = current.name;
         for suffix in std::iter::once("").chain(type_suffixes(&typ).iter().copied().filter(|s| !s.is_empty())) {
@@ -650,7 +651,7 @@ impl Parser {
         })
     }
 
-    fn run(&mut self, text: &str, families: &mut Vec<Family>) -> ParseResult<()> {
+    fn run<'a>(&mut self, text: &'a str, families: &mut Vec<Family<'a>>) -> ParseResult<()> {
         let mut current: Option<Current> = None;
         let mut eof = false;
         for (line, _) in lines(text) {
@@ -680,8 +681,8 @@ impl Parser {
                         families.push(self.build(previous)?);
                     }
                     current = Some(Current {
-                        allowed_names: vec![candidate_name.clone()],
-                        name: candidate_name,
+                        allowed_names: vec![candidate_name.to_string()],
+                        name: candidate_name.into_owned(),
                         ..Current::default()
                     });
                 }
@@ -725,11 +726,11 @@ impl Parser {
         Ok(())
     }
 
-    fn sample_line(
+    fn sample_line<'a>(
         &mut self,
-        line: &str,
-        current: &mut Option<Current>,
-        families: &mut Vec<Family>,
+        line: &'a str,
+        current: &mut Option<Current<'a>>,
+        families: &mut Vec<Family<'a>>,
     ) -> ParseResult<()> {
         let is_histogram = current.as_ref().is_some_and(|c| c.typ.as_deref() == Some("histogram"));
         let native = if is_histogram { parse_native_histogram_sample(line)? } else { None };
@@ -738,7 +739,7 @@ impl Parser {
             Some(sample) => sample,
             None => parse_sample(line)?,
         };
-        let allowed = current.as_ref().is_some_and(|c| c.allowed_names.contains(&sample.name));
+        let allowed = current.as_ref().is_some_and(|c| c.allowed_names.iter().any(|allowed| *allowed == *sample.name));
         if !allowed && !is_native {
             if let Some(previous) = current.take() {
                 families.push(self.build(previous)?);
@@ -748,9 +749,9 @@ impl Parser {
                 return Err(invalid(format!("Invalid metric name in line: {line}")));
             }
             *current = Some(Current {
-                name: candidate_name,
+                name: candidate_name.into_owned(),
                 typ: Some("unknown".to_owned()),
-                allowed_names: vec![sample.name.clone()],
+                allowed_names: vec![sample.name.to_string()],
                 ..Current::default()
             });
         }
@@ -895,7 +896,7 @@ mod tests {
         let sample = &families[0].samples[0];
         assert_eq!(sample.timestamp, Some(Stamp::Exact { sec: 123, nsec: 456_000_000 }));
         let exemplar = sample.exemplar.as_ref().unwrap();
-        assert_eq!(exemplar.labels, vec![("trace".to_owned(), "abc".to_owned())]);
+        assert_eq!(exemplar.labels, vec![("trace".into(), "abc".into())]);
         assert_eq!(exemplar.value, Number::Float(0.5));
         assert_eq!(exemplar.timestamp, Some(Stamp::Exact { sec: 1, nsec: 250_000_000 }));
     }

@@ -3,13 +3,15 @@
 //! spaces allowed, timestamps in milliseconds), a sample whose name the current TYPE does not
 //! allow becoming an untyped family of its own, a counter's family named without `_total`.
 
+use std::borrow::Cow;
+
 use super::{
     invalid, is_legacy_metric_name, lines, name_from_labels, next_unquoted, parse_labels, parse_value, py_strip,
     split_quoted, unquote_unescape, Family, Number, ParseError, ParseResult, Parsed, Sample, Stamp, ASCII_WHITESPACE,
 };
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
-pub fn parse(text: &str) -> Parsed {
+pub fn parse(text: &str) -> Parsed<'_> {
     let mut parsed = Parsed::default();
     if let Err(error) = parse_into(text, &mut parsed.families) {
         parsed.error = Some(error);
@@ -45,15 +47,15 @@ fn unescape_help(text: &str) -> String {
     out
 }
 
-struct Current {
+struct Current<'a> {
     name: String,
     documentation: String,
     typ: String,
-    samples: Vec<Sample>,
+    samples: Vec<Sample<'a>>,
     allowed_names: Vec<String>,
 }
 
-impl Current {
+impl Current<'_> {
     fn new() -> Self {
         Current {
             name: String::new(),
@@ -73,14 +75,14 @@ fn build(name: String, documentation: String, typ: String, mut samples: Vec<Samp
             name = stripped.to_owned();
         } else {
             for sample in &mut samples {
-                sample.name.push_str("_total");
+                sample.name.to_mut().push_str("_total");
             }
         }
     }
     Family { name, documentation, typ, unit: String::new(), samples }
 }
 
-fn parse_into(text: &str, families: &mut Vec<Family>) -> ParseResult<()> {
+fn parse_into<'a>(text: &'a str, families: &mut Vec<Family<'a>>) -> ParseResult<()> {
     let mut current = Current::new();
     for (line, _) in lines(text) {
         let line = py_strip(line);
@@ -98,7 +100,7 @@ fn parse_into(text: &str, families: &mut Vec<Family>) -> ParseResult<()> {
                 if !quoted && !is_legacy_metric_name(&unquoted) {
                     return Err(invalid(format!("Invalid metric name in line: {line}")));
                 }
-                candidate_name = unquoted;
+                candidate_name = unquoted.into_owned();
             }
             if parts[1] == "HELP" {
                 if candidate_name != current.name {
@@ -133,14 +135,14 @@ fn parse_into(text: &str, families: &mut Vec<Family>) -> ParseResult<()> {
             continue;
         } else {
             let sample = parse_sample(line)?;
-            if current.allowed_names.contains(&sample.name) {
+            if current.allowed_names.iter().any(|allowed| *allowed == *sample.name) {
                 current.samples.push(sample);
             } else {
                 let previous = std::mem::replace(&mut current, Current::new());
                 if !previous.name.is_empty() {
                     families.push(build(previous.name, previous.documentation, previous.typ, previous.samples));
                 }
-                families.push(build(sample.name.clone(), String::new(), "untyped".to_owned(), vec![sample]));
+                families.push(build(sample.name.to_string(), String::new(), "untyped".to_owned(), vec![sample]));
             }
         }
     }
@@ -174,7 +176,7 @@ fn parse_sample(text: &str) -> ParseResult<Sample> {
         let remaining = &text[name_end.map_or(0, |end| end + 1)..];
         let (value, timestamp) = parse_value_and_timestamp(remaining)?;
         return Ok(Sample {
-            name: name.to_owned(),
+            name: Cow::Borrowed(name),
             labels: Some(Vec::new()),
             value: Some(value),
             timestamp,

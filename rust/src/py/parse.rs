@@ -5,7 +5,7 @@
 //! label names and short label values, repeated on most lines, become one Python string each
 //! (immutable, so sharing them is safe; it also saves the caller their memory).
 
-use crate::parse::{self, Exemplar, Family, NativeHistogram, Number, ParseError, Parsed, Sample, Stamp};
+use crate::parse::{self, Exemplar, Family, Labels, NativeHistogram, Number, ParseError, Parsed, Sample, Stamp};
 use pyo3::exceptions::{PyAttributeError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -111,7 +111,7 @@ impl<'py> Builder<'py> {
         Ok(Builder { py, classes, names: HashMap::default(), sample_alloc })
     }
 
-    fn parsed(mut self, parsed: Parsed) -> PyResult<Bound<'py, PyTuple>> {
+    fn parsed(mut self, parsed: Parsed<'_>) -> PyResult<Bound<'py, PyTuple>> {
         let families = PyList::empty(self.py);
         for family in parsed.families {
             families.append(self.family(family)?)?;
@@ -132,7 +132,7 @@ impl<'py> Builder<'py> {
         string
     }
 
-    fn family(&mut self, family: Family) -> PyResult<Bound<'py, PyTuple>> {
+    fn family(&mut self, family: Family<'_>) -> PyResult<Bound<'py, PyTuple>> {
         let samples = PyList::empty(self.py);
         for sample in family.samples {
             samples.append(self.sample(sample)?)?;
@@ -149,7 +149,7 @@ impl<'py> Builder<'py> {
         )
     }
 
-    fn labels(&mut self, labels: Vec<(String, String)>) -> PyResult<Bound<'py, PyDict>> {
+    fn labels(&mut self, labels: Labels<'_>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(self.py);
         for (name, value) in labels {
             let value = if value.len() <= SHARED_VALUE_LEN { self.name(&value) } else { PyString::new(self.py, &value) };
@@ -174,7 +174,7 @@ impl<'py> Builder<'py> {
         })
     }
 
-    fn exemplar(&mut self, exemplar: Option<Box<Exemplar>>) -> PyResult<Bound<'py, PyAny>> {
+    fn exemplar(&mut self, exemplar: Option<Box<Exemplar<'_>>>) -> PyResult<Bound<'py, PyAny>> {
         let Some(exemplar) = exemplar.map(|boxed| *boxed) else {
             return Ok(self.py.None().into_bound(self.py));
         };
@@ -220,7 +220,7 @@ impl<'py> Builder<'py> {
         ))
     }
 
-    fn sample(&mut self, sample: Sample) -> PyResult<Bound<'py, PyAny>> {
+    fn sample(&mut self, sample: Sample<'_>) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
         let name = self.name(&sample.name).into_any();
         let labels = match sample.labels {

@@ -193,7 +193,14 @@ pub(crate) fn is_python_space(c: char) -> bool {
 
 /// Python's `str.strip()`.
 pub(crate) fn py_strip(text: &str) -> &str {
-    text.trim_matches(is_python_space)
+    let bytes = text.as_bytes();
+    // Most text has neither end in whitespace: an ASCII printable byte at each end says so.
+    let printable = |b: u8| b > b' ' && b < 0x7f;
+    match (bytes.first(), bytes.last()) {
+        (None, _) => text,
+        (Some(&first), Some(&last)) if printable(first) && printable(last) => text,
+        _ => text.trim_matches(is_python_space),
+    }
 }
 
 /// `string.whitespace`, the set prometheus_client splits on when given none.

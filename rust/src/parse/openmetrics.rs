@@ -463,7 +463,7 @@ fn hash_of(value: &impl Hash) -> u64 {
 /// The groups a family has had, each kept once, found by hash (then compared whole).
 #[derive(Default)]
 struct SeenGroups {
-    by_hash: HashMap<u64, SmallVec<[usize; 1]>>,
+    by_hash: HashMap<u64, SmallVec<[usize; 1]>, foldhash::fast::RandomState>,
     groups: Vec<Vec<(String, String)>>,
 }
 
@@ -502,6 +502,9 @@ fn series_hash(sample: &Sample) -> u64 {
 
 /// `sample.name[len(name):]`: what follows the family name's length in characters.
 fn suffix_after<'a>(sample_name: &'a str, name: &str) -> &'a str {
+    if let Some(suffix) = sample_name.strip_prefix(name) {
+        return suffix;
+    }
     let skip = name.chars().count();
     match sample_name.char_indices().nth(skip) {
         Some((pos, _)) => &sample_name[pos..],
@@ -615,7 +618,7 @@ struct Current<'a> {
     group_timestamp: Option<Stamp>,
     /// The series kept since the group or its timestamp last changed: by hash, indices into
     /// `samples` (prometheus_client's `group_timestamp_samples`).
-    group_timestamp_samples: HashMap<u64, SmallVec<[usize; 1]>>,
+    group_timestamp_samples: HashMap<u64, SmallVec<[usize; 1]>, foldhash::fast::RandomState>,
 }
 
 impl Parser {

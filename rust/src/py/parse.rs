@@ -93,6 +93,7 @@ struct Builder<'py> {
     py: Python<'py>,
     classes: &'py Classes,
     names: HashMap<String, Bound<'py, PyString>, foldhash::fast::RandomState>,
+    last_name: Option<(String, Bound<'py, PyString>)>,
     /// `Sample`'s `tp_alloc`, to make its instances as `tuple.__new__(Sample, fields)` does.
     sample_alloc: pyo3::ffi::allocfunc,
 }
@@ -108,7 +109,7 @@ impl<'py> Builder<'py> {
         }
         // SAFETY: the Py_tp_alloc slot holds an `allocfunc`.
         let sample_alloc = unsafe { std::mem::transmute::<*mut c_void, pyo3::ffi::allocfunc>(slot) };
-        Ok(Builder { py, classes, names: HashMap::default(), sample_alloc })
+        Ok(Builder { py, classes, names: HashMap::default(), last_name: None, sample_alloc })
     }
 
     fn parsed(mut self, parsed: Parsed<'_>) -> PyResult<Bound<'py, PyTuple>> {
@@ -124,6 +125,18 @@ impl<'py> Builder<'py> {
     }
 
     fn name(&mut self, name: &str) -> Bound<'py, PyString> {
+        // Consecutive lines mostly repeat the sample name: compare with the last one first.
+        if let Some((last, string)) = &self.last_name {
+            if last == name {
+                return string.clone();
+            }
+        }
+        let string = self.shared(name);
+        self.last_name = Some((name.to_owned(), string.clone()));
+        string
+    }
+
+    fn shared(&mut self, name: &str) -> Bound<'py, PyString> {
         if let Some(string) = self.names.get(name) {
             return string.clone();
         }
@@ -152,8 +165,8 @@ impl<'py> Builder<'py> {
     fn labels(&mut self, labels: Labels<'_>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(self.py);
         for (name, value) in labels {
-            let value = if value.len() <= SHARED_VALUE_LEN { self.name(&value) } else { PyString::new(self.py, &value) };
-            dict.set_item(self.name(&name), value)?;
+            let value = if value.len() <= SHARED_VALUE_LEN { self.shared(&value) } else { PyString::new(self.py, &value) };
+            dict.set_item(self.shared(&name), value)?;
         }
         Ok(dict)
     }

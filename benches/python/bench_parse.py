@@ -63,7 +63,9 @@ def exposition_registry(lines: int) -> prometheus_client.CollectorRegistry:
         elif kind == "gauge":
             families.append((prometheus_client.Gauge(name, f"Help {i}.", ["method", "path"], registry=registry), 1))
         elif kind == "histogram":
-            metric = prometheus_client.Histogram(name, f"Help {i}.", ["method", "path"], registry=registry, buckets=BUCKETS)
+            metric = prometheus_client.Histogram(
+                name, f"Help {i}.", ["method", "path"], registry=registry, buckets=BUCKETS
+            )
             families.append((metric, len(BUCKETS) + 3))
         else:
             families.append((prometheus_client.Summary(name, f"Help {i}.", ["method", "path"], registry=registry), 2))
@@ -118,7 +120,10 @@ def main() -> None:
     }
     parsers = {
         "text 0.0.4": (our_text.text_string_to_metric_families, peer_text.text_string_to_metric_families),
-        "OpenMetrics 1.0": (our_openmetrics.text_string_to_metric_families, peer_openmetrics.text_string_to_metric_families),
+        "OpenMetrics 1.0": (
+            our_openmetrics.text_string_to_metric_families,
+            peer_openmetrics.text_string_to_metric_families,
+        ),
     }
     print(f"{'format':<16} {'lines':>8} {'prometheus_client ms':>21} {'obsagent ms':>12} {'ratio':>8}  target")
     for label, text in texts.items():

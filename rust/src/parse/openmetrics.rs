@@ -134,7 +134,7 @@ fn stamp_greater(left: &Stamp, right: &Stamp) -> ParseResult<bool> {
 }
 
 /// `_parse_remaining_text`: value, then maybe a timestamp, then maybe `# {labels} value [ts]`.
-fn parse_remaining(text: &str) -> ParseResult<(Number, Option<Stamp>, Option<Box<Exemplar>>)> {
+fn parse_remaining(text: &str) -> ParseResult<(Number, Option<Stamp>, Option<Box<Exemplar<'_>>>)> {
     let (value_text, rest) = match text.split_once(' ') {
         None => return Ok((parse_value(text)?, None, None)),
         Some(split) => split,
@@ -263,7 +263,7 @@ fn before(text: &str, pos: Option<usize>) -> &str {
     python_slice(text, Some(0), pos)
 }
 
-fn parse_sample(text: &str) -> ParseResult<Sample> {
+fn parse_sample(text: &str) -> ParseResult<Sample<'_>> {
     let label_start = next_unquoted(text, b"{", 0);
     if label_start.is_none_or(|start| text[..start].contains(" # ")) {
         let name_end = next_unquoted(text, b" ", 0);
@@ -297,7 +297,7 @@ fn parse_sample(text: &str) -> ParseResult<Sample> {
 }
 
 /// `_parse_nh_sample`: the sample if the line is a native histogram's, `None` if it is not one.
-fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample>> {
+fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample<'_>>> {
     let labels_start = next_unquoted(text, b"{", 0);
     let Some(mut i) = next_unquoted(text, b" {", 0) else {
         return Ok(None);
@@ -485,8 +485,7 @@ impl SeenGroups {
 }
 
 fn sorted_labels<'s>(sample: &'s Sample<'_>) -> SmallVec<[(&'s str, &'s str); 4]> {
-    let mut labels: SmallVec<[(&str, &str); 4]> =
-        sample.labels.iter().flatten().map(|(k, v)| (&**k, &**v)).collect();
+    let mut labels: SmallVec<[(&str, &str); 4]> = sample.labels.iter().flatten().map(|(k, v)| (&**k, &**v)).collect();
     labels.sort_unstable();
     labels
 }
@@ -823,9 +822,10 @@ impl Parser {
             };
             drop(g);
             let series = series_hash(&sample);
-            let already = family.group_timestamp_samples.get(&series).is_some_and(|indices| {
-                indices.iter().any(|&index| same_series(&family.samples[index], &sample))
-            });
+            let already = family
+                .group_timestamp_samples
+                .get(&series)
+                .is_some_and(|indices| indices.iter().any(|&index| same_series(&family.samples[index], &sample)));
             let timestamp = sample.timestamp.clone();
             if timestamp != family.group_timestamp || !already {
                 if !already {
@@ -882,7 +882,7 @@ impl Parser {
 mod tests {
     use super::*;
 
-    fn only(text: &str) -> Vec<Family> {
+    fn only(text: &str) -> Vec<Family<'_>> {
         let parsed = parse(text);
         assert_eq!(parsed.error, None, "{text}");
         parsed.families

@@ -165,7 +165,7 @@ fn before(text: &str, pos: Option<usize>) -> &str {
 }
 
 /// One sample line: name (or `{"name"}`), labels, value and an optional timestamp in ms.
-fn parse_sample(text: &str) -> ParseResult<Sample> {
+fn parse_sample(text: &str) -> ParseResult<Sample<'_>> {
     let label_start = next_unquoted(text, b"{", 0);
     if label_start.is_none_or(|start| text[..start].contains(" # ")) {
         let name_end = next_unquoted(text, b" \t", 0);
@@ -204,7 +204,7 @@ fn parse_value_and_timestamp(text: &str) -> ParseResult<(Number, Option<Stamp>)>
         return Err(ParseError::Value(format!("could not convert string to float: {text:?}")));
     };
     let value = parse_value(first)?;
-    let timestamp = match values.last() {
+    let timestamp = match values.next_back() {
         Some(last) => Some(Stamp::Float(milliseconds_to_seconds(&parse_value(last)?))),
         None => None,
     };
@@ -223,7 +223,7 @@ fn milliseconds_to_seconds(number: &Number) -> f64 {
 mod tests {
     use super::*;
 
-    fn only(text: &str) -> Vec<Family> {
+    fn only(text: &str) -> Vec<Family<'_>> {
         let parsed = parse(text);
         assert_eq!(parsed.error, None);
         parsed.families

@@ -165,7 +165,8 @@ impl<'py> Builder<'py> {
     fn labels(&mut self, labels: Labels<'_>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(self.py);
         for (name, value) in labels {
-            let value = if value.len() <= SHARED_VALUE_LEN { self.shared(&value) } else { PyString::new(self.py, &value) };
+            let value =
+                if value.len() <= SHARED_VALUE_LEN { self.shared(&value) } else { PyString::new(self.py, &value) };
             dict.set_item(self.shared(&name), value)?;
         }
         Ok(dict)
@@ -255,7 +256,8 @@ impl<'py> Builder<'py> {
         // slots (or NULL with an exception set); each `PyTuple_SetItem` steals one new
         // reference into a slot of this object, which nothing else references yet.
         unsafe {
-            let sample = (self.sample_alloc)(self.classes.sample.as_ptr().cast(), fields.len() as pyo3::ffi::Py_ssize_t);
+            let sample =
+                (self.sample_alloc)(self.classes.sample.as_ptr().cast(), fields.len() as pyo3::ffi::Py_ssize_t);
             if sample.is_null() {
                 return Err(PyErr::fetch(py));
             }

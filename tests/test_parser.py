@@ -283,6 +283,14 @@ def test_fd_and_parse_labels() -> None:
     assert normalized(our_text.text_fd_to_metric_families(io.StringIO(text))) == normalized(
         peer_text.text_fd_to_metric_families(io.StringIO(text))
     )
+    lines = ["# TYPE a counter", "a_total 1\n", "b 2"]
+    assert normalized(our_text.text_fd_to_metric_families(lines)) == normalized(
+        peer_text.text_fd_to_metric_families(lines)
+    )
+    om_lines = ["# TYPE a counter\n", 'a_total 1 # {x="y"} 1\n', "# EOF\n"]
+    assert normalized(our_openmetrics.text_fd_to_metric_families(iter(om_lines))) == normalized(
+        peer_openmetrics.text_fd_to_metric_families(iter(om_lines))
+    )
     assert our_text.parse_labels('a="1", b="x\\"y"') == peer_text.parse_labels('a="1", b="x\\"y"')
     with pytest.raises(ValueError):
         our_text.parse_labels('a="1",,b="2"')

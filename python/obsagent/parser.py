@@ -43,6 +43,15 @@ def _families(parsed: tuple[list, BaseException | None]) -> Iterator[Metric]:
         raise error
 
 
+def _read(fd: Any) -> str:
+    """A file object's text, or the lines of any other iterable of lines joined (each a line,
+    as prometheus_client iterates them, its newline optional)."""
+    read = getattr(fd, "read", None)
+    if read is not None:
+        return read()
+    return "".join(line if line.endswith("\n") else line + "\n" for line in fd)
+
+
 def text_string_to_metric_families(text: str) -> Iterator[Metric]:
     """Parses Prometheus text format from a string, yielding ``Metric`` s.
 
@@ -52,12 +61,13 @@ def text_string_to_metric_families(text: str) -> Iterator[Metric]:
 
 
 def text_fd_to_metric_families(fd: TextIO) -> Iterator[Metric]:
-    """Parses Prometheus text format from a file object (read whole), yielding ``Metric`` s.
+    """Parses Prometheus text format from a file object (read whole) or an iterable of lines,
+    yielding ``Metric`` s.
 
     A counter's family is named without ``_total``; a sample whose name its family's TYPE does
     not allow becomes an untyped family of its own.
     """
-    yield from _families(_parse(_native.parse_text, fd.read()))
+    yield from _families(_parse(_native.parse_text, _read(fd)))
 
 
 def parse_labels(labels_string: str, openmetrics: bool = False) -> dict[str, str]:

@@ -13,6 +13,10 @@ fn token_soup() -> impl Strategy<Value = String> {
     let token = prop::sample::select(vec![
         "a",
         "a_total",
+        "a x\u{e9}{",
+        "\u{e9} {",
+        "\u{e9}}",
+        "{\u{e9}",
         "a_bucket",
         "_count",
         "{",
@@ -67,6 +71,16 @@ proptest! {
     fn any_text_parses_or_is_refused(input in any::<String>()) {
         let _ = text::parse(&input);
         let _ = openmetrics::parse(&input);
+    }
+
+    #[test]
+    fn token_soup_under_each_type_parses_or_is_refused(
+        typ in prop::sample::select(vec!["counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset"]),
+        input in token_soup(),
+    ) {
+        let text = format!("# TYPE a {typ}\n{input}\n# EOF\n");
+        let _ = text::parse(&text);
+        let _ = openmetrics::parse(&text);
     }
 
     #[test]

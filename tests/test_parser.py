@@ -239,6 +239,8 @@ OPENMETRICS_CASES = [
     "# TYPE nh histogram\nnh {count:1}\n# EOF\n",
     "# TYPE nh histogram\nnh_count {count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n",
     "# TYPE nh histogram\nnh {count:x,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n",
+    "# TYPE a histogram\na x\u00e9{count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n",
+    "# TYPE a histogram\n\u00e9 {count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n",
     "# TYPE a counter\n# TYPE a counter\n# EOF\n",
     "# TYPE a info\n# TYPE a counter\n# EOF\n",
     "# TYPE a_created gauge\n# TYPE a counter\n# EOF\n",
@@ -299,6 +301,8 @@ def test_fd_and_parse_labels() -> None:
 TOKENS = [
     "a",
     "a_total",
+    "x\u00e9{",
+    "\u00e9 {",
     "a_bucket",
     "a_count",
     "a_sum",
@@ -365,6 +369,16 @@ def test_random_text_raises_what_the_peer_raises_or_parses_the_same(lines: list[
     text = "\n".join(lines) + "\n"
     assert_same(text, openmetrics=False)
     assert_same(text, openmetrics=True)
+    assert_same(text + "# EOF\n", openmetrics=True)
+
+
+@PROPERTY
+@given(
+    st.sampled_from(["counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset"]), lines_of_tokens
+)
+def test_random_samples_of_each_type_as_the_peer(typ: str, lines: list[str]) -> None:
+    text = f"# TYPE a {typ}\n" + "\n".join(lines) + "\n"
+    assert_same(text, openmetrics=False)
     assert_same(text + "# EOF\n", openmetrics=True)
 
 

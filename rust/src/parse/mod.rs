@@ -316,8 +316,10 @@ pub(crate) fn unquote_unescape(text: &str) -> ParseResult<(Cow<'_, str>, bool)> 
     Ok((unescape(text), quoted))
 }
 
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+/// `^[a-zA-Z_:][a-zA-Z0-9_:]*$` as Python's `re.match` reads it: `$` also matches before one
+/// final newline, so `"a\n"` passes.
 pub(crate) fn is_legacy_metric_name(name: &str) -> bool {
+    let name = name.strip_suffix('\n').unwrap_or(name);
     let mut bytes = name.bytes();
     match bytes.next() {
         Some(first) if first.is_ascii_alphabetic() || first == b'_' || first == b':' => {}
@@ -542,6 +544,15 @@ mod tests {
         assert!(parse_labels(r#",a="1""#, true).is_err());
         assert!(parse_labels(r#"a="1",,"#, false).is_err());
         assert!(parse_labels(r#"__x="1""#, false).is_err());
+    }
+
+    #[test]
+    fn legacy_names_as_pythons_regex_matches_them() {
+        assert!(is_legacy_metric_name("a:b_1"));
+        assert!(is_legacy_metric_name("a\n"));
+        assert!(!is_legacy_metric_name("a\n\n"));
+        assert!(!is_legacy_metric_name("\n"));
+        assert!(!is_legacy_metric_name("1a"));
     }
 
     #[test]

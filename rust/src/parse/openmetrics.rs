@@ -348,7 +348,10 @@ fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample<'_>>> 
             native_histogram: Some(Box::new(parse_native_histogram(value_text)?)),
         }));
     }
-    let name = Cow::Borrowed(before(text, value_start.checked_sub(1)));
+    // Python's `text[:start - 1]`: the character before the `{` dropped, whatever its width.
+    let mut before_value = text[..value_start].chars();
+    before_value.next_back();
+    let name = Cow::Borrowed(before_value.as_str());
     if ends_with_suffix(&name) {
         return Err(invalid(format!("the sample name of a native histogram should have no suffixes: {name}")));
     }
@@ -552,17 +555,18 @@ fn check_histogram(samples: &[Sample], name: &str) -> ParseResult<()> {
     let mut state = GroupState::default();
     for sample in samples {
         let suffix = suffix_after(&sample.name, name);
-        let g = group_of(sample, name, "histogram");
         if suffix.is_empty() {
             continue;
         }
-        if group.as_ref() != Some(&g) || sample.timestamp != timestamp {
+        // A native histogram without labels has `labels=None`, a group of None, as at the start.
+        let g = sample.labels.as_ref().map(|_| group_of(sample, name, "histogram"));
+        if group != g || sample.timestamp != timestamp {
             if group.is_some() {
                 checks(&state)?;
             }
             state = GroupState::default();
         }
-        group = Some(g);
+        group = g;
         timestamp = sample.timestamp.clone();
         let value = sample.value_f64();
         match suffix {
@@ -929,6 +933,13 @@ mod tests {
         refused("# TYPE a gauge\na{x=\"1\"} 1\na{x=\"2\"} 1\na{x=\"1\"} 1\n# EOF\n");
         assert_eq!(only("a 1 1e3\n# EOF\n")[0].samples[0].timestamp, Some(Stamp::Float(1000.0)));
         assert!(matches!(refused("# TYPE a histogram\na {count:1}\n# EOF\n"), ParseError::Key(_)));
+    }
+
+    #[test]
+    fn native_histogram_name_drops_a_wide_character_before_the_brace() {
+        let families =
+            only("# TYPE a histogram\na x\u{e9}{count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n");
+        assert_eq!(families[0].samples[0].name, "a x");
     }
 
     #[test]

@@ -185,6 +185,33 @@ pub struct Parsed<'a> {
     pub error: Option<ParseError>,
 }
 
+/// Python's `repr()` of a string, as its error messages quote values: single quotes unless
+/// the text holds one and no double quote; backslash, quote, `\t`, `\n`, `\r` escaped, other
+/// control characters as `\xNN`.
+pub(crate) fn py_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 /// Python's `str.isspace()` for one character (Unicode White_Space plus the ASCII separators
 /// 0x1c..0x1f, which Python counts too).
 pub(crate) fn is_python_space(c: char) -> bool {
@@ -370,6 +397,9 @@ fn next_term(text: &str, openmetrics: bool) -> ParseResult<(&str, &str, &str)> {
 /// A label set's inside (between the braces), as `parse_labels(labels_string, openmetrics)`:
 /// pairs in order, a bare quoted term standing for `__name__`.
 pub fn parse_labels(labels_string: &str, openmetrics: bool) -> ParseResult<Labels<'_>> {
+    if openmetrics && py_strip(labels_string).starts_with(',') {
+        return Err(invalid(format!("leading comma: {labels_string}")));
+    }
     parse_labels_inner(labels_string, openmetrics).map_err(|_| invalid(format!("Invalid labels: {labels_string}")))
 }
 
@@ -488,14 +518,14 @@ pub(crate) fn python_float(text: &str) -> Option<f64> {
 /// `_parse_value`: `int()` first, then `float()`; whitespace or `_` inside is refused.
 pub(crate) fn parse_value(value: &str) -> ParseResult<Number> {
     if value != py_strip(value) || value.contains('_') {
-        return Err(invalid(format!("Invalid value: {value:?}")));
+        return Err(invalid(format!("Invalid value: {}", py_repr(value))));
     }
     if let Some(number) = python_int(value) {
         return Ok(number);
     }
     match python_float(value) {
         Some(float) => Ok(Number::Float(float)),
-        None => Err(invalid(format!("could not convert string to float: {value:?}"))),
+        None => Err(invalid(format!("could not convert string to float: {}", py_repr(value)))),
     }
 }
 
@@ -568,6 +598,13 @@ mod tests {
         assert!(parse_value("infinit").is_err());
         assert!(parse_value("0x10").is_err());
         assert!(parse_value("").is_err());
+    }
+
+    #[test]
+    fn repr_as_python_quotes() {
+        assert_eq!(py_repr("1_0"), "'1_0'");
+        assert_eq!(py_repr("it's"), "\"it's\"");
+        assert_eq!(py_repr("a'\"\\\n\r\u{1}é"), "'a\\'\"\\\\\\n\\r\\x01é'");
     }
 
     #[test]

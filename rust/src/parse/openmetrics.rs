@@ -16,8 +16,8 @@ use smallvec::SmallVec;
 
 use super::{
     invalid, is_legacy_metric_name, last_unquoted, lines, name_from_labels, next_unquoted, parse_labels, parse_value,
-    py_strip, python_float, python_int, split_quoted, unquote_unescape, Exemplar, Family, NativeHistogram, Number,
-    ParseError, ParseResult, Parsed, Sample, Stamp,
+    py_repr, py_strip, python_float, python_int, split_quoted, unquote_unescape, Exemplar, Family, NativeHistogram,
+    Number, ParseError, ParseResult, Parsed, Sample, Stamp,
 };
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
@@ -73,7 +73,8 @@ fn unescape_help(text: &str) -> String {
 
 /// Only `+Inf` must be written canonically (as `+Inf`) in `le` and `quantile`.
 fn is_uncanonical_number(text: &str) -> ParseResult<bool> {
-    let value = python_float(text).ok_or_else(|| invalid(format!("could not convert string to float: {text:?}")))?;
+    let value =
+        python_float(text).ok_or_else(|| invalid(format!("could not convert string to float: {}", py_repr(text))))?;
     Ok(value == f64::INFINITY && text != "+Inf")
 }
 
@@ -83,7 +84,7 @@ fn parse_timestamp(text: &str) -> ParseResult<Option<Stamp>> {
         return Ok(None);
     }
     if text != py_strip(text) || text.contains('_') {
-        return Err(invalid(format!("Invalid timestamp: {text:?}")));
+        return Err(invalid(format!("Invalid timestamp: {}", py_repr(text))));
     }
     if let Some(sec) = python_int(text) {
         return Ok(Some(Stamp::Exact { sec: whole_seconds(sec)?, nsec: 0 }));
@@ -93,17 +94,15 @@ fn parse_timestamp(text: &str) -> ParseResult<Option<Stamp>> {
         while padded.chars().count() < 9 {
             padded.push('0');
         }
-        if let (Some(sec), Some(Number::Int(nsec))) = (python_int(whole), python_int(&padded)) {
-            if !(0..1_000_000_000).contains(&nsec) {
-                return Err(invalid(format!("Invalid value for nanoseconds in Timestamp: {nsec}")));
-            }
+        // A negative fraction makes `Timestamp()` raise, which sends upstream to `float()` too.
+        if let (Some(sec), Some(Number::Int(nsec @ 0..1_000_000_000))) = (python_int(whole), python_int(&padded)) {
             return Ok(Some(Stamp::Exact { sec: whole_seconds(sec)?, nsec }));
         }
     }
     match python_float(text) {
         Some(value) if value.is_finite() => Ok(Some(Stamp::Float(value))),
-        Some(_) => Err(invalid(format!("Invalid timestamp: {text:?}"))),
-        None => Err(invalid(format!("could not convert string to float: {text:?}"))),
+        Some(_) => Err(invalid(format!("Invalid timestamp: {}", py_repr(text)))),
+        None => Err(invalid(format!("could not convert string to float: {}", py_repr(text)))),
     }
 }
 
@@ -326,7 +325,8 @@ fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample<'_>>> 
         let mut name = Cow::Borrowed(&text[..labels_start]);
         if ends_with_suffix(&name) {
             return Err(invalid(format!(
-                "the sample name of a native histogram with labels should have no suffixes: {name}"
+                "('the sample name of a native histogram with labels should have no suffixes', {})",
+                py_repr(&name)
             )));
         }
         let mut labels_or_none = Some(());
@@ -353,7 +353,10 @@ fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample<'_>>> 
     before_value.next_back();
     let name = Cow::Borrowed(before_value.as_str());
     if ends_with_suffix(&name) {
-        return Err(invalid(format!("the sample name of a native histogram should have no suffixes: {name}")));
+        return Err(invalid(format!(
+            "('the sample name of a native histogram should have no suffixes', {})",
+            py_repr(&name)
+        )));
     }
     let histogram = parse_native_histogram(value_text)?;
     Ok(Some(Sample {
@@ -373,15 +376,15 @@ static DELTAS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(positive_deltas|negative_deltas):\[(-?\d+(?:,-?\d+)*)\]").expect("valid regex"));
 
 fn int_field(text: &str) -> ParseResult<Number> {
-    python_int(text).ok_or_else(|| invalid(format!("invalid literal for int() with base 10: {text:?}")))
+    python_int(text).ok_or_else(|| invalid(format!("invalid literal for int() with base 10: {}", py_repr(text))))
 }
 
 fn float_field(text: &str) -> ParseResult<f64> {
-    python_float(text).ok_or_else(|| invalid(format!("could not convert string to float: {text:?}")))
+    python_float(text).ok_or_else(|| invalid(format!("could not convert string to float: {}", py_repr(text))))
 }
 
 fn small_int(text: &str) -> ParseResult<i64> {
-    text.parse::<i64>().map_err(|_| invalid(format!("invalid literal for int() with base 10: {text:?}")))
+    text.parse::<i64>().map_err(|_| invalid(format!("invalid literal for int() with base 10: {}", py_repr(text))))
 }
 
 /// `_parse_nh_struct`: the fields found anywhere in the text (the last of a name wins).
@@ -392,7 +395,7 @@ fn parse_native_histogram(text: &str) -> ParseResult<NativeHistogram> {
             .filter(|captures| &captures[1] == name)
             .last()
             .map(|captures| captures.get(2).expect("group 2").as_str())
-            .ok_or_else(|| ParseError::Key(format!("'{name}'")))
+            .ok_or_else(|| ParseError::Key(name.to_owned()))
     };
     let count = int_field(field("count")?)?;
     let sum = float_field(field("sum")?)?;

@@ -6,8 +6,9 @@
 use std::borrow::Cow;
 
 use super::{
-    invalid, is_legacy_metric_name, lines, name_from_labels, next_unquoted, parse_labels, parse_value, py_strip,
-    split_quoted, unquote_unescape, Family, Number, ParseError, ParseResult, Parsed, Sample, Stamp, ASCII_WHITESPACE,
+    invalid, is_legacy_metric_name, lines, name_from_labels, next_unquoted, parse_labels, parse_value, py_repr,
+    py_strip, split_quoted, unquote_unescape, Family, Number, ParseError, ParseResult, Parsed, Sample, Stamp,
+    ASCII_WHITESPACE,
 };
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
@@ -201,7 +202,7 @@ fn parse_value_and_timestamp(text: &str) -> ParseResult<(Number, Option<Stamp>)>
     let separator = if text.contains(' ') { ' ' } else { '\t' };
     let mut values = text.split(separator).map(py_strip).filter(|value| !value.is_empty());
     let Some(first) = values.next() else {
-        return Err(ParseError::Value(format!("could not convert string to float: {text:?}")));
+        return Err(ParseError::Value(format!("could not convert string to float: {}", py_repr(text))));
     };
     let value = parse_value(first)?;
     let timestamp = match values.next_back() {

@@ -498,11 +498,12 @@ pub(crate) fn python_int(text: &str) -> Option<Number> {
 pub(crate) fn python_float(text: &str) -> Option<f64> {
     let text = py_strip(text);
     let body = text.strip_prefix(['+', '-']).unwrap_or(text);
-    let lower = body.to_ascii_lowercase();
-    let special = match lower.as_str() {
-        "inf" | "infinity" => Some(f64::INFINITY),
-        "nan" => Some(f64::NAN),
-        _ => None,
+    let special = if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
+        Some(f64::INFINITY)
+    } else if body.eq_ignore_ascii_case("nan") {
+        Some(f64::NAN)
+    } else {
+        None
     };
     if let Some(value) = special {
         return Some(if text.starts_with('-') { -value } else { value });

@@ -90,7 +90,7 @@ golden-update: build ## Rewrite tests/golden from the current encoders (review t
 	OBSAGENT_GOLDEN_UPDATE=1 $(PYTHON) -m pytest -q tests/test_exposition.py tests/test_node.py -k golden
 
 .PHONY: bench
-bench: build-release peers ## obsagent beside prometheus_client (single and multiprocess), node_exporter, nvidia-ml-py and two FastAPI instrumentations, same run, as ratios
+bench: build-release peers ## obsagent beside prometheus_client (single and multiprocess, and its text parsers), node_exporter, nvidia-ml-py and two FastAPI instrumentations, same run, as ratios
 	$(PYTHON) benches/python/bench_clients.py
 	$(PYTHON) benches/python/bench_node.py
 	$(PYTHON) benches/python/bench_gpu.py
@@ -98,16 +98,18 @@ bench: build-release peers ## obsagent beside prometheus_client (single and mult
 	$(PYTHON) benches/python/bench_multiprocess.py
 	cargo bench --no-default-features --bench encode -- --quick
 	$(PYTHON) benches/python/bench_remote_write.py
+	$(PYTHON) benches/python/bench_parse.py
 
 .PHONY: test-outage
 test-outage: build-release peers ## Remote write's 30 s receiver outage with the daemon and a Python writer SIGKILLed twice (make test runs it with 8 s)
 	OBSAGENT_OUTAGE_SECONDS=30 $(PYTHON) -m pytest -q -s tests/test_remote_write_disk.py -k killed
 
 .PHONY: fuzz
-fuzz: build ## Property tests with many cases: textfile and web-config parsers, HTTP requests, query decoding, expositions read back by prometheus_client
+fuzz: build ## Property tests with many cases: textfile and web-config parsers, HTTP requests, query decoding, expositions read back by prometheus_client, the text parsers against its own
 	PROPTEST_CASES=50000 cargo test --release --no-default-features --test fuzz_parsers
 	PROPTEST_CASES=200000 cargo test --release --no-default-features --lib serve::tests
-	OBSAGENT_PROPERTY_EXAMPLES=5000 $(PYTHON) -m pytest -q tests/test_property.py
+	OBSAGENT_PROPERTY_EXAMPLES=5000 $(PYTHON) -m pytest -q tests/test_property.py tests/test_parser.py
+	PROPTEST_CASES=50000 cargo test --release --no-default-features --test parse_never_panics
 
 .PHONY: lint
 lint: build-release ## cargo fmt --check, clippy -D warnings, ruff, stubtest (against the release build, as `make test` leaves it)

@@ -12,6 +12,7 @@ pub mod log;
 pub mod metric;
 pub mod multiprocess;
 pub mod number;
+pub mod parse;
 pub mod push;
 pub mod region;
 pub mod registry;

@@ -5,6 +5,7 @@ mod error;
 mod gpu;
 mod metric;
 mod multiprocess;
+mod parse;
 mod push;
 mod registry;
 mod serve;
@@ -20,6 +21,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     registry::register(module)?;
     serve::register(module)?;
     multiprocess::register(module)?;
+    parse::register(module)?;
     module.add_function(wrap_pyfunction!(validate_metric_name, module)?)?;
     module.add_function(wrap_pyfunction!(validate_label_name, module)?)?;
     Ok(())

@@ -5,17 +5,31 @@
 //! bytes as they are, and a lookup compares incoming values against them without unescaping
 //! (see [`rendered_matches`]). Keeping one string per series instead of values plus a rendered
 //! copy is what keeps a labeled series well under 200 bytes.
+//!
+//! Names a client registers follow prometheus_client 0.26's scheme: any UTF-8 name by default,
+//! the classic charset only under legacy validation ([`set_legacy_validation`], process-wide
+//! as in prometheus_client). What the daemon reads from elsewhere (textfiles, remote-write
+//! labels) is held to the classic charset always ([`validate_metric_name`]).
 
 use crate::error::{Error, Result};
 use crate::escape;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static LEGACY_VALIDATION: AtomicBool = AtomicBool::new(false);
+
+/// Turns legacy validation on (client names must be classic) or off (any UTF-8 name).
+pub fn set_legacy_validation(legacy: bool) {
+    LEGACY_VALIDATION.store(legacy, Ordering::Relaxed);
+}
+
+/// Whether client names must be in the classic charset.
+pub fn legacy_validation() -> bool {
+    LEGACY_VALIDATION.load(Ordering::Relaxed)
+}
 
 /// Checks a metric name against the legacy Prometheus set `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn validate_metric_name(name: &str) -> Result<()> {
-    let valid = name
-        .bytes()
-        .enumerate()
-        .all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || b == b':' || (i > 0 && b.is_ascii_digit()));
-    if valid && !name.is_empty() {
+    if escape::is_classic_metric_name(name) {
         Ok(())
     } else {
         Err(Error::InvalidMetricName(name.to_owned()))
@@ -24,12 +38,29 @@ pub fn validate_metric_name(name: &str) -> Result<()> {
 
 /// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*`; names starting with `__` are reserved.
 pub fn validate_label_name(name: &str) -> Result<()> {
-    let valid =
-        name.bytes().enumerate().all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit()));
-    if valid && !name.is_empty() && !name.starts_with("__") {
+    if escape::is_classic_label_name(name) && !name.starts_with("__") {
         Ok(())
     } else {
         Err(Error::InvalidLabelName(name.to_owned()))
+    }
+}
+
+/// Checks a metric name a client registers: not empty, and classic under legacy validation.
+pub fn check_metric_name(name: &str) -> Result<()> {
+    if legacy_validation() || name.is_empty() {
+        validate_metric_name(name)
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a label name a client registers: not empty, not reserved (`__`), and classic under
+/// legacy validation.
+pub fn check_label_name(name: &str) -> Result<()> {
+    if legacy_validation() || name.is_empty() || name.starts_with("__") {
+        validate_label_name(name)
+    } else {
+        Ok(())
     }
 }
 
@@ -125,6 +156,23 @@ mod tests {
             let err = validate_metric_name(bad).unwrap_err().to_string();
             assert!(err.contains("Invalid metric name"), "{err}");
         }
+    }
+
+    #[test]
+    fn client_names_follow_the_validation_scheme() {
+        // One test toggles the process-wide flag, so the two schemes never race each other.
+        set_legacy_validation(false);
+        assert!(check_metric_name("my.metric 😱").is_ok());
+        assert!(check_label_name("label.with:colon").is_ok());
+        assert!(check_metric_name("").is_err());
+        assert!(check_label_name("__reserved").is_err());
+        assert!(check_label_name("").is_err());
+        set_legacy_validation(true);
+        assert!(check_metric_name("my.metric").is_err());
+        assert!(check_label_name("a:b").is_err());
+        assert!(check_metric_name("a:b").is_ok());
+        set_legacy_validation(false);
+        assert!(validate_metric_name("my.metric").is_err(), "the daemon's own check stays classic");
     }
 
     #[test]

@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from . import _native
-from ._scrape import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # `X as X`: re-exported
 from ._scrape import ALLOWUTF8, CONTENT_TYPE_PLAIN_0_0_4, as_registry, generate_latest
+from ._scrape import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # `X as X`: re-exported
 from ._scrape import CONTENT_TYPE_PLAIN_1_0_0 as CONTENT_TYPE_PLAIN_1_0_0
 from ._scrape import bake_output as _bake_output  # noqa: F401 (prometheus_client's name, which tests use)
 from ._scrape import choose_encoder as choose_encoder

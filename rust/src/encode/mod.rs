@@ -246,7 +246,10 @@ impl FamilySink for Encoder<'_> {
         match self.format {
             Format::Text => text::write_family(out, family, created, cumulative, naming),
             Format::OpenMetrics => openmetrics::write_family(out, family, created, cumulative, naming),
-            Format::Protobuf => protobuf::write_family(out, family, cumulative),
+            Format::Protobuf => match naming {
+                Naming::Classic => protobuf::write_family(out, family, cumulative),
+                Naming::Escaped(..) => protobuf::write_snapshot(out, &classic_names(&family.snapshot(false))),
+            },
         }
     }
 
@@ -254,9 +257,42 @@ impl FamilySink for Encoder<'_> {
         match self.format {
             Format::Text => text::write_snapshot_escaped(&mut self.out, family, self.escaping),
             Format::OpenMetrics => openmetrics::write_snapshot(&mut self.out, family, self.escaping),
-            Format::Protobuf => protobuf::write_snapshot(&mut self.out, family),
+            Format::Protobuf if has_classic_names(family) => protobuf::write_snapshot(&mut self.out, family),
+            Format::Protobuf => protobuf::write_snapshot(&mut self.out, &classic_names(family)),
         }
     }
+}
+
+/// Whether every name of a family given as samples is in the classic charset.
+fn has_classic_names(family: &MetricFamily) -> bool {
+    is_classic_metric_name(&family.name)
+        && family
+            .samples
+            .iter()
+            .all(|s| is_classic_metric_name(&s.name) && s.labels.iter().all(|(label, _)| is_classic_label_name(label)))
+}
+
+/// `family` with its names escaped with `underscores`: protobuf has no quoting, and a scraper
+/// asking for it (Prometheus 2) refuses the whole scrape for one name outside the charset.
+fn classic_names(family: &MetricFamily) -> MetricFamily {
+    let escaped = |name: &str, label: bool| -> Text {
+        let mut out = Vec::with_capacity(name.len());
+        if label {
+            escape::label_name(&mut out, name, Escaping::Underscores);
+        } else {
+            escape::metric_name(&mut out, name, Escaping::Underscores);
+        }
+        String::from_utf8(out).expect("escaping keeps UTF-8").into()
+    };
+    let mut classic = family.clone();
+    classic.name = escaped(&family.name, false);
+    for sample in &mut classic.samples {
+        sample.name = escaped(&sample.name, false);
+        for (label, _) in &mut sample.labels {
+            *label = escaped(label, true);
+        }
+    }
+    classic
 }
 
 /// How a native family's names are written: copied (classic names under a scheme that keeps
@@ -440,18 +476,27 @@ pub fn write_series_name(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &s
 
 /// Appends a sample line up to its value.
 #[inline(always)]
-fn write_line_start(out: &mut Vec<u8>, naming: Naming<'_>, name: &str, suffix: &str, labels: &str, extra: Extra<'_>) {
-    match naming {
-        Naming::Classic => write_series_name(out, name, suffix, labels, extra),
-        Naming::Escaped(escaping, names) => {
-            let pairs = rendered_pairs(labels, names).chain(extra_pairs(&extra));
-            write_escaped_series_name(out, &[name, suffix].concat(), escaping, pairs);
-        }
-    }
+fn write_line_start(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, extra: Extra<'_>) {
+    write_series_name(out, name, suffix, labels, extra);
+    out.push(b' ');
+}
+
+/// Appends a sample line up to its value, its names escaped.
+fn write_escaped_line_start(
+    out: &mut Vec<u8>,
+    (escaping, names): (Escaping, &[String]),
+    name: &str,
+    suffix: &str,
+    labels: &str,
+    extra: Extra<'_>,
+) {
+    let pairs = rendered_pairs(labels, names).chain(extra_pairs(&extra));
+    write_escaped_series_name(out, &[name, suffix].concat(), escaping, pairs);
     out.push(b' ');
 }
 
 /// Appends every sample line of one native series (`_created` aside).
+#[inline(always)]
 fn write_series(
     out: &mut Vec<u8>,
     family: &Family,
@@ -460,9 +505,41 @@ fn write_series(
     cumulative: &mut Vec<u64>,
     naming: Naming<'_>,
 ) {
+    match naming {
+        Naming::Classic => write_classic_series(out, family, series, style, cumulative),
+        Naming::Escaped(escaping, names) => {
+            write_escaped_series(out, family, series, style, cumulative, (escaping, names))
+        }
+    }
+}
+
+/// [`write_series`] for classic names: the scrape's hot loop, bytes copied as rendered.
+#[inline(always)]
+fn write_classic_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Style, cumulative: &mut Vec<u64>) {
     let (name, labels) = (family.meta().name.as_str(), series.labels());
     for Line { suffix, extra, value } in family.read(series, cumulative).lines() {
-        write_line_start(out, naming, name, suffix, labels, extra);
+        write_line_start(out, name, suffix, labels, extra);
+        match value {
+            Value::Count(count) => number::write_count(out, count),
+            Value::Float(value) => (style.float)(out, value),
+        }
+        out.push(b'\n');
+    }
+}
+
+/// [`write_series`] for names that need escaping, kept out of the hot loop.
+#[inline(never)]
+fn write_escaped_series(
+    out: &mut Vec<u8>,
+    family: &Family,
+    series: &Series,
+    style: &Style,
+    cumulative: &mut Vec<u64>,
+    escaped: (Escaping, &[String]),
+) {
+    let (name, labels) = (family.meta().name.as_str(), series.labels());
+    for Line { suffix, extra, value } in family.read(series, cumulative).lines() {
+        write_escaped_line_start(out, escaped, name, suffix, labels, extra);
         match value {
             Value::Count(count) => number::write_count(out, count),
             Value::Float(value) => (style.float)(out, value),
@@ -473,7 +550,12 @@ fn write_series(
 
 /// Appends a series' `_created` line.
 fn write_created(out: &mut Vec<u8>, name: &str, series: &Series, style: &Style, naming: Naming<'_>) {
-    write_line_start(out, naming, name, "_created", series.labels(), Extra::None);
+    match naming {
+        Naming::Classic => write_line_start(out, name, "_created", series.labels(), Extra::None),
+        Naming::Escaped(escaping, names) => {
+            write_escaped_line_start(out, (escaping, names), name, "_created", series.labels(), Extra::None)
+        }
+    }
     (style.float)(out, series.created());
     out.push(b'\n');
 }

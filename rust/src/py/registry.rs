@@ -43,7 +43,7 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
             name: sample.getattr("name")?.extract::<String>()?.into(),
             labels: labels
                 .iter()
-                .map(|(k, v)| Ok((k.extract::<String>()?.into(), v.extract::<String>()?.into())))
+                .map(|(k, v)| Ok((k.extract::<String>()?.into(), label_value(&v)?.into())))
                 .collect::<PyResult<_>>()?,
             value: as_float(&sample.getattr("value")?)?,
             timestamp: match sample.getattr("timestamp")? {
@@ -53,6 +53,15 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
         });
     }
     Ok(family)
+}
+
+/// A sample's label value, which must be a `str`: anything else is the `AttributeError`
+/// prometheus_client's exposition raises for it (it calls `str` methods on the value).
+fn label_value(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    value.extract::<String>().map_err(|_| {
+        let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        pyo3::exceptions::PyAttributeError::new_err(format!("label value {value} is a {kind}, not a str"))
+    })
 }
 
 /// A sample value as Python's `float()` reads it (numbers, and strings such as `"1.5"`), raising
@@ -442,12 +451,34 @@ impl PyRegistry {
         Ok(())
     }
 
-    /// Every family as `(name, documentation, type, unit, samples)` tuples.
+    /// Every family in registration order: `(name, documentation, type, unit, samples)` tuples,
+    /// and what a Python collector's `collect()` yields as it is, unchecked, as prometheus_client's
+    /// `registry.collect()` gives it (a scrape checks it as it encodes it).
     #[pyo3(signature = (created = false))]
     fn collect<'py>(&self, py: Python<'py>, created: bool) -> PyResult<Bound<'py, PyList>> {
         let options = Options { created, ..Options::default() };
-        let families = self.inner.collect(&options).map_err(|err| self.raised(err))?;
-        PyList::new(py, families.iter().map(|f| family_to_py(py, f)).collect::<PyResult<Vec<_>>>()?)
+        let python = self.python.lock().clone();
+        let out = PyList::empty(py);
+        for entry in self.inner.entries() {
+            let mut families = Vec::new();
+            match entry {
+                Entry::Collector(collector) => {
+                    let own = python.iter().find(|c| std::ptr::addr_eq(Arc::as_ptr(&collector), Arc::as_ptr(*c)));
+                    if let Some(own) = own {
+                        for metric in own.object.bind(py).call_method0("collect")?.try_iter()? {
+                            out.append(metric?)?;
+                        }
+                        continue;
+                    }
+                    collector.collect(&options, &mut families).map_err(|err| self.raised(err))?;
+                }
+                Entry::Family(family) => families.push(family.snapshot(options.created)),
+            }
+            for family in &families {
+                out.append(family_to_py(py, family)?)?;
+            }
+        }
+        Ok(out)
     }
 
     /// Renders text (or OpenMetrics, or delimited protobuf) with the GIL released, names outside

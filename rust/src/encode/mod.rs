@@ -631,6 +631,50 @@ mod tests {
         );
     }
 
+    fn utf8_registry() -> Registry {
+        use crate::metric::{counter, Kind};
+        let registry = Registry::new();
+        let family = Family::new("my.requests", "Help.", "", Kind::Counter, vec!["a.b".into(), "c".into()]).unwrap();
+        counter::inc_integer(family.labels(&["x\"y", "z"]).unwrap().cells(), 3);
+        registry.register_family(family).unwrap();
+        let classic = Family::new("classic", "C.", "", Kind::Counter, vec!["k_k".into()]).unwrap();
+        counter::inc_integer(classic.labels(&["v"]).unwrap().cells(), 1);
+        registry.register_family(classic).unwrap();
+        registry
+    }
+
+    fn encoded(format: Format, escaping: Escaping) -> String {
+        let options = Options { created: false, ..Options::default() };
+        String::from_utf8_lossy(&encode_escaped(&utf8_registry(), format, escaping, &options).unwrap()).into_owned()
+    }
+
+    #[test]
+    fn names_outside_the_charset_are_written_in_the_escaping_asked_for() {
+        let text = encoded(Format::Text, Escaping::AllowUtf8);
+        assert!(
+            text.starts_with("# HELP \"my.requests_total\" Help.\n# TYPE \"my.requests_total\" counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("\n{\"my.requests_total\",\"a.b\"=\"x\\\"y\",c=\"z\"} 3.0\n"), "{text}");
+        assert!(text.contains("\nclassic_total{k_k=\"v\"} 1.0\n"), "{text}");
+        let text = encoded(Format::Text, Escaping::Underscores);
+        assert!(text.contains("\nmy_requests_total{a_b=\"x\\\"y\",c=\"z\"} 3.0\n"), "{text}");
+        let text = encoded(Format::Text, Escaping::Dots);
+        assert!(text.contains("\nmy_dot_requests__total{a_dot_b=\"x\\\"y\",c=\"z\"} 3.0\n"), "{text}");
+        assert!(text.contains("\nclassic__total{k__k=\"v\"} 1.0\n"), "dots rewrites classic names too: {text}");
+        let text = encoded(Format::Text, Escaping::Values);
+        assert!(text.contains("\nU__my_2e_requests__total{U__a_2e_b=\"x\\\"y\",c=\"z\"} 3.0\n"), "{text}");
+        let om = encoded(Format::OpenMetrics, Escaping::AllowUtf8);
+        assert!(om.starts_with("# HELP \"my.requests\" Help.\n# TYPE \"my.requests\" counter\n"), "{om}");
+        assert!(om.contains("\n{\"my.requests_total\",\"a.b\"=\"x\\\"y\",c=\"z\"} 3.0\n"), "{om}");
+    }
+
+    #[test]
+    fn protobuf_names_are_written_with_underscores() {
+        let body = encoded(Format::Protobuf, Escaping::AllowUtf8);
+        assert!(body.contains("my_requests_total") && body.contains("a_b") && !body.contains("my.requests"));
+    }
+
     #[test]
     fn gzip_is_detected_and_round_trips() {
         assert!(accepts_gzip(Some("deflate, gzip")));

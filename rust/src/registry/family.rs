@@ -498,7 +498,8 @@ mod tests {
         let empty = Family::declare(&Declaration::default(), Kind::Counter, vec![]).err().unwrap().to_string();
         assert_eq!(empty, "Metric name should not be empty");
         assert!(Family::new("c", "", "", Kind::Counter, vec!["a".into(), "a".into()]).is_err());
-        assert!(Family::new("c-d", "", "", Kind::Counter, vec![]).is_err());
+        assert!(Family::new("c", "", "", Kind::Counter, vec!["__x".into()]).is_err());
+        assert!(Family::new("c-d.é", "", "", Kind::Counter, vec!["a.b".into()]).is_ok(), "any UTF-8 name");
     }
 
     #[test]

@@ -495,27 +495,9 @@ fn write_escaped_line_start(
     out.push(b' ');
 }
 
-/// Appends every sample line of one native series (`_created` aside).
-#[inline(always)]
-fn write_series(
-    out: &mut Vec<u8>,
-    family: &Family,
-    series: &Series,
-    style: &Style,
-    cumulative: &mut Vec<u64>,
-    naming: Naming<'_>,
-) {
-    match naming {
-        Naming::Classic => write_classic_series(out, family, series, style, cumulative),
-        Naming::Escaped(escaping, names) => {
-            write_escaped_series(out, family, series, style, cumulative, (escaping, names))
-        }
-    }
-}
-
-/// [`write_series`] for classic names: the scrape's hot loop, bytes copied as rendered.
-#[inline(always)]
-fn write_classic_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Style, cumulative: &mut Vec<u64>) {
+/// Appends every sample line of one native series (`_created` aside), names as rendered: the
+/// scrape's hot loop.
+fn write_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Style, cumulative: &mut Vec<u64>) {
     let (name, labels) = (family.meta().name.as_str(), series.labels());
     for Line { suffix, extra, value } in family.read(series, cumulative).lines() {
         write_line_start(out, name, suffix, labels, extra);
@@ -549,13 +531,21 @@ fn write_escaped_series(
 }
 
 /// Appends a series' `_created` line.
-fn write_created(out: &mut Vec<u8>, name: &str, series: &Series, style: &Style, naming: Naming<'_>) {
-    match naming {
-        Naming::Classic => write_line_start(out, name, "_created", series.labels(), Extra::None),
-        Naming::Escaped(escaping, names) => {
-            write_escaped_line_start(out, (escaping, names), name, "_created", series.labels(), Extra::None)
-        }
-    }
+fn write_created(out: &mut Vec<u8>, name: &str, series: &Series, style: &Style) {
+    write_line_start(out, name, "_created", series.labels(), Extra::None);
+    (style.float)(out, series.created());
+    out.push(b'\n');
+}
+
+/// [`write_created`] with names escaped.
+fn write_escaped_created(
+    out: &mut Vec<u8>,
+    name: &str,
+    series: &Series,
+    style: &Style,
+    escaped: (Escaping, &[String]),
+) {
+    write_escaped_line_start(out, escaped, name, "_created", series.labels(), Extra::None);
     (style.float)(out, series.created());
     out.push(b'\n');
 }

@@ -2,7 +2,10 @@
 //! under the family name with `# UNIT`, HELP escaping `"` too, `_created` right after its
 //! series, numbers as prometheus_client prints them (`1.0`, counts too), timestamps in seconds, `# EOF` at the end.
 
-use super::{write_created, write_meta_name, write_sample_series, write_series, Escaping, Naming, Style};
+use super::{
+    write_created, write_escaped_created, write_escaped_series, write_meta_name, write_sample_series, write_series,
+    Escaping, Naming, Style,
+};
 use crate::number;
 use crate::registry::{Family, MetricFamily};
 
@@ -30,17 +33,26 @@ fn write_header(out: &mut Vec<u8>, name: &str, help: &str, kind: &str, unit: &st
 /// Appends a native family, each series followed by its `_created` line when `created`.
 pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulative: &mut Vec<u64>, naming: Naming<'_>) {
     let meta = family.meta();
-    let escaping = match naming {
-        Naming::Classic => Escaping::Underscores,
-        Naming::Escaped(escaping, _) => escaping,
-    };
-    write_header(out, &meta.name, &meta.help, meta.kind.type_name(), &meta.unit, escaping);
-    family.for_each_series(|series| {
-        write_series(out, family, series, &STYLE, cumulative, naming);
-        if created {
-            write_created(out, &meta.name, series, &STYLE, naming);
+    match naming {
+        Naming::Classic => {
+            write_header(out, &meta.name, &meta.help, meta.kind.type_name(), &meta.unit, Escaping::Underscores);
+            family.for_each_series(|series| {
+                write_series(out, family, series, &STYLE, cumulative);
+                if created {
+                    write_created(out, &meta.name, series, &STYLE);
+                }
+            });
         }
-    });
+        Naming::Escaped(escaping, names) => {
+            write_header(out, &meta.name, &meta.help, meta.kind.type_name(), &meta.unit, escaping);
+            family.for_each_series(|series| {
+                write_escaped_series(out, family, series, &STYLE, cumulative, (escaping, names));
+                if created {
+                    write_escaped_created(out, &meta.name, series, &STYLE, (escaping, names));
+                }
+            });
+        }
+    }
 }
 
 /// Appends a family given as samples.

@@ -4,7 +4,10 @@
 //! and Enum become gauges, and `_created` series (when asked for) follow their family as a
 //! gauge family of their own, since this format has no place for them.
 
-use super::{write_created, write_meta_name, write_sample_series, write_series, Escaping, Naming, Style};
+use super::{
+    write_created, write_escaped_created, write_escaped_series, write_meta_name, write_sample_series, write_series,
+    Escaping, Naming, Style,
+};
 use crate::metric::MetricType;
 use crate::number;
 use crate::registry::{Family, MetricFamily, Sample};
@@ -38,16 +41,25 @@ fn announced(kind: MetricType) -> (&'static str, &'static str) {
 /// Appends a native family, with `_created` series when `created`.
 pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulative: &mut Vec<u64>, naming: Naming<'_>) {
     let meta = family.meta();
-    let escaping = match naming {
-        Naming::Classic => Escaping::Underscores,
-        Naming::Escaped(escaping, _) => escaping,
-    };
     let (suffix, kind) = announced(meta.kind.metric_type());
-    write_header(out, &meta.name, suffix, &meta.help, kind, escaping);
-    family.for_each_series(|series| write_series(out, family, series, &STYLE, cumulative, naming));
-    if created {
-        write_header(out, &meta.name, "_created", &meta.help, "gauge", escaping);
-        family.for_each_series(|series| write_created(out, &meta.name, series, &STYLE, naming));
+    match naming {
+        Naming::Classic => {
+            write_header(out, &meta.name, suffix, &meta.help, kind, Escaping::Underscores);
+            family.for_each_series(|series| write_series(out, family, series, &STYLE, cumulative));
+            if created {
+                write_header(out, &meta.name, "_created", &meta.help, "gauge", Escaping::Underscores);
+                family.for_each_series(|series| write_created(out, &meta.name, series, &STYLE));
+            }
+        }
+        Naming::Escaped(escaping, names) => {
+            write_header(out, &meta.name, suffix, &meta.help, kind, escaping);
+            let escaped = (escaping, names);
+            family.for_each_series(|series| write_escaped_series(out, family, series, &STYLE, cumulative, escaped));
+            if created {
+                write_header(out, &meta.name, "_created", &meta.help, "gauge", escaping);
+                family.for_each_series(|series| write_escaped_created(out, &meta.name, series, &STYLE, escaped));
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-"""What a scrape answers: a registry encoded as text 0.0.4 or OpenMetrics, chosen by ``Accept``
-and gzipped by ``Accept-Encoding``, as the native server does it.
+"""What a scrape answers: a registry encoded as text (0.0.4, or 1.0.0 with an escaping),
+OpenMetrics or delimited protobuf, chosen by ``Accept`` (``encode::negotiate`` in the core, the
+native server's own choice) and gzipped by ``Accept-Encoding``.
 
 Below ``exposition``, ``asgi``, ``wsgi`` and ``openmetrics.exposition``, which all serve it;
 ``exposition`` re-exports the public names (prometheus_client's).

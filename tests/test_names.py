@@ -4,6 +4,7 @@ by a protobuf decoder, and by Prometheus 2.42 scraping with native histograms on
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import os
@@ -289,6 +290,31 @@ def test_wsgi_app_serves_protobuf_as_the_server(pair):
     body = b"".join(app(environ, lambda status, headers: answered.update(headers)))
     assert answered["Content-Type"] == PROTOBUF
     assert decode_delimited(body)["my_requests_total"] == {(("code", "200"), ("route_name", "/a")): 3.0}
+
+
+def test_asgi_app_negotiates_escaping_and_protobuf(pair):
+    ours, _ = pair
+    app = obsagent.make_asgi_app(ours)
+
+    def get(accept: str) -> tuple[dict, bytes]:
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/metrics", "headers": [(b"accept", accept.encode())]}
+        asyncio.run(app(scope, receive, send))
+        return {k.decode().lower(): v.decode() for k, v in sent[0]["headers"]}, sent[1]["body"]
+
+    headers, body = get("application/openmetrics-text; version=1.0.0; escaping=allow-utf-8")
+    assert headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+    assert body == openmetrics.generate_latest(ours, "allow-utf-8")
+    headers, body = get(PROMETHEUS_PROTOBUF_ACCEPT)
+    assert headers["content-type"] == PROTOBUF
+    assert decode_delimited(body)["temp__C"] == {(): 21.5}
 
 
 def test_prometheus_with_native_histograms_is_served_protobuf(tmp_path: Path, pair):

@@ -353,3 +353,13 @@ def test_prometheus_with_native_histograms_is_served_protobuf(tmp_path: Path, pa
         server.stop()
         recorder.shutdown()
         recorder.server_close()
+
+
+def test_any_utf8_label_name_reads_back_from_collect_and_labelvalues(registry):
+    counter = obsagent.Counter("odd", "Odd label names.", ['a="b', "c,d"], registry=registry)
+    child = counter.labels('v="w', "z")
+    child.inc()
+    assert registry.get_sample_value("odd_total", {'a="b': 'v="w', "c,d": "z"}) == 1.0
+    assert child._labelvalues == ('v="w', "z")
+    expected = b'odd_total{"a=\\"b"="v=\\"w","c,d"="z"} 1.0\n'
+    assert expected in obsagent.generate_latest(registry, "allow-utf-8")

@@ -139,6 +139,25 @@ pub fn parse_rendered(rendered: &str) -> Vec<(String, String)> {
     pairs
 }
 
+/// Splits a rendered label set back into `(name, value)` pairs by the names it was rendered
+/// with, unescaping the values: unlike [`parse_rendered`], right for any UTF-8 name (one holding
+/// `="` or `,` too).
+pub fn parse_rendered_with<N: AsRef<str>>(rendered: &str, names: &[N]) -> Vec<(String, String)> {
+    let mut pairs = Vec::with_capacity(names.len());
+    let mut rest = rendered;
+    for name in names {
+        let name = name.as_ref();
+        let Some(tail) = rest.strip_prefix(',').unwrap_or(rest).strip_prefix(name).and_then(|t| t.strip_prefix("=\""))
+        else {
+            break;
+        };
+        let Ok((value, taken)) = escape::read_label_value(tail) else { break };
+        pairs.push((name.to_owned(), value));
+        rest = &tail[taken..];
+    }
+    pairs
+}
+
 /// A stable hash of a label-value list, the same whatever the process (never Python's hash,
 /// which is randomized per process). Values are separated by a byte UTF-8 can't contain.
 pub fn hash_values<V: AsRef<str>>(values: &[V]) -> u64 {
@@ -208,6 +227,13 @@ mod tests {
         assert!(!rendered_matches(&rendered, &names, &["x", "ü"]));
         let parsed = parse_rendered(&rendered);
         assert_eq!(parsed, vec![("a".into(), values[0].into()), ("b".into(), "ü".into())]);
+        assert_eq!(parse_rendered_with(&rendered, &names), parsed);
+        let odd = ["a=\"b", "c,d"];
+        let rendered = render_labels(&odd, &["v=\"w", "z"]);
+        assert_eq!(
+            parse_rendered_with(&rendered, &odd),
+            vec![("a=\"b".into(), "v=\"w".into()), ("c,d".into(), "z".into())]
+        );
     }
 
     #[test]

@@ -206,7 +206,8 @@ impl PyMetric {
 
     #[getter]
     fn _labelvalues<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let pairs = self.series.as_ref().map(|s| key::parse_rendered(s.labels())).unwrap_or_default();
+        let names = &self.family.meta().label_names;
+        let pairs = self.series.as_ref().map(|s| key::parse_rendered_with(s.labels(), names)).unwrap_or_default();
         PyTuple::new(py, pairs.into_iter().map(|(_, value)| value))
     }
 

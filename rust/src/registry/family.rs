@@ -437,7 +437,7 @@ impl Family {
         let created = created && self.exposes_created();
         let mut scratch = Vec::new();
         self.for_each_series(|series| {
-            let labels = owned_pairs(key::parse_rendered(series.labels()));
+            let labels = owned_pairs(key::parse_rendered_with(series.labels(), &meta.label_names));
             for line in self.read(series, &mut scratch).lines() {
                 let mut all = labels.clone();
                 all.extend(owned_pairs(key::parse_rendered(&line.extra.rendered())));

@@ -212,11 +212,15 @@ def prometheus(tmp_path) -> Iterator[tuple[str, int]]:
 
 @contextlib.contextmanager
 def running_prometheus(
-    tmp_path: Path, jobs: dict[str, int], rule_file: Path | None = None, job_settings: str = ""
+    tmp_path: Path,
+    jobs: dict[str, int],
+    rule_file: Path | None = None,
+    job_settings: str = "",
+    flags: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """Prometheus on a free loopback port scraping each job's 127.0.0.1:<port> every second (with
     `job_settings`, YAML lines indented for a scrape config, added to each) and evaluating
-    `rule_file` every second; yields its URL."""
+    `rule_file` every second, started with `flags` too; yields its URL."""
     binary = peer("prometheus")
     port = free_port()
     config = tmp_path / "prometheus.yml"
@@ -235,6 +239,7 @@ def running_prometheus(
             f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            *flags,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -3,10 +3,11 @@
 Migration is a changed import: ``from obsagent import Counter, Gauge, Histogram``.
 """
 
-from . import _native, multiprocess
+from . import _native, multiprocess, validation  # noqa: F401 (validation: reads its setting at import)
 from .exposition import (
     CONTENT_TYPE_LATEST,
     CONTENT_TYPE_PLAIN_0_0_4,
+    CONTENT_TYPE_PLAIN_1_0_0,
     basic_auth_handler,
     choose_encoder,
     default_handler,
@@ -56,6 +57,7 @@ multiprocess._enable_from_environment()
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "CONTENT_TYPE_PLAIN_0_0_4",
+    "CONTENT_TYPE_PLAIN_1_0_0",
     "GC_COLLECTOR",
     "PLATFORM_COLLECTOR",
     "PROCESS_COLLECTOR",

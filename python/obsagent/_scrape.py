@@ -1,5 +1,6 @@
-"""What a scrape answers: a registry encoded as text 0.0.4 or OpenMetrics, chosen by ``Accept``
-and gzipped by ``Accept-Encoding``, as the native server does it.
+"""What a scrape answers: a registry encoded as text (0.0.4, or 1.0.0 with an escaping),
+OpenMetrics or delimited protobuf, chosen by ``Accept`` (``encode::negotiate`` in the core, the
+native server's own choice) and gzipped by ``Accept-Encoding``.
 
 Below ``exposition``, ``asgi``, ``wsgi`` and ``openmetrics.exposition``, which all serve it;
 ``exposition`` re-exports the public names (prometheus_client's).
@@ -7,13 +8,16 @@ Below ``exposition``, ``asgi``, ``wsgi`` and ``openmetrics.exposition``, which a
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from . import _native
 from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
 
 CONTENT_TYPE_PLAIN_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
-CONTENT_TYPE_LATEST = CONTENT_TYPE_PLAIN_0_0_4
+CONTENT_TYPE_PLAIN_1_0_0 = "text/plain; version=1.0.0; charset=utf-8"
+#: As in prometheus_client 0.26, the latest text format is 1.0.0 (0.0.4 plus quoted UTF-8 names).
+CONTENT_TYPE_LATEST = CONTENT_TYPE_PLAIN_1_0_0
 
 
 def as_registry(registry: Any) -> CollectorRegistry:
@@ -32,29 +36,36 @@ DOTS = "dots"
 VALUES = "values"
 
 
-def check_escaping(escaping: str) -> None:
-    """obsagent's names are all in the classic charset, which ``underscores`` and ``allow-utf-8``
-    leave as they are; ``dots`` and ``values`` (which rewrite ``_`` too) are not offered."""
-    if escaping not in (UNDERSCORES, ALLOWUTF8):
-        raise ValueError(f"Unsupported escaping scheme: {escaping!r} (obsagent writes underscores or allow-utf-8)")
-
-
 def generate_latest(registry: Any = REGISTRY, escaping: str = UNDERSCORES) -> bytes:
-    """The registry's metrics in the Prometheus text format 0.0.4."""
-    check_escaping(escaping)
-    return as_registry(registry)._native.encode(False, created_metrics_enabled())
+    """The registry's metrics in the Prometheus text format (0.0.4, and 1.0.0's quoted names
+    under ``allow-utf-8``); names outside the classic charset written as ``escaping`` says
+    (``ValueError`` for an unknown scheme)."""
+    return as_registry(registry)._native.encode(False, created_metrics_enabled(), escaping)
 
 
 def generate_openmetrics(registry: Any = REGISTRY, escaping: str = UNDERSCORES, version: str = "1.0.0") -> bytes:
-    """The registry's metrics in the OpenMetrics 1.0.0 text format."""
-    check_escaping(escaping)
-    return as_registry(registry)._native.encode(True, created_metrics_enabled())
+    """The registry's metrics in the OpenMetrics text format."""
+    return as_registry(registry)._native.encode(True, created_metrics_enabled(), escaping)
+
+
+def generate_protobuf(registry: Any = REGISTRY) -> bytes:
+    """The registry's metrics as delimited ``io.prometheus.client.MetricFamily`` messages."""
+    return as_registry(registry)._native.encode(False, created_metrics_enabled(), UNDERSCORES, True)
 
 
 def choose_encoder(accept_header: str | None) -> tuple[Any, str]:
-    """``(encoder, content_type)`` for an ``Accept`` header, as prometheus_client offers it."""
-    openmetrics, content_type = _native.choose_format(accept_header)
-    return (generate_openmetrics if openmetrics else generate_latest), content_type
+    """``(encoder, content_type)`` for an ``Accept`` header, as prometheus_client 0.26 chooses
+    them (text 0.0.4 unless the header asks for OpenMetrics, text 1.0.0 or, as Prometheus does
+    for native histograms, delimited protobuf; the ``escaping`` it names), ``q`` honoured."""
+    fmt, escaping, content_type = _native.choose_format(accept_header)
+    if fmt == "protobuf":
+        return generate_protobuf, content_type
+    if fmt == "openmetrics":
+        version = "2.0.0" if "version=2.0.0" in content_type else "1.0.0"
+        return functools.partial(generate_openmetrics, escaping=escaping, version=version), content_type
+    if escaping == UNDERSCORES:
+        return generate_latest, content_type
+    return functools.partial(generate_latest, escaping=escaping), content_type
 
 
 def render(

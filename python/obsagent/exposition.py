@@ -23,8 +23,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from . import _native
+from ._scrape import ALLOWUTF8, CONTENT_TYPE_PLAIN_0_0_4, as_registry, generate_latest
 from ._scrape import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # `X as X`: re-exported
-from ._scrape import CONTENT_TYPE_PLAIN_0_0_4, as_registry, generate_latest
+from ._scrape import CONTENT_TYPE_PLAIN_1_0_0 as CONTENT_TYPE_PLAIN_1_0_0
 from ._scrape import bake_output as _bake_output  # noqa: F401 (prometheus_client's name, which tests use)
 from ._scrape import choose_encoder as choose_encoder
 from .config import ServeSettings
@@ -215,12 +216,18 @@ def make_asgi_app(registry: CollectorRegistry = REGISTRY, disable_compression: b
     return make(registry, disable_compression)
 
 
-def write_to_textfile(path: str, registry: CollectorRegistry = REGISTRY) -> None:
-    """Writes the registry to ``path`` atomically, for node_exporter's textfile collector."""
-    tmp = f"{path}.{os.getpid()}.tmp"
+def write_to_textfile(
+    path: str, registry: CollectorRegistry = REGISTRY, escaping: str = ALLOWUTF8, tmpdir: str | None = None
+) -> None:
+    """Writes the registry to ``path`` atomically, for node_exporter's textfile collector: names
+    outside the classic charset as ``escaping`` says (quoted by default, as prometheus_client
+    writes them); the temporary file in ``tmpdir`` (same filesystem) or next to ``path``."""
+    generated = generate_latest(registry, escaping)  # before any file exists: a bad scheme leaves none
+    base = os.path.join(tmpdir, os.path.basename(path)) if tmpdir is not None else path
+    tmp = f"{base}.{os.getpid()}.{threading.get_ident()}"
     try:
         with open(tmp, "wb") as f:
-            f.write(generate_latest(registry))
+            f.write(generated)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -16,16 +16,49 @@ every method the parent has.
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+import types
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import _native
 from .metrics_core import Metric
-from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
+from .registry import (
+    REGISTRY,
+    CollectorRegistry,
+    created_metrics_enabled,
+    disable_created_metrics,
+    enable_created_metrics,
+)
 from .samples import Sample
 
-#: prometheus_client's name for whether ``_created`` series are exposed.
-_get_use_created = created_metrics_enabled
+#: ``time.time`` as imported: a metric made while it is patched (tests) reads ``_created`` from
+#: the patch, as prometheus_client does; the core's clock is used otherwise.
+_TIME = time.time
+
+
+def _get_use_created() -> bool:
+    """Whether the environment leaves ``_created`` series on (``PROMETHEUS_DISABLE_CREATED_SERIES``
+    not ``true``, ``1`` or ``t``), prometheus_client's reading of it."""
+    return os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
+
+
+class _MetricsModule(types.ModuleType):
+    """This module, with prometheus_client's ``metrics._use_created`` as a live view of whether
+    ``_created`` series are exposed (assigning it turns them on or off)."""
+
+    @property
+    def _use_created(self) -> bool:
+        return created_metrics_enabled()
+
+    @_use_created.setter
+    def _use_created(self, value: bool) -> None:
+        (enable_created_metrics if value else disable_created_metrics)()
+
+
+sys.modules[__name__].__class__ = _MetricsModule
 
 
 def _register(metric: Any, registry: CollectorRegistry | None) -> None:
@@ -63,6 +96,8 @@ class _Registered:
         _labelvalues: Sequence[str] | None = None,
         **_type_specific: Any,
     ) -> None:
+        if time.time is not _TIME and not self._labelnames:
+            self._set_created(time.time())
         _register(self, registry)
 
     def describe(self) -> list[Metric]:
@@ -103,7 +138,13 @@ class _Registered:
             self.remove(*values)
 
     def __repr__(self) -> str:
-        return f"{type(self).__module__}.{type(self).__name__}({self._name})"
+        """``module.Class(name)``, the module named as the caller imported it: as
+        ``prometheus_client.metrics`` when that name is an alias of this module (an import hook)."""
+        module = type(self).__module__
+        alias = "prometheus_client" + module.removeprefix("obsagent")
+        if module.startswith("obsagent.") and sys.modules.get(alias) is sys.modules.get(module):
+            module = alias
+        return f"{module}.{type(self).__name__}({self._name})"
 
     def collect(self) -> list[Metric]:
         """The family with its current samples."""
@@ -129,6 +170,11 @@ class Counter(_Registered, _native.Counter):
     The exposed sample is ``my_failures_total``; a ``_total`` suffix in the name is dropped
     from the family name, as in prometheus_client.
     """
+
+    def reset(self) -> None:
+        """Back to zero, with a new ``_created`` time, as in prometheus_client."""
+        super().reset()
+        self._set_created(time.time())
 
     def count_exceptions(self, exception: Any = None) -> Any:
         """Counts the exceptions (of ``exception``, default ``Exception``) the block or function

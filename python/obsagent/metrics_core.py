@@ -37,7 +37,7 @@ class Metric:
     def __init__(self, name: str, documentation: str, typ: str, unit: str = "") -> None:
         if unit and not name.endswith("_" + unit):
             name += "_" + unit
-        _native.validate_metric_name(name)
+        _native.check_metric_name(name)
         if typ == "untyped":  # the text format's word for it, which prometheus_client accepts
             typ = "unknown"
         if typ not in METRIC_TYPES:
@@ -105,7 +105,7 @@ class _LabeledFamily(Metric):
         super().__init__(name, documentation, typ, unit)
         self._labelnames = tuple(labels or ())
         for label in self._labelnames:
-            _native.validate_label_name(label)
+            _native.check_label_name(label)
 
     def _labels(self, values: Sequence[str]) -> dict[str, str]:
         if len(values) != len(self._labelnames):

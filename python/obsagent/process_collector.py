@@ -15,7 +15,8 @@ class ProcessCollector:
 
     ``pid`` is a callable returning the pid to describe (default: this process), ``proc`` the
     procfs mount point, ``namespace`` a prefix for the names (``n`` makes
-    ``n_process_cpu_seconds_total``).
+    ``n_process_cpu_seconds_total``). A process that has gone (its ``/proc/<pid>/stat`` can't be
+    read) reports nothing, as in prometheus_client.
     """
 
     def __init__(
@@ -28,8 +29,8 @@ class ProcessCollector:
         target = pid()
         collector = _native.Collector.process(proc, None if target == "self" else int(target))
         self._prefix = f"{namespace}_" if namespace else ""
-        if self._prefix:
-            self._renamed = collector  # renamed in Python at each collect
+        if self._prefix or target != "self":
+            self._collector = collector  # collected in Python: renamed, or a process that may go
         else:
             self._native_collector = collector  # served natively, no callback into Python
         if os.path.isdir(proc) and registry is not None:
@@ -37,9 +38,12 @@ class ProcessCollector:
 
     def collect(self) -> list[Metric]:
         """The process metrics now (their names prefixed with ``namespace_`` when given)."""
-        if not self._prefix:
+        if hasattr(self, "_native_collector"):
             return native_metrics(self._native_collector)
-        metrics = native_metrics(self._renamed)
+        try:
+            metrics = native_metrics(self._collector)
+        except OSError:
+            return []  # the process is gone
         for metric in metrics:
             metric.name = self._prefix + metric.name
             metric.samples = [sample._replace(name=self._prefix + sample.name) for sample in metric.samples]

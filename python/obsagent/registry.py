@@ -160,8 +160,13 @@ class CollectorRegistry:
         return names
 
     def collect(self) -> Iterator[Metric]:
-        """Yields every metric family with its current samples."""
-        for name, documentation, typ, unit, samples in self._native.collect(_created_series):
+        """Yields every metric family with its current samples (a custom collector's as its
+        ``collect()`` yielded them, as prometheus_client does)."""
+        for family in self._native.collect(_created_series):
+            if not isinstance(family, tuple):
+                yield family
+                continue
+            name, documentation, typ, unit, samples = family
             metric = Metric(name, documentation, typ)
             metric.unit = unit
             metric.samples = [Sample(*sample) for sample in samples]

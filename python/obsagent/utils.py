@@ -25,3 +25,14 @@ def floatToGoString(d: float | str) -> str:  # noqa: N802 (prometheus_client's n
         mantissa = f"{text[0]}.{text[1:point]}{text[point + 1 :]}".rstrip("0.")
         return f"{mantissa}e+{point - 1:02d}"
     return text
+
+
+def parse_version(version_str: str) -> tuple[int | str, ...]:
+    """``"1.0.0"`` as ``(1, 0, 0)``; a part that is not a number stays a string."""
+    version: list[int | str] = []
+    for part in version_str.split("."):
+        try:
+            version.append(int(part))
+        except ValueError:
+            version.append(part)
+    return tuple(version)

@@ -5,17 +5,31 @@
 //! bytes as they are, and a lookup compares incoming values against them without unescaping
 //! (see [`rendered_matches`]). Keeping one string per series instead of values plus a rendered
 //! copy is what keeps a labeled series well under 200 bytes.
+//!
+//! Names a client registers follow prometheus_client 0.26's scheme: any UTF-8 name by default,
+//! the classic charset only under legacy validation ([`set_legacy_validation`], process-wide
+//! as in prometheus_client). What the daemon reads from elsewhere (textfiles, remote-write
+//! labels) is held to the classic charset always ([`validate_metric_name`]).
 
 use crate::error::{Error, Result};
 use crate::escape;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static LEGACY_VALIDATION: AtomicBool = AtomicBool::new(false);
+
+/// Turns legacy validation on (client names must be classic) or off (any UTF-8 name).
+pub fn set_legacy_validation(legacy: bool) {
+    LEGACY_VALIDATION.store(legacy, Ordering::Relaxed);
+}
+
+/// Whether client names must be in the classic charset.
+pub fn legacy_validation() -> bool {
+    LEGACY_VALIDATION.load(Ordering::Relaxed)
+}
 
 /// Checks a metric name against the legacy Prometheus set `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn validate_metric_name(name: &str) -> Result<()> {
-    let valid = name
-        .bytes()
-        .enumerate()
-        .all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || b == b':' || (i > 0 && b.is_ascii_digit()));
-    if valid && !name.is_empty() {
+    if escape::is_classic_metric_name(name) {
         Ok(())
     } else {
         Err(Error::InvalidMetricName(name.to_owned()))
@@ -24,12 +38,37 @@ pub fn validate_metric_name(name: &str) -> Result<()> {
 
 /// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*`; names starting with `__` are reserved.
 pub fn validate_label_name(name: &str) -> Result<()> {
-    let valid =
-        name.bytes().enumerate().all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit()));
-    if valid && !name.is_empty() && !name.starts_with("__") {
+    if escape::is_classic_label_name(name) && !name.starts_with("__") {
         Ok(())
     } else {
         Err(Error::InvalidLabelName(name.to_owned()))
+    }
+}
+
+/// Checks a metric name a client registers: not empty, and classic under legacy validation.
+pub fn check_metric_name(name: &str) -> Result<()> {
+    check_metric_name_under(name, legacy_validation())
+}
+
+/// Checks a label name a client registers: not empty, not reserved (`__`), and classic under
+/// legacy validation.
+pub fn check_label_name(name: &str) -> Result<()> {
+    check_label_name_under(name, legacy_validation())
+}
+
+fn check_metric_name_under(name: &str, legacy: bool) -> Result<()> {
+    if legacy || name.is_empty() {
+        validate_metric_name(name)
+    } else {
+        Ok(())
+    }
+}
+
+fn check_label_name_under(name: &str, legacy: bool) -> Result<()> {
+    if legacy || name.is_empty() || name.starts_with("__") {
+        validate_label_name(name)
+    } else {
+        Ok(())
     }
 }
 
@@ -100,6 +139,25 @@ pub fn parse_rendered(rendered: &str) -> Vec<(String, String)> {
     pairs
 }
 
+/// Splits a rendered label set back into `(name, value)` pairs by the names it was rendered
+/// with, unescaping the values: unlike [`parse_rendered`], right for any UTF-8 name (one holding
+/// `="` or `,` too).
+pub fn parse_rendered_with<N: AsRef<str>>(rendered: &str, names: &[N]) -> Vec<(String, String)> {
+    let mut pairs = Vec::with_capacity(names.len());
+    let mut rest = rendered;
+    for name in names {
+        let name = name.as_ref();
+        let Some(tail) = rest.strip_prefix(',').unwrap_or(rest).strip_prefix(name).and_then(|t| t.strip_prefix("=\""))
+        else {
+            break;
+        };
+        let Ok((value, taken)) = escape::read_label_value(tail) else { break };
+        pairs.push((name.to_owned(), value));
+        rest = &tail[taken..];
+    }
+    pairs
+}
+
 /// A stable hash of a label-value list, the same whatever the process (never Python's hash,
 /// which is randomized per process). Values are separated by a byte UTF-8 can't contain.
 pub fn hash_values<V: AsRef<str>>(values: &[V]) -> u64 {
@@ -128,6 +186,23 @@ mod tests {
     }
 
     #[test]
+    fn client_names_follow_the_validation_scheme() {
+        // The schemes are checked directly: flipping the process-wide flag here would race the
+        // tests that make families in parallel.
+        assert!(check_metric_name_under("my.metric 😱", false).is_ok());
+        assert!(check_label_name_under("label.with:colon", false).is_ok());
+        assert!(check_metric_name_under("", false).is_err());
+        assert!(check_label_name_under("__reserved", false).is_err());
+        assert!(check_label_name_under("", false).is_err());
+        assert!(check_metric_name_under("my.metric", true).is_err());
+        assert!(check_label_name_under("a:b", true).is_err());
+        assert!(check_metric_name_under("a:b", true).is_ok());
+        assert!(!legacy_validation(), "UTF-8 names by default, as prometheus_client 0.26");
+        assert!(check_metric_name("my.metric").is_ok());
+        assert!(validate_metric_name("my.metric").is_err(), "the daemon's own check stays classic");
+    }
+
+    #[test]
     fn label_names() {
         assert!(validate_label_name("method").is_ok());
         for bad in ["", "__reserved", "a:b", "1a"] {
@@ -152,6 +227,13 @@ mod tests {
         assert!(!rendered_matches(&rendered, &names, &["x", "ü"]));
         let parsed = parse_rendered(&rendered);
         assert_eq!(parsed, vec![("a".into(), values[0].into()), ("b".into(), "ü".into())]);
+        assert_eq!(parse_rendered_with(&rendered, &names), parsed);
+        let odd = ["a=\"b", "c,d"];
+        let rendered = render_labels(&odd, &["v=\"w", "z"]);
+        assert_eq!(
+            parse_rendered_with(&rendered, &odd),
+            vec![("a=\"b".into(), "v=\"w".into()), ("c,d".into(), "z".into())]
+        );
     }
 
     #[test]

@@ -206,7 +206,8 @@ impl PyMetric {
 
     #[getter]
     fn _labelvalues<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let pairs = self.series.as_ref().map(|s| key::parse_rendered(s.labels())).unwrap_or_default();
+        let names = &self.family.meta().label_names;
+        let pairs = self.series.as_ref().map(|s| key::parse_rendered_with(s.labels(), names)).unwrap_or_default();
         PyTuple::new(py, pairs.into_iter().map(|(_, value)| value))
     }
 
@@ -231,6 +232,13 @@ impl PyMetric {
 
     fn _registration_names(&self) -> Vec<String> {
         self.family.registration_names()
+    }
+
+    /// Sets this series' `_created` time, seconds since the epoch (prometheus_client reads
+    /// `time.time()` for it; obsagent's core keeps its own clock).
+    fn _set_created(&self, seconds: f64) -> PyResult<()> {
+        self.series()?.set_created(seconds);
+        Ok(())
     }
 
     fn __repr__(&self) -> String {
@@ -324,9 +332,11 @@ metric_class! {
         slf.clone()
     }
 
-    /// Back to zero.
+    /// Back to zero, the series' `_created` moved to now.
     fn reset(slf: &Bound<'_, Self>) -> PyResult<()> {
-        counter::reset(slf.as_super().get().series()?.cells());
+        let series = slf.as_super().get().series()?;
+        counter::reset(series.cells());
+        series.set_created(crate::clock::now());
         Ok(())
     }
 
@@ -502,6 +512,9 @@ metric_class! {
         /// Sets the info label pairs.
         fn info(slf: &Bound<'_, Self>, val: &Bound<'_, PyDict>) -> PyResult<()> {
             let metric = slf.as_super().get();
+            if val.values().iter().any(|v| v.is_none()) {
+                return Err(pyo3::exceptions::PyValueError::new_err("Label value cannot be None"));
+            }
             let pairs: Vec<(String, String)> =
                 val.iter().map(|(k, v)| Ok((k.extract()?, v.extract()?))).collect::<PyResult<_>>()?;
             metric.family.set_info(metric.series()?, &pairs).py()

@@ -10,7 +10,7 @@ use super::error::{to_py, IntoPy};
 use super::metric::PyMetric;
 use crate::collect::process::{Pid, ProcessCollector};
 use crate::collect::{Config, NodeCollectors, Paths, FACTORIES};
-use crate::encode::{self, Format};
+use crate::encode::{self, Escaping, Format};
 use crate::error::{Error, Result};
 use crate::metric::MetricType;
 use crate::registry::{guard, Collector, Entry, MetricFamily, Options, Registry, Sample};
@@ -43,7 +43,7 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
             name: sample.getattr("name")?.extract::<String>()?.into(),
             labels: labels
                 .iter()
-                .map(|(k, v)| Ok((k.extract::<String>()?.into(), v.extract::<String>()?.into())))
+                .map(|(k, v)| Ok((k.extract::<String>()?.into(), label_value(&v)?.into())))
                 .collect::<PyResult<_>>()?,
             value: as_float(&sample.getattr("value")?)?,
             timestamp: match sample.getattr("timestamp")? {
@@ -53,6 +53,15 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
         });
     }
     Ok(family)
+}
+
+/// A sample's label value, which must be a `str`: anything else is the `AttributeError`
+/// prometheus_client's exposition raises for it (it calls `str` methods on the value).
+fn label_value(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    value.extract::<String>().map_err(|_| {
+        let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        pyo3::exceptions::PyAttributeError::new_err(format!("label value {value} is a {kind}, not a str"))
+    })
 }
 
 /// A sample value as Python's `float()` reads it (numbers, and strings such as `"1.5"`), raising
@@ -381,6 +390,25 @@ fn node_collectors() -> Vec<(&'static str, bool)> {
     FACTORIES.iter().map(|f| (f.name, f.enabled_by_default)).collect()
 }
 
+/// Raises `ValueError` unless `name` is a metric name a client may register under the
+/// validation scheme in force (any non-empty UTF-8 name, or the classic charset).
+#[pyfunction]
+fn check_metric_name(name: &str) -> PyResult<()> {
+    crate::key::check_metric_name(name).py()
+}
+
+/// Raises `ValueError` unless `name` is a label name a client may use under the scheme in force.
+#[pyfunction]
+fn check_label_name(name: &str) -> PyResult<()> {
+    crate::key::check_label_name(name).py()
+}
+
+/// Turns legacy name validation on or off for the whole process.
+#[pyfunction]
+fn set_legacy_validation(legacy: bool) {
+    crate::key::set_legacy_validation(legacy);
+}
+
 /// Registered collectors, in order, and what encodes them.
 #[pyclass(module = "obsagent._native", name = "Registry", frozen)]
 pub struct PyRegistry {
@@ -441,23 +469,83 @@ impl PyRegistry {
         Ok(())
     }
 
-    /// Every family as `(name, documentation, type, unit, samples)` tuples.
+    /// Every family in registration order: `(name, documentation, type, unit, samples)` tuples,
+    /// and what a Python collector's `collect()` yields as it is, unchecked, as prometheus_client's
+    /// `registry.collect()` gives it (a scrape checks it as it encodes it).
     #[pyo3(signature = (created = false))]
     fn collect<'py>(&self, py: Python<'py>, created: bool) -> PyResult<Bound<'py, PyList>> {
         let options = Options { created, ..Options::default() };
-        let families = self.inner.collect(&options).map_err(|err| self.raised(err))?;
-        PyList::new(py, families.iter().map(|f| family_to_py(py, f)).collect::<PyResult<Vec<_>>>()?)
+        let python = self.python.lock().clone();
+        let out = PyList::empty(py);
+        for entry in self.inner.entries() {
+            let mut families = Vec::new();
+            match entry {
+                Entry::Collector(collector) => {
+                    let own = python.iter().find(|c| std::ptr::addr_eq(Arc::as_ptr(&collector), Arc::as_ptr(*c)));
+                    if let Some(own) = own {
+                        for metric in own.object.bind(py).call_method0("collect")?.try_iter()? {
+                            out.append(metric?)?;
+                        }
+                        continue;
+                    }
+                    collector.collect(&options, &mut families).map_err(|err| self.raised(err))?;
+                }
+                Entry::Family(family) => families.push(family.snapshot(options.created)),
+            }
+            for family in &families {
+                out.append(family_to_py(py, family)?)?;
+            }
+        }
+        Ok(out)
     }
 
-    /// Renders text 0.0.4 (or OpenMetrics) with the GIL released.
-    #[pyo3(signature = (openmetrics = false, created = false))]
-    fn encode<'py>(&self, py: Python<'py>, openmetrics: bool, created: bool) -> PyResult<Bound<'py, PyBytes>> {
-        let format = if openmetrics { Format::OpenMetrics } else { Format::Text };
+    /// Renders text (or OpenMetrics, or delimited protobuf) with the GIL released, names outside
+    /// the classic charset written as `escaping` says (a `ValueError` for an unknown scheme).
+    #[pyo3(signature = (openmetrics = false, created = false, escaping = "underscores", protobuf = false))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        openmetrics: bool,
+        created: bool,
+        escaping: &str,
+        protobuf: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let format = match (protobuf, openmetrics) {
+            (true, _) => Format::Protobuf,
+            (false, true) => Format::OpenMetrics,
+            (false, false) => Format::Text,
+        };
+        let escaping = parse_escaping(escaping)?;
         let inner = self.inner.clone();
         let options = Options { created, ..Options::default() };
-        let body = py.detach(move || encode::encode(&inner, format, &options)).map_err(|err| self.raised(err))?;
+        let body = py
+            .detach(move || encode::encode_escaped(&inner, format, escaping, &options))
+            .map_err(|err| self.raised(err))?;
         Ok(PyBytes::new(py, &body))
     }
+}
+
+/// The escaping scheme called `name`; a `ValueError` naming the four when there is none.
+fn parse_escaping(name: &str) -> PyResult<Escaping> {
+    Escaping::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = Escaping::ALL.iter().map(|e| e.name()).collect();
+        pyo3::exceptions::PyValueError::new_err(format!("Unknown escaping scheme {name:?}: expected one of {known:?}"))
+    })
+}
+
+/// `name` as `escaping` writes a metric name (`label`: a label name), prometheus_client's
+/// `escape_metric_name` and `escape_label_name`.
+#[pyfunction]
+#[pyo3(signature = (name, escaping = "underscores", label = false))]
+fn escape_name(name: &str, escaping: &str, label: bool) -> PyResult<String> {
+    let escaping = parse_escaping(escaping)?;
+    let mut out = Vec::with_capacity(name.len() + 2);
+    if label {
+        crate::escape::label_name(&mut out, name, escaping);
+    } else {
+        crate::escape::metric_name(&mut out, name, escaping);
+    }
+    Ok(String::from_utf8(out).expect("escaping keeps UTF-8"))
 }
 
 /// A family as the tuple `collect()` returns: `(name, documentation, type, unit, samples)`, each
@@ -491,5 +579,9 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(node_collectors, module)?)?;
     module.add_function(wrap_pyfunction!(set_series_limit, module)?)?;
     module.add_function(wrap_pyfunction!(set_label_value_limit, module)?)?;
+    module.add_function(wrap_pyfunction!(check_metric_name, module)?)?;
+    module.add_function(wrap_pyfunction!(check_label_name, module)?)?;
+    module.add_function(wrap_pyfunction!(set_legacy_validation, module)?)?;
+    module.add_function(wrap_pyfunction!(escape_name, module)?)?;
     Ok(())
 }

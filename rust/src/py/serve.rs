@@ -67,12 +67,18 @@ fn start_http_server(py: Python<'_>, registry: &PyRegistry, settings: ServeSetti
     Ok(PyServer { address: handle.address(), handle: Mutex::new(Some(handle)) })
 }
 
-/// `(is_openmetrics, content_type)` for an `Accept` header.
+/// `(format, escaping, content_type)` for an `Accept` header, as the server answers it: the
+/// format `text`, `openmetrics` or `protobuf`.
 #[pyfunction]
 #[pyo3(signature = (accept = None))]
-fn choose_format(accept: Option<&str>) -> (bool, &'static str) {
-    let format = encode::negotiate(accept);
-    (format == encode::Format::OpenMetrics, format.content_type())
+fn choose_format(accept: Option<&str>) -> (&'static str, &'static str, &'static str) {
+    let exposition = encode::negotiate(accept);
+    let format = match exposition.format {
+        encode::Format::Text => "text",
+        encode::Format::OpenMetrics => "openmetrics",
+        encode::Format::Protobuf => "protobuf",
+    };
+    (format, exposition.escaping.name(), exposition.content_type)
 }
 
 /// Whether an `Accept-Encoding` header allows gzip.

@@ -23,7 +23,8 @@ use triomphe::ThinArc;
 
 struct SeriesHeader {
     hash: u64,
-    created: f64,
+    /// `_created`, as `f64` bits: set at birth, moved by a counter's reset.
+    created: AtomicU64,
     cells: Cells,
 }
 
@@ -39,7 +40,10 @@ impl std::fmt::Debug for Series {
 
 impl Series {
     fn new(hash: u64, labels: &str, cells: Cells) -> Series {
-        Series(ThinArc::from_header_and_slice(SeriesHeader { hash, created: clock::now(), cells }, labels.as_bytes()))
+        Series(ThinArc::from_header_and_slice(
+            SeriesHeader { hash, created: AtomicU64::new(clock::now().to_bits()), cells },
+            labels.as_bytes(),
+        ))
     }
 
     /// The value cells.
@@ -56,7 +60,12 @@ impl Series {
 
     /// Creation time, seconds since the epoch.
     pub fn created(&self) -> f64 {
-        self.0.header.header.created
+        f64::from_bits(self.0.header.header.created.load(Ordering::Relaxed))
+    }
+
+    /// Moves the creation time (a counter's reset, a clock the caller reads).
+    pub fn set_created(&self, seconds: f64) {
+        self.0.header.header.created.store(seconds.to_bits(), Ordering::Relaxed);
     }
 
     /// Tells readers of the multiprocess file that this series is no longer exported.
@@ -171,10 +180,10 @@ impl Family {
         slot: FamilySlot,
         created: bool,
     ) -> Result<Arc<Family>> {
-        key::validate_metric_name(name)?;
+        key::check_metric_name(name)?;
         kind.validate(name, unit)?;
         for (i, label) in label_names.iter().enumerate() {
-            key::validate_label_name(label)?;
+            key::check_label_name(label)?;
             let reserved =
                 kind.reserved_label(name, label).or(label_names[..i].contains(label).then_some("given twice"));
             if let Some(reason) = reserved {
@@ -428,7 +437,7 @@ impl Family {
         let created = created && self.exposes_created();
         let mut scratch = Vec::new();
         self.for_each_series(|series| {
-            let labels = owned_pairs(key::parse_rendered(series.labels()));
+            let labels = owned_pairs(key::parse_rendered_with(series.labels(), &meta.label_names));
             for line in self.read(series, &mut scratch).lines() {
                 let mut all = labels.clone();
                 all.extend(owned_pairs(key::parse_rendered(&line.extra.rendered())));
@@ -489,7 +498,8 @@ mod tests {
         let empty = Family::declare(&Declaration::default(), Kind::Counter, vec![]).err().unwrap().to_string();
         assert_eq!(empty, "Metric name should not be empty");
         assert!(Family::new("c", "", "", Kind::Counter, vec!["a".into(), "a".into()]).is_err());
-        assert!(Family::new("c-d", "", "", Kind::Counter, vec![]).is_err());
+        assert!(Family::new("c", "", "", Kind::Counter, vec!["__x".into()]).is_err());
+        assert!(Family::new("c-d.é", "", "", Kind::Counter, vec!["a.b".into()]).is_ok(), "any UTF-8 name");
     }
 
     #[test]

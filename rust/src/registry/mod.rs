@@ -153,7 +153,8 @@ impl Registry {
         })
     }
 
-    fn entries(&self) -> Vec<Entry> {
+    /// The registered entries, in registration order.
+    pub fn entries(&self) -> Vec<Entry> {
         self.entries.read().iter().map(|(e, _)| e.clone()).collect()
     }
 

@@ -295,7 +295,7 @@ async fn route<B>(state: Arc<State>, request: Request<B>) -> Response<Full<Bytes
 
 async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<Bytes>> {
     let header = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
-    let format = encode::negotiate(header(ACCEPT).as_deref());
+    let exposition = encode::negotiate(header(ACCEPT).as_deref());
     let gzip = encode::accepts_gzip(header(ACCEPT_ENCODING).as_deref());
     let _permit = match &state.scrapes {
         Some(scrapes) => match scrapes.clone().try_acquire_owned() {
@@ -318,7 +318,13 @@ async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<By
         }
     }
     let render = move || {
-        encode::encode(&state.registry, format, &options).map(|body| if gzip { encode::gzip(&body) } else { body })
+        encode::encode_escaped(&state.registry, exposition.format, exposition.escaping, &options).map(|body| {
+            if gzip {
+                encode::gzip(&body)
+            } else {
+                body
+            }
+        })
     };
     let rendered = if foreign_code {
         tokio::task::spawn_blocking(render).await.map_err(drop)
@@ -327,7 +333,7 @@ async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<By
     };
     match rendered {
         Ok(Ok(body)) => {
-            let mut response = text(StatusCode::OK, format.content_type(), body);
+            let mut response = text(StatusCode::OK, exposition.content_type, body);
             response.headers_mut().insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
             if gzip {
                 response.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import base64
 import functools
-import http.server
 import json
 import os
 import socket
-import ssl
 import tempfile
 import threading
-import urllib.error  # noqa: F401 (imported by prometheus_client's exposition, which code relies on)
-import urllib.request  # noqa: F401
 from collections.abc import Callable, Iterator
-from typing import Any
-from urllib.parse import parse_qs, urlparse
+from typing import TYPE_CHECKING, Any
 
 from . import _native
 from ._scrape import ALLOWUTF8, CONTENT_TYPE_PLAIN_0_0_4, as_registry, generate_latest
@@ -30,6 +25,9 @@ from ._scrape import bake_output as _bake_output  # noqa: F401 (prometheus_clien
 from ._scrape import choose_encoder as choose_encoder
 from .config import ServeSettings
 from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
+
+if TYPE_CHECKING:
+    import ssl
 
 
 class _ServingThread:
@@ -168,9 +166,6 @@ def start_http_server(
         raise
 
 
-_TLS_VERSIONS = {ssl.TLSVersion.TLSv1_2: "TLS12", ssl.TLSVersion.TLSv1_3: "TLS13"}
-
-
 def _tls_web_config(
     certfile: str,
     keyfile: str,
@@ -188,11 +183,14 @@ def _tls_web_config(
         lines.append(f"  client_auth_type: {auth}")
     elif client_auth_required:
         raise ValueError("client_auth_required needs client_cafile to verify client certificates with")
+    import ssl
+
+    tls_versions = {ssl.TLSVersion.TLSv1_2: "TLS12", ssl.TLSVersion.TLSv1_3: "TLS13"}
     for key, version in (("min_version", min_version), ("max_version", max_version)):
         if version is not None:
-            if version not in _TLS_VERSIONS:
+            if version not in tls_versions:
                 raise ValueError(f"{key}: {version!r} is not supported (TLS 1.2 and 1.3 are)")
-            lines.append(f"  {key}: {_TLS_VERSIONS[version]}")
+            lines.append(f"  {key}: {tls_versions[version]}")
     fd, path = tempfile.mkstemp(prefix="obsagent-web-", suffix=".yml")
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -233,32 +231,6 @@ def write_to_textfile(
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-
-
-class MetricsHandler(http.server.BaseHTTPRequestHandler):
-    """An ``http.server`` handler answering GET with ``registry``'s metrics (for code that runs
-    its own ``HTTPServer``); ``MetricsHandler.factory(registry)`` makes one for a registry."""
-
-    registry: Any = REGISTRY
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        params = parse_qs(urlparse(self.path).query)
-        status, headers, body = _bake_output(
-            self.registry, self.headers.get("Accept"), self.headers.get("Accept-Encoding"), params, False
-        )
-        self.send_response(int(status.split(" ")[0]))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
-        """Logs nothing."""
-
-    @classmethod
-    def factory(cls, registry: Any) -> type:
-        """A subclass of this handler serving ``registry``."""
-        return type(cls.__name__, (cls, object), {"registry": registry})
 
 
 def instance_ip_grouping_key() -> dict[str, str]:
@@ -310,31 +282,6 @@ def basic_auth_handler(
     return handle
 
 
-class _KeepMethodRedirect(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect with the same method, headers and body (urllib would turn a PUT or
-    POST into a GET, or refuse it)."""
-
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-        return urllib.request.Request(newurl, data=req.data, headers=dict(req.header_items()), method=req.get_method())
-
-
-def _urllib_handler(
-    url: str, method: str, timeout: float | None, headers: list[tuple[str, Any]], data: bytes, *openers: Any
-) -> Callable[[], None]:
-    """A handler sending the request with urllib, through ``openers`` (for what the native
-    client does not do: client certificates, redirects)."""
-
-    def handle() -> None:
-        request = urllib.request.Request(url, data=data or None, method=method)
-        for name, value in headers:
-            request.add_header(name, value)
-        with urllib.request.build_opener(*openers).open(request, timeout=timeout) as response:
-            if response.status >= 400:
-                raise OSError(f"error talking to pushgateway: {response.status} {response.reason}")
-
-    return handle
-
-
 def tls_auth_handler(
     url: str,
     method: str,
@@ -344,28 +291,24 @@ def tls_auth_handler(
     certfile: str,
     keyfile: str,
     cafile: str | None = None,
-    protocol: int = ssl.PROTOCOL_TLS_CLIENT,
+    protocol: int | None = None,
     insecure_skip_verify: bool = False,
 ) -> Callable[[], None]:
     """A handler presenting a client certificate (``certfile``, ``keyfile``) to a gateway
-    served over TLS; ``cafile`` verifies the gateway, ``insecure_skip_verify`` skips that."""
-    context = ssl.SSLContext(protocol=protocol)
-    if cafile is not None:
-        context.load_verify_locations(cafile)
-    else:
-        context.load_default_certs()
-    if insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    context.load_cert_chain(certfile=certfile, keyfile=keyfile)
-    return _urllib_handler(url, method, timeout, headers, data, urllib.request.HTTPSHandler(context=context))
+    served over TLS; ``cafile`` verifies the gateway, ``insecure_skip_verify`` skips that;
+    ``protocol`` is an ``ssl.PROTOCOL_*`` (``PROTOCOL_TLS_CLIENT`` when ``None``)."""
+    from ._urllib_push import tls_handler
+
+    return tls_handler(url, method, timeout, headers, data, certfile, keyfile, cafile, protocol, insecure_skip_verify)
 
 
 def passthrough_redirect_handler(
     url: str, method: str, timeout: float | None, headers: list[tuple[str, Any]], data: bytes
 ) -> Callable[[], None]:
     """A handler that follows the gateway's redirects, keeping the method, headers and body."""
-    return _urllib_handler(url, method, timeout, headers, data, _KeepMethodRedirect())
+    from ._urllib_push import redirect_handler
+
+    return redirect_handler(url, method, timeout, headers, data)
 
 
 def push_to_gateway(
@@ -438,3 +381,18 @@ def _use_gateway(
             generate_latest(REGISTRY if registry is None else registry), compression
         )
     handler(url=url, method=method, timeout=timeout, headers=list(headers), data=data)()
+
+
+def __getattr__(name: str) -> Any:
+    """``MetricsHandler`` and ``urllib`` (prometheus_client's exposition imports it, and code
+    reaches it through the module), loaded when first asked for."""
+    if name == "MetricsHandler":
+        from ._metrics_handler import MetricsHandler
+
+        return MetricsHandler
+    if name == "urllib":
+        import urllib.error
+        import urllib.request
+
+        return urllib
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

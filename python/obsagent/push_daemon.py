@@ -10,7 +10,6 @@ receiver queues in a directory of its own below it (``queue_dir_for``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -271,6 +270,8 @@ def queue_dir_for(queue_dir: str, url: str) -> str:
     netloc = parts.netloc.rpartition("@")[2]
     plain = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     readable = re.sub(r"[^A-Za-z0-9.-]", "_", netloc) or "receiver"
+    import hashlib  # here: it maps libcrypto (3 MiB) into every daemon otherwise
+
     return os.path.join(queue_dir, f"{readable}-{hashlib.sha256(plain.encode()).hexdigest()[:12]}")
 
 

@@ -2,8 +2,9 @@
 
 Recording rules give each endpoint's request rate, error ratio and p50/p95/p99 latency;
 alerts cover latency, errors, disk, CPU, memory, GPUs (XID errors, row remapping and NVLink
-too), targets that are down, collectors that fail and remote_write that can't deliver. Every threshold is a parameter. Annotations
-name labels only (no ``$value``), so ``promtool test rules`` can state them exactly.
+too), targets that are down, collectors that fail and remote_write that can't deliver. Every
+threshold is a parameter. Annotations name labels only (no ``$value``), so ``promtool test
+rules`` can state them exactly.
 
 With objectives (``--slo``, `slo.py`) come their error ratios, error budget remaining and
 burn-rate alerts; a rules file (``--config``, `parse_config`) sets any alert's ``for``,

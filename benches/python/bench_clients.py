@@ -9,18 +9,20 @@ Method
   ``CollectorRegistry``; both libraries' ``_created`` series (on by default in both) are
   switched off (``disable_created_metrics()``), so both expose the same
   series.
-* Microbenchmarks (rows 1-6): ``timeit.Timer(stmt, globals=...)``, ``autorange()`` to pick the
-  loop count (and warm up), then 7 repeats (3 with ``--quick``) whose median is reported in ns
-  per operation. The repeats of the two libraries are interleaved (prometheus_client,
-  obsagent, prometheus_client, obsagent, ...) so that both see the same noise; this is
-  ``Timer.repeat(7)`` split into single ``Timer.timeit()`` calls.
-* Batch (row 7): obsagent's ``Histogram.observe_many`` on a numpy float64 array of 1e6 values
+* Microbenchmarks (rows 1-7; row 6 attaches an exemplar, a W3C trace and span id, to each
+  observation, as both libraries keep it: the latest per bucket): ``timeit.Timer(stmt,
+  globals=...)``, ``autorange()`` to pick the loop count (and warm up), then 7 repeats (3 with
+  ``--quick``) whose median is reported in ns per operation. The repeats of the two
+  libraries are interleaved (prometheus_client, obsagent, prometheus_client, obsagent, ...)
+  so that both see the same noise; this is ``Timer.repeat(7)`` split into single
+  ``Timer.timeit()`` calls.
+* Batch (row 8): obsagent's ``Histogram.observe_many`` on a numpy float64 array of 1e6 values
   against a Python ``for`` loop calling prometheus_client's ``Histogram.observe`` on the same
   values (prometheus_client has no batch API; the loop runs over ``array.tolist()``, Python
   floats, which is the fastest way to feed it). Reported in ms per batch of 1e6 values, so the
   ratio is also the per-value ratio. Before timing, both histograms are fed the batch once and
   their exposed buckets, count and sum are checked to agree.
-* Exposition (rows 8-9): ``generate_latest`` of a registry holding one counter family
+* Exposition (rows 9-10): ``generate_latest`` of a registry holding one counter family
   ``http_requests`` with labels ``method`` (5 values) and ``path`` (unique per series), 10k and
   100k series (10k only with ``--quick``). Before timing, both outputs are parsed and checked to
   hold the same number of sample lines, with the same series and values (the two format
@@ -29,7 +31,7 @@ Method
 * timeit switches the garbage collector off while it times, for both libraries; with it on,
   prometheus_client's exposition (many short-lived Python objects) is slower, so the reported
   ratios are conservative.
-* Memory (row 10): each library runs in a fresh subprocess (``--memory LIB``) so that the two
+* Memory (row 11): each library runs in a fresh subprocess (``--memory LIB``) so that the two
   do not share a heap. The child makes the label strings first (and keeps them), registers the
   counter, runs one warm-up ``labels()`` call, ``gc.collect()``, reads RSS from
   ``/proc/self/statm``, creates 100,000 new series with ``labels(method, path)``,
@@ -132,6 +134,7 @@ def micro(libs: dict[str, ModuleType], repeats: int) -> list[Row]:
             "child": labeled.labels("GET", "/api"),
             "labeled_histogram": labeled_histogram,
             "hist_child": labeled_histogram.labels("GET", "/api"),
+            "exemplar": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"},
         }
     cases = [
         ("unlabeled Counter.inc()", "counter.inc()", None),
@@ -139,6 +142,7 @@ def micro(libs: dict[str, ModuleType], repeats: int) -> list[Row]:
         ("c.labels('GET', '/api').inc()", "labeled.labels('GET', '/api').inc()", 8),
         ("c.labels(method=, path=).inc()", "labeled.labels(method='GET', path='/api').inc()", None),
         ("held histogram child: observe(0.123)", "hist_child.observe(0.123)", 10),
+        ("held child: observe(0.123, exemplar=)", "hist_child.observe(0.123, exemplar=exemplar)", None),
         ("h.labels('GET', '/api').observe(0.123)", "labeled_histogram.labels('GET', '/api').observe(0.123)", None),
     ]
     rows = []

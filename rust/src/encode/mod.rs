@@ -212,6 +212,8 @@ pub fn write_sample_labels(out: &mut Vec<u8>, labels: &[(Text, Text)]) {
 struct Style {
     /// Writes a float sample value.
     float: fn(&mut Vec<u8>, f64),
+    /// Writes a line's exemplar (after its value), for the formats that show them.
+    exemplar: Option<fn(&mut Vec<u8>, &crate::metric::exemplar::Exemplar)>,
 }
 
 /// Appends `<name><suffix>{<labels>,<extra>}`: what identifies a sample line's series.
@@ -232,11 +234,18 @@ fn write_line_start(out: &mut Vec<u8>, name: &str, suffix: &str, labels: &str, e
 /// Appends every sample line of one native series (`_created` aside).
 fn write_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Style, cumulative: &mut Vec<u64>) {
     let (name, labels) = (family.meta().name.as_str(), series.labels());
-    for Line { suffix, extra, value } in family.read(series, cumulative).lines() {
+    let exemplars = style.exemplar.filter(|_| family.has_exemplars());
+    for (index, Line { suffix, extra, value }) in family.read(series, cumulative).lines().enumerate() {
         write_line_start(out, name, suffix, labels, extra);
         match value {
             Value::Count(count) => number::write_count(out, count),
             Value::Float(value) => (style.float)(out, value),
+        }
+        if let Some(write_exemplar) = exemplars {
+            let slot = family.meta().kind.exemplar_slot(index);
+            if let Some(exemplar) = slot.and_then(|slot| family.exemplar(series, slot)) {
+                write_exemplar(out, &exemplar);
+            }
         }
         out.push(b'\n');
     }

@@ -12,6 +12,7 @@
 //! its buckets by one observation, which Prometheus tolerates), but never a torn cell.
 
 pub mod counter;
+pub mod exemplar;
 pub mod gauge;
 pub mod histogram;
 pub mod info;
@@ -171,6 +172,22 @@ impl Kind {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Exemplar slots per series: one for a counter's total, one per histogram bucket (the
+    /// samples OpenMetrics lets carry one), none for the other kinds.
+    pub fn exemplar_slots(&self) -> usize {
+        match self {
+            Kind::Counter => 1,
+            Kind::Histogram { bounds } => bounds.len(),
+            _ => 0,
+        }
+    }
+
+    /// The exemplar slot whose exemplar sample line `line` shows, if any.
+    #[inline(always)]
+    pub fn exemplar_slot(&self, line: usize) -> Option<usize> {
+        (line < self.exemplar_slots()).then_some(line)
     }
 
     /// Whether its families live in the multiprocess file: those whose values add up or merge

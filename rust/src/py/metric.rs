@@ -15,6 +15,7 @@ use super::registry::family_to_py;
 use crate::clock;
 use crate::error::Error;
 use crate::key;
+use crate::metric::exemplar::{Exemplar, Time as ExemplarTime};
 use crate::metric::{counter, gauge, histogram, stateset, summary, GaugeMode, Kind};
 use crate::registry::family::Declaration;
 use crate::registry::{Family, Series};
@@ -165,6 +166,27 @@ fn as_string(value: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyString>> {
     }
 }
 
+/// Keeps `labels` (a dict of trace labels; empty or None: no exemplar, as prometheus_client's
+/// `if exemplar:`) as slot `slot`'s exemplar of `series`, observed `value` now. The update it
+/// rides on is already recorded when a bad exemplar raises, as in prometheus_client.
+fn set_exemplar(
+    metric: &PyMetric,
+    series: &Series,
+    slot: usize,
+    labels: &Bound<'_, PyAny>,
+    value: f64,
+) -> PyResult<()> {
+    if labels.is_none() || !labels.is_truthy()? {
+        return Ok(());
+    }
+    let labels = labels.cast::<PyDict>()?;
+    let pairs =
+        labels.iter().map(|(k, v)| Ok((k.extract::<String>()?, v.extract::<String>()?))).collect::<PyResult<_>>()?;
+    let exemplar = Exemplar::new(pairs, value, ExemplarTime::Seconds(clock::now())).py()?;
+    metric.family.set_exemplar(series, slot, exemplar);
+    Ok(())
+}
+
 fn extract_label_names(labelnames: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if labelnames.is_instance_of::<PyString>() {
         return Err(to_py(Error::WrongType("labelnames must be a sequence of strings, not a single string".into())));
@@ -306,11 +328,17 @@ metric_class! {
     /// A monotonic total.
     PyCounter, "Counter", () => Kind::Counter,
     {
-        /// Increments by `amount` (default 1), which must not be negative.
-        #[pyo3(signature = (amount = 1.0))]
-        fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+        /// Increments by `amount` (default 1), which must not be negative; `exemplar` (trace
+        /// labels) is kept as the total's latest exemplar, as prometheus_client keeps it.
+        #[pyo3(signature = (amount = 1.0, exemplar = None))]
+        fn inc(slf: &Bound<'_, Self>, amount: f64, exemplar: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
             let metric = slf.as_super().get();
-            counter::inc_checked(metric.series()?.cells(), amount, &metric.family.meta().name).py()
+            let series = metric.series()?;
+            counter::inc_checked(series.cells(), amount, &metric.family.meta().name).py()?;
+            match exemplar {
+                None => Ok(()),
+                Some(labels) => set_exemplar(metric, series, 0, labels, amount),
+            }
     }
 
     /// The current value (for tests; prometheus_client users read it as `_value.get()`).
@@ -421,12 +449,18 @@ metric_class! {
             }
     }
 
-    /// Records one observation.
-    fn observe(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+    /// Records one observation; `exemplar` (trace labels) is kept as the latest exemplar of
+    /// the bucket it falls in, as prometheus_client keeps it.
+    #[pyo3(signature = (amount, exemplar = None))]
+    fn observe(slf: &Bound<'_, Self>, amount: f64, exemplar: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let metric = slf.as_super().get();
         let Kind::Histogram { bounds } = metric.kind() else { unreachable!("a Histogram holds a histogram family") };
-        histogram::observe(metric.series()?.cells(), bounds, amount);
-        Ok(())
+        let series = metric.series()?;
+        histogram::observe(series.cells(), bounds, amount);
+        match exemplar {
+            None => Ok(()),
+            Some(labels) => set_exemplar(metric, series, histogram::bucket_index(bounds, amount), labels, amount),
+        }
     }
 
     /// Records every value of a buffer of numbers (a numpy array, `array.array`, ...) or of any

@@ -11,12 +11,14 @@
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::key;
+use crate::metric::exemplar::{Exemplar, Slots};
 use crate::metric::{gauge, info, Kind, Meta, Reading};
 use crate::region::{Cells, FamilySlot};
 use crate::registry::guard;
 use crate::registry::snapshot::{MetricFamily, Text};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use triomphe::ThinArc;
@@ -119,6 +121,12 @@ pub struct Family {
     slot: FamilySlot,
     /// Whether its series expose `_created` (when the kind has it and a scrape asks).
     created: bool,
+    /// The exemplar slots of the series given one, by the series' address; the entry holds
+    /// the series, so the address is not reused while it is there. Kept here rather than in
+    /// each series, which would cost every series the room for a pointer.
+    exemplars: RwLock<HashMap<usize, (Series, Slots)>>,
+    /// Whether `exemplars` has any: a scrape of a family that never had one doesn't look.
+    has_exemplars: AtomicBool,
 }
 
 /// A family as prometheus_client's constructors describe it.
@@ -197,6 +205,8 @@ impl Family {
             overflowed: AtomicBool::new(false),
             slot,
             created,
+            exemplars: RwLock::default(),
+            has_exemplars: AtomicBool::new(false),
         });
         if family.meta.label_names.is_empty() {
             family.labels::<&str>(&[])?;
@@ -325,6 +335,7 @@ impl Family {
         if let Some(i) = map.find(&self.meta.label_names, key::hash_values(values), values) {
             let removed = map.order.remove(i);
             removed.forget_shared();
+            self.forget_exemplars(&removed);
             self.generation.fetch_add(1, Ordering::Release);
             map.reindex();
             self.value_fns.lock().retain(|(s, _)| !s.same(&removed));
@@ -340,9 +351,44 @@ impl Family {
         let mut map = self.series.write();
         map.order.iter().for_each(Series::forget_shared);
         map.order.clear();
+        self.exemplars.write().clear();
         map.index.clear();
         self.generation.fetch_add(1, Ordering::Release);
         self.value_fns.lock().clear();
+    }
+
+    /// Keeps `exemplar` as the latest exemplar of slot `index` of `series` (one of this family's).
+    pub fn set_exemplar(&self, series: &Series, index: usize, exemplar: Exemplar) {
+        let address = series.0.heap_ptr() as usize;
+        let exemplar = Arc::new(exemplar);
+        if let Some((_, slots)) = self.exemplars.read().get(&address) {
+            return slots.set(index, exemplar);
+        }
+        let mut map = self.exemplars.write();
+        let (_, slots) =
+            map.entry(address).or_insert_with(|| (series.clone(), Slots::new(self.meta.kind.exemplar_slots())));
+        slots.set(index, exemplar);
+        self.has_exemplars.store(true, Ordering::Release);
+    }
+
+    /// Whether some series of this family was given an exemplar.
+    #[inline(always)]
+    pub fn has_exemplars(&self) -> bool {
+        self.has_exemplars.load(Ordering::Acquire)
+    }
+
+    /// The latest exemplar of slot `index` of `series`, if it has one.
+    pub fn exemplar(&self, series: &Series, index: usize) -> Option<Arc<Exemplar>> {
+        if !self.has_exemplars() {
+            return None;
+        }
+        self.exemplars.read().get(&(series.0.heap_ptr() as usize))?.1.get(index)
+    }
+
+    fn forget_exemplars(&self, series: &Series) {
+        if self.has_exemplars() {
+            self.exemplars.write().remove(&(series.0.heap_ptr() as usize));
+        }
     }
 
     /// Changes whenever a series is removed, so caches of series handles know to drop theirs.
@@ -429,10 +475,14 @@ impl Family {
         let mut scratch = Vec::new();
         self.for_each_series(|series| {
             let labels = owned_pairs(key::parse_rendered(series.labels()));
-            for line in self.read(series, &mut scratch).lines() {
+            for (index, line) in self.read(series, &mut scratch).lines().enumerate() {
                 let mut all = labels.clone();
                 all.extend(owned_pairs(key::parse_rendered(&line.extra.rendered())));
                 family.push(line.suffix, all, line.value.as_f64());
+                let exemplar = self.has_exemplars().then(|| meta.kind.exemplar_slot(index)).flatten();
+                if let Some(exemplar) = exemplar.and_then(|slot| self.exemplar(series, slot)) {
+                    family.exemplars.push((family.samples.len() - 1, exemplar));
+                }
             }
             if created {
                 family.push("_created", labels, series.created());
@@ -522,6 +572,24 @@ mod tests {
                 assert_eq!(series.labels(), r#"k="a""#);
             }
         });
+    }
+
+    #[test]
+    fn exemplars_are_kept_per_slot_and_go_with_their_series() {
+        use crate::metric::exemplar::Time;
+        let family = counter(&["k"]);
+        let (a, b) = (family.labels(&["a"]).unwrap(), family.labels(&["b"]).unwrap());
+        assert!(!family.has_exemplars() && family.exemplar(&a, 0).is_none());
+        let exemplar = |value| Exemplar::new(vec![("t".into(), "x".into())], value, Time::Seconds(1.0)).unwrap();
+        family.set_exemplar(&a, 0, exemplar(1.0));
+        family.set_exemplar(&a, 0, exemplar(2.0));
+        assert_eq!(family.exemplar(&a, 0).unwrap().value, 2.0);
+        assert!(family.exemplar(&b, 0).is_none());
+        let snapshot = family.snapshot(false);
+        assert_eq!((snapshot.exemplars.len(), snapshot.exemplar(0).unwrap().value), (1, 2.0));
+        family.remove(&["a"]).unwrap();
+        let again = family.labels(&["a"]).unwrap();
+        assert!(family.exemplar(&again, 0).is_none(), "a removed series' exemplar is gone with it");
     }
 
     #[test]

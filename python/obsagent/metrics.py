@@ -183,6 +183,16 @@ class Histogram(_Registered, _native.Histogram):
     seconds; pass ``buckets=[...]`` for others. ``+Inf`` is added when missing. A NaN
     observation is counted in the ``+Inf`` bucket and ``_count`` and makes ``_sum`` NaN,
     as Prometheus' Go and Rust clients do.
+
+    ``native_histogram_bucket_factor=1.1`` (any factor above 1) makes it a native histogram as
+    client_golang has them: exponential buckets no wider than that factor (the schema follows
+    from it), a zero bucket for magnitudes up to ``native_histogram_zero_threshold`` (default
+    2**-128), at most ``native_histogram_max_bucket_number`` consecutive buckets per sign (160),
+    beyond which it resets (once ``native_histogram_min_reset_duration`` seconds have passed since
+    the last reset), widens the zero bucket (up to ``native_histogram_max_zero_threshold``) or
+    halves its resolution, in that order. Prometheus reads it from the protobuf exposition; the
+    text formats show its classic buckets (``buckets=``, or only ``+Inf`` when none are given),
+    count and sum. Workers' native histograms merge in multiprocess mode.
     """
 
 

@@ -10,7 +10,7 @@
 
 use super::protowire::{put_double_field, put_len_field, put_varint, put_varint_field};
 use crate::key;
-use crate::metric::{MetricType, Reading};
+use crate::metric::{native_histogram, MetricType, Reading};
 use crate::registry::{Family, MetricFamily};
 
 /// The Content-Type of this format.
@@ -61,6 +61,17 @@ pub fn write_family(out: &mut Vec<u8>, family: &Family, cumulative: &mut Vec<u64
                         put_bucket(&mut metric.buckets, *count, *bound);
                     }
                 }
+            }
+            Reading::NativeHistogram(histogram) => {
+                let classic = &histogram.classic;
+                put_varint_field(&mut metric.value, 1, classic.count());
+                put_double_field(&mut metric.value, 2, classic.sum);
+                for (bound, count) in classic.bounds.iter().zip(classic.cumulative) {
+                    if bound.is_finite() {
+                        put_bucket(&mut metric.buckets, *count, *bound);
+                    }
+                }
+                put_native(&mut metric.buckets, &histogram);
             }
             Reading::Summary(summary) => {
                 put_varint_field(&mut metric.value, 1, summary.count);
@@ -163,6 +174,43 @@ fn type_code(kind: MetricType) -> (u64, u8) {
         MetricType::GaugeHistogram => (GAUGE_HISTOGRAM, HISTOGRAM_FIELD),
         MetricType::Unknown => (UNTYPED, UNTYPED_FIELD),
     }
+}
+
+/// Appends a native histogram's fields of `Histogram`: schema (5), zero threshold (6) and
+/// count (7), negative spans and deltas (9, 10), positive ones (12, 13). A histogram with no
+/// observation and a zero threshold of zero gets an empty positive span, as client_golang
+/// sends it, so that Prometheus still reads it as native.
+fn put_native(out: &mut Vec<u8>, reading: &native_histogram::Reading<'_>) {
+    put_varint_field(out, 5, zigzag(reading.schema as i64));
+    put_double_field(out, 6, reading.zero_threshold);
+    put_varint_field(out, 7, reading.zero_count);
+    let (negative, positive) = (native_histogram::spans(&reading.negative), native_histogram::spans(&reading.positive));
+    put_spans(out, 9, 10, &negative);
+    if positive.0.is_empty() && negative.0.is_empty() && reading.zero_threshold == 0.0 && reading.zero_count == 0 {
+        put_spans(out, 12, 13, &(vec![(0, 0)], Vec::new()));
+    } else {
+        put_spans(out, 12, 13, &positive);
+    }
+}
+
+fn put_spans(out: &mut Vec<u8>, span_field: u8, delta_field: u8, (spans, deltas): &(Vec<(i32, u32)>, Vec<i64>)) {
+    let mut span = Vec::new();
+    for &(offset, length) in spans {
+        span.clear();
+        put_varint_field(&mut span, 1, zigzag(offset as i64));
+        put_varint_field(&mut span, 2, length as u64);
+        put_len_field(out, span_field, &span);
+    }
+    if !deltas.is_empty() {
+        let mut packed = Vec::new();
+        deltas.iter().for_each(|&delta| put_varint(&mut packed, zigzag(delta)));
+        put_len_field(out, delta_field, &packed);
+    }
+}
+
+/// A signed value as protobuf's `sint32`/`sint64` encode it.
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
 }
 
 fn put_bucket(out: &mut Vec<u8>, cumulative_count: u64, upper_bound: f64) {

@@ -16,6 +16,7 @@ pub mod exemplar;
 pub mod gauge;
 pub mod histogram;
 pub mod info;
+pub mod native_histogram;
 pub mod stateset;
 pub mod summary;
 
@@ -91,6 +92,13 @@ pub enum Kind {
         /// Upper bounds, ending with `+Inf`.
         bounds: histogram::Bounds,
     },
+    /// A native histogram (client_golang's), with classic buckets alongside.
+    NativeHistogram {
+        /// Classic upper bounds, ending with `+Inf` (only `+Inf` when none were asked for).
+        bounds: histogram::Bounds,
+        /// Schema, zero bucket, limits.
+        native: native_histogram::Config,
+    },
     /// Count and sum of observations (no quantiles, as prometheus_client).
     Summary,
     /// Constant labels with value 1; the current label set is an index into the family's table.
@@ -112,6 +120,7 @@ impl Kind {
             Kind::Counter => counter::CELLS,
             Kind::Gauge { mode } => mode.cells(),
             Kind::Histogram { bounds } => histogram::cells(bounds),
+            Kind::NativeHistogram { bounds, native } => native_histogram::cells(bounds, native),
             Kind::Summary => summary::CELLS,
             Kind::Info => info::CELLS,
             Kind::StateSet { .. } => stateset::CELLS,
@@ -123,7 +132,7 @@ impl Kind {
         match self {
             Kind::Counter => MetricType::Counter,
             Kind::Gauge { .. } => MetricType::Gauge,
-            Kind::Histogram { .. } => MetricType::Histogram,
+            Kind::Histogram { .. } | Kind::NativeHistogram { .. } => MetricType::Histogram,
             Kind::Summary => MetricType::Summary,
             Kind::Info => MetricType::Info,
             Kind::StateSet { .. } => MetricType::StateSet,
@@ -137,7 +146,7 @@ impl Kind {
 
     /// Whether its series have a `_created` time.
     pub fn has_created(&self) -> bool {
-        matches!(self, Kind::Counter | Kind::Histogram { .. } | Kind::Summary)
+        matches!(self, Kind::Counter | Kind::Histogram { .. } | Kind::NativeHistogram { .. } | Kind::Summary)
     }
 
     /// The sample-name suffixes it exposes, for prometheus_client's duplicate-name check.
@@ -145,7 +154,7 @@ impl Kind {
         match self {
             Kind::Counter => &["_total", "_created"],
             Kind::Summary => &["_sum", "_count", "_created"],
-            Kind::Histogram { .. } => &["_bucket", "_sum", "_count", "_created"],
+            Kind::Histogram { .. } | Kind::NativeHistogram { .. } => &["_bucket", "_sum", "_count", "_created"],
             Kind::Info => &["_info"],
             Kind::Gauge { .. } | Kind::StateSet { .. } => &[],
         }
@@ -154,7 +163,7 @@ impl Kind {
     /// Why `label` may not be a label name of family `name` of this kind, if it may not.
     pub fn reserved_label(&self, name: &str, label: &str) -> Option<&'static str> {
         match (self, label) {
-            (Kind::Histogram { .. }, "le") => Some("reserved for histogram buckets"),
+            (Kind::Histogram { .. } | Kind::NativeHistogram { .. }, "le") => Some("reserved for histogram buckets"),
             (Kind::Summary, "quantile") => Some("reserved for summary quantiles"),
             (Kind::StateSet { .. }, _) if label == name => Some("an Enum's label may not share its name"),
             _ => None,
@@ -179,7 +188,7 @@ impl Kind {
     pub fn exemplar_slots(&self) -> usize {
         match self {
             Kind::Counter => 1,
-            Kind::Histogram { bounds } => bounds.len(),
+            Kind::Histogram { bounds } | Kind::NativeHistogram { bounds, .. } => bounds.len(),
             _ => 0,
         }
     }
@@ -218,6 +227,9 @@ impl Kind {
             Kind::Counter => Reading::Counter(counter::read(cells)),
             Kind::Gauge { .. } => Reading::Gauge(gauge::get(cells)),
             Kind::Histogram { bounds } => Reading::Histogram(histogram::read(cells, bounds, scratch)),
+            Kind::NativeHistogram { bounds, native } => {
+                Reading::NativeHistogram(native_histogram::read(cells, bounds, native, scratch))
+            }
             Kind::Summary => Reading::Summary(summary::read(cells)),
             Kind::Info => Reading::Info(info_pairs(info::index(cells))),
             Kind::StateSet { states } => Reading::StateSet(stateset::read(cells, name, states)),
@@ -231,6 +243,7 @@ impl Kind {
             Kind::Counter => counter::merge(into, from),
             Kind::Gauge { mode } => gauge::merge(*mode, into, from, first),
             Kind::Histogram { bounds } => histogram::merge(bounds, into, from),
+            Kind::NativeHistogram { bounds, native } => native_histogram::merge(bounds, native, into, from, first),
             Kind::Summary => summary::merge(into, from),
             Kind::Info | Kind::StateSet { .. } => {}
         }
@@ -261,6 +274,8 @@ pub enum Reading<'a> {
     Gauge(f64),
     /// A histogram's buckets and sum.
     Histogram(histogram::Reading<'a>),
+    /// A native histogram's buckets, with its classic part.
+    NativeHistogram(native_histogram::Reading<'a>),
     /// A summary's count and sum.
     Summary(summary::Reading),
     /// An Info's rendered label pairs.
@@ -283,6 +298,7 @@ impl<'a> Reading<'a> {
             Reading::Counter(reading) => counter::line(reading, index),
             Reading::Gauge(value) => gauge::line(*value, index),
             Reading::Histogram(reading) => histogram::line(reading, index),
+            Reading::NativeHistogram(reading) => histogram::line(&reading.classic, index),
             Reading::Summary(reading) => summary::line(reading, index),
             Reading::Info(pairs) => info::line(pairs, index),
             Reading::StateSet(reading) => stateset::line(reading, index),

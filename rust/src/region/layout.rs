@@ -38,6 +38,7 @@ fn kind_code(kind: &Kind) -> Option<(u8, GaugeMode)> {
         Kind::Gauge { mode } => Some((1, *mode)),
         Kind::Histogram { .. } => Some((2, GaugeMode::All)),
         Kind::Summary => Some((3, GaugeMode::All)),
+        Kind::NativeHistogram { .. } => Some((4, GaugeMode::All)),
         Kind::Info | Kind::StateSet { .. } => None,
     }
 }
@@ -110,12 +111,20 @@ impl Record {
                 out.push(mode as u8);
                 out.extend_from_slice(&(label_names.len() as u16).to_le_bytes());
                 let bounds: &[f64] = match kind {
-                    Kind::Histogram { bounds } => bounds,
+                    Kind::Histogram { bounds } | Kind::NativeHistogram { bounds, .. } => bounds,
                     _ => &[],
                 };
                 out.extend_from_slice(&(bounds.len() as u32).to_le_bytes());
                 for bound in bounds {
                     out.extend_from_slice(&bound.to_le_bytes());
+                }
+                if let Kind::NativeHistogram { native, .. } = kind {
+                    for number in
+                        [native.factor, native.zero_threshold, native.min_reset_duration, native.max_zero_threshold]
+                    {
+                        out.extend_from_slice(&number.to_le_bytes());
+                    }
+                    out.extend_from_slice(&native.max_buckets.to_le_bytes());
                 }
                 for text in [name, help, unit].into_iter().chain(label_names) {
                     put_str(&mut out, text);
@@ -166,6 +175,25 @@ impl Record {
                         bounds: crate::metric::histogram::bounds(&bounds).map_err(|e| e.to_string())?,
                     },
                     3 => Kind::Summary,
+                    4 => {
+                        let mut number = || reader.take(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()));
+                        let (factor, zero, reset, max_zero) = (number()?, number()?, number()?, number()?);
+                        let max_buckets = reader.u32()?;
+                        let native = crate::metric::native_histogram::Config::new(
+                            factor,
+                            Some(zero),
+                            max_buckets,
+                            reset,
+                            max_zero,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        let bounds = if bounds.len() == 1 {
+                            crate::metric::histogram::inf_only()
+                        } else {
+                            crate::metric::histogram::bounds(&bounds).map_err(|e| e.to_string())?
+                        };
+                        Kind::NativeHistogram { bounds, native }
+                    }
                     other => return Err(format!("unknown metric type {other}")),
                 };
                 let (name, help, unit) = (reader.string()?, reader.string()?, reader.string()?);

@@ -456,3 +456,72 @@ def test_a_directory_that_cannot_be_written_is_a_clear_error(tmp_path: Path):
     )
     assert daemon.returncode == 1
     assert json.loads(daemon.stderr.splitlines()[-1])["msg"] == "bad multiprocess directory"
+
+
+NATIVE_SCRIPT = """
+import json, os, sys
+sys.path.insert(0, os.environ["TESTS_DIR"])
+from metrics_proto import parse_delimited
+from obsagent import CollectorRegistry, Histogram, _native
+from obsagent.multiprocess import MultiProcessCollector
+
+h = Histogram("native_seconds", "Native.", ["w"], native_histogram_bucket_factor=1.1,
+              native_histogram_max_bucket_number=40)
+spreads = {0: [0.001 * 1.01**i for i in range(100)], 1: [0.5 + i / 100 for i in range(100)],
+           2: [10.0**(i / 10) for i in range(-30, 30)], 3: [-2.0, 0.0, 5.0]}
+children = []
+for worker, values in spreads.items():
+    pid = os.fork()
+    if pid == 0:
+        for value in values:
+            h.labels("all").observe(value)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+h.labels("all").observe(7.5)  # this process, alive
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+body, _ = _native.pushgateway_protobuf(registry._native)
+(family,) = [f for f in parse_delimited(body) if f.name == "native_seconds"]
+(metric,) = family.metric
+hist = metric.histogram
+def counts(spans, deltas):
+    out, key, count, at = {}, 0, 0, 0
+    for span in spans:
+        key += span.offset
+        for _ in range(span.length):
+            count += deltas[at]; at += 1
+            if count: out[key] = count
+            key += 1
+    return out
+print(json.dumps({"schema": hist.schema, "count": hist.sample_count, "sum": hist.sample_sum,
+                  "zero": hist.zero_count, "positive": counts(hist.positive_span, hist.positive_delta),
+                  "negative": counts(hist.negative_span, hist.negative_delta),
+                  "values": [v for vs in spreads.values() for v in vs] + [7.5]}))
+"""
+
+
+def test_native_histograms_merge_across_processes(tmp_path: Path):
+    import math
+
+    from test_native_histograms import expected_key
+
+    env = {**os.environ, "OBSAGENT_MULTIPROC_DIR": str(tmp_path), "TESTS_DIR": str(Path(__file__).parent)}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(NATIVE_SCRIPT)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    merged = json.loads(result.stdout)
+    values = merged["values"]
+    assert merged["count"] == len(values)
+    assert math.isclose(merged["sum"], math.fsum(values), rel_tol=1e-9)
+    assert merged["schema"] < 3, "the wide worker's reduced schema is the merged one"
+    positive: dict[str, int] = {}
+    for value in values:
+        if value > 0:
+            key = str(expected_key(value, merged["schema"]))
+            positive[key] = positive.get(key, 0) + 1
+    assert merged["positive"] == positive
+    assert merged["negative"] == {str(expected_key(2.0, merged["schema"])): 1}
+    assert merged["zero"] == 1

@@ -15,8 +15,9 @@
 //! *number*: with sparse outliers obsagent reduces resolution sooner (written in the README).
 //!
 //! Writers of one series must not race each other through a window move: the binding holds the
-//! GIL for every write (the GIL-free part of `observe_many` only computes keys). Readers (a
-//! scrape, the multiprocess reader) take the lock, so they never see a window mid-move.
+//! GIL for every write (the GIL-free part of `observe_many` only computes keys), and a move
+//! takes the lock. Readers (a scrape, the multiprocess reader, which maps other processes'
+//! files read-only) never write: a sequence count, odd during a move, tells them to read again.
 
 use super::histogram::{self, Bounds};
 use super::load_f64;
@@ -39,7 +40,10 @@ const ZERO_COUNT: usize = 3;
 const POSITIVE_OFFSET: usize = 4;
 const NEGATIVE_OFFSET: usize = 5;
 const LAST_RESET: usize = 6;
-const HEADER: usize = 7;
+/// Odd while a window moves: readers (who may only read, as the multiprocess reader maps other
+/// processes' files read-only) retry until they saw it even and unchanged.
+const MOVES: usize = 7;
+const HEADER: usize = 8;
 /// Keys are stored biased, so that a zeroed cell means "not set yet".
 const BIAS: i64 = 1 << 40;
 
@@ -192,6 +196,9 @@ pub fn upper_bound(key: i32, schema: i32) -> f64 {
     frac * 2f64.powi(exp)
 }
 
+/// What a reader takes of the native part at once.
+type State = (i32, f64, u64, Vec<(i32, u64)>, Vec<(i32, u64)>);
+
 /// The native part of a series' cells.
 struct Native<'a> {
     cells: &'a [AtomicU64],
@@ -210,17 +217,31 @@ impl<'a> Native<'a> {
         Native { cells: &cells[histogram::cells(bounds)..], config }
     }
 
+    /// Takes the series' lock for a move (writers only, on cells they may write).
     fn lock(&self) -> Guard<'_> {
-        let mut spins = 0u32;
         while self.cells[LOCK].compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            spins += 1;
-            if spins > 1_000_000 {
-                // A process that died holding it (multiprocess mode): read anyway.
-                return Guard { cell: None };
-            }
             std::thread::yield_now();
         }
-        Guard { cell: Some(&self.cells[LOCK]) }
+        self.cells[MOVES].fetch_add(1, Ordering::AcqRel);
+        Guard { lock: &self.cells[LOCK], moves: &self.cells[MOVES] }
+    }
+
+    /// `read()` of a consistent state: retried while a move is under way (at most a bounded
+    /// number of times: a process killed mid-move leaves it odd for good).
+    fn consistent<T>(&self, read: impl Fn(&Self) -> T) -> T {
+        for _ in 0..10_000 {
+            let before = self.cells[MOVES].load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::thread::yield_now();
+                continue;
+            }
+            let value = read(self);
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.cells[MOVES].load(Ordering::Acquire) == before {
+                return value;
+            }
+        }
+        read(self)
     }
 
     fn schema(&self) -> i32 {
@@ -356,6 +377,17 @@ impl<'a> Native<'a> {
         }
     }
 
+    /// Schema, zero threshold and count, and both signs' buckets.
+    fn state(&self) -> State {
+        (
+            self.schema(),
+            self.zero_threshold(),
+            self.cells[ZERO_COUNT].load(Ordering::Relaxed),
+            self.entries(Sign::Positive),
+            self.entries(Sign::Negative),
+        )
+    }
+
     fn reset_due(&self, now: f64) -> bool {
         let last = load_f64(&self.cells[LAST_RESET]);
         self.config.min_reset_duration > 0.0 && now - last >= self.config.min_reset_duration
@@ -401,7 +433,7 @@ impl<'a> Native<'a> {
 
     /// Back to the state of a new series, with the reset time `now`.
     fn reset(&self, now: f64) {
-        for cell in &self.cells[SCHEMA..] {
+        for cell in self.cells[SCHEMA..MOVES].iter().chain(&self.cells[HEADER..]) {
             cell.store(0, Ordering::Relaxed);
         }
         self.cells[LAST_RESET].store(now.to_bits(), Ordering::Relaxed);
@@ -414,16 +446,16 @@ fn halved(key: i32) -> i32 {
     (key + 1).div_euclid(2)
 }
 
-/// Holds a series' lock.
+/// Holds a series' lock, with its move count odd.
 struct Guard<'a> {
-    cell: Option<&'a AtomicU64>,
+    lock: &'a AtomicU64,
+    moves: &'a AtomicU64,
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        if let Some(cell) = self.cell {
-            cell.store(0, Ordering::Release);
-        }
+        self.moves.fetch_add(1, Ordering::AcqRel);
+        self.lock.store(0, Ordering::Release);
     }
 }
 
@@ -493,17 +525,8 @@ pub struct Reading<'a> {
 /// Reads the cells, with `cumulative` as room for the classic running totals.
 pub fn read<'a>(cells: &[AtomicU64], bounds: &'a Bounds, config: &Config, cumulative: &'a mut Vec<u64>) -> Reading<'a> {
     let native = Native::of(cells, bounds, config);
-    let guard = native.lock();
-    let reading = (
-        native.schema(),
-        native.zero_threshold(),
-        native.cells[ZERO_COUNT].load(Ordering::Relaxed),
-        native.entries(Sign::Positive),
-        native.entries(Sign::Negative),
-    );
+    let (schema, zero_threshold, zero_count, positive, negative) = native.consistent(Native::state);
     let classic = histogram::read(cells, bounds, cumulative);
-    drop(guard);
-    let (schema, zero_threshold, zero_count, positive, negative) = reading;
     Reading { classic, schema, zero_threshold, zero_count, positive, negative }
 }
 
@@ -539,11 +562,8 @@ pub fn spans(entries: &[(i32, u64)]) -> (Vec<(i32, u32)>, Vec<i64>) {
 pub fn merge(bounds: &Bounds, config: &Config, into: &[AtomicU64], from: &[AtomicU64], first: bool) {
     histogram::merge(bounds, into, from);
     let (source, target) = (Native::of(from, bounds, config), Native::of(into, bounds, config));
-    let guard = source.lock();
-    let (schema, threshold) = (source.schema(), source.zero_threshold());
-    let zero_count = source.cells[ZERO_COUNT].load(Ordering::Relaxed);
-    let entries = [(Sign::Positive, source.entries(Sign::Positive)), (Sign::Negative, source.entries(Sign::Negative))];
-    drop(guard);
+    let (schema, threshold, zero_count, positive, negative) = source.consistent(Native::state);
+    let entries = [(Sign::Positive, positive), (Sign::Negative, negative)];
     if first {
         target.set_schema(schema);
     }

@@ -50,21 +50,33 @@ pub fn encode(registry: &Registry, format: Format, options: &Options) -> Result<
 /// Picks the format for an `Accept` header: the supported type with the highest `q`
 /// (OpenMetrics 1.0.0 or text 0.0.4), text when nothing supported is named.
 pub fn negotiate(accept: Option<&str>) -> Format {
+    negotiate_among(accept, true)
+}
+
+/// [`negotiate`], offering delimited protobuf only when `protobuf` (the Python apps render
+/// text formats only).
+pub fn negotiate_among(accept: Option<&str>, protobuf: bool) -> Format {
     let mut best = (Format::Text, -1.0f32);
     for item in accept.unwrap_or("").split(',') {
         let mut parts = item.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        let (mut q, mut version) = (1.0f32, None);
+        let (mut q, mut version, mut delimited_families) = (1.0f32, None, [false, false]);
         for param in parts {
             if let Some((key, value)) = param.split_once('=') {
                 match key.trim() {
                     "q" => q = value.trim().parse().unwrap_or(0.0),
                     "version" => version = Some(value.trim().to_owned()),
+                    "proto" => delimited_families[0] = value.trim() == "io.prometheus.client.MetricFamily",
+                    "encoding" => delimited_families[1] = value.trim() == "delimited",
                     _ => {}
                 }
             }
         }
         let format = match (media.as_str(), version.as_deref()) {
+            // The kinds helper's stand-in until the names helper's negotiation lands.
+            ("application/vnd.google.protobuf", _) if protobuf && delimited_families == [true, true] => {
+                Format::Protobuf
+            }
             ("application/openmetrics-text", None | Some("1.0.0")) => Format::OpenMetrics,
             ("text/plain", None | Some("0.0.4")) | ("*/*", _) => Format::Text,
             _ => continue,
@@ -270,6 +282,13 @@ mod tests {
         assert_eq!(negotiate(Some("application/openmetrics-text; version=0.0.1")), Format::Text);
         assert_eq!(negotiate(None), Format::Text);
         assert_eq!(negotiate(Some("application/json")), Format::Text);
+        let native_histograms = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(negotiate(Some(native_histograms)), Format::Protobuf);
+        assert_eq!(negotiate_among(Some(native_histograms), false), Format::OpenMetrics);
+        assert_eq!(
+            negotiate(Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily")),
+            Format::Text
+        );
     }
 
     #[test]

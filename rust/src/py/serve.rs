@@ -71,7 +71,7 @@ fn start_http_server(py: Python<'_>, registry: &PyRegistry, settings: ServeSetti
 #[pyfunction]
 #[pyo3(signature = (accept = None))]
 fn choose_format(accept: Option<&str>) -> (bool, &'static str) {
-    let format = encode::negotiate(accept);
+    let format = encode::negotiate_among(accept, false);
     (format == encode::Format::OpenMetrics, format.content_type())
 }
 

@@ -160,7 +160,7 @@ impl FamilySink for Encoder<'_> {
         match self.format {
             Format::Text => text::write_family(out, family, created, cumulative),
             Format::OpenMetrics => openmetrics::write_family(out, family, created, cumulative),
-            Format::Protobuf => protobuf::write_family(out, family, cumulative),
+            Format::Protobuf => protobuf::write_family(out, family, self.options.created, cumulative),
         }
     }
 

@@ -10,7 +10,8 @@
 
 use super::protowire::{put_double_field, put_len_field, put_varint, put_varint_field};
 use crate::key;
-use crate::metric::{native_histogram, MetricType, Reading};
+use crate::metric::exemplar::Exemplar;
+use crate::metric::{histogram, native_histogram, MetricType, Reading};
 use crate::registry::{Family, MetricFamily};
 
 /// The Content-Type of this format.
@@ -37,41 +38,48 @@ struct Metric {
     value: Vec<u8>,
     /// A histogram's buckets, after its count and sum.
     buckets: Vec<u8>,
+    /// When the series started (`_created`), written last in its value message.
+    created: Option<f64>,
     timestamp_ms: Option<i64>,
 }
 
-/// Appends a native family.
-pub fn write_family(out: &mut Vec<u8>, family: &Family, cumulative: &mut Vec<u64>) {
+/// Appends a native family; with `created`, each series' creation time as its value's
+/// `created_timestamp`.
+pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulative: &mut Vec<u64>) {
     let meta = family.meta();
     let kind = meta.kind.metric_type();
     let mut metrics = Vec::new();
     family.for_each_series(|series| {
         let labels = key::parse_rendered(series.labels());
-        let mut metric = Metric { labels: labels.clone(), ..Metric::default() };
+        let created = (created && family.exposes_created()).then(|| series.created());
+        let mut metric = Metric { labels: labels.clone(), created, ..Metric::default() };
+        let exemplar = |slot: usize| family.exemplar(series, slot);
         match family.read(series, cumulative) {
-            Reading::Counter(counter) => put_double_field(&mut metric.value, 1, counter.total()),
+            Reading::Counter(counter) => {
+                put_double_field(&mut metric.value, 1, counter.total());
+                if let Some(exemplar) = exemplar(0) {
+                    put_len_field(&mut metric.value, 2, &exemplar_message(&exemplar));
+                }
+            }
             Reading::Gauge(value) => put_double_field(&mut metric.value, 1, value),
             Reading::Histogram(histogram) => {
                 put_varint_field(&mut metric.value, 1, histogram.count());
                 if histogram.bounds.exposes_sum() {
                     put_double_field(&mut metric.value, 2, histogram.sum);
                 }
-                for (bound, count) in histogram.bounds.iter().zip(histogram.cumulative) {
-                    if bound.is_finite() {
-                        put_bucket(&mut metric.buckets, *count, *bound);
-                    }
-                }
+                put_buckets(&mut metric.buckets, &histogram, exemplar);
             }
             Reading::NativeHistogram(histogram) => {
                 let classic = &histogram.classic;
                 put_varint_field(&mut metric.value, 1, classic.count());
                 put_double_field(&mut metric.value, 2, classic.sum);
-                for (bound, count) in classic.bounds.iter().zip(classic.cumulative) {
-                    if bound.is_finite() {
-                        put_bucket(&mut metric.buckets, *count, *bound);
+                put_buckets(&mut metric.buckets, classic, exemplar);
+                put_native(&mut metric.buckets, &histogram);
+                for slot in 0..classic.bounds.len() {
+                    if let Some(exemplar) = exemplar(slot) {
+                        put_wide_len_field(&mut metric.buckets, 16, &exemplar_message(&exemplar));
                     }
                 }
-                put_native(&mut metric.buckets, &histogram);
             }
             Reading::Summary(summary) => {
                 put_varint_field(&mut metric.value, 1, summary.count);
@@ -99,7 +107,58 @@ pub fn write_family(out: &mut Vec<u8>, family: &Family, cumulative: &mut Vec<u64
         MetricType::Info => format!("{}_info", meta.name),
         _ => meta.name.clone(),
     };
-    write_message(out, &name, &meta.help, kind, &metrics);
+    write_message(out, &name, &meta.help, &meta.unit, kind, &metrics);
+}
+
+/// A classic histogram's finite buckets, each with its exemplar; the `+Inf` bucket (which the
+/// count implies) only when it has an exemplar, as client_golang writes it.
+fn put_buckets(
+    out: &mut Vec<u8>,
+    histogram: &histogram::Reading<'_>,
+    exemplar: impl Fn(usize) -> Option<std::sync::Arc<Exemplar>>,
+) {
+    for (slot, (bound, count)) in histogram.bounds.iter().zip(histogram.cumulative).enumerate() {
+        let exemplar = exemplar(slot);
+        if bound.is_finite() || exemplar.is_some() {
+            put_bucket(out, *count, *bound, exemplar.as_deref());
+        }
+    }
+}
+
+/// An `Exemplar` message: labels (1), value (2), timestamp (3) when it has one.
+fn exemplar_message(exemplar: &Exemplar) -> Vec<u8> {
+    let mut message = Vec::new();
+    let mut pair = Vec::new();
+    for (name, value) in &exemplar.labels {
+        pair.clear();
+        put_len_field(&mut pair, 1, name.as_bytes());
+        put_len_field(&mut pair, 2, value.as_bytes());
+        put_len_field(&mut message, 1, &pair);
+    }
+    put_double_field(&mut message, 2, exemplar.value);
+    if let Some(seconds) = exemplar.time.seconds() {
+        put_len_field(&mut message, 3, &timestamp_message(seconds));
+    }
+    message
+}
+
+/// A `google.protobuf.Timestamp`: whole seconds (1) and nanoseconds (2).
+fn timestamp_message(seconds: f64) -> Vec<u8> {
+    let whole = seconds.floor();
+    let nanos = (((seconds - whole) * 1e9).round() as i64).clamp(0, 999_999_999);
+    let mut message = Vec::new();
+    put_varint_field(&mut message, 1, whole as i64 as u64);
+    if nanos > 0 {
+        put_varint_field(&mut message, 2, nanos as u64);
+    }
+    message
+}
+
+/// A length-delimited field numbered 16 or more (its tag takes two bytes).
+fn put_wide_len_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    put_varint(out, u64::from(field) << 3 | 2);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
 }
 
 /// Appends a family given as samples: the samples of one label set (less `le` and
@@ -114,11 +173,9 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
     };
     let (code, _) = type_code(kind);
     let mut metrics: Vec<Metric> = Vec::new();
-    for sample in &family.samples {
+    for (index, sample) in family.samples.iter().enumerate() {
         let suffix = sample.name.strip_prefix(name).unwrap_or("");
-        if suffix == "_created" {
-            continue;
-        }
+        let exemplar = family.exemplar(index);
         let mut bound = None;
         let labels: Vec<(String, String)> = sample
             .labels
@@ -140,12 +197,24 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
             }
         };
         let metric = &mut metrics[index];
+        if suffix == "_created" {
+            if matches!(code, COUNTER | SUMMARY | HISTOGRAM) {
+                metric.created = Some(sample.value);
+            }
+            continue;
+        }
         metric.timestamp_ms = sample.timestamp.map(|t| (t * 1000.0).round() as i64);
         match (code, suffix, bound) {
-            (HISTOGRAM | GAUGE_HISTOGRAM, "_bucket", Some(bound)) if bound.is_finite() => {
-                put_bucket(&mut metric.buckets, sample.value as u64, bound)
+            (HISTOGRAM | GAUGE_HISTOGRAM, "_bucket", Some(bound)) if bound.is_finite() || exemplar.is_some() => {
+                put_bucket(&mut metric.buckets, sample.value as u64, bound, exemplar.map(|e| &**e))
             }
             (HISTOGRAM | GAUGE_HISTOGRAM, "_bucket", _) => {} // +Inf: the count says it
+            (COUNTER, "_total", _) => {
+                put_double_field(&mut metric.value, 1, sample.value);
+                if let Some(exemplar) = exemplar.filter(|e| !e.labels_only) {
+                    put_len_field(&mut metric.value, 2, &exemplar_message(exemplar));
+                }
+            }
             (SUMMARY | HISTOGRAM, "_count", _) | (GAUGE_HISTOGRAM, "_gcount", _) => {
                 put_varint_field(&mut metric.value, 1, sample.value as u64)
             }
@@ -161,7 +230,7 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily) {
             _ => put_double_field(&mut metric.value, 1, sample.value),
         }
     }
-    write_message(out, &full_name, &family.help, kind, &metrics);
+    write_message(out, &full_name, &family.help, &family.unit, kind, &metrics);
 }
 
 /// The `MetricType` value a type is sent as, and the `Metric` field holding its value.
@@ -213,15 +282,28 @@ fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
 
-fn put_bucket(out: &mut Vec<u8>, cumulative_count: u64, upper_bound: f64) {
+fn put_bucket(out: &mut Vec<u8>, cumulative_count: u64, upper_bound: f64, exemplar: Option<&Exemplar>) {
     let mut bucket = Vec::new();
     put_varint_field(&mut bucket, 1, cumulative_count);
     put_double_field(&mut bucket, 2, upper_bound);
+    if let Some(exemplar) = exemplar.filter(|e| !e.labels_only) {
+        put_len_field(&mut bucket, 3, &exemplar_message(exemplar));
+    }
     put_len_field(out, 3, &bucket);
 }
 
+/// The field of a type's value message holding its `created_timestamp`, if it has one.
+fn created_field(code: u64) -> Option<u8> {
+    match code {
+        COUNTER => Some(3),
+        SUMMARY => Some(4),
+        HISTOGRAM => Some(15),
+        _ => None,
+    }
+}
+
 /// Appends one length-prefixed `MetricFamily`.
-fn write_message(out: &mut Vec<u8>, name: &str, help: &str, kind: MetricType, metrics: &[Metric]) {
+fn write_message(out: &mut Vec<u8>, name: &str, help: &str, unit: &str, kind: MetricType, metrics: &[Metric]) {
     let (code, value_field) = type_code(kind);
     let mut message = Vec::new();
     put_len_field(&mut message, 1, name.as_bytes());
@@ -241,11 +323,17 @@ fn write_message(out: &mut Vec<u8>, name: &str, help: &str, kind: MetricType, me
         value.clear();
         value.extend_from_slice(&metric.value);
         value.extend_from_slice(&metric.buckets);
+        if let Some((field, created)) = created_field(code).zip(metric.created) {
+            put_len_field(&mut value, field, &timestamp_message(created));
+        }
         put_len_field(&mut metric_bytes, value_field, &value);
         if let Some(timestamp) = metric.timestamp_ms {
             put_varint_field(&mut metric_bytes, 6, timestamp as u64);
         }
         put_len_field(&mut message, 4, &metric_bytes);
+    }
+    if !unit.is_empty() {
+        put_len_field(&mut message, 5, unit.as_bytes());
     }
     put_varint(out, message.len() as u64);
     out.extend_from_slice(&message);
@@ -273,9 +361,11 @@ mod tests {
         [counter, histogram, gauge].iter().for_each(|family| write_snapshot(&mut body, family));
         #[rustfmt::skip]
         let expected: Vec<u8> = [
-            // MetricFamily{name "jobs_total", help "Jobs.", type COUNTER, metric {label q=a, counter {value 2}}}
-            &[42, 0x0a, 10][..], b"jobs_total", &[0x12, 5], b"Jobs.", &[0x18, 0],
-            &[0x22, 19, 0x0a, 6, 0x0a, 1, b'q', 0x12, 1, b'a', 0x1a, 9, 0x09, 0, 0, 0, 0, 0, 0, 0, 0x40],
+            // MetricFamily{name "jobs_total", help "Jobs.", type COUNTER,
+            //   metric {label q=a, counter {value 2, created_timestamp {seconds 1}}}}
+            &[46, 0x0a, 10][..], b"jobs_total", &[0x12, 5], b"Jobs.", &[0x18, 0],
+            &[0x22, 23, 0x0a, 6, 0x0a, 1, b'q', 0x12, 1, b'a', 0x1a, 13, 0x09, 0, 0, 0, 0, 0, 0, 0, 0x40],
+            &[0x1a, 2, 0x08, 1],
             // MetricFamily{name "h", type HISTOGRAM, metric {histogram {count 3, sum 4, bucket {1, 0.5}}}}
             &[33, 0x0a, 1, b'h', 0x18, 4, 0x22, 26, 0x3a, 24, 0x08, 3, 0x11, 0, 0, 0, 0, 0, 0, 0x10, 0x40,
               0x1a, 11, 0x08, 1, 0x11, 0, 0, 0, 0, 0, 0, 0xe0, 0x3f],
@@ -316,7 +406,7 @@ mod tests {
         }
         for family in &families {
             let (mut native, mut snapshot) = (Vec::new(), Vec::new());
-            write_family(&mut native, family, &mut Vec::new());
+            write_family(&mut native, family, true, &mut Vec::new());
             write_snapshot(&mut snapshot, &family.snapshot(true));
             assert_eq!(native, snapshot, "{}", family.meta().name);
         }

@@ -54,6 +54,8 @@ class Custom:
 
 def expositions() -> tuple[bytes, bytes, bytes, bytes]:
     theirs, ours = prometheus_client.CollectorRegistry(), obsagent.CollectorRegistry()
+    for lib in (prometheus_client, obsagent):
+        lib.enable_created_metrics()  # as both default to; other tests may have turned it off
     real_time = time.time
     time.time = lambda: NOW  # prometheus_client reads the time through the `time` module
     _native._freeze_time(NOW)
@@ -70,6 +72,8 @@ def expositions() -> tuple[bytes, bytes, bytes, bytes]:
     finally:
         time.time = real_time
         _native._freeze_time(None)
+        for lib in (prometheus_client, obsagent):
+            lib.disable_created_metrics()  # as conftest leaves it for the other tests
 
 
 def test_openmetrics_bytes_are_prometheus_clients() -> None:

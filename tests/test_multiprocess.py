@@ -525,3 +525,38 @@ def test_native_histograms_merge_across_processes(tmp_path: Path):
     assert merged["positive"] == positive
     assert merged["negative"] == {str(expected_key(2.0, merged["schema"])): 1}
     assert merged["zero"] == 1
+
+
+def test_summary_quantiles_stay_per_process_count_and_sum_merge(tmp_path: Path):
+    script = """
+    import os
+    from obsagent import CollectorRegistry, REGISTRY, Summary
+    from obsagent.multiprocess import MultiProcessCollector
+
+    s = Summary("work_seconds", "Work.", quantiles={0.5: 0.01})
+    children = []
+    for worker in range(3):
+        pid = os.fork()
+        if pid == 0:
+            for value in range(100):
+                s.observe(worker * 100 + value)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    s.observe(1000)
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged)
+    print(sorted((x.name, x.labels.get("quantile"), x.value) for m in merged.collect() for x in m.samples
+                 if x.name.startswith("work_seconds")))
+    print([(x.labels["quantile"], x.value) for m in REGISTRY.collect() for x in m.samples
+           if x.name == "work_seconds" and "quantile" in x.labels])
+    """
+    result = run_script(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    merged, own = result.stdout.splitlines()
+    # Merged: count and sum of all four processes, and no quantile line (they cannot be merged).
+    count, total = 301, sum(range(300)) + 1000
+    assert merged == str(sorted([("work_seconds_count", None, float(count)), ("work_seconds_sum", None, float(total))]))
+    # A process' own registry: its own quantiles (this one observed 1000 only).
+    assert own == "[('0.5', 1000.0)]"

@@ -123,6 +123,9 @@ class Summary(_Metric):
         unit: str = "",
         registry: object = None,
         _labelvalues: Sequence[str] | None = None,
+        quantiles: object = None,
+        max_age: float = 600.0,
+        age_buckets: int = 5,
     ) -> Summary: ...
     def labels(self, *labelvalues: object, **labelkwargs: object) -> Summary: ...
     def observe(self, amount: float) -> None: ...

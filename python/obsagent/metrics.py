@@ -197,8 +197,10 @@ class Histogram(_Registered, _native.Histogram):
 
 
 class Summary(_Registered, _native.Summary):
-    """A Summary tracks the count and sum of observations (no quantiles, as in
-    prometheus_client).
+    """A Summary tracks the count and sum of observations, as in prometheus_client; with
+    ``quantiles`` (quantile to allowed rank error) also client_golang's targeted quantiles over
+    a sliding window of ``max_age`` seconds in ``age_buckets`` steps, exposed as
+    ``{quantile="0.99"}`` samples (NaN while the window is empty).
 
     Example::
 
@@ -206,6 +208,10 @@ class Summary(_Registered, _native.Summary):
 
         s = Summary("request_size_bytes", "Description of summary")
         s.observe(512)
+        latency = Summary("latency_seconds", "Latency.", quantiles={0.5: 0.05, 0.9: 0.01, 0.99: 0.001})
+
+    In multiprocess mode count and sum merge across processes; quantiles cannot be merged, so
+    the merged exposition has none and each process' own registry shows its own.
     """
 
 

@@ -85,6 +85,16 @@ pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulativ
                 put_varint_field(&mut metric.value, 1, summary.count);
                 put_double_field(&mut metric.value, 2, summary.sum);
             }
+            Reading::QuantileSummary(reading) => {
+                for (&(quantile, _), &value) in reading.quantiles.targets.iter().zip(&reading.values) {
+                    let mut pair = Vec::new();
+                    put_double_field(&mut pair, 1, quantile);
+                    put_double_field(&mut pair, 2, value);
+                    put_len_field(&mut metric.value, 3, &pair);
+                }
+                put_varint_field(&mut metric.value, 1, reading.summary.count);
+                put_double_field(&mut metric.value, 2, reading.summary.sum);
+            }
             Reading::Info(pairs) => {
                 metric.labels.extend(key::parse_rendered(&pairs));
                 put_double_field(&mut metric.value, 1, 1.0);

@@ -19,6 +19,7 @@ pub mod info;
 pub mod native_histogram;
 pub mod stateset;
 pub mod summary;
+pub mod summary_quantiles;
 
 use crate::error::{Error, Result};
 pub use gauge::GaugeMode;
@@ -101,6 +102,11 @@ pub enum Kind {
     },
     /// Count and sum of observations (no quantiles, as prometheus_client).
     Summary,
+    /// Count, sum and targeted quantiles over a sliding window (client_golang's summary).
+    QuantileSummary {
+        /// The targets and the window.
+        quantiles: summary_quantiles::Quantiles,
+    },
     /// Constant labels with value 1; the current label set is an index into the family's table.
     Info,
     /// One of a fixed set of states (prometheus_client's Enum, OpenMetrics' stateset).
@@ -121,7 +127,7 @@ impl Kind {
             Kind::Gauge { mode } => mode.cells(),
             Kind::Histogram { bounds } => histogram::cells(bounds),
             Kind::NativeHistogram { bounds, native } => native_histogram::cells(bounds, native),
-            Kind::Summary => summary::CELLS,
+            Kind::Summary | Kind::QuantileSummary { .. } => summary::CELLS,
             Kind::Info => info::CELLS,
             Kind::StateSet { .. } => stateset::CELLS,
         }
@@ -133,7 +139,7 @@ impl Kind {
             Kind::Counter => MetricType::Counter,
             Kind::Gauge { .. } => MetricType::Gauge,
             Kind::Histogram { .. } | Kind::NativeHistogram { .. } => MetricType::Histogram,
-            Kind::Summary => MetricType::Summary,
+            Kind::Summary | Kind::QuantileSummary { .. } => MetricType::Summary,
             Kind::Info => MetricType::Info,
             Kind::StateSet { .. } => MetricType::StateSet,
         }
@@ -146,14 +152,21 @@ impl Kind {
 
     /// Whether its series have a `_created` time.
     pub fn has_created(&self) -> bool {
-        matches!(self, Kind::Counter | Kind::Histogram { .. } | Kind::NativeHistogram { .. } | Kind::Summary)
+        matches!(
+            self,
+            Kind::Counter
+                | Kind::Histogram { .. }
+                | Kind::NativeHistogram { .. }
+                | Kind::Summary
+                | Kind::QuantileSummary { .. }
+        )
     }
 
     /// The sample-name suffixes it exposes, for prometheus_client's duplicate-name check.
     pub fn suffixes(&self) -> &'static [&'static str] {
         match self {
             Kind::Counter => &["_total", "_created"],
-            Kind::Summary => &["_sum", "_count", "_created"],
+            Kind::Summary | Kind::QuantileSummary { .. } => &["_sum", "_count", "_created"],
             Kind::Histogram { .. } | Kind::NativeHistogram { .. } => &["_bucket", "_sum", "_count", "_created"],
             Kind::Info => &["_info"],
             Kind::Gauge { .. } | Kind::StateSet { .. } => &[],
@@ -164,7 +177,7 @@ impl Kind {
     pub fn reserved_label(&self, name: &str, label: &str) -> Option<&'static str> {
         match (self, label) {
             (Kind::Histogram { .. } | Kind::NativeHistogram { .. }, "le") => Some("reserved for histogram buckets"),
-            (Kind::Summary, "quantile") => Some("reserved for summary quantiles"),
+            (Kind::Summary | Kind::QuantileSummary { .. }, "quantile") => Some("reserved for summary quantiles"),
             (Kind::StateSet { .. }, _) if label == name => Some("an Enum's label may not share its name"),
             _ => None,
         }
@@ -230,7 +243,8 @@ impl Kind {
             Kind::NativeHistogram { bounds, native } => {
                 Reading::NativeHistogram(native_histogram::read(cells, bounds, native, scratch))
             }
-            Kind::Summary => Reading::Summary(summary::read(cells)),
+            // The quantiles are not in the cells: `Family::read` adds them.
+            Kind::Summary | Kind::QuantileSummary { .. } => Reading::Summary(summary::read(cells)),
             Kind::Info => Reading::Info(info_pairs(info::index(cells))),
             Kind::StateSet { states } => Reading::StateSet(stateset::read(cells, name, states)),
         }
@@ -244,7 +258,7 @@ impl Kind {
             Kind::Gauge { mode } => gauge::merge(*mode, into, from, first),
             Kind::Histogram { bounds } => histogram::merge(bounds, into, from),
             Kind::NativeHistogram { bounds, native } => native_histogram::merge(bounds, native, into, from, first),
-            Kind::Summary => summary::merge(into, from),
+            Kind::Summary | Kind::QuantileSummary { .. } => summary::merge(into, from),
             Kind::Info | Kind::StateSet { .. } => {}
         }
     }
@@ -278,6 +292,8 @@ pub enum Reading<'a> {
     NativeHistogram(native_histogram::Reading<'a>),
     /// A summary's count and sum.
     Summary(summary::Reading),
+    /// A summary's quantiles, count and sum.
+    QuantileSummary(summary_quantiles::Reading<'a>),
     /// An Info's rendered label pairs.
     Info(Box<str>),
     /// A state set's current state.
@@ -300,6 +316,7 @@ impl<'a> Reading<'a> {
             Reading::Histogram(reading) => histogram::line(reading, index),
             Reading::NativeHistogram(reading) => histogram::line(&reading.classic, index),
             Reading::Summary(reading) => summary::line(reading, index),
+            Reading::QuantileSummary(reading) => summary_quantiles::line(reading, index),
             Reading::Info(pairs) => info::line(pairs, index),
             Reading::StateSet(reading) => stateset::line(reading, index),
         }

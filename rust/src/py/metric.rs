@@ -16,7 +16,9 @@ use crate::clock;
 use crate::error::Error;
 use crate::key;
 use crate::metric::exemplar::{Exemplar, Time as ExemplarTime};
-use crate::metric::{counter, gauge, histogram, native_histogram, stateset, summary, GaugeMode, Kind};
+use crate::metric::{
+    counter, gauge, histogram, native_histogram, stateset, summary, summary_quantiles, GaugeMode, Kind,
+};
 use crate::registry::family::Declaration;
 use crate::registry::{Family, Series};
 use parking_lot::Mutex;
@@ -590,13 +592,40 @@ metric_class! {
     }
 }
 
+/// The kind a `Summary(...)` asks for: count and sum, with targeted quantiles when `quantiles`
+/// (a dict of quantile to allowed error) names some.
+fn summary_kind(quantiles: Option<Py<PyAny>>, max_age: f64, age_buckets: u32) -> PyResult<Kind> {
+    let Some(quantiles) = quantiles else { return Ok(Kind::Summary) };
+    let targets: Vec<(f64, f64)> = Python::attach(|py| {
+        let quantiles = quantiles.bind(py);
+        let items = match quantiles.cast::<PyDict>() {
+            Ok(dict) => dict.items().into_any(),
+            Err(_) => quantiles.clone(), // pairs, as client_golang's Objectives map reads
+        };
+        items.try_iter()?.map(|item| item?.extract::<(f64, f64)>()).collect::<PyResult<_>>()
+    })?;
+    if targets.is_empty() {
+        return Ok(Kind::Summary);
+    }
+    Ok(Kind::QuantileSummary { quantiles: summary_quantiles::Quantiles::new(targets, max_age, age_buckets).py()? })
+}
+
 metric_class! {
-    /// Count and sum of observations.
-    PySummary, "Summary", () => Kind::Summary,
+    /// Count and sum of observations, and targeted quantiles when asked for.
+    PySummary, "Summary", (
+        quantiles: Option<Py<PyAny>> = None,
+        max_age: f64 = 600.0,
+        age_buckets: u32 = 5
+    ) => summary_kind(quantiles, max_age, age_buckets)?,
     {
         /// Records one observation.
         fn observe(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
-            summary::observe(slf.as_super().get().series()?.cells(), amount);
+            let metric = slf.as_super().get();
+            let series = metric.series()?;
+            summary::observe(series.cells(), amount);
+            if matches!(metric.kind(), Kind::QuantileSummary { .. }) {
+                metric.family.observe_quantiles(series, amount);
+            }
             Ok(())
     }
 

@@ -37,7 +37,8 @@ fn kind_code(kind: &Kind) -> Option<(u8, GaugeMode)> {
         Kind::Counter => Some((0, GaugeMode::All)),
         Kind::Gauge { mode } => Some((1, *mode)),
         Kind::Histogram { .. } => Some((2, GaugeMode::All)),
-        Kind::Summary => Some((3, GaugeMode::All)),
+        // Count and sum only: a process' quantiles stay in it (`summary_quantiles`).
+        Kind::Summary | Kind::QuantileSummary { .. } => Some((3, GaugeMode::All)),
         Kind::NativeHistogram { .. } => Some((4, GaugeMode::All)),
         Kind::Info | Kind::StateSet { .. } => None,
     }

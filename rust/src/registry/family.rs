@@ -12,6 +12,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::key;
 use crate::metric::exemplar::{Exemplar, Slots};
+use crate::metric::summary_quantiles::{self, Window};
 use crate::metric::{gauge, info, Kind, Meta, Reading};
 use crate::region::{Cells, FamilySlot};
 use crate::registry::guard;
@@ -127,6 +128,8 @@ pub struct Family {
     exemplars: RwLock<HashMap<usize, (Series, Slots)>>,
     /// Whether `exemplars` has any: a scrape of a family that never had one doesn't look.
     has_exemplars: AtomicBool,
+    /// A quantile summary's windows, by series address (the entry holds the series).
+    windows: Mutex<HashMap<usize, (Series, Window)>>,
 }
 
 /// A family as prometheus_client's constructors describe it.
@@ -207,6 +210,7 @@ impl Family {
             created,
             exemplars: RwLock::default(),
             has_exemplars: AtomicBool::new(false),
+            windows: Mutex::default(),
         });
         if family.meta.label_names.is_empty() {
             family.labels::<&str>(&[])?;
@@ -335,7 +339,7 @@ impl Family {
         if let Some(i) = map.find(&self.meta.label_names, key::hash_values(values), values) {
             let removed = map.order.remove(i);
             removed.forget_shared();
-            self.forget_exemplars(&removed);
+            self.forget_side_state(&removed);
             self.generation.fetch_add(1, Ordering::Release);
             map.reindex();
             self.value_fns.lock().retain(|(s, _)| !s.same(&removed));
@@ -352,6 +356,7 @@ impl Family {
         map.order.iter().for_each(Series::forget_shared);
         map.order.clear();
         self.exemplars.write().clear();
+        self.windows.lock().clear();
         map.index.clear();
         self.generation.fetch_add(1, Ordering::Release);
         self.value_fns.lock().clear();
@@ -385,10 +390,23 @@ impl Family {
         self.exemplars.read().get(&(series.0.heap_ptr() as usize))?.1.get(index)
     }
 
-    fn forget_exemplars(&self, series: &Series) {
+    fn forget_side_state(&self, series: &Series) {
         if self.has_exemplars() {
             self.exemplars.write().remove(&(series.0.heap_ptr() as usize));
         }
+        self.windows.lock().remove(&(series.0.heap_ptr() as usize));
+    }
+
+    /// Adds an observation made now to a quantile summary's window of `series` (count and sum
+    /// are the caller's, in the cells).
+    pub fn observe_quantiles(&self, series: &Series, value: f64) {
+        let Kind::QuantileSummary { quantiles } = &self.meta.kind else { return };
+        let now = clock::now();
+        let mut windows = self.windows.lock();
+        let (_, window) = windows
+            .entry(series.0.heap_ptr() as usize)
+            .or_insert_with(|| (series.clone(), Window::new(quantiles, series.created())));
+        window.observe(quantiles, value, now);
     }
 
     /// Changes whenever a series is removed, so caches of series handles know to drop theirs.
@@ -463,7 +481,17 @@ impl Family {
     #[inline(always)]
     pub fn read<'a>(&'a self, series: &Series, scratch: &'a mut Vec<u64>) -> Reading<'a> {
         let info_pairs = |index: usize| self.info_sets.read()[index].clone();
-        self.meta.kind.read(&self.meta.name, series.cells(), scratch, info_pairs)
+        let reading = self.meta.kind.read(&self.meta.name, series.cells(), scratch, info_pairs);
+        match (&self.meta.kind, reading) {
+            (Kind::QuantileSummary { quantiles }, Reading::Summary(summary)) => {
+                let values = match self.windows.lock().get_mut(&(series.0.heap_ptr() as usize)) {
+                    Some((_, window)) => window.quantiles(quantiles, clock::now()),
+                    None => vec![f64::NAN; quantiles.targets.len()],
+                };
+                Reading::QuantileSummary(summary_quantiles::Reading { summary, quantiles, values })
+            }
+            (_, reading) => reading,
+        }
     }
 
     /// The family as plain samples, as prometheus_client's `collect()` yields them.

@@ -64,6 +64,10 @@ pub struct Config {
     pub max_zero_threshold: f64,
     /// Bucket bounds within one power of two, for schemas above 0 (`bounds[j] = 2^(j/2^s) / 2`).
     fractions: Box<[f64]>,
+    /// For the configured schema (above 0): by the top `schema + 1` bits of a fraction's
+    /// mantissa, the first bound at or above the smallest fraction with those bits. Cells are
+    /// narrower than buckets, so the bucket is that one or the next: one comparison, no search.
+    lookup: Box<[u16]>,
 }
 
 /// The schema for a bucket factor, as client_golang picks it.
@@ -119,6 +123,19 @@ impl Config {
             ));
         }
         let schema = pick_schema(factor);
+        let fractions = fractions(SCHEMA_MAX);
+        let lookup: Box<[u16]> = if schema > 0 {
+            let (n, stride) = (1usize << schema, 1usize << (SCHEMA_MAX - schema));
+            let cells = 2 * n;
+            (0..cells)
+                .map(|c| {
+                    let start = f64::from_bits(0.5f64.to_bits() | ((c as u64) << (52 - (schema + 1))));
+                    (0..n).position(|j| fractions[j * stride] >= start).unwrap_or(n) as u16
+                })
+                .collect()
+        } else {
+            Box::default()
+        };
         Ok(Config {
             factor,
             schema,
@@ -126,7 +143,8 @@ impl Config {
             max_buckets,
             min_reset_duration,
             max_zero_threshold,
-            fractions: fractions(SCHEMA_MAX),
+            fractions,
+            lookup,
         })
     }
 
@@ -149,7 +167,14 @@ pub fn key(v: f64, schema: i32, config: &Config) -> i32 {
         // The schema-8 table holds every finer table's bounds at stride 2^(8 - schema).
         let stride = 1usize << (SCHEMA_MAX - schema);
         let n = 1usize << schema;
-        let index = (0..n).position(|j| config.fractions[j * stride] >= frac).unwrap_or(n);
+        let bound = |j: usize| config.fractions[j * stride];
+        let index = if schema == config.schema {
+            let cell = ((frac.to_bits() >> (52 - (schema + 1))) as usize) & (2 * n - 1);
+            let candidate = config.lookup[cell] as usize;
+            candidate + usize::from(candidate < n && bound(candidate) < frac)
+        } else {
+            (0..n).position(|j| bound(j) >= frac).unwrap_or(n)
+        };
         index as i32 + (exp - 1) * n as i32
     } else {
         let mut key = exp;
@@ -459,10 +484,25 @@ impl Drop for Guard<'_> {
     }
 }
 
+/// The classic part of an observation. With only the `+Inf` bucket, that bucket counts the NaN
+/// observations alone and a reading adds the native buckets to it: one atomic add fewer for
+/// every other observation (the native bucket counts it).
+#[inline(always)]
+fn observe_classic(cells: &[AtomicU64], bounds: &Bounds, value: f64) {
+    if bounds.len() > 1 {
+        histogram::observe(cells, bounds, value);
+    } else {
+        if value.is_nan() {
+            cells[0].fetch_add(1, Ordering::Relaxed);
+        }
+        super::add_f64(&cells[1], value);
+    }
+}
+
 /// Records one observation made at `now` (seconds; read only when a reset may be due).
 #[inline]
 pub fn observe(cells: &[AtomicU64], bounds: &Bounds, config: &Config, value: f64, now: impl Fn() -> f64) {
-    histogram::observe(cells, bounds, value);
+    observe_classic(cells, bounds, value);
     if value.is_nan() {
         return; // counted, summed (NaN), in no native bucket: client_golang's rule
     }
@@ -501,7 +541,7 @@ fn observe_slow(cells: &[AtomicU64], bounds: &Bounds, native: &Native<'_>, sign:
         // A reset: everything starts again with this observation, as client_golang does.
         cells[..histogram::cells(bounds)].iter().for_each(|cell| cell.store(0, Ordering::Relaxed));
         native.reset(now);
-        histogram::observe(cells, bounds, value);
+        observe_classic(cells, bounds, value);
     }
 }
 
@@ -526,7 +566,15 @@ pub struct Reading<'a> {
 pub fn read<'a>(cells: &[AtomicU64], bounds: &'a Bounds, config: &Config, cumulative: &'a mut Vec<u64>) -> Reading<'a> {
     let native = Native::of(cells, bounds, config);
     let (schema, zero_threshold, zero_count, positive, negative) = native.consistent(Native::state);
-    let classic = histogram::read(cells, bounds, cumulative);
+    let classic = if bounds.len() == 1 {
+        // Only `+Inf`, which holds the NaN observations: the count is it and every native bucket.
+        let native_count: u64 = zero_count + positive.iter().chain(&negative).map(|(_, count)| count).sum::<u64>();
+        cumulative.clear();
+        cumulative.push(cells[0].load(Ordering::Relaxed) + native_count);
+        histogram::Reading { bounds, cumulative, sum: load_f64(&cells[1]) }
+    } else {
+        histogram::read(cells, bounds, cumulative)
+    };
     Reading { classic, schema, zero_threshold, zero_count, positive, negative }
 }
 
@@ -646,6 +694,42 @@ mod tests {
     }
 
     #[test]
+    fn the_lookup_table_agrees_with_a_search() {
+        for factor in [1.0001, 1.003, 1.01, 1.05, 1.1, 1.2, 1.5] {
+            let c = config(factor, 160);
+            let mut x = 0x2545F4914F6CDD1Du64;
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = f64::from_bits((x >> 12) | (1023u64 << 52)) * 2f64.powi((x % 40) as i32 - 20);
+                let (frac, exp) = frexp(v);
+                let n = 1usize << c.schema;
+                let stride = 1usize << (SCHEMA_MAX - c.schema);
+                let searched = (0..n).position(|j| c.fractions[j * stride] >= frac).unwrap_or(n) as i32;
+                assert_eq!(key(v, c.schema, &c), searched + (exp - 1) * n as i32, "{v} at schema {}", c.schema);
+            }
+            let searched = |v: f64| {
+                let (frac, exp) = frexp(v);
+                let n = 1usize << c.schema;
+                let stride = 1usize << (SCHEMA_MAX - c.schema);
+                (0..n).position(|j| c.fractions[j * stride] >= frac).unwrap_or(n) as i32 + (exp - 1) * n as i32
+            };
+            for j in 0..(1usize << c.schema) {
+                let bound = c.fractions[j << (SCHEMA_MAX - c.schema)];
+                for v in [f64::from_bits(bound.to_bits() - 1), bound, f64::from_bits(bound.to_bits() + 1)] {
+                    assert_eq!(
+                        key(v * 8.0, c.schema, &c),
+                        searched(v * 8.0),
+                        "around bound {j} of schema {}",
+                        c.schema
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn observations_land_in_their_buckets_with_classic_alongside() {
         let (b, c) = (histogram::bounds(&[1.0]).unwrap(), config(2.0, 160));
         let cells = zeroed(&b, &c);
@@ -659,6 +743,23 @@ mod tests {
         assert_eq!(r.negative, vec![(2, 1)]);
         assert!(r.classic.sum.is_nan());
         assert_eq!(spans(&r.positive), (vec![(0, 3)], vec![1, 0, 1]));
+    }
+
+    #[test]
+    fn with_only_inf_the_count_is_the_native_buckets_and_the_nans() {
+        let (b, c) = (histogram::inf_only(), config(1.1, 160));
+        let cells = zeroed(&b, &c);
+        for v in [0.0, 2.0, -2.0, f64::NAN, 1e300, f64::INFINITY] {
+            observe(&cells, &b, &c, v, || 0.0);
+        }
+        let mut cumulative = Vec::new();
+        let r = read(&cells, &b, &c, &mut cumulative);
+        assert_eq!(r.classic.count(), 6);
+        assert_eq!(r.zero_count + r.positive.iter().chain(&r.negative).map(|e| e.1).sum::<u64>(), 5);
+        let merged = zeroed(&b, &c);
+        merge(&b, &c, &merged, &cells, true);
+        merge(&b, &c, &merged, &cells, false);
+        assert_eq!(read(&merged, &b, &c, &mut cumulative).classic.count(), 12);
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //! give the same bytes for the same values.
 
 use super::protowire::{put_double_field, put_len_field, put_varint, put_varint_field};
-use crate::key;
 use crate::metric::exemplar::Exemplar;
 use crate::metric::{histogram, native_histogram, MetricType, Reading};
 use crate::registry::{Family, MetricFamily};
@@ -44,80 +43,182 @@ struct Metric {
 }
 
 /// Appends a native family; with `created`, each series' creation time as its value's
-/// `created_timestamp`.
+/// `created_timestamp`. Each series is written as it is read, its labels straight from their
+/// rendered form, into buffers reused from one series to the next: no allocation per series.
 pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulative: &mut Vec<u64>) {
     let meta = family.meta();
     let kind = meta.kind.metric_type();
-    let mut metrics = Vec::new();
-    family.for_each_series(|series| {
-        let labels = key::parse_rendered(series.labels());
-        let created = (created && family.exposes_created()).then(|| series.created());
-        let mut metric = Metric { labels: labels.clone(), created, ..Metric::default() };
-        let exemplar = |slot: usize| family.exemplar(series, slot);
-        match family.read(series, cumulative) {
-            Reading::Counter(counter) => {
-                put_double_field(&mut metric.value, 1, counter.total());
-                if let Some(exemplar) = exemplar(0) {
-                    put_len_field(&mut metric.value, 2, &exemplar_message(&exemplar));
-                }
-            }
-            Reading::Gauge(value) => put_double_field(&mut metric.value, 1, value),
-            Reading::Histogram(histogram) => {
-                put_varint_field(&mut metric.value, 1, histogram.count());
-                if histogram.bounds.exposes_sum() {
-                    put_double_field(&mut metric.value, 2, histogram.sum);
-                }
-                put_buckets(&mut metric.buckets, &histogram, exemplar);
-            }
-            Reading::NativeHistogram(histogram) => {
-                let classic = &histogram.classic;
-                put_varint_field(&mut metric.value, 1, classic.count());
-                put_double_field(&mut metric.value, 2, classic.sum);
-                put_buckets(&mut metric.buckets, classic, exemplar);
-                put_native(&mut metric.buckets, &histogram);
-                for slot in 0..classic.bounds.len() {
-                    if let Some(exemplar) = exemplar(slot) {
-                        put_wide_len_field(&mut metric.buckets, 16, &exemplar_message(&exemplar));
-                    }
-                }
-            }
-            Reading::Summary(summary) => {
-                put_varint_field(&mut metric.value, 1, summary.count);
-                put_double_field(&mut metric.value, 2, summary.sum);
-            }
-            Reading::QuantileSummary(reading) => {
-                for (&(quantile, _), &value) in reading.quantiles.targets.iter().zip(&reading.values) {
-                    let mut pair = Vec::new();
-                    put_double_field(&mut pair, 1, quantile);
-                    put_double_field(&mut pair, 2, value);
-                    put_len_field(&mut metric.value, 3, &pair);
-                }
-                put_varint_field(&mut metric.value, 1, reading.summary.count);
-                put_double_field(&mut metric.value, 2, reading.summary.sum);
-            }
-            Reading::Info(pairs) => {
-                metric.labels.extend(key::parse_rendered(&pairs));
-                put_double_field(&mut metric.value, 1, 1.0);
-            }
-            Reading::StateSet(states) => {
-                for (i, state) in states.states.iter().enumerate() {
-                    let mut labels = labels.clone();
-                    labels.push((meta.name.clone(), state.clone()));
-                    let mut value = Vec::new();
-                    put_double_field(&mut value, 1, if i == states.current { 1.0 } else { 0.0 });
-                    metrics.push(Metric { labels, value, ..Metric::default() });
-                }
-                return;
-            }
-        }
-        metrics.push(metric);
-    });
+    let (code, value_field) = type_code(kind);
     let name = match kind {
         MetricType::Counter => format!("{}_total", meta.name),
         MetricType::Info => format!("{}_info", meta.name),
         _ => meta.name.clone(),
     };
-    write_message(out, &name, &meta.help, &meta.unit, kind, &metrics);
+    let mut writer = MessageWriter::new(&name, &meta.help, code, value_field);
+    let (mut value, mut buckets) = (Vec::new(), Vec::new());
+    family.for_each_series(|series| {
+        value.clear();
+        buckets.clear();
+        let created = (created && family.exposes_created()).then(|| series.created());
+        let exemplar = |slot: usize| family.exemplar(series, slot);
+        let mut info_pairs = None;
+        match family.read(series, cumulative) {
+            Reading::Counter(counter) => {
+                put_double_field(&mut value, 1, counter.total());
+                if let Some(exemplar) = exemplar(0) {
+                    put_len_field(&mut value, 2, &exemplar_message(&exemplar));
+                }
+            }
+            Reading::Gauge(gauge) => put_double_field(&mut value, 1, gauge),
+            Reading::Histogram(histogram) => {
+                put_varint_field(&mut value, 1, histogram.count());
+                if histogram.bounds.exposes_sum() {
+                    put_double_field(&mut value, 2, histogram.sum);
+                }
+                put_buckets(&mut buckets, &histogram, exemplar);
+            }
+            Reading::NativeHistogram(histogram) => {
+                let classic = &histogram.classic;
+                put_varint_field(&mut value, 1, classic.count());
+                put_double_field(&mut value, 2, classic.sum);
+                put_buckets(&mut buckets, classic, exemplar);
+                put_native(&mut buckets, &histogram);
+                for slot in 0..classic.bounds.len() {
+                    if let Some(exemplar) = exemplar(slot) {
+                        put_wide_len_field(&mut buckets, 16, &exemplar_message(&exemplar));
+                    }
+                }
+            }
+            Reading::Summary(summary) => {
+                put_varint_field(&mut value, 1, summary.count);
+                put_double_field(&mut value, 2, summary.sum);
+            }
+            Reading::QuantileSummary(reading) => {
+                for (&(quantile, _), &estimate) in reading.quantiles.targets.iter().zip(&reading.values) {
+                    let mut pair = Vec::new();
+                    put_double_field(&mut pair, 1, quantile);
+                    put_double_field(&mut pair, 2, estimate);
+                    put_len_field(&mut value, 3, &pair);
+                }
+                put_varint_field(&mut value, 1, reading.summary.count);
+                put_double_field(&mut value, 2, reading.summary.sum);
+            }
+            Reading::Info(pairs) => {
+                put_double_field(&mut value, 1, 1.0);
+                info_pairs = Some(pairs);
+            }
+            Reading::StateSet(states) => {
+                for (i, state) in states.states.iter().enumerate() {
+                    value.clear();
+                    put_double_field(&mut value, 1, if i == states.current { 1.0 } else { 0.0 });
+                    let extra = [(meta.name.as_str(), state.as_str())];
+                    writer.metric(series.labels(), "", &extra, &value, &[], None, None);
+                }
+                return;
+            }
+        }
+        let rendered_extra = info_pairs.as_deref().unwrap_or("");
+        writer.metric(series.labels(), rendered_extra, &[], &value, &buckets, created, None);
+    });
+    writer.finish(out, &meta.unit);
+}
+
+/// Appends the label pairs of a rendered set (`a="x",b="y"`, values escaped) as `LabelPair`
+/// fields, unescaping only the values that need it.
+fn put_rendered_labels(out: &mut Vec<u8>, rendered: &str, pair: &mut Vec<u8>) {
+    let mut rest = rendered;
+    while let Some(eq) = rest.find("=\"") {
+        let name = rest[..eq].trim_start_matches(',');
+        let tail = &rest[eq + 2..];
+        let plain = tail.find(['"', '\\']).filter(|&end| tail.as_bytes()[end] == b'"');
+        let (owned, value, taken);
+        match plain {
+            Some(end) => {
+                value = &tail[..end];
+                taken = end + 1;
+            }
+            None => {
+                // A rendered set is ours, so well formed; a bad one ends the pairs.
+                let Ok((unescaped, used)) = crate::escape::read_label_value(tail) else { return };
+                owned = unescaped;
+                value = &owned;
+                taken = used;
+            }
+        }
+        put_pair(out, name, value, pair);
+        rest = &tail[taken..];
+    }
+}
+
+fn put_pair(out: &mut Vec<u8>, name: &str, value: &str, pair: &mut Vec<u8>) {
+    pair.clear();
+    put_len_field(pair, 1, name.as_bytes());
+    put_len_field(pair, 2, value.as_bytes());
+    put_len_field(out, 1, pair);
+}
+
+/// One `MetricFamily` being written, a `Metric` at a time, with its buffers.
+struct MessageWriter {
+    code: u64,
+    value_field: u8,
+    message: Vec<u8>,
+    metric: Vec<u8>,
+    value: Vec<u8>,
+    pair: Vec<u8>,
+}
+
+impl MessageWriter {
+    fn new(name: &str, help: &str, code: u64, value_field: u8) -> MessageWriter {
+        let mut message = Vec::new();
+        put_len_field(&mut message, 1, name.as_bytes());
+        if !help.is_empty() {
+            put_len_field(&mut message, 2, help.as_bytes());
+        }
+        put_varint_field(&mut message, 3, code);
+        MessageWriter { code, value_field, message, metric: Vec::new(), value: Vec::new(), pair: Vec::new() }
+    }
+
+    /// Appends one `Metric`: its labels (rendered ones, then rendered extra ones, then pairs), its
+    /// value message (fields, buckets, created timestamp) and its timestamp.
+    #[allow(clippy::too_many_arguments)]
+    fn metric(
+        &mut self,
+        rendered: &str,
+        rendered_extra: &str,
+        extra: &[(&str, &str)],
+        fields: &[u8],
+        buckets: &[u8],
+        created: Option<f64>,
+        timestamp_ms: Option<i64>,
+    ) {
+        let MessageWriter { code, value_field, message, metric, value, pair } = self;
+        metric.clear();
+        put_rendered_labels(metric, rendered, pair);
+        put_rendered_labels(metric, rendered_extra, pair);
+        for (name, label_value) in extra {
+            put_pair(metric, name, label_value, pair);
+        }
+        value.clear();
+        value.extend_from_slice(fields);
+        value.extend_from_slice(buckets);
+        if let Some((field, created)) = created_field(*code).zip(created) {
+            put_len_field(value, field, &timestamp_message(created));
+        }
+        put_len_field(metric, *value_field, value);
+        if let Some(timestamp) = timestamp_ms {
+            put_varint_field(metric, 6, timestamp as u64);
+        }
+        put_len_field(message, 4, metric);
+    }
+
+    /// Appends the family, length-prefixed, to `out`.
+    fn finish(mut self, out: &mut Vec<u8>, unit: &str) {
+        if !unit.is_empty() {
+            put_len_field(&mut self.message, 5, unit.as_bytes());
+        }
+        put_varint(out, self.message.len() as u64);
+        out.extend_from_slice(&self.message);
+    }
 }
 
 /// A classic histogram's finite buckets, each with its exemplar; the `+Inf` bucket (which the
@@ -312,41 +413,15 @@ fn created_field(code: u64) -> Option<u8> {
     }
 }
 
-/// Appends one length-prefixed `MetricFamily`.
+/// Appends one length-prefixed `MetricFamily` of assembled metrics (a snapshot's).
 fn write_message(out: &mut Vec<u8>, name: &str, help: &str, unit: &str, kind: MetricType, metrics: &[Metric]) {
     let (code, value_field) = type_code(kind);
-    let mut message = Vec::new();
-    put_len_field(&mut message, 1, name.as_bytes());
-    if !help.is_empty() {
-        put_len_field(&mut message, 2, help.as_bytes());
-    }
-    put_varint_field(&mut message, 3, code);
-    let (mut metric_bytes, mut pair, mut value) = (Vec::new(), Vec::new(), Vec::new());
+    let mut writer = MessageWriter::new(name, help, code, value_field);
     for metric in metrics {
-        metric_bytes.clear();
-        for (label, label_value) in &metric.labels {
-            pair.clear();
-            put_len_field(&mut pair, 1, label.as_bytes());
-            put_len_field(&mut pair, 2, label_value.as_bytes());
-            put_len_field(&mut metric_bytes, 1, &pair);
-        }
-        value.clear();
-        value.extend_from_slice(&metric.value);
-        value.extend_from_slice(&metric.buckets);
-        if let Some((field, created)) = created_field(code).zip(metric.created) {
-            put_len_field(&mut value, field, &timestamp_message(created));
-        }
-        put_len_field(&mut metric_bytes, value_field, &value);
-        if let Some(timestamp) = metric.timestamp_ms {
-            put_varint_field(&mut metric_bytes, 6, timestamp as u64);
-        }
-        put_len_field(&mut message, 4, &metric_bytes);
+        let extra: Vec<(&str, &str)> = metric.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        writer.metric("", "", &extra, &metric.value, &metric.buckets, metric.created, metric.timestamp_ms);
     }
-    if !unit.is_empty() {
-        put_len_field(&mut message, 5, unit.as_bytes());
-    }
-    put_varint(out, message.len() as u64);
-    out.extend_from_slice(&message);
+    writer.finish(out, unit);
 }
 
 #[cfg(test)]

@@ -560,3 +560,39 @@ def test_summary_quantiles_stay_per_process_count_and_sum_merge(tmp_path: Path):
     assert merged == str(sorted([("work_seconds_count", None, float(count)), ("work_seconds_sum", None, float(total))]))
     # A process' own registry: its own quantiles (this one observed 1000 only).
     assert own == "[('0.5', 1000.0)]"
+
+
+def test_exemplars_cross_processes_the_latest_wins(tmp_path: Path):
+    script = """
+    import os, signal, time
+    from obsagent import CollectorRegistry, Counter, Histogram, _native
+    from obsagent.multiprocess import MultiProcessCollector
+    from obsagent.openmetrics.exposition import generate_latest
+
+    c = Counter("jobs", "Jobs.", ["k"])
+    h = Histogram("latency_seconds", "Latency.", buckets=[1])
+    children = []
+    for worker, (stamp, value) in enumerate([(100.0, 0.5), (300.0, 0.25), (200.0, 5.0)]):
+        pid = os.fork()
+        if pid == 0:
+            _native._freeze_time(stamp)
+            c.labels("a").inc(exemplar={"trace_id": f"w{worker}"})
+            h.observe(value, exemplar={"trace_id": f"w{worker}"})
+            time.sleep(30)  # alive while the parent reads: a live process' exemplars
+            os._exit(0)
+        children.append(pid)
+        time.sleep(0.2)
+    time.sleep(0.5)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    print(generate_latest(registry).decode())
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    """
+    result = run_script(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert 'jobs_total{k="a"} 3.0 # {trace_id="w1"} 1.0 300.0' in text, text
+    assert 'latency_seconds_bucket{le="1.0"} 2.0 # {trace_id="w1"} 0.25 300.0' in text, text
+    assert 'latency_seconds_bucket{le="+Inf"} 3.0 # {trace_id="w2"} 5.0 200.0' in text, text

@@ -11,6 +11,7 @@
 
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// OpenMetrics' limit on an exemplar's label names and values, in characters.
@@ -98,6 +99,70 @@ pub fn validate(labels: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
+/// Cells of one exemplar slot in a multiprocess file: a sequence count (odd while written), the
+/// value, the time, the byte length, then the labels as `u16` length-prefixed names and values
+/// (128 characters are at most 512 bytes, plus 4 per pair).
+pub const SLOT_CELLS: usize = 4 + 80;
+
+/// Writes `exemplar` into a file slot (the only writer is its process, under the GIL).
+pub fn store(slot: &[AtomicU64], exemplar: &Exemplar) {
+    let mut bytes = Vec::with_capacity(256);
+    for (name, value) in &exemplar.labels {
+        for text in [name, value] {
+            bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(text.as_bytes());
+        }
+    }
+    if bytes.len() > (SLOT_CELLS - 4) * 8 {
+        return; // a custom collector's longer one is never stored: this only takes checked ones
+    }
+    slot[0].fetch_add(1, Ordering::AcqRel);
+    slot[1].store(exemplar.value.to_bits(), Ordering::Relaxed);
+    slot[2].store(exemplar.time.seconds().unwrap_or(f64::NAN).to_bits(), Ordering::Relaxed);
+    slot[3].store(bytes.len() as u64, Ordering::Relaxed);
+    for (cell, chunk) in slot[4..].iter().zip(bytes.chunks(8)) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        cell.store(u64::from_le_bytes(word), Ordering::Relaxed);
+    }
+    slot[0].fetch_add(1, Ordering::AcqRel);
+}
+
+/// Reads a file slot (another process' too): `None` when empty, being written, or malformed.
+pub fn load(slot: &[AtomicU64]) -> Option<Exemplar> {
+    for _ in 0..100 {
+        let before = slot[0].load(Ordering::Acquire);
+        if before == 0 {
+            return None;
+        }
+        if before % 2 == 1 {
+            std::thread::yield_now();
+            continue;
+        }
+        let value = f64::from_bits(slot[1].load(Ordering::Relaxed));
+        let time = f64::from_bits(slot[2].load(Ordering::Relaxed));
+        let len = (slot[3].load(Ordering::Relaxed) as usize).min((SLOT_CELLS - 4) * 8);
+        let bytes: Vec<u8> =
+            slot[4..].iter().flat_map(|cell| cell.load(Ordering::Relaxed).to_le_bytes()).take(len).collect();
+        std::sync::atomic::fence(Ordering::Acquire);
+        if slot[0].load(Ordering::Acquire) != before {
+            continue;
+        }
+        let mut texts = Vec::new();
+        let mut at = 0;
+        while at + 2 <= bytes.len() {
+            let n = u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+            let text = std::str::from_utf8(bytes.get(at + 2..at + 2 + n)?).ok()?;
+            texts.push(text.to_owned());
+            at += 2 + n;
+        }
+        let labels = texts.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
+        let time = if time.is_nan() { Time::None } else { Time::Seconds(time) };
+        return Some(Exemplar::unchecked(labels, value, time));
+    }
+    None
+}
+
 /// A series' exemplar slots: the latest exemplar of each counter or bucket.
 pub struct Slots(Box<[Mutex<Option<Arc<Exemplar>>>]>);
 
@@ -156,6 +221,18 @@ mod tests {
         assert_eq!(err, "Exemplar labels have 129 UTF-8 characters, exceeding the limit of 128");
         assert!(validate(&pairs(&[("__name", "x")])).unwrap_err().to_string().contains("Reserved"));
         assert!(validate(&pairs(&[(":o)", "smile")])).is_ok(), "UTF-8 names, 0.26's default");
+    }
+
+    #[test]
+    fn file_slots_round_trip() {
+        let slot: Vec<AtomicU64> = (0..SLOT_CELLS).map(|_| AtomicU64::new(0)).collect();
+        assert!(load(&slot).is_none());
+        let exemplar = Exemplar::new(pairs(&[("trace_id", "平abc"), ("b", "")]), 0.25, Time::Seconds(12.5)).unwrap();
+        store(&slot, &exemplar);
+        assert_eq!(load(&slot).unwrap(), exemplar);
+        let longest = Exemplar::new(pairs(&[("a".repeat(64).as_str(), "平".repeat(64).as_str())]), 1.0, Time::None);
+        store(&slot, longest.as_ref().unwrap());
+        assert_eq!(load(&slot).as_ref(), longest.as_ref().ok());
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn kind_code(kind: &Kind) -> Option<(u8, GaugeMode)> {
 const TAG_FAMILY: u8 = 1;
 const TAG_SERIES: u8 = 2;
 const TAG_REMOVE: u8 = 3;
+const TAG_EXEMPLARS: u8 = 4;
 
 /// One metadata record.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +80,16 @@ pub enum Record {
     Remove {
         /// Index of its first cell.
         cell: u32,
+    },
+    /// The series whose first cell is `cell` keeps its exemplars in `slots` slots from `block`
+    /// (`metric::exemplar::SLOT_CELLS` cells each), made with its first exemplar.
+    Exemplars {
+        /// The series' first cell.
+        cell: u32,
+        /// The block's first cell.
+        block: u32,
+        /// Slots in the block.
+        slots: u32,
     },
 }
 
@@ -141,6 +152,12 @@ impl Record {
             Record::Remove { cell } => {
                 out[4] = TAG_REMOVE;
                 out.extend_from_slice(&cell.to_le_bytes());
+            }
+            Record::Exemplars { cell, block, slots } => {
+                out[4] = TAG_EXEMPLARS;
+                for number in [cell, block, slots] {
+                    out.extend_from_slice(&number.to_le_bytes());
+                }
             }
         }
         let len = out.len() as u32;
@@ -209,6 +226,7 @@ impl Record {
                 Record::Series { family, cell, values }
             }
             TAG_REMOVE => Record::Remove { cell: reader.u32()? },
+            TAG_EXEMPLARS => Record::Exemplars { cell: reader.u32()?, block: reader.u32()?, slots: reader.u32()? },
             other => return Err(format!("unknown record type {other}")),
         };
         Ok((record, len.next_multiple_of(8)))
@@ -263,6 +281,7 @@ mod tests {
             },
             Record::Series { family: 3, cell: 17, values: vec!["/a\"\n".into()] },
             Record::Remove { cell: 17 },
+            Record::Exemplars { cell: 17, block: 40, slots: 3 },
         ];
         let mut log = Vec::new();
         records.iter().for_each(|r| log.extend(r.encode()));

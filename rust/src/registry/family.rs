@@ -11,7 +11,7 @@
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::key;
-use crate::metric::exemplar::{Exemplar, Slots};
+use crate::metric::exemplar::{self, Exemplar, Slots};
 use crate::metric::summary_quantiles::{self, Window};
 use crate::metric::{gauge, info, Kind, Meta, Reading};
 use crate::region::{Cells, FamilySlot};
@@ -77,6 +77,9 @@ impl Series {
     }
 }
 
+/// A series' exemplar slots in this process' multiprocess file, when it is there.
+type FileSlots = Option<&'static [std::sync::atomic::AtomicU64]>;
+
 /// A gauge value computed when scraped (`Gauge.set_function`).
 pub type ValueFn = Arc<dyn Fn() -> f64 + Send + Sync>;
 
@@ -125,7 +128,7 @@ pub struct Family {
     /// The exemplar slots of the series given one, by the series' address; the entry holds
     /// the series, so the address is not reused while it is there. Kept here rather than in
     /// each series, which would cost every series the room for a pointer.
-    exemplars: RwLock<HashMap<usize, (Series, Slots)>>,
+    exemplars: RwLock<HashMap<usize, (Series, Slots, FileSlots)>>,
     /// Whether `exemplars` has any: a scrape of a family that never had one doesn't look.
     has_exemplars: AtomicBool,
     /// A quantile summary's windows, by series address (the entry holds the series).
@@ -362,17 +365,27 @@ impl Family {
         self.value_fns.lock().clear();
     }
 
-    /// Keeps `exemplar` as the latest exemplar of slot `index` of `series` (one of this family's).
+    /// Keeps `exemplar` as the latest exemplar of slot `index` of `series` (one of this family's),
+    /// and in multiprocess mode in the series' exemplar block in this process' file, for readers.
     pub fn set_exemplar(&self, series: &Series, index: usize, exemplar: Exemplar) {
         let address = series.0.heap_ptr() as usize;
         let exemplar = Arc::new(exemplar);
-        if let Some((_, slots)) = self.exemplars.read().get(&address) {
-            return slots.set(index, exemplar);
+        let keep = |slots: &Slots, file: FileSlots| {
+            if let Some(slot) = file.and_then(|block| block.chunks_exact(exemplar::SLOT_CELLS).nth(index)) {
+                exemplar::store(slot, &exemplar);
+            }
+            slots.set(index, exemplar.clone());
+        };
+        if let Some((_, slots, file)) = self.exemplars.read().get(&address) {
+            return keep(slots, *file);
         }
         let mut map = self.exemplars.write();
-        let (_, slots) =
-            map.entry(address).or_insert_with(|| (series.clone(), Slots::new(self.meta.kind.exemplar_slots())));
-        slots.set(index, exemplar);
+        let n = self.meta.kind.exemplar_slots();
+        let (_, slots, file) = map.entry(address).or_insert_with(|| {
+            let file = series.0.header.header.cells.exemplar_block(n * exemplar::SLOT_CELLS, n as u32);
+            (series.clone(), Slots::new(n), file)
+        });
+        keep(slots, *file);
         self.has_exemplars.store(true, Ordering::Release);
     }
 

@@ -1,9 +1,11 @@
-//! Criterion benchmarks of the native core alone: label lookup, updates, and encoding 10k and
-//! 100k labeled counter series. `make bench` runs them beside the Python comparison.
+//! Criterion benchmarks of the native core alone: label lookup, updates, encoding 10k and
+//! 100k labeled counter series as text and 100k as protobuf (the same run, so the two compare),
+//! and a classic beside a native histogram `observe`. `make bench` runs them beside the Python
+//! comparison.
 
 use criterion::{criterion_main, Criterion};
 use obsagent::encode::{self, Format};
-use obsagent::metric::{counter, Kind};
+use obsagent::metric::{counter, histogram, native_histogram, Kind};
 use obsagent::registry::{Family, Options, Registry};
 use std::hint::black_box;
 
@@ -32,7 +34,35 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("encode text {series} series"), |b| {
             b.iter(|| encode::encode(&registry, Format::Text, &Options::default()).unwrap())
         });
+        if series == 100_000 {
+            c.bench_function(&format!("encode protobuf {series} series"), |b| {
+                b.iter(|| encode::encode(&registry, Format::Protobuf, &Options::default()).unwrap())
+            });
+        }
     }
+    let bounds = histogram::bounds(&histogram::DEFAULT_BUCKETS).unwrap();
+    let classic = Family::new("classic", "", "", Kind::Histogram { bounds: bounds.clone() }, vec![]).unwrap();
+    let classic_cells = classic.unlabeled().unwrap();
+    let native_config = native_histogram::Config::new(1.1, None, 160, 0.0, 0.0).unwrap();
+    let native = Kind::NativeHistogram { bounds: histogram::inf_only(), native: native_config.clone() };
+    let native = Family::new("native", "", "", native, vec![]).unwrap();
+    let native_cells = native.unlabeled().unwrap();
+    // Latency-like values cycling through 64 of them, so both walk their buckets.
+    let values: Vec<f64> = (0..64).map(|i| 0.001 * 1.15f64.powi(i)).collect();
+    let mut at = 0;
+    c.bench_function("histogram observe (classic, default buckets)", |b| {
+        b.iter(|| {
+            at = (at + 1) & 63;
+            histogram::observe(classic_cells.cells(), &bounds, black_box(values[at]))
+        })
+    });
+    let (inf, mut at) = (histogram::inf_only(), 0);
+    c.bench_function("histogram observe (native, factor 1.1)", |b| {
+        b.iter(|| {
+            at = (at + 1) & 63;
+            native_histogram::observe(native_cells.cells(), &inf, &native_config, black_box(values[at]), || 0.0)
+        })
+    });
 }
 
 // The macro generates an undocumented function.

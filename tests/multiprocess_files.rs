@@ -38,7 +38,7 @@ fn series(file: &MappedFile) -> HashMap<Vec<String>, u32> {
                 live.insert(values, cell);
             }
             Record::Remove { cell } => live.retain(|_, c| *c != cell),
-            Record::Family { .. } => {}
+            Record::Family { .. } | Record::Exemplars { .. } => {}
         }
     }
     live

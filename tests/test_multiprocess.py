@@ -456,3 +456,143 @@ def test_a_directory_that_cannot_be_written_is_a_clear_error(tmp_path: Path):
     )
     assert daemon.returncode == 1
     assert json.loads(daemon.stderr.splitlines()[-1])["msg"] == "bad multiprocess directory"
+
+
+NATIVE_SCRIPT = """
+import json, os, sys
+sys.path.insert(0, os.environ["TESTS_DIR"])
+from metrics_proto import parse_delimited
+from obsagent import CollectorRegistry, Histogram, _native
+from obsagent.multiprocess import MultiProcessCollector
+
+h = Histogram("native_seconds", "Native.", ["w"], native_histogram_bucket_factor=1.1,
+              native_histogram_max_bucket_number=40)
+spreads = {0: [0.001 * 1.01**i for i in range(100)], 1: [0.5 + i / 100 for i in range(100)],
+           2: [10.0**(i / 10) for i in range(-30, 30)], 3: [-2.0, 0.0, 5.0]}
+children = []
+for worker, values in spreads.items():
+    pid = os.fork()
+    if pid == 0:
+        for value in values:
+            h.labels("all").observe(value)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+h.labels("all").observe(7.5)  # this process, alive
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+body, _ = _native.pushgateway_protobuf(registry._native)
+(family,) = [f for f in parse_delimited(body) if f.name == "native_seconds"]
+(metric,) = family.metric
+hist = metric.histogram
+def counts(spans, deltas):
+    out, key, count, at = {}, 0, 0, 0
+    for span in spans:
+        key += span.offset
+        for _ in range(span.length):
+            count += deltas[at]; at += 1
+            if count: out[key] = count
+            key += 1
+    return out
+print(json.dumps({"schema": hist.schema, "count": hist.sample_count, "sum": hist.sample_sum,
+                  "zero": hist.zero_count, "positive": counts(hist.positive_span, hist.positive_delta),
+                  "negative": counts(hist.negative_span, hist.negative_delta),
+                  "values": [v for vs in spreads.values() for v in vs] + [7.5]}))
+"""
+
+
+def test_native_histograms_merge_across_processes(tmp_path: Path):
+    import math
+
+    from test_native_histograms import expected_key
+
+    env = {**os.environ, "OBSAGENT_MULTIPROC_DIR": str(tmp_path), "TESTS_DIR": str(Path(__file__).parent)}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(NATIVE_SCRIPT)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    merged = json.loads(result.stdout)
+    values = merged["values"]
+    assert merged["count"] == len(values)
+    assert math.isclose(merged["sum"], math.fsum(values), rel_tol=1e-9)
+    assert merged["schema"] < 3, "the wide worker's reduced schema is the merged one"
+    positive: dict[str, int] = {}
+    for value in values:
+        if value > 0:
+            key = str(expected_key(value, merged["schema"]))
+            positive[key] = positive.get(key, 0) + 1
+    assert merged["positive"] == positive
+    assert merged["negative"] == {str(expected_key(2.0, merged["schema"])): 1}
+    assert merged["zero"] == 1
+
+
+def test_summary_quantiles_stay_per_process_count_and_sum_merge(tmp_path: Path):
+    script = """
+    import os
+    from obsagent import CollectorRegistry, REGISTRY, Summary
+    from obsagent.multiprocess import MultiProcessCollector
+
+    s = Summary("work_seconds", "Work.", quantiles={0.5: 0.01})
+    children = []
+    for worker in range(3):
+        pid = os.fork()
+        if pid == 0:
+            for value in range(100):
+                s.observe(worker * 100 + value)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    s.observe(1000)
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged)
+    print(sorted((x.name, x.labels.get("quantile"), x.value) for m in merged.collect() for x in m.samples
+                 if x.name.startswith("work_seconds")))
+    print([(x.labels["quantile"], x.value) for m in REGISTRY.collect() for x in m.samples
+           if x.name == "work_seconds" and "quantile" in x.labels])
+    """
+    result = run_script(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    merged, own = result.stdout.splitlines()
+    # Merged: count and sum of all four processes, and no quantile line (they cannot be merged).
+    count, total = 301, sum(range(300)) + 1000
+    assert merged == str(sorted([("work_seconds_count", None, float(count)), ("work_seconds_sum", None, float(total))]))
+    # A process' own registry: its own quantiles (this one observed 1000 only).
+    assert own == "[('0.5', 1000.0)]"
+
+
+def test_exemplars_cross_processes_the_latest_wins(tmp_path: Path):
+    script = """
+    import os, signal, time
+    from obsagent import CollectorRegistry, Counter, Histogram, _native
+    from obsagent.multiprocess import MultiProcessCollector
+    from obsagent.openmetrics.exposition import generate_latest
+
+    c = Counter("jobs", "Jobs.", ["k"])
+    h = Histogram("latency_seconds", "Latency.", buckets=[1])
+    children = []
+    for worker, (stamp, value) in enumerate([(100.0, 0.5), (300.0, 0.25), (200.0, 5.0)]):
+        pid = os.fork()
+        if pid == 0:
+            _native._freeze_time(stamp)
+            c.labels("a").inc(exemplar={"trace_id": f"w{worker}"})
+            h.observe(value, exemplar={"trace_id": f"w{worker}"})
+            time.sleep(30)  # alive while the parent reads: a live process' exemplars
+            os._exit(0)
+        children.append(pid)
+        time.sleep(0.2)
+    time.sleep(0.5)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    print(generate_latest(registry).decode())
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    """
+    result = run_script(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert 'jobs_total{k="a"} 3.0 # {trace_id="w1"} 1.0 300.0' in text, text
+    assert 'latency_seconds_bucket{le="1.0"} 2.0 # {trace_id="w1"} 0.25 300.0' in text, text
+    assert 'latency_seconds_bucket{le="+Inf"} 3.0 # {trace_id="w2"} 5.0 200.0' in text, text

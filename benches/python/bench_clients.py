@@ -9,18 +9,24 @@ Method
   ``CollectorRegistry``; both libraries' ``_created`` series (on by default in both) are
   switched off (``disable_created_metrics()``), so both expose the same
   series.
-* Microbenchmarks (rows 1-6): ``timeit.Timer(stmt, globals=...)``, ``autorange()`` to pick the
-  loop count (and warm up), then 7 repeats (3 with ``--quick``) whose median is reported in ns
-  per operation. The repeats of the two libraries are interleaved (prometheus_client,
-  obsagent, prometheus_client, obsagent, ...) so that both see the same noise; this is
-  ``Timer.repeat(7)`` split into single ``Timer.timeit()`` calls.
-* Batch (row 7): obsagent's ``Histogram.observe_many`` on a numpy float64 array of 1e6 values
+* Microbenchmarks (rows 1-9; row 6 attaches an exemplar, a W3C trace and span id, to each
+  observation, as both libraries keep it: the latest per bucket; row 7 is obsagent's native
+  histogram (factor 1.1) against prometheus_client's classic one, which is all it has, and the
+  line after the table gives native against classic within obsagent, same run; row 8 is
+  obsagent's Summary with three targeted quantiles against prometheus_client's Summary, which
+  keeps count and sum only): ``timeit.Timer(stmt,
+  globals=...)``, ``autorange()`` to pick the loop count (and warm up), then 7 repeats (3 with
+  ``--quick``) whose median is reported in ns per operation. The repeats of the two
+  libraries are interleaved (prometheus_client, obsagent, prometheus_client, obsagent, ...)
+  so that both see the same noise; this is ``Timer.repeat(7)`` split into single
+  ``Timer.timeit()`` calls.
+* Batch (row 10): obsagent's ``Histogram.observe_many`` on a numpy float64 array of 1e6 values
   against a Python ``for`` loop calling prometheus_client's ``Histogram.observe`` on the same
   values (prometheus_client has no batch API; the loop runs over ``array.tolist()``, Python
   floats, which is the fastest way to feed it). Reported in ms per batch of 1e6 values, so the
   ratio is also the per-value ratio. Before timing, both histograms are fed the batch once and
   their exposed buckets, count and sum are checked to agree.
-* Exposition (rows 8-9): ``generate_latest`` of a registry holding one counter family
+* Exposition (rows 11-12): ``generate_latest`` of a registry holding one counter family
   ``http_requests`` with labels ``method`` (5 values) and ``path`` (unique per series), 10k and
   100k series (10k only with ``--quick``). Before timing, both outputs are parsed and checked to
   hold the same number of sample lines, with the same series and values (the two format
@@ -29,7 +35,7 @@ Method
 * timeit switches the garbage collector off while it times, for both libraries; with it on,
   prometheus_client's exposition (many short-lived Python objects) is slower, so the reported
   ratios are conservative.
-* Memory (row 10): each library runs in a fresh subprocess (``--memory LIB``) so that the two
+* Memory (row 13): each library runs in a fresh subprocess (``--memory LIB``) so that the two
   do not share a heap. The child makes the label strings first (and keeps them), registers the
   counter, runs one warm-up ``labels()`` call, ``gc.collect()``, reads RSS from
   ``/proc/self/statm``, creates 100,000 new series with ``labels(method, path)``,
@@ -125,6 +131,15 @@ def micro(libs: dict[str, ModuleType], repeats: int) -> list[Row]:
         counter = lib.Counter("plain", "Plain.", registry=registry)
         labeled = lib.Counter("requests", "Requests.", ["method", "path"], registry=registry)
         labeled_histogram = lib.Histogram("latency_seconds", "Latency.", ["method", "path"], registry=registry)
+        native = quantiles = None
+        if name == OA:  # prometheus_client has neither: its rows run its classic histogram, its summary
+            native = lib.Histogram(
+                "native_seconds", "Latency.", ["method", "path"], registry=registry, native_histogram_bucket_factor=1.1
+            ).labels("GET", "/api")
+            objectives = {0.5: 0.05, 0.9: 0.01, 0.99: 0.001}
+            quantiles = lib.Summary("quantiles_seconds", "Latency.", ["path"], registry=registry, quantiles=objectives)
+            quantiles = quantiles.labels("/api")
+        summary = lib.Summary("summary_seconds", "Latency.", ["path"], registry=registry).labels("/api")
         namespaces[name] = {
             "registry": registry,  # keeps everything alive
             "counter": counter,
@@ -132,6 +147,10 @@ def micro(libs: dict[str, ModuleType], repeats: int) -> list[Row]:
             "child": labeled.labels("GET", "/api"),
             "labeled_histogram": labeled_histogram,
             "hist_child": labeled_histogram.labels("GET", "/api"),
+            "native_child": native,
+            "summary_child": summary,
+            "quantile_child": quantiles,
+            "exemplar": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"},
         }
     cases = [
         ("unlabeled Counter.inc()", "counter.inc()", None),
@@ -139,6 +158,7 @@ def micro(libs: dict[str, ModuleType], repeats: int) -> list[Row]:
         ("c.labels('GET', '/api').inc()", "labeled.labels('GET', '/api').inc()", 8),
         ("c.labels(method=, path=).inc()", "labeled.labels(method='GET', path='/api').inc()", None),
         ("held histogram child: observe(0.123)", "hist_child.observe(0.123)", 10),
+        ("held child: observe(0.123, exemplar=)", "hist_child.observe(0.123, exemplar=exemplar)", None),
         ("h.labels('GET', '/api').observe(0.123)", "labeled_histogram.labels('GET', '/api').observe(0.123)", None),
     ]
     rows = []
@@ -146,6 +166,14 @@ def micro(libs: dict[str, ModuleType], repeats: int) -> list[Row]:
         row = interleaved({name: stmt for name in LIBS}, namespaces, repeats, 1e9)
         row.operation, row.unit, row.target = operation, "ns/op", target
         rows.append(row)
+    native = {PC: "hist_child.observe(0.123)", OA: "native_child.observe(0.123)"}
+    row = interleaved(native, namespaces, repeats, 1e9)
+    row.operation, row.unit = "held child: NATIVE observe (pc: classic)", "ns/op"
+    rows.insert(6, row)
+    quantiles = {PC: "summary_child.observe(0.123)", OA: "quantile_child.observe(0.123)"}
+    row = interleaved(quantiles, namespaces, repeats, 1e9)
+    row.operation, row.unit = "held Summary: observe, QUANTILES (pc: none)", "ns/op"
+    rows.insert(7, row)
     return rows
 
 
@@ -305,6 +333,11 @@ def main() -> None:
         f"{row.operation} {row.ratio:.1f}x (>= {row.target:g}x) {'met' if row.met else 'MISSED'}" for row in targeted
     )
     print(f"Targets met: {len(met)} of {len(targeted)}: {summary}")
+    by_name = {row.operation: row for row in rows}
+    native_cost = by_name["held child: NATIVE observe (pc: classic)"].values[OA]
+    classic_cost = by_name["held histogram child: observe(0.123)"].values[OA]
+    verdict = "met" if native_cost <= 1.5 * classic_cost else "MISSED"
+    print(f"obsagent native observe / classic observe: {native_cost / classic_cost:.2f}x (goal <= 1.5x) {verdict}")
     if args.quick:
         print("(--quick: the 100k-series target is not measured)")
     print(f"load average at end: {loadavg()}")

@@ -229,12 +229,24 @@ class Histogram(_Registered, _native.Histogram):
     seconds; pass ``buckets=[...]`` for others. ``+Inf`` is added when missing. A NaN
     observation is counted in the ``+Inf`` bucket and ``_count`` and makes ``_sum`` NaN,
     as Prometheus' Go and Rust clients do.
+
+    ``native_histogram_bucket_factor=1.1`` (any factor above 1) makes it a native histogram as
+    client_golang has them: exponential buckets no wider than that factor (the schema follows
+    from it), a zero bucket for magnitudes up to ``native_histogram_zero_threshold`` (default
+    2**-128), at most ``native_histogram_max_bucket_number`` consecutive buckets per sign (160),
+    beyond which it resets (once ``native_histogram_min_reset_duration`` seconds have passed since
+    the last reset), widens the zero bucket (up to ``native_histogram_max_zero_threshold``) or
+    halves its resolution, in that order. Prometheus reads it from the protobuf exposition; the
+    text formats show its classic buckets (``buckets=``, or only ``+Inf`` when none are given),
+    count and sum. Workers' native histograms merge in multiprocess mode.
     """
 
 
 class Summary(_Registered, _native.Summary):
-    """A Summary tracks the count and sum of observations (no quantiles, as in
-    prometheus_client).
+    """A Summary tracks the count and sum of observations, as in prometheus_client; with
+    ``quantiles`` (quantile to allowed rank error) also client_golang's targeted quantiles over
+    a sliding window of ``max_age`` seconds in ``age_buckets`` steps, exposed as
+    ``{quantile="0.99"}`` samples (NaN while the window is empty).
 
     Example::
 
@@ -242,6 +254,10 @@ class Summary(_Registered, _native.Summary):
 
         s = Summary("request_size_bytes", "Description of summary")
         s.observe(512)
+        latency = Summary("latency_seconds", "Latency.", quantiles={0.5: 0.05, 0.9: 0.01, 0.99: 0.001})
+
+    In multiprocess mode count and sum merge across processes; quantiles cannot be merged, so
+    the merged exposition has none and each process' own registry shows its own.
     """
 
 

@@ -140,18 +140,19 @@ UntypedMetricFamily = UnknownMetricFamily
 class CounterMetricFamily(_LabeledFamily):
     """A counter and its samples (the ``_total`` suffix is added, as in prometheus_client)."""
 
-    def __init__(self, name, documentation, value=None, labels=None, created=None, unit=""):
+    def __init__(self, name, documentation, value=None, labels=None, created=None, unit="", exemplar=None):
         if name.endswith("_total"):
             name = name[:-6]
         super().__init__(name, documentation, "counter", labels, unit)
         self._check_single(value, labels)
         if value is not None:
-            self.add_metric([], value, created)
+            self.add_metric([], value, created, exemplar=exemplar)
 
-    def add_metric(self, labels, value, created=None, timestamp=None):
-        """Adds a counter sample, and its ``_created`` sample when given."""
+    def add_metric(self, labels, value, created=None, timestamp=None, exemplar=None):
+        """Adds a counter sample (with its ``exemplar``, an ``Exemplar``, when given), and its
+        ``_created`` sample when given."""
         labels = self._labels(labels)
-        self.add_sample(self.name + "_total", labels, value, timestamp)
+        self.add_sample(self.name + "_total", labels, value, timestamp, exemplar)
         if created is not None:
             self.add_sample(self.name + "_created", labels, created, timestamp)
 

@@ -247,7 +247,7 @@ impl FamilySink for Encoder<'_> {
             Format::Text => text::write_family(out, family, created, cumulative, naming),
             Format::OpenMetrics => openmetrics::write_family(out, family, created, cumulative, naming),
             Format::Protobuf => match naming {
-                Naming::Classic => protobuf::write_family(out, family, cumulative),
+                Naming::Classic => protobuf::write_family(out, family, self.options.created, cumulative),
                 Naming::Escaped(..) => protobuf::write_snapshot(out, &classic_names(&family.snapshot(false))),
             },
         }
@@ -464,6 +464,8 @@ pub fn write_sample_labels(out: &mut Vec<u8>, labels: &[(Text, Text)]) {
 struct Style {
     /// Writes a float sample value.
     float: fn(&mut Vec<u8>, f64),
+    /// Writes a line's exemplar (after its value), for the formats that show them.
+    exemplar: Option<fn(&mut Vec<u8>, &crate::metric::exemplar::Exemplar)>,
 }
 
 /// Appends `<name><suffix>{<labels>,<extra>}`: what identifies a sample line's series.
@@ -499,11 +501,18 @@ fn write_escaped_line_start(
 /// scrape's hot loop.
 fn write_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Style, cumulative: &mut Vec<u64>) {
     let (name, labels) = (family.meta().name.as_str(), series.labels());
-    for Line { suffix, extra, value } in family.read(series, cumulative).lines() {
+    let exemplars = style.exemplar.filter(|_| family.has_exemplars());
+    for (index, Line { suffix, extra, value }) in family.read(series, cumulative).lines().enumerate() {
         write_line_start(out, name, suffix, labels, extra);
         match value {
             Value::Count(count) => number::write_count(out, count),
             Value::Float(value) => (style.float)(out, value),
+        }
+        if let Some(write_exemplar) = exemplars {
+            let slot = family.meta().kind.exemplar_slot(index);
+            if let Some(exemplar) = slot.and_then(|slot| family.exemplar(series, slot)) {
+                write_exemplar(out, &exemplar);
+            }
         }
         out.push(b'\n');
     }

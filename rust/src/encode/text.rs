@@ -12,7 +12,7 @@ use crate::metric::MetricType;
 use crate::number;
 use crate::registry::{Family, MetricFamily, Sample};
 
-const STYLE: Style = Style { float: number::write_python };
+const STYLE: Style = Style { float: number::write_python, exemplar: None };
 
 fn write_header(out: &mut Vec<u8>, name: &str, suffix: &str, help: &str, kind: &str, escaping: Escaping) {
     out.extend_from_slice(b"# HELP ");

@@ -65,6 +65,12 @@ pub fn bounds(requested: &[f64]) -> Result<Bounds> {
     Ok(Bounds { values: values.into_boxed_slice(), le })
 }
 
+/// Only the `+Inf` bucket: a native histogram's classic part when no buckets were asked for
+/// (client_golang's rule), so that the text formats still show its count and sum.
+pub fn inf_only() -> Bounds {
+    Bounds { values: Box::new([f64::INFINITY]), le: Box::new(["+Inf".into()]) }
+}
+
 /// Cells per series: a count per bucket, then the sum.
 pub fn cells(bounds: &Bounds) -> usize {
     bounds.len() + 1

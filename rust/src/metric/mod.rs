@@ -12,11 +12,14 @@
 //! its buckets by one observation, which Prometheus tolerates), but never a torn cell.
 
 pub mod counter;
+pub mod exemplar;
 pub mod gauge;
 pub mod histogram;
 pub mod info;
+pub mod native_histogram;
 pub mod stateset;
 pub mod summary;
+pub mod summary_quantiles;
 
 use crate::error::{Error, Result};
 pub use gauge::GaugeMode;
@@ -90,8 +93,20 @@ pub enum Kind {
         /// Upper bounds, ending with `+Inf`.
         bounds: histogram::Bounds,
     },
+    /// A native histogram (client_golang's), with classic buckets alongside.
+    NativeHistogram {
+        /// Classic upper bounds, ending with `+Inf` (only `+Inf` when none were asked for).
+        bounds: histogram::Bounds,
+        /// Schema, zero bucket, limits.
+        native: native_histogram::Config,
+    },
     /// Count and sum of observations (no quantiles, as prometheus_client).
     Summary,
+    /// Count, sum and targeted quantiles over a sliding window (client_golang's summary).
+    QuantileSummary {
+        /// The targets and the window.
+        quantiles: summary_quantiles::Quantiles,
+    },
     /// Constant labels with value 1; the current label set is an index into the family's table.
     Info,
     /// One of a fixed set of states (prometheus_client's Enum, OpenMetrics' stateset).
@@ -111,7 +126,8 @@ impl Kind {
             Kind::Counter => counter::CELLS,
             Kind::Gauge { mode } => mode.cells(),
             Kind::Histogram { bounds } => histogram::cells(bounds),
-            Kind::Summary => summary::CELLS,
+            Kind::NativeHistogram { bounds, native } => native_histogram::cells(bounds, native),
+            Kind::Summary | Kind::QuantileSummary { .. } => summary::CELLS,
             Kind::Info => info::CELLS,
             Kind::StateSet { .. } => stateset::CELLS,
         }
@@ -122,8 +138,8 @@ impl Kind {
         match self {
             Kind::Counter => MetricType::Counter,
             Kind::Gauge { .. } => MetricType::Gauge,
-            Kind::Histogram { .. } => MetricType::Histogram,
-            Kind::Summary => MetricType::Summary,
+            Kind::Histogram { .. } | Kind::NativeHistogram { .. } => MetricType::Histogram,
+            Kind::Summary | Kind::QuantileSummary { .. } => MetricType::Summary,
             Kind::Info => MetricType::Info,
             Kind::StateSet { .. } => MetricType::StateSet,
         }
@@ -136,15 +152,22 @@ impl Kind {
 
     /// Whether its series have a `_created` time.
     pub fn has_created(&self) -> bool {
-        matches!(self, Kind::Counter | Kind::Histogram { .. } | Kind::Summary)
+        matches!(
+            self,
+            Kind::Counter
+                | Kind::Histogram { .. }
+                | Kind::NativeHistogram { .. }
+                | Kind::Summary
+                | Kind::QuantileSummary { .. }
+        )
     }
 
     /// The sample-name suffixes it exposes, for prometheus_client's duplicate-name check.
     pub fn suffixes(&self) -> &'static [&'static str] {
         match self {
             Kind::Counter => &["_total", "_created"],
-            Kind::Summary => &["_sum", "_count", "_created"],
-            Kind::Histogram { .. } => &["_bucket", "_sum", "_count", "_created"],
+            Kind::Summary | Kind::QuantileSummary { .. } => &["_sum", "_count", "_created"],
+            Kind::Histogram { .. } | Kind::NativeHistogram { .. } => &["_bucket", "_sum", "_count", "_created"],
             Kind::Info => &["_info"],
             Kind::Gauge { .. } | Kind::StateSet { .. } => &[],
         }
@@ -153,8 +176,8 @@ impl Kind {
     /// Why `label` may not be a label name of family `name` of this kind, if it may not.
     pub fn reserved_label(&self, name: &str, label: &str) -> Option<&'static str> {
         match (self, label) {
-            (Kind::Histogram { .. }, "le") => Some("reserved for histogram buckets"),
-            (Kind::Summary, "quantile") => Some("reserved for summary quantiles"),
+            (Kind::Histogram { .. } | Kind::NativeHistogram { .. }, "le") => Some("reserved for histogram buckets"),
+            (Kind::Summary | Kind::QuantileSummary { .. }, "quantile") => Some("reserved for summary quantiles"),
             (Kind::StateSet { .. }, _) if label == name => Some("an Enum's label may not share its name"),
             _ => None,
         }
@@ -171,6 +194,22 @@ impl Kind {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Exemplar slots per series: one for a counter's total, one per histogram bucket (the
+    /// samples OpenMetrics lets carry one), none for the other kinds.
+    pub fn exemplar_slots(&self) -> usize {
+        match self {
+            Kind::Counter => 1,
+            Kind::Histogram { bounds } | Kind::NativeHistogram { bounds, .. } => bounds.len(),
+            _ => 0,
+        }
+    }
+
+    /// The exemplar slot whose exemplar sample line `line` shows, if any.
+    #[inline(always)]
+    pub fn exemplar_slot(&self, line: usize) -> Option<usize> {
+        (line < self.exemplar_slots()).then_some(line)
     }
 
     /// Whether its families live in the multiprocess file: those whose values add up or merge
@@ -201,7 +240,11 @@ impl Kind {
             Kind::Counter => Reading::Counter(counter::read(cells)),
             Kind::Gauge { .. } => Reading::Gauge(gauge::get(cells)),
             Kind::Histogram { bounds } => Reading::Histogram(histogram::read(cells, bounds, scratch)),
-            Kind::Summary => Reading::Summary(summary::read(cells)),
+            Kind::NativeHistogram { bounds, native } => {
+                Reading::NativeHistogram(native_histogram::read(cells, bounds, native, scratch))
+            }
+            // The quantiles are not in the cells: `Family::read` adds them.
+            Kind::Summary | Kind::QuantileSummary { .. } => Reading::Summary(summary::read(cells)),
             Kind::Info => Reading::Info(info_pairs(info::index(cells))),
             Kind::StateSet { states } => Reading::StateSet(stateset::read(cells, name, states)),
         }
@@ -214,7 +257,8 @@ impl Kind {
             Kind::Counter => counter::merge(into, from),
             Kind::Gauge { mode } => gauge::merge(*mode, into, from, first),
             Kind::Histogram { bounds } => histogram::merge(bounds, into, from),
-            Kind::Summary => summary::merge(into, from),
+            Kind::NativeHistogram { bounds, native } => native_histogram::merge(bounds, native, into, from, first),
+            Kind::Summary | Kind::QuantileSummary { .. } => summary::merge(into, from),
             Kind::Info | Kind::StateSet { .. } => {}
         }
     }
@@ -244,8 +288,12 @@ pub enum Reading<'a> {
     Gauge(f64),
     /// A histogram's buckets and sum.
     Histogram(histogram::Reading<'a>),
+    /// A native histogram's buckets, with its classic part.
+    NativeHistogram(native_histogram::Reading<'a>),
     /// A summary's count and sum.
     Summary(summary::Reading),
+    /// A summary's quantiles, count and sum.
+    QuantileSummary(summary_quantiles::Reading<'a>),
     /// An Info's rendered label pairs.
     Info(Box<str>),
     /// A state set's current state.
@@ -266,7 +314,9 @@ impl<'a> Reading<'a> {
             Reading::Counter(reading) => counter::line(reading, index),
             Reading::Gauge(value) => gauge::line(*value, index),
             Reading::Histogram(reading) => histogram::line(reading, index),
+            Reading::NativeHistogram(reading) => histogram::line(&reading.classic, index),
             Reading::Summary(reading) => summary::line(reading, index),
+            Reading::QuantileSummary(reading) => summary_quantiles::line(reading, index),
             Reading::Info(pairs) => info::line(pairs, index),
             Reading::StateSet(reading) => stateset::line(reading, index),
         }

@@ -11,6 +11,7 @@
 //! and counted, and never stop the others from being read.
 
 use crate::error::{Error, Result};
+use crate::metric::exemplar::{self, Exemplar};
 use crate::metric::{Kind, Meta, MetricType};
 use crate::region::file::MappedFile;
 use crate::region::layout::{Record, RETIRED_FILE};
@@ -46,6 +47,8 @@ struct Source {
     cursor: usize,
     families: HashMap<u32, FileFamily>,
     series: HashMap<u32, Contribution>,
+    /// Exemplar blocks by the first cell of their series: `(block, slots)`.
+    exemplars: HashMap<u32, (u32, u32)>,
 }
 
 /// A series of a merged family.
@@ -296,9 +299,15 @@ impl Aggregator {
                     }
                 }
                 Record::Remove { cell } => {
+                    source.exemplars.remove(&cell);
                     if let Some(old) = source.series.remove(&cell) {
                         state.merged[old.merged].unref(old.slot);
                     }
+                }
+                Record::Exemplars { cell, block, slots } => {
+                    let n = slots as usize * exemplar::SLOT_CELLS;
+                    source.file.cells(block, n).ok_or(format!("exemplars at {block} lie outside the file"))?;
+                    source.exemplars.insert(cell, (block, slots));
                 }
             }
         }
@@ -409,6 +418,33 @@ impl Aggregator {
                 }
             }
         }
+        // Each merged series shows, per slot, the latest exemplar any live process has.
+        let mut latest: HashMap<(usize, usize, usize), Exemplar> = HashMap::new();
+        for source in sources.values() {
+            for (cell, &(block, slots)) in &source.exemplars {
+                let (Some(contribution), Some(cells)) =
+                    (source.series.get(cell), source.file.cells(block, slots as usize * exemplar::SLOT_CELLS))
+                else {
+                    continue;
+                };
+                for (index, slot) in cells.chunks_exact(exemplar::SLOT_CELLS).enumerate() {
+                    let Some(found) = exemplar::load(slot) else { continue };
+                    let key = (contribution.merged, contribution.slot, index);
+                    let newer = latest.get(&key).is_none_or(|kept| {
+                        found.time.seconds().unwrap_or(f64::MIN) > kept.time.seconds().unwrap_or(f64::MIN)
+                    });
+                    if newer {
+                        latest.insert(key, found);
+                    }
+                }
+            }
+        }
+        for ((family, slot, index), found) in latest {
+            let target = &merged[family];
+            if let Some(Some(slot)) = target.slots.get(slot) {
+                target.family.set_exemplar(&slot.series, index, found);
+            }
+        }
     }
 
     /// Live processes read, files skipped, and processes folded, as of the last pass.
@@ -514,7 +550,15 @@ impl Retiring<'_> {
 
 impl Source {
     fn new(file: MappedFile, pid: String, retired: bool) -> Source {
-        Source { file, pid, retired, cursor: 0, families: HashMap::new(), series: HashMap::new() }
+        Source {
+            file,
+            pid,
+            retired,
+            cursor: 0,
+            families: HashMap::new(),
+            series: HashMap::new(),
+            exemplars: HashMap::new(),
+        }
     }
 }
 

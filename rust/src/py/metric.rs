@@ -15,7 +15,10 @@ use super::registry::family_to_py;
 use crate::clock;
 use crate::error::Error;
 use crate::key;
-use crate::metric::{counter, gauge, histogram, stateset, summary, GaugeMode, Kind};
+use crate::metric::exemplar::{Exemplar, Time as ExemplarTime};
+use crate::metric::{
+    counter, gauge, histogram, native_histogram, stateset, summary, summary_quantiles, GaugeMode, Kind,
+};
 use crate::registry::family::Declaration;
 use crate::registry::{Family, Series};
 use parking_lot::Mutex;
@@ -163,6 +166,27 @@ fn as_string(value: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyString>> {
         Ok(string) => Ok(string),
         Err(err) => err.into_inner().str(),
     }
+}
+
+/// Keeps `labels` (a dict of trace labels; empty or None: no exemplar, as prometheus_client's
+/// `if exemplar:`) as slot `slot`'s exemplar of `series`, observed `value` now. The update it
+/// rides on is already recorded when a bad exemplar raises, as in prometheus_client.
+fn set_exemplar(
+    metric: &PyMetric,
+    series: &Series,
+    slot: usize,
+    labels: &Bound<'_, PyAny>,
+    value: f64,
+) -> PyResult<()> {
+    if labels.is_none() || !labels.is_truthy()? {
+        return Ok(());
+    }
+    let labels = labels.cast::<PyDict>()?;
+    let pairs =
+        labels.iter().map(|(k, v)| Ok((k.extract::<String>()?, v.extract::<String>()?))).collect::<PyResult<_>>()?;
+    let exemplar = Exemplar::new(pairs, value, ExemplarTime::Seconds(clock::now())).py()?;
+    metric.family.set_exemplar(series, slot, exemplar);
+    Ok(())
 }
 
 fn extract_label_names(labelnames: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
@@ -314,11 +338,17 @@ metric_class! {
     /// A monotonic total.
     PyCounter, "Counter", () => Kind::Counter,
     {
-        /// Increments by `amount` (default 1), which must not be negative.
-        #[pyo3(signature = (amount = 1.0))]
-        fn inc(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+        /// Increments by `amount` (default 1), which must not be negative; `exemplar` (trace
+        /// labels) is kept as the total's latest exemplar, as prometheus_client keeps it.
+        #[pyo3(signature = (amount = 1.0, exemplar = None))]
+        fn inc(slf: &Bound<'_, Self>, amount: f64, exemplar: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
             let metric = slf.as_super().get();
-            counter::inc_checked(metric.series()?.cells(), amount, &metric.family.meta().name).py()
+            let series = metric.series()?;
+            counter::inc_checked(series.cells(), amount, &metric.family.meta().name).py()?;
+            match exemplar {
+                None => Ok(()),
+                Some(labels) => set_exemplar(metric, series, 0, labels, amount),
+            }
     }
 
     /// The current value (for tests; prometheus_client users read it as `_value.get()`).
@@ -414,41 +444,122 @@ metric_class! {
     }
 }
 
+/// The kind a `Histogram(...)` asks for: classic, or native (with classic buckets alongside,
+/// only `+Inf` when none were given, as client_golang does) when a bucket factor is given.
+fn histogram_kind(
+    buckets: Option<Vec<f64>>,
+    factor: Option<f64>,
+    zero_threshold: Option<f64>,
+    max_bucket_number: u32,
+    min_reset_duration: f64,
+    max_zero_threshold: f64,
+) -> crate::error::Result<Kind> {
+    let Some(factor) = factor else {
+        return Ok(Kind::Histogram {
+            bounds: histogram::bounds(buckets.as_deref().unwrap_or(&histogram::DEFAULT_BUCKETS))?,
+        });
+    };
+    let native = native_histogram::Config::new(
+        factor,
+        zero_threshold,
+        max_bucket_number,
+        min_reset_duration,
+        max_zero_threshold,
+    )?;
+    let bounds = match buckets {
+        Some(buckets) => histogram::bounds(&buckets)?,
+        None => histogram::inf_only(),
+    };
+    Ok(Kind::NativeHistogram { bounds, native })
+}
+
+/// A histogram family's classic bounds.
+fn classic_bounds(kind: &Kind) -> &histogram::Bounds {
+    match kind {
+        Kind::Histogram { bounds } | Kind::NativeHistogram { bounds, .. } => bounds,
+        _ => unreachable!("a Histogram holds a histogram family"),
+    }
+}
+
+/// Records one observation in a (classic or native) histogram's cells.
+#[inline(always)]
+fn observe_one(kind: &Kind, cells: &[std::sync::atomic::AtomicU64], value: f64) {
+    match kind {
+        Kind::Histogram { bounds } => histogram::observe(cells, bounds, value),
+        Kind::NativeHistogram { bounds, native } => native_histogram::observe(cells, bounds, native, value, clock::now),
+        _ => unreachable!("a Histogram holds a histogram family"),
+    }
+}
+
 metric_class! {
     /// Observations counted in buckets.
-    PyHistogram, "Histogram", (buckets: Option<Vec<f64>> = None) => Kind::Histogram { bounds: histogram::bounds(buckets.as_deref().unwrap_or(&histogram::DEFAULT_BUCKETS)).py()? },
+    PyHistogram, "Histogram", (
+        buckets: Option<Vec<f64>> = None,
+        native_histogram_bucket_factor: Option<f64> = None,
+        native_histogram_zero_threshold: Option<f64> = None,
+        native_histogram_max_bucket_number: u32 = 160,
+        native_histogram_min_reset_duration: f64 = 0.0,
+        native_histogram_max_zero_threshold: f64 = 0.0
+    ) => histogram_kind(
+        buckets,
+        native_histogram_bucket_factor,
+        native_histogram_zero_threshold,
+        native_histogram_max_bucket_number,
+        native_histogram_min_reset_duration,
+        native_histogram_max_zero_threshold,
+    ).py()?,
     {
         #[classattr]
         const DEFAULT_BUCKETS: [f64; 15] = histogram::DEFAULT_BUCKETS;
 
-
-
         #[getter]
         fn _upper_bounds(slf: &Bound<'_, Self>) -> Vec<f64> {
-            match slf.as_super().get().kind() {
-                Kind::Histogram { bounds } => bounds.to_vec(),
-                _ => unreachable!("a Histogram holds a histogram family"),
-            }
+            classic_bounds(slf.as_super().get().kind()).to_vec()
     }
 
-    /// Records one observation.
-    fn observe(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
+    /// The native histogram's schema, or None for a classic histogram.
+    #[getter]
+    fn _native_histogram_schema(slf: &Bound<'_, Self>) -> Option<i32> {
+        match slf.as_super().get().kind() {
+            Kind::NativeHistogram { native, .. } => Some(native.schema),
+            _ => None,
+        }
+    }
+
+    /// Records one observation; `exemplar` (trace labels) is kept as the latest exemplar of
+    /// the bucket it falls in, as prometheus_client keeps it.
+    #[pyo3(signature = (amount, exemplar = None))]
+    fn observe(slf: &Bound<'_, Self>, amount: f64, exemplar: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let metric = slf.as_super().get();
-        let Kind::Histogram { bounds } = metric.kind() else { unreachable!("a Histogram holds a histogram family") };
-        histogram::observe(metric.series()?.cells(), bounds, amount);
-        Ok(())
+        let series = metric.series()?;
+        observe_one(metric.kind(), series.cells(), amount);
+        match exemplar {
+            None => Ok(()),
+            Some(labels) => {
+                let slot = histogram::bucket_index(classic_bounds(metric.kind()), amount);
+                set_exemplar(metric, series, slot, labels, amount)
+            }
+        }
     }
 
     /// Records every value of a buffer of numbers (a numpy array, `array.array`, ...) or of any
-    /// iterable, with the GIL released while bucketing.
+    /// iterable, with the GIL released while bucketing (a native histogram's values are decoded
+    /// without it and recorded with it: its window moves must not race another writer).
     fn observe_many(slf: &Bound<'_, Self>, values: &Bound<'_, PyAny>) -> PyResult<()> {
         let metric = slf.as_super().get();
-        let Kind::Histogram { bounds } = metric.kind() else { unreachable!("a Histogram holds a histogram family") };
+        let kind = metric.kind();
         let cells = metric.series()?.cells();
         let py = slf.py();
+        let classic = match kind {
+            Kind::Histogram { bounds } => Some(bounds),
+            _ => None,
+        };
         let Ok(view) = PyMemoryView::from(values) else {
             let floats: Vec<f64> = values.try_iter()?.map(|v| v?.extract::<f64>()).collect::<PyResult<_>>()?;
-            py.detach(|| histogram::observe_many(cells, bounds, floats.into_iter()));
+            match classic {
+                Some(bounds) => py.detach(|| histogram::observe_many(cells, bounds, floats.into_iter())),
+                None => floats.into_iter().for_each(|value| observe_one(kind, cells, value)),
+            }
             return Ok(());
         };
         let format: String = view.getattr("format")?.extract()?;
@@ -456,16 +567,18 @@ metric_class! {
         let data = view.call_method0("tobytes")?;
         let bytes = data.cast::<PyBytes>()?.as_bytes();
         macro_rules! observe_as {
-            ($t:ty) => {
-                py.detach(|| {
-                    let values = bytes.chunks_exact(std::mem::size_of::<$t>());
-                    histogram::observe_many(
-                        cells,
-                        bounds,
-                        values.map(|c| <$t>::from_ne_bytes(c.try_into().expect("exact chunk")) as f64),
-                    )
-                })
-            };
+            ($t:ty) => {{
+                let decode = || {
+                    bytes.chunks_exact(std::mem::size_of::<$t>()).map(|c| <$t>::from_ne_bytes(c.try_into().expect("exact chunk")) as f64)
+                };
+                match classic {
+                    Some(bounds) => py.detach(|| histogram::observe_many(cells, bounds, decode())),
+                    None => {
+                        let floats: Vec<f64> = py.detach(|| decode().collect());
+                        floats.into_iter().for_each(|value| observe_one(kind, cells, value));
+                    }
+                }
+            }};
         }
         match (format.trim_start_matches(['@', '=']), itemsize) {
             ("d", 8) => observe_as!(f64),
@@ -489,13 +602,40 @@ metric_class! {
     }
 }
 
+/// The kind a `Summary(...)` asks for: count and sum, with targeted quantiles when `quantiles`
+/// (a dict of quantile to allowed error) names some.
+fn summary_kind(quantiles: Option<Py<PyAny>>, max_age: f64, age_buckets: u32) -> PyResult<Kind> {
+    let Some(quantiles) = quantiles else { return Ok(Kind::Summary) };
+    let targets: Vec<(f64, f64)> = Python::attach(|py| {
+        let quantiles = quantiles.bind(py);
+        let items = match quantiles.cast::<PyDict>() {
+            Ok(dict) => dict.items().into_any(),
+            Err(_) => quantiles.clone(), // pairs, as client_golang's Objectives map reads
+        };
+        items.try_iter()?.map(|item| item?.extract::<(f64, f64)>()).collect::<PyResult<_>>()
+    })?;
+    if targets.is_empty() {
+        return Ok(Kind::Summary);
+    }
+    Ok(Kind::QuantileSummary { quantiles: summary_quantiles::Quantiles::new(targets, max_age, age_buckets).py()? })
+}
+
 metric_class! {
-    /// Count and sum of observations.
-    PySummary, "Summary", () => Kind::Summary,
+    /// Count and sum of observations, and targeted quantiles when asked for.
+    PySummary, "Summary", (
+        quantiles: Option<Py<PyAny>> = None,
+        max_age: f64 = 600.0,
+        age_buckets: u32 = 5
+    ) => summary_kind(quantiles, max_age, age_buckets)?,
     {
         /// Records one observation.
         fn observe(slf: &Bound<'_, Self>, amount: f64) -> PyResult<()> {
-            summary::observe(slf.as_super().get().series()?.cells(), amount);
+            let metric = slf.as_super().get();
+            let series = metric.series()?;
+            summary::observe(series.cells(), amount);
+            if matches!(metric.kind(), Kind::QuantileSummary { .. }) {
+                metric.family.observe_quantiles(series, amount);
+            }
             Ok(())
     }
 

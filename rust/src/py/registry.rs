@@ -12,6 +12,7 @@ use crate::collect::process::{Pid, ProcessCollector};
 use crate::collect::{Config, NodeCollectors, Paths, FACTORIES};
 use crate::encode::{self, Escaping, Format};
 use crate::error::{Error, Result};
+use crate::metric::exemplar::{Exemplar, Time};
 use crate::metric::MetricType;
 use crate::registry::{guard, Collector, Entry, MetricFamily, Options, Registry, Sample};
 use parking_lot::Mutex;
@@ -37,6 +38,10 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
     );
     for sample in metric.getattr("samples")?.try_iter()? {
         let sample = sample?;
+        if let Some(exemplar) = sample.getattr("exemplar").ok().filter(|e| !e.is_none()) {
+            let exemplar = exemplar_from_py(&exemplar)?;
+            family.exemplars.push((family.samples.len(), Arc::new(exemplar)));
+        }
         let labels = sample.getattr("labels")?;
         let labels = labels.cast::<PyDict>()?;
         family.samples.push(Sample {
@@ -62,6 +67,39 @@ fn label_value(value: &Bound<'_, PyAny>) -> PyResult<String> {
         let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
         pyo3::exceptions::PyAttributeError::new_err(format!("label value {value} is a {kind}, not a str"))
     })
+}
+
+/// A custom collector's exemplar: an `Exemplar` (labels, value, maybe a timestamp), or bare labels.
+fn exemplar_from_py(exemplar: &Bound<'_, PyAny>) -> PyResult<Exemplar> {
+    let pairs = |labels: &Bound<'_, PyAny>| -> PyResult<Vec<(String, String)>> {
+        let labels = labels.cast::<PyDict>()?;
+        labels.iter().map(|(k, v)| Ok((k.extract::<String>()?, v.extract::<String>()?))).collect()
+    };
+    if exemplar.is_instance_of::<PyDict>() {
+        let mut bare = Exemplar::unchecked(pairs(exemplar)?, f64::NAN, Time::None);
+        bare.labels_only = true;
+        return Ok(bare);
+    }
+    let time = match exemplar.getattr("timestamp")? {
+        time if time.is_none() => Time::None,
+        time if time.is_exact_instance_of::<PyFloat>() => Time::Seconds(time.extract()?),
+        time => Time::Text(time.str()?.to_str()?.into()), // a `Timestamp` or an int: as `str()` prints it
+    };
+    Ok(Exemplar::unchecked(pairs(&exemplar.getattr("labels")?)?, as_float(&exemplar.getattr("value")?)?, time))
+}
+
+/// An exemplar as Python sees it: `obsagent.samples.Exemplar`, or the bare labels it was given as.
+fn exemplar_to_py<'py>(py: Python<'py>, exemplar: &Exemplar) -> PyResult<Bound<'py, PyAny>> {
+    static CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let labels = PyDict::new(py);
+    for (name, value) in &exemplar.labels {
+        labels.set_item(name, value)?;
+    }
+    if exemplar.labels_only {
+        return Ok(labels.into_any());
+    }
+    let class = CLASS.get_or_try_init(py, || py.import("obsagent.samples")?.getattr("Exemplar").map(Bound::unbind))?;
+    class.bind(py).call1((labels, exemplar.value, exemplar.time.seconds()))
 }
 
 /// A sample value as Python's `float()` reads it (numbers, and strings such as `"1.5"`), raising
@@ -552,12 +590,18 @@ fn escape_name(name: &str, escaping: &str, label: bool) -> PyResult<String> {
 /// sample `(name, labels, value, timestamp)`.
 pub(super) fn family_to_py<'py>(py: Python<'py>, family: &MetricFamily) -> PyResult<Bound<'py, PyTuple>> {
     let samples = PyList::empty(py);
-    for sample in &family.samples {
+    for (index, sample) in family.samples.iter().enumerate() {
         let labels = PyDict::new(py);
         for (name, value) in &sample.labels {
             labels.set_item(&**name, &**value)?;
         }
-        samples.append((&*sample.name, labels, sample.value, sample.timestamp))?;
+        match family.exemplar(index) {
+            None => samples.append((&*sample.name, labels, sample.value, sample.timestamp))?,
+            Some(exemplar) => {
+                let exemplar = exemplar_to_py(py, exemplar)?;
+                samples.append((&*sample.name, labels, sample.value, sample.timestamp, exemplar))?
+            }
+        }
     }
     PyTuple::new(
         py,

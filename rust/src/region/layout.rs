@@ -37,7 +37,9 @@ fn kind_code(kind: &Kind) -> Option<(u8, GaugeMode)> {
         Kind::Counter => Some((0, GaugeMode::All)),
         Kind::Gauge { mode } => Some((1, *mode)),
         Kind::Histogram { .. } => Some((2, GaugeMode::All)),
-        Kind::Summary => Some((3, GaugeMode::All)),
+        // Count and sum only: a process' quantiles stay in it (`summary_quantiles`).
+        Kind::Summary | Kind::QuantileSummary { .. } => Some((3, GaugeMode::All)),
+        Kind::NativeHistogram { .. } => Some((4, GaugeMode::All)),
         Kind::Info | Kind::StateSet { .. } => None,
     }
 }
@@ -45,6 +47,7 @@ fn kind_code(kind: &Kind) -> Option<(u8, GaugeMode)> {
 const TAG_FAMILY: u8 = 1;
 const TAG_SERIES: u8 = 2;
 const TAG_REMOVE: u8 = 3;
+const TAG_EXEMPLARS: u8 = 4;
 
 /// One metadata record.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +81,16 @@ pub enum Record {
         /// Index of its first cell.
         cell: u32,
     },
+    /// The series whose first cell is `cell` keeps its exemplars in `slots` slots from `block`
+    /// (`metric::exemplar::SLOT_CELLS` cells each), made with its first exemplar.
+    Exemplars {
+        /// The series' first cell.
+        cell: u32,
+        /// The block's first cell.
+        block: u32,
+        /// Slots in the block.
+        slots: u32,
+    },
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
@@ -110,12 +123,20 @@ impl Record {
                 out.push(mode as u8);
                 out.extend_from_slice(&(label_names.len() as u16).to_le_bytes());
                 let bounds: &[f64] = match kind {
-                    Kind::Histogram { bounds } => bounds,
+                    Kind::Histogram { bounds } | Kind::NativeHistogram { bounds, .. } => bounds,
                     _ => &[],
                 };
                 out.extend_from_slice(&(bounds.len() as u32).to_le_bytes());
                 for bound in bounds {
                     out.extend_from_slice(&bound.to_le_bytes());
+                }
+                if let Kind::NativeHistogram { native, .. } = kind {
+                    for number in
+                        [native.factor, native.zero_threshold, native.min_reset_duration, native.max_zero_threshold]
+                    {
+                        out.extend_from_slice(&number.to_le_bytes());
+                    }
+                    out.extend_from_slice(&native.max_buckets.to_le_bytes());
                 }
                 for text in [name, help, unit].into_iter().chain(label_names) {
                     put_str(&mut out, text);
@@ -131,6 +152,12 @@ impl Record {
             Record::Remove { cell } => {
                 out[4] = TAG_REMOVE;
                 out.extend_from_slice(&cell.to_le_bytes());
+            }
+            Record::Exemplars { cell, block, slots } => {
+                out[4] = TAG_EXEMPLARS;
+                for number in [cell, block, slots] {
+                    out.extend_from_slice(&number.to_le_bytes());
+                }
             }
         }
         let len = out.len() as u32;
@@ -166,6 +193,25 @@ impl Record {
                         bounds: crate::metric::histogram::bounds(&bounds).map_err(|e| e.to_string())?,
                     },
                     3 => Kind::Summary,
+                    4 => {
+                        let mut number = || reader.take(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()));
+                        let (factor, zero, reset, max_zero) = (number()?, number()?, number()?, number()?);
+                        let max_buckets = reader.u32()?;
+                        let native = crate::metric::native_histogram::Config::new(
+                            factor,
+                            Some(zero),
+                            max_buckets,
+                            reset,
+                            max_zero,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        let bounds = if bounds.len() == 1 {
+                            crate::metric::histogram::inf_only()
+                        } else {
+                            crate::metric::histogram::bounds(&bounds).map_err(|e| e.to_string())?
+                        };
+                        Kind::NativeHistogram { bounds, native }
+                    }
                     other => return Err(format!("unknown metric type {other}")),
                 };
                 let (name, help, unit) = (reader.string()?, reader.string()?, reader.string()?);
@@ -180,6 +226,7 @@ impl Record {
                 Record::Series { family, cell, values }
             }
             TAG_REMOVE => Record::Remove { cell: reader.u32()? },
+            TAG_EXEMPLARS => Record::Exemplars { cell: reader.u32()?, block: reader.u32()?, slots: reader.u32()? },
             other => return Err(format!("unknown record type {other}")),
         };
         Ok((record, len.next_multiple_of(8)))
@@ -234,6 +281,7 @@ mod tests {
             },
             Record::Series { family: 3, cell: 17, values: vec!["/a\"\n".into()] },
             Record::Remove { cell: 17 },
+            Record::Exemplars { cell: 17, block: 40, slots: 3 },
         ];
         let mut log = Vec::new();
         records.iter().for_each(|r| log.extend(r.encode()));

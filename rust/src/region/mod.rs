@@ -70,6 +70,18 @@ impl Cells {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
     }
 
+    /// A block of `len` zeroed cells in this process' multiprocess file for this series'
+    /// exemplars, announced to readers; `None` when the series is not in the file (or it is
+    /// full). Never freed: exemplars are rare, and a reader may still be reading it.
+    pub fn exemplar_block(&self, len: usize, slots: u32) -> Option<&'static [AtomicU64]> {
+        if !self.shared {
+            return None;
+        }
+        let ptr = writer::new_exemplar_block(self.ptr, len, slots)?;
+        // SAFETY: `len` cells of the mapped file, which is never unmapped or moved.
+        Some(unsafe { std::slice::from_raw_parts(ptr.as_ptr(), len) })
+    }
+
     /// Tells readers of the multiprocess file that this series is no longer exported (its
     /// handles may still update it).
     pub fn forget(&self) {

@@ -138,6 +138,21 @@ fn cell_index(writer: &Writer, first: NonNull<AtomicU64>) -> u32 {
     ((first.as_ptr() as usize - base as usize) / 8) as u32
 }
 
+/// Cells for the exemplars of the series at `first`, announced in the log.
+pub(super) fn new_exemplar_block(first: NonNull<AtomicU64>, len: usize, slots: u32) -> Option<NonNull<AtomicU64>> {
+    let mut guard = WRITER.lock();
+    let writer = guard.as_mut()?;
+    let block = writer.file.bump_cells(len)?;
+    let cells = writer.file.cells(block, len)?;
+    cells.iter().for_each(|cell| cell.store(0, Ordering::Relaxed));
+    let record = Record::Exemplars { cell: cell_index(writer, first), block, slots };
+    if let Err(err) = writer.file.append(&record) {
+        report(&err);
+        return None;
+    }
+    Some(NonNull::from(&cells[0]))
+}
+
 /// Announces that the series at `first` is no longer exported (its cells may still be held).
 pub(super) fn forget(first: NonNull<AtomicU64>) {
     if let Some(writer) = WRITER.lock().as_ref() {

@@ -11,12 +11,15 @@
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::key;
+use crate::metric::exemplar::{self, Exemplar, Slots};
+use crate::metric::summary_quantiles::{self, Window};
 use crate::metric::{gauge, info, Kind, Meta, Reading};
 use crate::region::{Cells, FamilySlot};
 use crate::registry::guard;
 use crate::registry::snapshot::{MetricFamily, Text};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use triomphe::ThinArc;
@@ -83,6 +86,9 @@ impl Series {
     }
 }
 
+/// A series' exemplar slots in this process' multiprocess file, when it is there.
+type FileSlots = Option<&'static [std::sync::atomic::AtomicU64]>;
+
 /// A gauge value computed when scraped (`Gauge.set_function`).
 pub type ValueFn = Arc<dyn Fn() -> f64 + Send + Sync>;
 
@@ -128,6 +134,14 @@ pub struct Family {
     slot: FamilySlot,
     /// Whether its series expose `_created` (when the kind has it and a scrape asks).
     created: bool,
+    /// The exemplar slots of the series given one, by the series' address; the entry holds
+    /// the series, so the address is not reused while it is there. Kept here rather than in
+    /// each series, which would cost every series the room for a pointer.
+    exemplars: RwLock<HashMap<usize, (Series, Slots, FileSlots)>>,
+    /// Whether `exemplars` has any: a scrape of a family that never had one doesn't look.
+    has_exemplars: AtomicBool,
+    /// A quantile summary's windows, by series address (the entry holds the series).
+    windows: Mutex<HashMap<usize, (Series, Window)>>,
 }
 
 /// A family as prometheus_client's constructors describe it.
@@ -206,6 +220,9 @@ impl Family {
             overflowed: AtomicBool::new(false),
             slot,
             created,
+            exemplars: RwLock::default(),
+            has_exemplars: AtomicBool::new(false),
+            windows: Mutex::default(),
         });
         if family.meta.label_names.is_empty() {
             family.labels::<&str>(&[])?;
@@ -334,6 +351,7 @@ impl Family {
         if let Some(i) = map.find(&self.meta.label_names, key::hash_values(values), values) {
             let removed = map.order.remove(i);
             removed.forget_shared();
+            self.forget_side_state(&removed);
             self.generation.fetch_add(1, Ordering::Release);
             map.reindex();
             self.value_fns.lock().retain(|(s, _)| !s.same(&removed));
@@ -349,9 +367,68 @@ impl Family {
         let mut map = self.series.write();
         map.order.iter().for_each(Series::forget_shared);
         map.order.clear();
+        self.exemplars.write().clear();
+        self.windows.lock().clear();
         map.index.clear();
         self.generation.fetch_add(1, Ordering::Release);
         self.value_fns.lock().clear();
+    }
+
+    /// Keeps `exemplar` as the latest exemplar of slot `index` of `series` (one of this family's),
+    /// and in multiprocess mode in the series' exemplar block in this process' file, for readers.
+    pub fn set_exemplar(&self, series: &Series, index: usize, exemplar: Exemplar) {
+        let address = series.0.heap_ptr() as usize;
+        let exemplar = Arc::new(exemplar);
+        let keep = |slots: &Slots, file: FileSlots| {
+            if let Some(slot) = file.and_then(|block| block.chunks_exact(exemplar::SLOT_CELLS).nth(index)) {
+                exemplar::store(slot, &exemplar);
+            }
+            slots.set(index, exemplar.clone());
+        };
+        if let Some((_, slots, file)) = self.exemplars.read().get(&address) {
+            return keep(slots, *file);
+        }
+        let mut map = self.exemplars.write();
+        let n = self.meta.kind.exemplar_slots();
+        let (_, slots, file) = map.entry(address).or_insert_with(|| {
+            let file = series.0.header.header.cells.exemplar_block(n * exemplar::SLOT_CELLS, n as u32);
+            (series.clone(), Slots::new(n), file)
+        });
+        keep(slots, *file);
+        self.has_exemplars.store(true, Ordering::Release);
+    }
+
+    /// Whether some series of this family was given an exemplar.
+    #[inline(always)]
+    pub fn has_exemplars(&self) -> bool {
+        self.has_exemplars.load(Ordering::Acquire)
+    }
+
+    /// The latest exemplar of slot `index` of `series`, if it has one.
+    pub fn exemplar(&self, series: &Series, index: usize) -> Option<Arc<Exemplar>> {
+        if !self.has_exemplars() {
+            return None;
+        }
+        self.exemplars.read().get(&(series.0.heap_ptr() as usize))?.1.get(index)
+    }
+
+    fn forget_side_state(&self, series: &Series) {
+        if self.has_exemplars() {
+            self.exemplars.write().remove(&(series.0.heap_ptr() as usize));
+        }
+        self.windows.lock().remove(&(series.0.heap_ptr() as usize));
+    }
+
+    /// Adds an observation made now to a quantile summary's window of `series` (count and sum
+    /// are the caller's, in the cells).
+    pub fn observe_quantiles(&self, series: &Series, value: f64) {
+        let Kind::QuantileSummary { quantiles } = &self.meta.kind else { return };
+        let now = clock::now();
+        let mut windows = self.windows.lock();
+        let (_, window) = windows
+            .entry(series.0.heap_ptr() as usize)
+            .or_insert_with(|| (series.clone(), Window::new(quantiles, series.created())));
+        window.observe(quantiles, value, now);
     }
 
     /// Changes whenever a series is removed, so caches of series handles know to drop theirs.
@@ -426,7 +503,17 @@ impl Family {
     #[inline(always)]
     pub fn read<'a>(&'a self, series: &Series, scratch: &'a mut Vec<u64>) -> Reading<'a> {
         let info_pairs = |index: usize| self.info_sets.read()[index].clone();
-        self.meta.kind.read(&self.meta.name, series.cells(), scratch, info_pairs)
+        let reading = self.meta.kind.read(&self.meta.name, series.cells(), scratch, info_pairs);
+        match (&self.meta.kind, reading) {
+            (Kind::QuantileSummary { quantiles }, Reading::Summary(summary)) => {
+                let values = match self.windows.lock().get_mut(&(series.0.heap_ptr() as usize)) {
+                    Some((_, window)) => window.quantiles(quantiles, clock::now()),
+                    None => vec![f64::NAN; quantiles.targets.len()],
+                };
+                Reading::QuantileSummary(summary_quantiles::Reading { summary, quantiles, values })
+            }
+            (_, reading) => reading,
+        }
     }
 
     /// The family as plain samples, as prometheus_client's `collect()` yields them.
@@ -438,10 +525,14 @@ impl Family {
         let mut scratch = Vec::new();
         self.for_each_series(|series| {
             let labels = owned_pairs(key::parse_rendered_with(series.labels(), &meta.label_names));
-            for line in self.read(series, &mut scratch).lines() {
+            for (index, line) in self.read(series, &mut scratch).lines().enumerate() {
                 let mut all = labels.clone();
                 all.extend(owned_pairs(key::parse_rendered(&line.extra.rendered())));
                 family.push(line.suffix, all, line.value.as_f64());
+                let exemplar = self.has_exemplars().then(|| meta.kind.exemplar_slot(index)).flatten();
+                if let Some(exemplar) = exemplar.and_then(|slot| self.exemplar(series, slot)) {
+                    family.exemplars.push((family.samples.len() - 1, exemplar));
+                }
             }
             if created {
                 family.push("_created", labels, series.created());
@@ -532,6 +623,24 @@ mod tests {
                 assert_eq!(series.labels(), r#"k="a""#);
             }
         });
+    }
+
+    #[test]
+    fn exemplars_are_kept_per_slot_and_go_with_their_series() {
+        use crate::metric::exemplar::Time;
+        let family = counter(&["k"]);
+        let (a, b) = (family.labels(&["a"]).unwrap(), family.labels(&["b"]).unwrap());
+        assert!(!family.has_exemplars() && family.exemplar(&a, 0).is_none());
+        let exemplar = |value| Exemplar::new(vec![("t".into(), "x".into())], value, Time::Seconds(1.0)).unwrap();
+        family.set_exemplar(&a, 0, exemplar(1.0));
+        family.set_exemplar(&a, 0, exemplar(2.0));
+        assert_eq!(family.exemplar(&a, 0).unwrap().value, 2.0);
+        assert!(family.exemplar(&b, 0).is_none());
+        let snapshot = family.snapshot(false);
+        assert_eq!((snapshot.exemplars.len(), snapshot.exemplar(0).unwrap().value), (1, 2.0));
+        family.remove(&["a"]).unwrap();
+        let again = family.labels(&["a"]).unwrap();
+        assert!(family.exemplar(&again, 0).is_none(), "a removed series' exemplar is gone with it");
     }
 
     #[test]

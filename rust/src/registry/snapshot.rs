@@ -7,6 +7,7 @@
 //! with names known at compile time or repeated from the last scrape, and allocating each of
 //! them anew was the largest part of their CPU time after the kernel's.
 
+use crate::metric::exemplar::Exemplar;
 use crate::metric::MetricType;
 use std::fmt;
 use std::ops::Deref;
@@ -92,6 +93,9 @@ pub struct MetricFamily {
     pub unit: Text,
     /// Samples in exposition order.
     pub samples: Vec<Sample>,
+    /// Exemplars by the index of the sample they belong to, in sample order (kept beside the
+    /// samples, since few have one).
+    pub exemplars: Vec<(usize, Arc<Exemplar>)>,
 }
 
 /// One line of exposition.
@@ -110,13 +114,26 @@ pub struct Sample {
 impl MetricFamily {
     /// A family with no samples yet.
     pub fn new(name: impl Into<Text>, help: impl Into<Text>, kind: MetricType, unit: impl Into<Text>) -> Self {
-        MetricFamily { name: name.into(), help: help.into(), kind, unit: unit.into(), samples: Vec::new() }
+        MetricFamily {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            unit: unit.into(),
+            samples: Vec::new(),
+            exemplars: Vec::new(),
+        }
     }
 
     /// Appends a sample named `<family><suffix>`.
     pub fn push(&mut self, suffix: &str, labels: Vec<(Text, Text)>, value: f64) {
         let name = if suffix.is_empty() { self.name.clone() } else { format!("{}{suffix}", self.name).into() };
         self.push_named(name, labels, value);
+    }
+
+    /// The exemplar of sample `index`, if it has one.
+    pub fn exemplar(&self, index: usize) -> Option<&Arc<Exemplar>> {
+        let at = self.exemplars.partition_point(|(i, _)| *i < index);
+        self.exemplars.get(at).filter(|(i, _)| *i == index).map(|(_, exemplar)| exemplar)
     }
 
     /// Appends a sample with its full name given (a literal, for a counter's `_total`).

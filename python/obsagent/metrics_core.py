@@ -58,7 +58,7 @@ class Metric:
         native_histogram: Any = None,
     ) -> None:
         """Appends one sample."""
-        self.samples.append(Sample(name, dict(labels), value, timestamp, exemplar, native_histogram))
+        self.samples.append(Sample(name, labels, value, timestamp, exemplar, native_histogram))  # as given, as upstream
 
     def _restricted_metric(self, names: set[str]) -> Metric | None:
         """A copy holding only the samples named in ``names``, or None when none is."""

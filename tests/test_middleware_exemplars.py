@@ -1,6 +1,6 @@
 """Exemplars from the current OpenTelemetry trace on the middleware's request counter and
 duration histogram: with tracing outside obsagent's middleware and inside it, on ASGI and WSGI;
-a no-op (and nothing asked per request) where exemplars or opentelemetry-api are missing."""
+a no-op (and nothing asked per request) unless asked for with ``exemplars=True``."""
 
 from __future__ import annotations
 
@@ -70,9 +70,9 @@ def test_without_exemplar_support_nothing_is_asked_per_request(registry):
 def test_exemplars_on_counter_and_histogram_asgi(registry, outside):
     inner = app()
     if outside:
-        served = Traced(AsgiMetrics(inner, registry=registry))
+        served = Traced(AsgiMetrics(inner, registry=registry, exemplars=True))
     else:
-        served = AsgiMetrics(Traced(inner), registry=registry)
+        served = AsgiMetrics(Traced(inner), registry=registry, exemplars=True)
     TestClient(served).get("/items/1")
     text = openmetrics(registry)
     counter = [line for line in text.splitlines() if line.startswith("http_requests_total{")]
@@ -83,10 +83,10 @@ def test_exemplars_on_counter_and_histogram_asgi(registry, outside):
 
 @needs_exemplars
 def test_no_span_no_exemplar_and_preset_and_wsgi(registry):
-    TestClient(AsgiMetrics(app(), registry=registry)).get("/items/1")
+    TestClient(AsgiMetrics(app(), registry=registry, exemplars=True)).get("/items/1")
     assert "trace_id" not in openmetrics(registry)
     preset = obsagent.CollectorRegistry()
-    TestClient(Traced(AsgiMetrics(app(), registry=preset, preset="instrumentator"))).get("/items/1")
+    TestClient(Traced(AsgiMetrics(app(), registry=preset, preset="instrumentator", exemplars=True))).get("/items/1")
     assert any(line.startswith("http_request_duration_highr_seconds_bucket") and EXEMPLAR in line
                for line in openmetrics(preset).splitlines())  # fmt: skip
     flask = pytest.importorskip("flask")
@@ -97,7 +97,7 @@ def test_no_span_no_exemplar_and_preset_and_wsgi(registry):
     def x():
         return "ok"
 
-    flask_app.wsgi_app = WsgiMetrics(flask_app.wsgi_app, registry=wsgi_registry)
+    flask_app.wsgi_app = WsgiMetrics(flask_app.wsgi_app, registry=wsgi_registry, exemplars=True)
     with trace.use_span(SPAN):
         flask_app.test_client().get("/x").get_data()
     assert EXEMPLAR in openmetrics(wsgi_registry)
@@ -115,7 +115,20 @@ def test_the_middleware_hands_the_current_span_to_the_metrics(registry, monkeypa
         _http_metrics.Endpoint, "finished_with", lambda self, extras, status, *rest: handed.append((status, rest[-1]))
     )
     inner = app()
-    metrics = AsgiMetrics(inner if outside else Traced(inner), registry=registry)
+    metrics = AsgiMetrics(inner if outside else Traced(inner), registry=registry, exemplars=True)
     TestClient(Traced(metrics) if outside else metrics).get("/items/1")
-    TestClient(AsgiMetrics(app(), registry=None)).get("/items/2")  # no span: no exemplar
+    TestClient(AsgiMetrics(app(), registry=None, exemplars=True)).get("/items/2")  # no span: no exemplar
     assert handed == [(200, {"trace_id": f"{TRACE_ID:032x}", "span_id": f"{SPAN_ID:016x}"}), (200, None)]
+
+
+def test_by_default_no_span_is_looked_up(registry):
+    """Exemplars are asked for: without ``exemplars=True`` a traced request carries none."""
+    assert HttpMetrics(None).exemplar is None
+    TestClient(Traced(AsgiMetrics(app(), registry=registry))).get("/items/1")
+    assert "trace_id" not in openmetrics(registry)
+    assert (
+        registry.get_sample_value(
+            "http_requests_total", {"method": "GET", "endpoint": "/items/{item_id}", "status": "200"}
+        )
+        == 1
+    )

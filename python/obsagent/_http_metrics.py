@@ -290,8 +290,8 @@ class HttpMetrics:
     or ``handler``) name those labels; `group_status` labels statuses ``2xx``, ``4xx``...;
     `extra_labels` (``ExtraLabel``) are added to the counter and the duration histogram;
     `count_exceptions` adds ``http_exceptions_total{method,endpoint,exception_type}``;
-    `exemplars` (None: when opentelemetry-api is installed and exemplars are supported) puts the
-    current span's ``trace_id``/``span_id`` on the counter and duration as exemplars;
+    `exemplars` puts the current OpenTelemetry span's ``trace_id``/``span_id`` on the counter and
+    duration as exemplars (off by default: a span lookup per request is paid only when asked for);
     ``preset="instrumentator"`` records prometheus-fastapi-instrumentator's default metrics
     instead, with its names, labels, types and buckets (statuses grouped unless told
     ``group_status=False``; unmatched requests under handler ``none``). Paths in
@@ -316,7 +316,7 @@ class HttpMetrics:
         excluded_pattern: str | re.Pattern[str] | None = None,
         count_exceptions: bool = False,
         preset: str | None = None,
-        exemplars: bool | None = None,
+        exemplars: bool = False,
     ) -> None:
         if status_label not in ("status", "status_code"):
             raise ValueError(f"status_label must be 'status' or 'status_code', not {status_label!r}")
@@ -361,14 +361,13 @@ class HttpMetrics:
         self._endpoints: dict[tuple[str, str], Endpoint | InstrumentatorEndpoint] = {}
         self._endpoint_type = InstrumentatorEndpoint if preset == INSTRUMENTATOR else Endpoint
         #: The current trace's exemplar, for the counter and the duration histogram(s); None
-        #: (nothing asked per request) unless opentelemetry-api is installed and this build
-        #: has exemplars, or with ``exemplars=False``.
+        #: (nothing asked per request) unless ``exemplars=True``.
         self.exemplar: Callable[[], dict[str, str] | None] | None = None
-        if exemplars is not False:
+        if exemplars:
             current = trace_exemplar()
             if current is not None and _exemplars_supported():
                 self.exemplar = current
-            elif exemplars:
+            else:
                 raise ValueError("exemplars=True needs opentelemetry-api and exemplar support (inc(exemplar=))")
 
     def _make_default(

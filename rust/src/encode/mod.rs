@@ -18,7 +18,7 @@ pub mod text;
 use crate::error::Result;
 pub use crate::escape::Escaping;
 use crate::escape::{self, is_classic_label_name, is_classic_metric_name};
-use crate::metric::{Extra, Line, Value};
+use crate::metric::{counter, Extra, Kind, Line, Value};
 use crate::number;
 use crate::registry::{Family, FamilySink, MetricFamily, Options, Registry, Series, Text};
 
@@ -502,6 +502,18 @@ fn write_escaped_line_start(
 fn write_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Style, cumulative: &mut Vec<u64>) {
     let (name, labels) = (family.meta().name.as_str(), series.labels());
     let exemplars = style.exemplar.filter(|_| family.has_exemplars());
+    if exemplars.is_none() && matches!(family.meta().kind, Kind::Counter) {
+        // The commonest series, read without the every-kind `Reading` (measurably faster).
+        if let Some(Line { suffix, extra, value }) = counter::line(&counter::read(series.cells()), 0) {
+            write_line_start(out, name, suffix, labels, extra);
+            match value {
+                Value::Count(count) => number::write_count(out, count),
+                Value::Float(value) => (style.float)(out, value),
+            }
+            out.push(b'\n');
+        }
+        return;
+    }
     for (index, Line { suffix, extra, value }) in family.read(series, cumulative).lines().enumerate() {
         write_line_start(out, name, suffix, labels, extra);
         match value {

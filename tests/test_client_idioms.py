@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import obsagent
+import obsagent.openmetrics.exposition
 from obsagent.core import DuplicateTimeseries
 
 
@@ -66,3 +67,26 @@ def test_duplicate_registration_is_duplicate_timeseries_a_value_error(registry):
     with pytest.raises(DuplicateTimeseries) as raised:
         obsagent.Gauge("jobs_total", "Again.", registry=registry)
     assert isinstance(raised.value, ValueError)
+
+
+def test_a_replaced_time_time_reaches_new_children_exemplars_and_set_to_current_time(registry, monkeypatch):
+    """prometheus_client reads ``time.time()`` for these; users' tests replace it to pin them."""
+    import time
+
+    obsagent.enable_created_metrics()
+    counter = obsagent.Counter("jobs", "Jobs.", ["queue"], registry=registry)
+    counter.labels("before").inc()
+    born = registry.get_sample_value("jobs_created", {"queue": "before"})
+    monkeypatch.setattr(time, "time", lambda: 123.456)
+    counter.labels("after").inc(exemplar={"trace_id": "abc"})
+    counter.labels("before").inc()
+    gauge = obsagent.Gauge("stamp", "Stamp.", registry=registry)
+    gauge.set_to_current_time()
+    assert registry.get_sample_value("jobs_created", {"queue": "after"}) == 123.456
+    assert registry.get_sample_value("jobs_created", {"queue": "before"}) == born != 123.456
+    assert registry.get_sample_value("stamp") == 123.456
+    text = obsagent.openmetrics.exposition.generate_latest(registry).decode()
+    assert 'jobs_total{queue="after"} 1.0 # {trace_id="abc"} 1.0 123.456\n' in text
+    monkeypatch.undo()
+    counter.labels("later").inc()
+    assert abs(registry.get_sample_value("jobs_created", {"queue": "later"}) - time.time()) < 5

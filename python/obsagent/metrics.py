@@ -34,8 +34,9 @@ from .registry import (
 )
 from .samples import Sample
 
-#: ``time.time`` as imported: a metric made while it is patched (tests) reads ``_created`` from
-#: the patch, as prometheus_client does; the core's clock is used otherwise.
+#: ``time.time`` as imported: while a test has replaced it, the core reads ``_created`` (of a
+#: metric or a child made then), exemplar times and ``set_to_current_time`` from the
+#: replacement, as prometheus_client does; its own clock otherwise.
 _TIME = time.time
 
 
@@ -96,8 +97,6 @@ class _Registered:
         _labelvalues: Sequence[str] | None = None,
         **_type_specific: Any,
     ) -> None:
-        if time.time is not _TIME and not self._labelnames:
-            self._set_created(time.time())
         _register(self, registry)
 
     def describe(self) -> list[Metric]:

@@ -74,7 +74,11 @@ impl PyMetric {
         let family = Family::declare(&args.declaration, kind, label_names).py()?;
         let py = args.labelnames.py();
         let (series, lookup) = if family.meta().label_names.is_empty() {
-            (Some(family.unlabeled().py()?), None)
+            let series = family.unlabeled().py()?;
+            if let Some(seconds) = python_time_if_replaced(py)? {
+                series.set_created(seconds);
+            }
+            (Some(series), None)
         } else {
             let keys = family.meta().label_names.iter().map(|name| PyString::intern(py, name).unbind()).collect();
             (None, Some(Lookup { keys, cache: Mutex::new(Vec::new()) }))
@@ -142,7 +146,12 @@ impl PyMetric {
             }
         }
         let texts: SmallVec<[&str; 4]> = strings.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
-        let series = self.family.labels(&texts).py()?;
+        let (series, made) = self.family.labels_or_new(&texts).py()?;
+        if made {
+            if let Some(seconds) = python_time_if_replaced(py)? {
+                series.set_created(seconds);
+            }
+        }
         let child = PyMetric { family: self.family.clone(), series: Some(series), lookup: None };
         let child = Bound::new(py, PyClassInitializer::from(child).add_subclass(subclass))?;
         let mut cache = lookup.cache.lock();
@@ -171,6 +180,28 @@ fn as_string(value: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyString>> {
 /// Keeps `labels` (a dict of trace labels; empty or None: no exemplar, as prometheus_client's
 /// `if exemplar:`) as slot `slot`'s exemplar of `series`, observed `value` now. The update it
 /// rides on is already recorded when a bad exemplar raises, as in prometheus_client.
+/// Python's `time.time()` while a test has replaced it: prometheus_client reads it for
+/// `_created`, exemplar times and `set_to_current_time`, where obsagent's core keeps its own
+/// clock. One attribute lookup, so it stays off the paths that run per update.
+fn python_time_if_replaced(py: Python<'_>) -> PyResult<Option<f64>> {
+    static CLOCK: PyOnceLock<(Py<PyModule>, Py<PyAny>)> = PyOnceLock::new();
+    let (time, original) = CLOCK.get_or_try_init(py, || {
+        let original = py.import("obsagent.metrics")?.getattr("_TIME")?.unbind();
+        Ok::<_, PyErr>((py.import("time")?.unbind(), original))
+    })?;
+    let current = time.bind(py).getattr(pyo3::intern!(py, "time"))?;
+    if current.is(original.bind(py)) {
+        Ok(None)
+    } else {
+        current.call0()?.extract().map(Some)
+    }
+}
+
+/// Seconds since the epoch, as prometheus_client would read them (see above).
+fn now_as_python_sees_it(py: Python<'_>) -> PyResult<f64> {
+    Ok(python_time_if_replaced(py)?.unwrap_or_else(clock::now))
+}
+
 fn set_exemplar(
     metric: &PyMetric,
     series: &Series,
@@ -184,7 +215,7 @@ fn set_exemplar(
     let labels = labels.cast::<PyDict>()?;
     let pairs =
         labels.iter().map(|(k, v)| Ok((k.extract::<String>()?, v.extract::<String>()?))).collect::<PyResult<_>>()?;
-    let exemplar = Exemplar::new(pairs, value, ExemplarTime::Seconds(clock::now())).py()?;
+    let exemplar = Exemplar::new(pairs, value, ExemplarTime::Seconds(now_as_python_sees_it(labels.py())?)).py()?;
     metric.family.set_exemplar(series, slot, exemplar);
     Ok(())
 }
@@ -421,7 +452,7 @@ metric_class! {
 
     /// Sets the value to the current Unix time.
     fn set_to_current_time(slf: &Bound<'_, Self>) -> PyResult<()> {
-        gauge::set(slf.as_super().get().series()?.cells(), clock::now());
+        gauge::set(slf.as_super().get().series()?.cells(), now_as_python_sees_it(slf.py())?);
         Ok(())
     }
 

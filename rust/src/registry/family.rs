@@ -249,6 +249,11 @@ impl Family {
 
     /// The series for these label values, created on first use.
     pub fn labels<V: AsRef<str>>(&self, values: &[V]) -> Result<Series> {
+        self.labels_or_new(values).map(|(series, _)| series)
+    }
+
+    /// The series for these label values, and whether this call made it.
+    pub fn labels_or_new<V: AsRef<str>>(&self, values: &[V]) -> Result<(Series, bool)> {
         let names = &self.meta.label_names;
         if values.len() != names.len() {
             return Err(self.label_count_error(values.len()));
@@ -257,12 +262,12 @@ impl Family {
         {
             let map = self.series.read();
             if let Some(i) = map.find(names, hash, values) {
-                return Ok(map.order[i].clone());
+                return Ok((map.order[i].clone(), false));
             }
         }
         let mut map = self.series.write();
         if let Some(i) = map.find(names, hash, values) {
-            return Ok(map.order[i].clone());
+            return Ok((map.order[i].clone(), false));
         }
         let limit = guard::label_value_limit();
         if let Some((name, value)) = names.iter().zip(values).find(|(_, v)| v.as_ref().len() > limit) {
@@ -278,11 +283,11 @@ impl Family {
             let series = self.overflow_series(&mut map);
             drop(map);
             guard::overflowed(&self.meta.name, limit, !self.overflowed.swap(true, Ordering::Relaxed));
-            return Ok(series);
+            return Ok((series, false));
         }
         let series = Series::new(hash, &key::render_labels(names, values), self.new_cells(values));
         map.insert(series.clone());
-        Ok(series)
+        Ok((series, true))
     }
 
     fn new_cells<V: AsRef<str>>(&self, values: &[V]) -> Cells {

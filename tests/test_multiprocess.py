@@ -382,10 +382,10 @@ def make(name, header, log=b"", length=size):
             f.write(log)
         f.truncate(length)
 
-version = (1).to_bytes(8, "little")
+version = (2).to_bytes(8, "little")
 published = lambda n: version + bytes(16) + n.to_bytes(8, "little")
 make("p-101-1.shm", b"OBSAGSHM" + version, length=100)
-make("p-102-1.shm", b"OBSAGSHM" + (99).to_bytes(8, "little"))
+make("p-102-1.shm", b"OBSAGSHM" + (1).to_bytes(8, "little"))
 make("p-103-1.shm", b"OBSAGSHM" + published(16), log=(16).to_bytes(4, "little") + bytes([9]) + bytes(11))
 make("counter_104.db", b"\\x00" * 8, length=4096)
 registry = CollectorRegistry()
@@ -407,7 +407,7 @@ def test_bad_files_are_reported_once_and_skipped(tmp_path: Path):
     reasons = {Path(record["file"]).name: record["msg"].split(": ", 1)[1] for record in logged}
     assert len(logged) == 4, logged
     assert reasons["p-101-1.shm"].startswith("truncated: 100 bytes")
-    assert reasons["p-102-1.shm"] == "layout version 99, this obsagent reads version 1"
+    assert reasons["p-102-1.shm"] == "layout version 1, this obsagent reads version 2"
     assert reasons["p-103-1.shm"] == "corrupt log at byte 0: unknown record type 9"
     assert reasons["counter_104.db"] == "not an obsagent process file (p-<pid>-<start>.shm)"
 

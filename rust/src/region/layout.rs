@@ -16,8 +16,10 @@ use crate::metric::{GaugeMode, Kind, Meta};
 
 /// First bytes of every file; a file that doesn't start with them is not ours.
 pub const MAGIC: [u8; 8] = *b"OBSAGSHM";
-/// Bumped whenever the layout changes; a reader skips files of another version.
-pub const LAYOUT_VERSION: u64 = 1;
+/// Bumped whenever the layout changes; a reader skips files of another version (and a
+/// reader of another version skips ours). 2: native-histogram families (kind code 4) and
+/// exemplar-slot records.
+pub const LAYOUT_VERSION: u64 = 2;
 /// Where the metadata log starts.
 pub const META_START: usize = 4096;
 /// Room for the log: about 300,000 series with short labels.

@@ -21,7 +21,7 @@ from . import _native
 from ._scrape import ALLOWUTF8, CONTENT_TYPE_PLAIN_0_0_4, as_registry, generate_latest
 from ._scrape import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # `X as X`: re-exported
 from ._scrape import CONTENT_TYPE_PLAIN_1_0_0 as CONTENT_TYPE_PLAIN_1_0_0
-from ._scrape import bake_output as _bake_output  # noqa: F401 (prometheus_client's name, which tests use)
+from ._scrape import bake_output as _bake_output  # prometheus_client's name, which tests patch
 from ._scrape import choose_encoder as choose_encoder
 from .config import ServeSettings
 from .registry import REGISTRY, CollectorRegistry, created_metrics_enabled
@@ -201,10 +201,31 @@ start_wsgi_server = start_http_server
 
 
 def make_wsgi_app(registry: CollectorRegistry = REGISTRY, disable_compression: bool = False) -> Any:
-    """A WSGI app serving the registry (mount it at ``/metrics``)."""
-    from .wsgi import make_wsgi_app as make
+    """A WSGI app (mount it at ``/metrics``) answering every GET/HEAD with the registry's
+    metrics (only the samples named by ``name[]`` query parameters when there are some; never
+    gzipped with ``disable_compression``); ``/favicon.ico`` is an empty 200, as in
+    prometheus_client. A scrape calls this module's ``_bake_output`` as prometheus_client's does,
+    so a test that patches it sees the calls."""
+    from urllib.parse import parse_qs
 
-    return make(registry, disable_compression)
+    from ._http_metrics import UNMEASURED
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
+            return [b"Method Not Allowed: use GET or HEAD\n"]
+        if environ.get("PATH_INFO") == "/favicon.ico":
+            start_response("200 OK", [])
+            return [b""]
+        params = parse_qs(environ.get("QUERY_STRING", ""))
+        status, headers, body = _bake_output(
+            registry, environ.get("HTTP_ACCEPT"), environ.get("HTTP_ACCEPT_ENCODING"), params, disable_compression
+        )
+        start_response(status, headers)
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+    setattr(app, UNMEASURED, True)
+    return app
 
 
 def make_asgi_app(registry: CollectorRegistry = REGISTRY, disable_compression: bool = False) -> Any:

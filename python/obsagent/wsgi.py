@@ -6,41 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Any
-from urllib.parse import parse_qs
 
-from ._http_metrics import DEFAULT_EXCLUDED_PATHS, MAX_PATHS, UNMEASURED, Endpoint, HttpMetrics, method_label
-from ._scrape import render
+from ._http_metrics import DEFAULT_EXCLUDED_PATHS, MAX_PATHS, Endpoint, HttpMetrics, method_label
 from .context import DEFAULT_HEADER, _current, accepted, new_request_id
+from .exposition import make_wsgi_app as make_wsgi_app  # `X as X`: re-exported
 from .registry import REGISTRY, CollectorRegistry
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-def make_wsgi_app(registry: CollectorRegistry = REGISTRY, disable_compression: bool = False) -> WSGIApp:
-    """A WSGI app answering every GET/HEAD with the registry's metrics (only the samples named
-    by ``name[]`` query parameters when there are some; never gzipped with
-    ``disable_compression``); ``/favicon.ico`` is an empty 200, as in prometheus_client."""
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
-            return [b"Method Not Allowed: use GET or HEAD\n"]
-        if environ.get("PATH_INFO") == "/favicon.ico":
-            start_response("200 OK", [])
-            return [b""]
-        params = parse_qs(environ.get("QUERY_STRING", ""))
-        body, headers = render(
-            registry,
-            environ.get("HTTP_ACCEPT"),
-            environ.get("HTTP_ACCEPT_ENCODING"),
-            params.get("name[]"),
-            disable_compression,
-        )
-        start_response("200 OK", headers)
-        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
-
-    setattr(app, UNMEASURED, True)
-    return app
 
 
 class MetricsMiddleware:

@@ -75,6 +75,57 @@ def promtool_problems(exposition: bytes) -> list[str]:
     return [line for line in findings if line and not ACCEPTED_LINT.match(line)]
 
 
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    """promtool with `args`, its output captured as text."""
+    return subprocess.run([peer("promtool"), *args], capture_output=True, text=True)
+
+
+def check_rules(path: Path) -> str:
+    """`promtool check rules` on `path`, which must pass; what it reports."""
+    result = promtool("check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def input_series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    """One of a promtool unit test's input series, `values` in its expanding notation."""
+    rendered = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return {"series": f"{name}{{{rendered}}}", "values": values}
+
+
+def firing(rule: dict, labels: dict[str, str]) -> dict:
+    """The alert promtool should see `rule` (a rules file's alerting rule) fire for the series
+    `labels`: those labels and the rule's, annotations with `$labels` filled in."""
+    fill = lambda text: re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), text)  # noqa: E731
+    return {
+        "exp_labels": {**labels, **rule["labels"]},
+        "exp_annotations": {key: fill(value) for key, value in rule["annotations"].items()},
+    }
+
+
+def alert_unit_tests(alertname: str, runs: list[tuple[list[dict], list[dict]]]) -> list[dict]:
+    """One promtool unit test per `(input series, expected alerts)`: 1m steps, evaluated at 30m."""
+    return [
+        {
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": [{"eval_time": "30m", "alertname": alertname, "exp_alerts": expected}],
+        }
+        for series, expected in runs
+    ]
+
+
+def run_alert_unit_tests(rules_file: Path, tests: list[dict]) -> None:
+    """`promtool test rules` of `tests` over `rules_file` (the unit file is written beside it),
+    which must pass."""
+    from obsagent.rules import to_yaml
+
+    unit = rules_file.with_name("unit.yml")
+    unit.write_text(to_yaml({"rule_files": [rules_file.name], "evaluation_interval": "1m", "tests": tests}) + "\n")
+    result = promtool("test", "rules", str(unit))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 _handed_out: set[int] = set()
 
 

@@ -8,16 +8,24 @@ from __future__ import annotations
 import re
 import subprocess
 
-from conftest import OBSAGENT, nvml_standin, peer, samples, scrape, start_daemon, stop_daemon, wait_for
-from obsagent.rules import Thresholds, gpu_health_alerts, to_yaml
+from conftest import (
+    OBSAGENT,
+    alert_unit_tests,
+    check_rules,
+    firing,
+    nvml_standin,
+    run_alert_unit_tests,
+    samples,
+    scrape,
+    start_daemon,
+    stop_daemon,
+    wait_for,
+)
+from conftest import input_series as series
+from obsagent.rules import Thresholds, gpu_health_alerts
 
 TARGET = {"job": "node", "instance": "host:9100"}
 GPU = {**TARGET, "gpu": "0", "uuid": "GPU-1", "name": "NVIDIA H100"}
-
-
-def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
-    rendered = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return {"series": f"{name}{{{rendered}}}", "values": values}
 
 
 XID = {**GPU, "xid": "79"}
@@ -54,38 +62,19 @@ CASES = {
 }
 
 
-def rendered(template: str, labels: dict[str, str]) -> str:
-    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], template)
-
-
 def test_promtool_fires_each_gpu_health_alert_only_when_it_should(tmp_path):
     rules = subprocess.run([*OBSAGENT, "rules"], capture_output=True, text=True, check=True).stdout
     rules_file = tmp_path / "rules.yml"
     rules_file.write_text(rules)
-    checked = subprocess.run([peer("promtool"), "check", "rules", str(rules_file)], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    check_rules(rules_file)
     assert set(CASES) == {alert.name for alert in gpu_health_alerts()}
     tests = []
     for alert in gpu_health_alerts():
-        firing, quiet, labels = CASES[alert.name]
+        fires, quiet, labels = CASES[alert.name]
         rule = alert.rule(Thresholds().runbook_url)
         assert rule["expr"] in rules, f"{alert.name} is in the rules file"
-        expected = {
-            "exp_labels": {**labels, "severity": alert.severity},
-            "exp_annotations": {key: rendered(value, labels) for key, value in rule["annotations"].items()},
-        }
-        for input_series, exp_alerts in [(firing, [expected]), (quiet, [])]:
-            tests.append(
-                {
-                    "interval": "1m",
-                    "input_series": input_series,
-                    "alert_rule_test": [{"eval_time": "30m", "alertname": alert.name, "exp_alerts": exp_alerts}],
-                }
-            )
-    unit = tmp_path / "unit.yml"
-    unit.write_text(to_yaml({"rule_files": [rules_file.name], "evaluation_interval": "1m", "tests": tests}) + "\n")
-    result = subprocess.run([peer("promtool"), "test", "rules", str(unit)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+        tests += alert_unit_tests(alert.name, [(fires, [firing(rule, labels)]), (quiet, [])])
+    run_alert_unit_tests(rules_file, tests)
 
 
 def test_the_alerts_name_what_the_collector_serves(tmp_path):

@@ -4,18 +4,12 @@ and its unit tests fire each alert above its threshold only."""
 
 from __future__ import annotations
 
-import subprocess
-
-from conftest import peer
+from conftest import alert_unit_tests, check_rules, firing, run_alert_unit_tests
+from conftest import input_series as series
 from obsagent.dashboard import dashboard
 from obsagent.rules import HEALTH_ALERTS, parse_config, rules, to_yaml
 
 TARGET = {"job": "api", "instance": "10.0.0.1:8000"}
-
-
-def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
-    rendered = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return {"series": f"{name}{{{rendered}}}", "values": values}
 
 
 def alert_names(data: dict) -> set[str]:
@@ -43,8 +37,7 @@ def test_promtool_fires_each_health_alert_above_its_threshold_only(tmp_path):
     data = enabled(thresholds={"db_pool_saturation_ratio": 0.8})
     rules_file = tmp_path / "rules.yml"
     rules_file.write_text(to_yaml(data) + "\n")
-    check = subprocess.run([peer("promtool"), "check", "rules", str(rules_file)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    check_rules(rules_file)
     by_name = {rule["alert"]: rule for group in data["groups"] for rule in group["rules"] if "alert" in rule}
     check_labels = {**TARGET, "check": "database"}
     pool = {**TARGET, "engine": "main"}
@@ -74,30 +67,10 @@ def test_promtool_fires_each_health_alert_above_its_threshold_only(tmp_path):
         series("database_connections_waiting", pool, "3x40"),
     ]
     tests = []
-    for name, (firing, quiet, labels) in cases.items():
-        rule = by_name[name]
-        expected = {
-            "exp_labels": {**labels, "severity": rule["labels"]["severity"]},
-            "exp_annotations": {
-                key: value.replace("{{ $labels.check }}", labels.get("check", ""))
-                .replace("{{ $labels.job }}", labels["job"])
-                .replace("{{ $labels.instance }}", labels["instance"])
-                for key, value in rule["annotations"].items()
-            },
-        }
-        runs = [(firing, [expected]), (quiet, [])]
+    for name, (fires, quiet, labels) in cases.items():
+        expected = firing(by_name[name], labels)
+        runs = [(fires, [expected]), (quiet, [])]
         if name == "DatabasePoolSaturated":
-            waiting_expected = {**expected, "exp_labels": {**expected["exp_labels"]}}
-            runs.append((waiting, [waiting_expected]))
-        for input_series, exp_alerts in runs:
-            tests.append(
-                {
-                    "interval": "1m",
-                    "input_series": input_series,
-                    "alert_rule_test": [{"eval_time": "30m", "alertname": name, "exp_alerts": exp_alerts}],
-                }
-            )
-    unit = tmp_path / "unit.yml"
-    unit.write_text(to_yaml({"rule_files": [rules_file.name], "evaluation_interval": "1m", "tests": tests}) + "\n")
-    result = subprocess.run([peer("promtool"), "test", "rules", str(unit)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+            runs.append((waiting, [expected]))
+        tests += alert_unit_tests(name, runs)
+    run_alert_unit_tests(rules_file, tests)

@@ -5,7 +5,6 @@ dashboard is well-formed Grafana JSON whose every query names metrics obsagent e
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -18,27 +17,26 @@ import pytest
 from conftest import (
     FASTAPI_SERVED_APP,
     OBSAGENT,
+    alert_unit_tests,
+    check_rules,
+    firing,
     free_port,
     nvml_standin,
-    peer,
     query,
+    run_alert_unit_tests,
     running_prometheus,
     start_daemon,
     stop_daemon,
     wait_for,
 )
+from conftest import input_series as series
 from obsagent.dashboard import expressions
-from obsagent.rules import Thresholds, alerts, gpu_health_alerts, rules, to_yaml
+from obsagent.rules import Thresholds, alerts, gpu_health_alerts, rules
 
 TARGET = {"job": "app", "instance": "host:9100"}
 ENDPOINT = {**TARGET, "method": "GET", "endpoint": "/orders/{id}"}
 GPU = {**TARGET, "gpu": "0", "uuid": "GPU-1", "name": "NVIDIA H100"}
 DISK = {**TARGET, "device": "/dev/sda1", "fstype": "ext4", "mountpoint": "/"}
-
-
-def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
-    rendered = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return {"series": f"{name}{{{rendered}}}", "values": values}
 
 
 def latency(seconds_bucket: str) -> list[dict[str, str]]:
@@ -115,10 +113,6 @@ CASES = {
 }
 
 
-def rendered(template: str, labels: dict[str, str]) -> str:
-    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], template)
-
-
 @pytest.fixture
 def rules_file(tmp_path) -> Path:
     result = subprocess.run([*OBSAGENT, "rules"], capture_output=True, text=True, check=True)
@@ -128,37 +122,20 @@ def rules_file(tmp_path) -> Path:
 
 
 def test_promtool_checks_the_rules_file(rules_file):
-    result = subprocess.run([peer("promtool"), "check", "rules", str(rules_file)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {17 + len(gpu_health_alerts())} rules found" in result.stdout
+    assert f"SUCCESS: {17 + len(gpu_health_alerts())} rules found" in check_rules(rules_file)
 
 
 def test_every_alert_has_a_unit_test():
     assert set(CASES) == {alert.name for alert in alerts(Thresholds())}
 
 
-def test_promtool_unit_tests_fire_each_alert_above_its_threshold_only(rules_file, tmp_path):
+def test_promtool_unit_tests_fire_each_alert_above_its_threshold_only(rules_file):
     tests = []
     for alert in alerts(Thresholds()):
-        firing, quiet, labels = CASES[alert.name]
-        rule = alert.rule(Thresholds().runbook_url)
-        expected = {
-            "exp_labels": {**labels, "severity": alert.severity},
-            "exp_annotations": {key: rendered(value, labels) for key, value in rule["annotations"].items()},
-        }
-        for input_series, exp_alerts in [(firing, [expected]), (quiet, [])]:
-            tests.append(
-                {
-                    "interval": "1m",
-                    "input_series": input_series,
-                    "alert_rule_test": [{"eval_time": "30m", "alertname": alert.name, "exp_alerts": exp_alerts}],
-                }
-            )
-    unit = tmp_path / "unit.yml"
-    unit.write_text(to_yaml({"rule_files": [rules_file.name], "evaluation_interval": "1m", "tests": tests}) + "\n")
-    result = subprocess.run([peer("promtool"), "test", "rules", str(unit)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") >= 1
+        fires, quiet, labels = CASES[alert.name]
+        expected = firing(alert.rule(Thresholds().runbook_url), labels)
+        tests += alert_unit_tests(alert.name, [(fires, [expected]), (quiet, [])])
+    run_alert_unit_tests(rules_file, tests)
 
 
 def test_thresholds_are_flags(tmp_path):

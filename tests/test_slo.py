@@ -21,9 +21,10 @@ from test_rules import concrete
 from conftest import (
     FASTAPI_SERVED_APP,
     OBSAGENT,
+    check_rules,
     free_port,
     nvml_standin,
-    peer,
+    promtool,
     query,
     running_prometheus,
     start_daemon,
@@ -46,10 +47,6 @@ def generate(tmp_path: Path, *args: str, name: str = "rules.yml") -> tuple[Path,
     path = tmp_path / name
     path.write_text(result.stdout)
     return path, yaml.safe_load(result.stdout)
-
-
-def promtool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([peer("promtool"), *args], capture_output=True, text=True)
 
 
 def alert_rules(data: dict) -> dict[str, dict]:
@@ -168,9 +165,7 @@ def test_promtool_checks_every_variant(tmp_path):
     counts = {}
     for name, args in variants.items():
         path, data = generate(tmp_path, *args, name=f"{name}.yml")
-        result = promtool("check", "rules", str(path))
-        assert result.returncode == 0, (name, result.stdout + result.stderr)
-        counts[name] = int(re.search(r"SUCCESS: (\d+) rules found", result.stdout).group(1))
+        counts[name] = int(re.search(r"SUCCESS: (\d+) rules found", check_rules(path)).group(1))
     per_objective = len(slo.WINDOWS) + 2 + len(slo.TIERS)  # ratios, period's ratio, budget left; alerts
     default = 17 + len(gpu_health_alerts())
     assert counts["default"] == default
@@ -481,9 +476,7 @@ def test_every_dashboard_query_parses(tmp_path):
         }
         path = tmp_path / f"{name}-queries.yml"
         path.write_text(to_yaml({"groups": [group]}) + "\n")
-        result = promtool("check", "rules", str(path))
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert f"SUCCESS: {len(exprs)} rules found" in result.stdout
+        assert f"SUCCESS: {len(exprs)} rules found" in check_rules(path)
 
 
 BURN_ALERTS = [f"AvailabilityBudgetBurn{long}" for long in WORKBOOK]
@@ -565,8 +558,7 @@ def test_the_readme_example_is_what_obsagent_prints(tmp_path):
     config = tmp_path / "rules.yml"
     config.write_text(config_text)
     rules_file, _ = generate(tmp_path, "--config", str(config), name="generated.yml")
-    result = promtool("check", "rules", str(rules_file))
-    assert result.returncode == 0, result.stdout + result.stderr
+    check_rules(rules_file)
     printed = [line.strip() for line in rules_file.read_text().splitlines()]
     for line in excerpt.splitlines():  # each line of the excerpt, in order
         assert line.strip() in printed, line

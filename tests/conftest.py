@@ -75,6 +75,49 @@ def promtool_problems(exposition: bytes) -> list[str]:
     return [line for line in findings if line and not ACCEPTED_LINT.match(line)]
 
 
+@contextlib.contextmanager
+def prometheus_over_app_and_node(tmp_path: Path, rules_file: Path) -> Iterator[tuple[str, int]]:
+    """FASTAPI_SERVED_APP under uvicorn and the daemon (system collectors, the stand-in GPUs),
+    both scraped by a real Prometheus evaluating `rules_file`; yields Prometheus' URL and the
+    app's port once both targets are up."""
+    library = nvml_standin(tmp_path / "nvml", "two_gpus.txt")
+    (tmp_path / "served.py").write_text(FASTAPI_SERVED_APP)
+    app_port = free_port()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--port", str(app_port), "--host", "127.0.0.1", "served:app"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    node, node_base = start_daemon(f"--collector.gpu.nvml-library={library}")
+    jobs = {"node": int(node_base.rsplit(":", 1)[1]), "app": app_port}
+    try:
+        with running_prometheus(tmp_path, jobs, rules_file) as base:
+            wait_for(lambda: len(query(base, "up == 1")) == 2)
+            yield base, app_port
+    finally:
+        stop_daemon(node)
+        app.terminate()
+        app.wait(timeout=20)
+
+
+def order_traffic(base: str, app_port: int, until: str) -> None:
+    """Orders from FASTAPI_SERVED_APP (1 in 4 fail) across several scrapes, until Prometheus
+    at `base` has counted them over a minute and the query `until` returns something (60 s at
+    most)."""
+    import urllib.error
+
+    deadline, order = time.monotonic() + 60, 0
+    while time.monotonic() < deadline:
+        order += 1
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{app_port}/orders/{order}", timeout=5).read()
+        except urllib.error.HTTPError:
+            pass
+        if order % 20 == 0 and query(base, "count_over_time(http_requests_total[1m]) >= 3") and query(base, until):
+            return
+
+
 def promtool(*args: str) -> subprocess.CompletedProcess:
     """promtool with `args`, its output captured as text."""
     return subprocess.run([peer("promtool"), *args], capture_output=True, text=True)

@@ -14,44 +14,20 @@ import random
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 import obsagent
-from conftest import free_port, peer, query, start_daemon, stop_daemon, wait_for
+from conftest import free_port, query, running_prometheus, start_daemon, stop_daemon, wait_for
 
 QUANTILES = (0.5, 0.9, 0.99)
 
 
-@contextlib.contextmanager
-def native_prometheus(tmp_path: Path, target_port: int) -> Iterator[str]:
+def native_prometheus(tmp_path: Path, target_port: int) -> contextlib.AbstractContextManager[str]:
     """Prometheus with native histograms on, scraping 127.0.0.1:<target_port> every second."""
-    binary = peer("prometheus")
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s}\nscrape_configs:\n"
-        f"  - job_name: obsagent\n    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n"
-    )
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--enable-feature=native-histograms",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    return running_prometheus(tmp_path, {"obsagent": target_port}, flags=("--enable-feature=native-histograms",))
 
 
 def exact_quantile(values: list[float], q: float) -> float:

@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import (
-    FASTAPI_SERVED_APP,
     OBSAGENT,
     alert_unit_tests,
     check_rules,
     firing,
-    free_port,
-    nvml_standin,
+    order_traffic,
+    prometheus_over_app_and_node,
     query,
     run_alert_unit_tests,
-    running_prometheus,
-    start_daemon,
-    stop_daemon,
-    wait_for,
 )
 from conftest import input_series as series
 from obsagent.dashboard import expressions
@@ -177,38 +168,11 @@ def concrete(expr: str) -> str:
 def test_prometheus_evaluates_every_recording_rule_and_dashboard_query(rules_file, tmp_path):
     """obsagent (system collectors, the stand-in GPUs) and an instrumented app with 5xx, both
     scraped by a real Prometheus evaluating the rules: no query fails or comes back empty."""
-    library = nvml_standin(tmp_path / "nvml", "two_gpus.txt")
-    (tmp_path / "served.py").write_text(FASTAPI_SERVED_APP)
-    app_port = free_port()
-    app = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--port", str(app_port), "--host", "127.0.0.1", "served:app"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    node, node_base = start_daemon(f"--collector.gpu.nvml-library={library}")
-    jobs = {"node": int(node_base.rsplit(":", 1)[1]), "app": app_port}
-    try:
-        with running_prometheus(tmp_path, jobs, rules_file) as base:
-            wait_for(lambda: len([r for r in query(base, "up == 1")]) == 2)
-            deadline = time.monotonic() + 60
-            order = 0
-            while time.monotonic() < deadline:  # traffic across several scrapes, 1 in 4 failing
-                order += 1
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{app_port}/orders/{order}", timeout=5).read()
-                except urllib.error.HTTPError:
-                    pass
-                if order % 20 == 0 and query(base, "count_over_time(http_requests_total[1m]) >= 3"):
-                    if query(base, "endpoint:http_request_errors:ratio_rate5m > 0"):
-                        break
-            for rule in rules()["groups"][0]["rules"]:
-                assert query(base, rule["record"]), rule["record"]
-            for expr in expressions():
-                assert query(base, concrete(expr)), concrete(expr)
-            ratio = query(base, 'endpoint:http_request_errors:ratio_rate5m{endpoint="/orders/{order_id}"}')
-            assert 0.1 < float(ratio[0]["value"][1]) < 0.4, ratio
-    finally:
-        stop_daemon(node)
-        app.terminate()
-        app.wait(timeout=20)
+    with prometheus_over_app_and_node(tmp_path, rules_file) as (base, app_port):
+        order_traffic(base, app_port, until="endpoint:http_request_errors:ratio_rate5m > 0")
+        for rule in rules()["groups"][0]["rules"]:
+            assert query(base, rule["record"]), rule["record"]
+        for expr in expressions():
+            assert query(base, concrete(expr)), concrete(expr)
+        ratio = query(base, 'endpoint:http_request_errors:ratio_rate5m{endpoint="/orders/{order_id}"}')
+        assert 0.1 < float(ratio[0]["value"][1]) < 0.4, ratio

@@ -9,9 +9,6 @@ import json
 import re
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,16 +16,12 @@ import yaml
 from test_rules import concrete
 
 from conftest import (
-    FASTAPI_SERVED_APP,
     OBSAGENT,
     check_rules,
-    free_port,
-    nvml_standin,
+    order_traffic,
+    prometheus_over_app_and_node,
     promtool,
     query,
-    running_prometheus,
-    start_daemon,
-    stop_daemon,
     wait_for,
 )
 from obsagent import slo
@@ -497,50 +490,24 @@ def test_prometheus_evaluates_every_slo_rule_and_dashboard_query(tmp_path):
     config.write_text(E2E_CONFIG)
     rules_file, data = generate(tmp_path, "--config", str(config))
     board = dashboard_json("--config", str(config))
-    library = nvml_standin(tmp_path / "nvml", "two_gpus.txt")
-    (tmp_path / "served.py").write_text(FASTAPI_SERVED_APP)
-    app_port = free_port()
-    app = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--port", str(app_port), "--host", "127.0.0.1", "served:app"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    node, node_base = start_daemon(f"--collector.gpu.nvml-library={library}")
-    jobs = {"node": int(node_base.rsplit(":", 1)[1]), "app": app_port}
     recorded = [r for g in data["groups"] for r in g["rules"] if "record" in r]
-    try:
-        with running_prometheus(tmp_path, jobs, rules_file) as base:
-            wait_for(lambda: len(query(base, "up == 1")) == 2)
-            deadline, order = time.monotonic() + 60, 0
-            while time.monotonic() < deadline:  # traffic across several scrapes
-                order += 1
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{app_port}/orders/{order}", timeout=5).read()
-                except urllib.error.HTTPError:
-                    pass
-                if order % 20 == 0 and query(base, "count_over_time(http_requests_total[1m]) >= 3"):
-                    if query(base, 'job_endpoint:slo_error_budget_remaining:ratio{slo="orders_latency"}'):
-                        break
-            for rule in recorded:
-                selector = ",".join(f'{k}="{v}"' for k, v in rule.get("labels", {}).items())
-                assert query(base, f"{rule['record']}{{{selector}}}"), (rule["record"], selector)
-            for expr in expressions(board):
-                assert query(base, concrete(expr)), concrete(expr)
-            ratio = query(base, 'job:slo_errors:ratio_rate5m{job="app", slo="availability"}')
-            assert 0.1 < float(ratio[0]["value"][1]) < 0.4, ratio
-            fast = query(base, 'job:slo_errors:ratio_rate5m{job="app", slo="latency"}')  # all well under 1 s
-            assert float(fast[0]["value"][1]) < 0.05, fast
-            # 25% failing burns a 99.9% budget 250 times too fast: every availability tier fires
-            # (none has a `for`), no latency one does, and the dashboard's annotations show them.
-            firing = f'ALERTS{{alertstate="firing", job="app", alertname=~"{"|".join(BURN_ALERTS)}"}}'
-            wait_for(lambda: len(query(base, firing)) == len(BURN_ALERTS), timeout=30)
-            assert not query(base, 'ALERTS{alertname=~"LatencyBudgetBurn.*"}')
-            assert query(base, concrete(board["annotations"]["list"][0]["expr"]))
-    finally:
-        stop_daemon(node)
-        app.terminate()
-        app.wait(timeout=20)
+    with prometheus_over_app_and_node(tmp_path, rules_file) as (base, app_port):
+        order_traffic(base, app_port, until='job_endpoint:slo_error_budget_remaining:ratio{slo="orders_latency"}')
+        for rule in recorded:
+            selector = ",".join(f'{k}="{v}"' for k, v in rule.get("labels", {}).items())
+            assert query(base, f"{rule['record']}{{{selector}}}"), (rule["record"], selector)
+        for expr in expressions(board):
+            assert query(base, concrete(expr)), concrete(expr)
+        ratio = query(base, 'job:slo_errors:ratio_rate5m{job="app", slo="availability"}')
+        assert 0.1 < float(ratio[0]["value"][1]) < 0.4, ratio
+        fast = query(base, 'job:slo_errors:ratio_rate5m{job="app", slo="latency"}')  # all well under 1 s
+        assert float(fast[0]["value"][1]) < 0.05, fast
+        # 25% failing burns a 99.9% budget 250 times too fast: every availability tier fires
+        # (none has a `for`), no latency one does, and the dashboard's annotations show them.
+        firing = f'ALERTS{{alertstate="firing", job="app", alertname=~"{"|".join(BURN_ALERTS)}"}}'
+        wait_for(lambda: len(query(base, firing)) == len(BURN_ALERTS), timeout=30)
+        assert not query(base, 'ALERTS{alertname=~"LatencyBudgetBurn.*"}')
+        assert query(base, concrete(board["annotations"]["list"][0]["expr"]))
 
 
 def test_a_burn_rate_must_be_positive(tmp_path):

@@ -54,8 +54,6 @@ pub mod stat;
 pub mod tapestats;
 #[cfg(test)]
 pub mod testing;
-#[cfg(test)]
-pub use testing::fixture_paths;
 pub mod textfile;
 pub mod thermal_zone;
 pub mod time;

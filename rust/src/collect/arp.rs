@@ -82,15 +82,14 @@ impl NodeCollector for Arp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, procfs_at, scrape, update_error};
 
     const HEADER: &str = "IP address       HW type     Flags       HW address            Mask     Device\n";
 
     #[test]
     fn counts_the_fixture_and_filters() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let config = fixture_config();
+        let out = scrape(build, &config).unwrap();
         assert_eq!(out[0].samples.len(), 1);
         assert_eq!((out[0].samples[0].labels[0].1.as_ref(), out[0].samples[0].value), ("eth0", 2.0));
         let text =
@@ -98,8 +97,7 @@ mod tests {
         let parsed = parse(&text).unwrap();
         assert_eq!(parsed.into_iter().collect::<Vec<_>>(), [("br0", 1), ("eth0", 1)]);
         let exclude = Config { arp_device_exclude: Some("^eth".into()), ..config.clone() };
-        let mut out = Vec::new();
-        build(&exclude).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &exclude).unwrap();
         assert!(out[0].samples.is_empty());
         let both = Config { arp_device_include: Some("a".into()), ..exclude };
         assert!(build(&both).err().unwrap().to_string().contains("mutually exclusive"));
@@ -110,10 +108,6 @@ mod tests {
         assert!(parse(&format!("{HEADER}10.0.0.1 0x1 0x2 02:00:00:00:00:01 *\n")).is_err(), "truncated");
         assert!(parse(&format!("{HEADER}10.0.0.1 0x1 0x2 not-a-mac * eth0\n")).is_err());
         assert!(parse(&format!("{HEADER}10.0.0.x 0x1 0x2 02:00:00:00:00:01 * eth0\n")).is_err());
-        let config = Config {
-            paths: crate::collect::Paths { procfs: "/nonexistent".into(), ..fixture_paths() },
-            ..Config::default()
-        };
-        assert!(build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string().contains("net/arp"));
+        assert!(update_error(build, &procfs_at("/nonexistent")).to_string().contains("net/arp"));
     }
 }

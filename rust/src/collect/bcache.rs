@@ -291,45 +291,39 @@ impl NodeCollector for Bcache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::testing::{family, fixture_config, fixture_paths, scrape, sysfs_at, TempTree};
 
     #[test]
     fn reads_the_fixture_cache_set_and_sizes_as_bcache_writes_them() {
         assert_eq!(dehumanize("1.5M"), Some(((1.0 + 5.0 / 10.24) * 1048576.0) as u64 as f64));
         assert_eq!(dehumanize("512"), Some(512.0));
         assert_eq!(dehumanize_signed("-1.1k"), Some(-(((1.0 + 1.0 / 10.24) * 1024.0) as u64 as f64)));
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
-        let family = |name: &str| out.iter().find(|f| f.name == name).unwrap();
-        assert_eq!(family("node_bcache_btree_nodes").samples[0].value, 41.0);
-        let rate = &family("node_bcache_writeback_rate").samples[0];
+        let out = scrape(build, &fixture_config()).unwrap();
+        assert_eq!(family(&out, "node_bcache_btree_nodes").samples[0].value, 41.0);
+        let rate = &family(&out, "node_bcache_writeback_rate").samples[0];
         assert_eq!(rate.labels[1].1, "bdev0");
         assert_eq!(rate.value, dehumanize("1.1M").unwrap());
-        assert_eq!(family("node_bcache_written_bytes").samples[0].labels[1].1, "cache0");
+        assert_eq!(family(&out, "node_bcache_written_bytes").samples[0].labels[1].1, "cache0");
         assert!(out.iter().all(|f| f.name != "node_bcache_priority_stats_unused_percent"));
         let config = Config { bcache_priority_stats: true, paths: fixture_paths(), ..Config::default() };
-        let out = scrape(&config).unwrap();
+        let out = scrape(build, &config).unwrap();
         let unused = out.iter().find(|f| f.name == "node_bcache_priority_stats_unused_percent").unwrap();
         assert_eq!(unused.samples[0].value, 99.0);
     }
 
     #[test]
     fn a_garbled_file_fails_and_no_bcache_is_empty() {
-        let dir = std::env::temp_dir().join(format!("obsagent-bcache-{}", std::process::id()));
-        let set = dir.join("fs/bcache/deaddead-beef-4000-8000-000000000000");
-        std::fs::create_dir_all(set.join("bdev0")).unwrap();
-        std::fs::write(set.join("tree_depth"), "1\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = scrape(&config).unwrap_err().to_string();
+        let tree = TempTree::new("bcache");
+        let set = "fs/bcache/deaddead-beef-4000-8000-000000000000";
+        tree.create_dir(format!("{set}/bdev0"));
+        tree.write(format!("{set}/tree_depth"), "1\n");
+        let config = sysfs_at(tree.root());
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("bdev0/writeback_rate_debug"), "a vanished file: {err}");
-        std::fs::write(set.join("tree_depth"), "deep\n").unwrap();
-        let err = scrape(&config).unwrap_err().to_string();
+        tree.write(format!("{set}/tree_depth"), "deep\n");
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("malformed") && err.contains("tree_depth"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(scrape(&config).unwrap().is_empty());
+        drop(tree);
+        assert!(scrape(build, &config).unwrap().is_empty());
     }
 }

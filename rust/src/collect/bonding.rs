@@ -66,12 +66,11 @@ impl NodeCollector for Bonding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, scrape, sysfs_at, update_error, TempTree};
 
     #[test]
     fn counts_the_fixture_bond() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let got: Vec<(&str, &str, f64)> =
             out.iter().map(|f| (f.name.as_ref(), f.samples[0].labels[0].1.as_ref(), f.samples[0].value)).collect();
         assert_eq!(got, [("node_bonding_slaves", "bond0", 2.0), ("node_bonding_active", "bond0", 1.0)]);
@@ -79,15 +78,11 @@ mod tests {
 
     #[test]
     fn a_missing_module_or_slave_fails() {
-        let config = Config { paths: Paths { sysfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        assert!(build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string().contains("bonding_masters"));
-        let dir = std::env::temp_dir().join(format!("obsagent-bonding-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("class/net/bond1/bonding")).unwrap();
-        std::fs::write(dir.join("class/net/bonding_masters"), "bond1\n").unwrap();
-        std::fs::write(dir.join("class/net/bond1/bonding/slaves"), "eth7\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        assert!(update_error(build, &sysfs_at("/nonexistent")).to_string().contains("bonding_masters"));
+        let tree = TempTree::new("bonding");
+        tree.write("class/net/bonding_masters", "bond1\n");
+        tree.write("class/net/bond1/bonding/slaves", "eth7\n");
+        let err = update_error(build, &sysfs_at(tree.root())).to_string();
         assert!(err.contains("slave_eth7/bonding_slave/mii_status"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

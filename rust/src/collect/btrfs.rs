@@ -335,25 +335,23 @@ impl NodeCollector for Btrfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::testing::{family, fixture_config, scrape, sysfs_at, TempTree};
 
     #[test]
     fn reads_the_fixture_file_systems() {
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
-        let family = |name: &str| out.iter().find(|f| f.name == name).unwrap();
-        let labels: Vec<&str> = family("node_btrfs_info").samples.iter().map(|s| s.labels[1].1.as_ref()).collect();
+        let out = scrape(build, &fixture_config()).unwrap();
+        let labels: Vec<&str> =
+            family(&out, "node_btrfs_info").samples.iter().map(|s| s.labels[1].1.as_ref()).collect();
         assert_eq!(labels, ["fixture", ""]);
-        let ratios: Vec<(&str, f64)> =
-            family("node_btrfs_allocation_ratio").samples.iter().map(|s| (s.labels[2].1.as_ref(), s.value)).collect();
+        let ratios: Vec<(&str, f64)> = family(&out, "node_btrfs_allocation_ratio")
+            .samples
+            .iter()
+            .map(|s| (s.labels[2].1.as_ref(), s.value))
+            .collect();
         assert!(ratios.contains(&("raid5", 4.0 / 3.0)) && ratios.contains(&("raid1", 2.0)), "{ratios:?}");
-        let sizes = &family("node_btrfs_device_size_bytes").samples;
+        let sizes = &family(&out, "node_btrfs_device_size_bytes").samples;
         assert_eq!(sizes[0].value, 20_971_520.0 * 512.0);
-        assert_eq!(family("node_btrfs_commit_seconds").samples[0].value, 0.1);
+        assert_eq!(family(&out, "node_btrfs_commit_seconds").samples[0].value, 0.1);
     }
 
     #[test]
@@ -371,20 +369,20 @@ mod tests {
 
     #[test]
     fn a_garbled_commit_line_fails_and_no_btrfs_is_empty() {
-        let dir = std::env::temp_dir().join(format!("obsagent-btrfs-{}", std::process::id()));
-        let fs = dir.join("fs/btrfs/00000000-1111-2222-3333-444444444444");
+        let tree = TempTree::new("btrfs");
+        let fs = "fs/btrfs/00000000-1111-2222-3333-444444444444";
         for group in ["data", "metadata", "system"] {
-            std::fs::create_dir_all(fs.join("allocation").join(group)).unwrap();
+            tree.create_dir(format!("{fs}/allocation/{group}"));
         }
-        std::fs::write(fs.join("commit_stats"), "commits 2\nlast_commit_ms\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = scrape(&config).unwrap_err().to_string();
+        tree.write(format!("{fs}/commit_stats"), "commits 2\nlast_commit_ms\n");
+        let config = sysfs_at(tree.root());
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("commit_stats"), "{err}");
-        std::fs::remove_dir_all(fs.join("allocation/system")).unwrap();
-        std::fs::write(fs.join("commit_stats"), "commits 2\n").unwrap();
-        let err = scrape(&config).unwrap_err().to_string();
+        tree.remove(format!("{fs}/allocation/system"));
+        tree.write(format!("{fs}/commit_stats"), "commits 2\n");
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("allocation/system"), "a vanished directory: {err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(scrape(&config).unwrap().is_empty());
+        drop(tree);
+        assert!(scrape(build, &config).unwrap().is_empty());
     }
 }

@@ -87,7 +87,7 @@ impl Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, procfs_at, scrape, update_error};
 
     #[test]
     fn sums_the_cpus_of_the_stat_file() {
@@ -101,9 +101,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         assert_eq!(out.len(), 10);
         assert_eq!((out[0].name.as_ref(), out[0].samples[0].value), ("node_nf_conntrack_entries", 0.0));
         assert_eq!((out[1].name.as_ref(), out[1].samples[0].value), ("node_nf_conntrack_entries_limit", 262144.0));
@@ -116,11 +114,7 @@ mod tests {
         assert!(parse_stat(&format!("{header}0 1 2 zz 4 5 6 7 8 9 a b c d e f 10\n")).is_err());
         let err = parse_stat(&format!("{header}0 1 2 3\n")).unwrap_err().to_string();
         assert!(err.contains("not 16 or 17"), "{err}");
-        let config = Config {
-            paths: crate::collect::Paths { procfs: "/nonexistent".into(), ..fixture_paths() },
-            ..Config::default()
-        };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        let err = update_error(build, &procfs_at("/nonexistent")).to_string();
         assert!(err.contains("nf_conntrack_count"), "{err}");
     }
 }

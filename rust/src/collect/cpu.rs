@@ -395,7 +395,7 @@ impl NodeCollector for CpuCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, label_pairs, scrape, sysfs_at, TempTree};
 
     fn collector() -> CpuCollector {
         let (path, sys_cpu) = (PathBuf::new(), PathBuf::new());
@@ -447,8 +447,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         assert_eq!(out[0].name, "node_cpu_guest_seconds");
         assert_eq!(out[1].samples.len(), 2 * 8, "two CPUs in the fixture, eight modes each");
         assert_eq!(out[1].samples[0].name, "node_cpu_seconds_total");
@@ -474,38 +473,32 @@ mod tests {
         assert_eq!(parse_cpu_list("0-2,5,7-8\n").unwrap(), [0, 1, 2, 5, 7, 8]);
         assert_eq!(parse_cpu_list("\n").unwrap(), Vec::<u32>::new());
         assert!(parse_cpu_list("0-x").unwrap_err().to_string().contains("malformed cpu list"));
-        let dir = std::env::temp_dir().join(format!("obsagent-cpu-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("devices/system/cpu")).unwrap();
-        std::fs::write(dir.join("devices/system/cpu/isolated"), "1-\n").unwrap();
-        let config =
-            Config { paths: crate::collect::Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        assert!(build(&config).err().unwrap().to_string().contains("malformed cpu list"));
-        std::fs::remove_dir_all(&dir).unwrap();
+        let tree = TempTree::new("cpu");
+        tree.write("devices/system/cpu/isolated", "1-\n");
+        assert!(build(&sysfs_at(tree.root())).err().unwrap().to_string().contains("malformed cpu list"));
     }
 
     #[test]
     fn cpu_info_reports_the_fixture_cpuinfo_when_asked() {
-        let base = Config { paths: fixture_paths(), ..Config::default() };
+        let base = fixture_config();
         let config = Config {
             cpu_info: true,
             cpu_info_flags_include: Some("^(aes|avx2)$".into()),
             cpu_info_bugs_include: Some("spectre".into()),
             ..base.clone()
         };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &config).unwrap();
         let family = |name: &str| out.iter().find(|f| f.name == name);
         let info = family("node_cpu_info").unwrap();
         assert_eq!(info.samples.len(), 2);
-        let labels: Vec<(&str, &str)> = info.samples[1].labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        let labels = label_pairs(&info.samples[1]);
         assert!(labels.contains(&("cpu", "1")) && labels.contains(&("vendor", "AuthenticAMD")), "{labels:?}");
         let flags: Vec<&str> =
             family("node_cpu_flag_info").unwrap().samples.iter().map(|s| s.labels[0].1.as_ref()).collect();
         assert_eq!(flags, ["aes", "avx2"], "in /proc/cpuinfo order");
         assert!(family("node_cpu_bug_info").unwrap().samples.len() >= 2);
         assert_eq!(family("node_cpu_frequency_hertz").unwrap().samples[0].value, 2596.104 * 1e6, "cpufreq is off");
-        let mut out = Vec::new();
-        build(&base).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &base).unwrap();
         assert!(out.iter().all(|f| f.name != "node_cpu_info"), "off by default");
         let err = build(&Config { cpu_info_flags_include: Some("x".into()), ..base }).err().unwrap().to_string();
         assert!(err.contains("requires --collector.cpu.info"), "{err}");

@@ -194,12 +194,11 @@ impl NodeCollector for Cpufreq {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, scrape, sysfs_at, TempTree};
 
     #[test]
     fn collects_the_online_cpus_of_the_fixture() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let get = |name: &str| -> Vec<(String, f64)> {
             let family = out.iter().find(|f| f.name == name).unwrap();
             family
@@ -221,13 +220,12 @@ mod tests {
 
     #[test]
     fn garbled_stats_or_a_missing_governor_fail() {
-        let dir = std::env::temp_dir().join(format!("obsagent-cpufreq-{}", std::process::id()));
-        let freq = dir.join("devices/system/cpu/cpu0/cpufreq");
-        std::fs::create_dir_all(freq.join("stats")).unwrap();
-        std::fs::write(dir.join("devices/system/cpu/offline"), "\n").unwrap();
-        std::fs::write(freq.join("scaling_cur_freq"), "1000000\n").unwrap();
-        let paths = Paths { sysfs: dir.clone(), ..fixture_paths() };
-        let collector = build(&Config { paths, ..Config::default() }).unwrap();
+        let tree = TempTree::new("cpufreq");
+        let freq = "devices/system/cpu/cpu0/cpufreq";
+        tree.create_dir(format!("{freq}/stats"));
+        tree.write("devices/system/cpu/offline", "\n");
+        tree.write(format!("{freq}/scaling_cur_freq"), "1000000\n");
+        let collector = build(&sysfs_at(tree.root())).unwrap();
         let err = collector.update(&mut Vec::new()).unwrap_err().to_string();
         assert!(err.contains("scaling_driver"), "{err}");
         for (file, value) in [
@@ -237,16 +235,15 @@ mod tests {
             ("scaling_available_governors", "ondemand"),
             ("scaling_governor", "ondemand"),
         ] {
-            std::fs::write(freq.join(file), value).unwrap();
+            tree.write(format!("{freq}/{file}"), value);
         }
-        std::fs::write(freq.join("stats/time_in_state"), "1000000 12 7\n").unwrap();
+        tree.write(format!("{freq}/stats/time_in_state"), "1000000 12 7\n");
         let err = collector.update(&mut Vec::new()).unwrap_err().to_string();
         assert!(err.contains("time_in_state"), "{err}");
-        std::fs::remove_file(freq.join("stats/time_in_state")).unwrap();
+        tree.remove(format!("{freq}/stats/time_in_state"));
         let mut out = Vec::new();
         collector.update(&mut out).unwrap();
         assert_eq!(out.len(), 2, "scaling_frequency_hertz and the governor");
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(read_cpu("0", Path::new("/nonexistent")).unwrap_err().to_string().contains("scaling_driver"));
     }
 }

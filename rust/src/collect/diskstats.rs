@@ -150,7 +150,7 @@ impl NodeCollector for Diskstats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, fixture_paths, scrape};
 
     #[test]
     fn parses_lines_of_every_kernel_length() {
@@ -166,8 +166,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let read_bytes = out.iter().find(|f| f.name == "node_disk_read_bytes").unwrap();
         // loop* and zram0 are excluded by default; vda read 11785842 sectors.
         assert_eq!(read_bytes.samples.len(), 1);
@@ -184,8 +183,7 @@ mod tests {
             "beside the default exclude"
         );
         let include = Config { diskstats_device_exclude: Some(String::new()), ..include };
-        let mut out = Vec::new();
-        build(&include).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &include).unwrap();
         let read_bytes = out.iter().find(|f| f.name == "node_disk_read_bytes").unwrap();
         assert_eq!(read_bytes.samples[0].labels, vec![("device".into(), "zram0".into())]);
     }

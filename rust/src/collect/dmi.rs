@@ -85,14 +85,12 @@ impl NodeCollector for Dmi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, label_pairs, scrape, sysfs_at, update_error};
 
     #[test]
     fn reads_the_fixture_once() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
-        let labels: Vec<(&str, &str)> =
-            out[0].samples[0].labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        let out = scrape(build, &fixture_config()).unwrap();
+        let labels = label_pairs(&out[0].samples[0]);
         assert_eq!(labels.len(), 15, "16 attribute files, chassis_type not a label: {labels:?}");
         assert_eq!(labels[0], ("bios_date", "04/12/2023"));
         assert!(labels.contains(&("system_vendor", "Supermicro")), "sys_vendor is system_vendor");
@@ -101,8 +99,7 @@ mod tests {
 
     #[test]
     fn no_dmi_is_no_data() {
-        let config = Config { paths: Paths { sysfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        let err = update_error(build, &sysfs_at("/nonexistent")).to_string();
         assert!(err.contains("no DMI information"), "{err}");
     }
 }

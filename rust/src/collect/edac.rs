@@ -59,12 +59,11 @@ impl NodeCollector for Edac {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, scrape, sysfs_at, update_error, TempTree};
 
     #[test]
     fn counts_the_fixture_controller() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let got: Vec<(&str, Vec<&str>, f64)> = out
             .iter()
             .flat_map(|f| {
@@ -79,16 +78,11 @@ mod tests {
 
     #[test]
     fn a_missing_counter_fails_and_no_controller_is_empty() {
-        let dir = std::env::temp_dir().join(format!("obsagent-edac-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("devices/system/edac/mc/mc1")).unwrap();
-        std::fs::write(dir.join("devices/system/edac/mc/mc1/ce_count"), "lots\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        let tree = TempTree::new("edac");
+        tree.write("devices/system/edac/mc/mc1/ce_count", "lots\n");
+        let err = update_error(build, &sysfs_at(tree.root())).to_string();
         assert!(err.contains("mc1/ce_count"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-        let config = Config { paths: Paths { sysfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &sysfs_at("/nonexistent")).unwrap();
         assert!(out.is_empty());
     }
 }

@@ -30,13 +30,11 @@ impl NodeCollector for Entropy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, fixture_paths, procfs_at, scrape, TempTree};
 
     #[test]
     fn reads_the_fixture() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let dir = fixture_paths().proc("sys/kernel/random");
         let file = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap().trim().parse::<f64>().unwrap();
         assert_eq!(out[0].name, "node_entropy_available_bits");
@@ -46,18 +44,14 @@ mod tests {
 
     #[test]
     fn a_garbled_or_missing_file_is_an_error() {
-        let dir = std::env::temp_dir().join(format!("obsagent-entropy-{}", std::process::id()));
-        let random = dir.join("sys/kernel/random");
-        std::fs::create_dir_all(&random).unwrap();
-        std::fs::write(random.join("entropy_avail"), "256\n").unwrap();
-        let config =
-            Config { paths: crate::collect::Paths { procfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let collector = build(&config).unwrap();
+        let tree = TempTree::new("entropy");
+        let random = "sys/kernel/random";
+        tree.write(format!("{random}/entropy_avail"), "256\n");
+        let collector = build(&procfs_at(tree.root())).unwrap();
         let err = collector.update(&mut Vec::new()).unwrap_err().to_string();
         assert!(err.contains("poolsize"), "{err}");
-        std::fs::write(random.join("poolsize"), "a lot\n").unwrap();
+        tree.write(format!("{random}/poolsize"), "a lot\n");
         let err = collector.update(&mut Vec::new()).unwrap_err().to_string();
         assert!(err.contains("malformed") && err.contains("poolsize"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -109,18 +109,13 @@ impl NodeCollector for Fibrechannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, is_no_data, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::is_no_data;
+    use crate::collect::testing::{fixture_config, label_pairs, scrape, sysfs_at, TempTree};
 
     #[test]
     fn reads_the_fixture_host() {
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
-        let labels: Vec<(&str, &str)> =
-            out[0].samples[0].labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        let out = scrape(build, &fixture_config()).unwrap();
+        let labels = label_pairs(&out[0].samples[0]);
         assert_eq!(labels[0], ("fc_host", "host0"));
         assert!(labels.contains(&("port_id", "000002")), "0x cut: {labels:?}");
         let family = |name: &str| out.iter().find(|f| f.name == name);
@@ -130,18 +125,17 @@ mod tests {
 
     #[test]
     fn a_garbled_counter_fails_and_no_class_is_no_data() {
-        let dir = std::env::temp_dir().join(format!("obsagent-fibrechannel-{}", std::process::id()));
-        let stats = dir.join("class/fc_host/host7/statistics");
-        std::fs::create_dir_all(&stats).unwrap();
-        std::fs::write(stats.join("rx_frames"), "0x10\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let out = scrape(&config).unwrap();
+        let tree = TempTree::new("fibrechannel");
+        let stats = "class/fc_host/host7/statistics";
+        tree.write(format!("{stats}/rx_frames"), "0x10\n");
+        let config = sysfs_at(tree.root());
+        let out = scrape(build, &config).unwrap();
         assert!(out[0].samples[0].labels[1..].iter().all(|(_, v)| v.is_empty()), "absent attributes are empty");
         assert_eq!(out[1].samples[0].value, 16.0);
-        std::fs::write(stats.join("rx_frames"), "0xzz\n").unwrap();
-        let err = scrape(&config).unwrap_err().to_string();
+        tree.write(format!("{stats}/rx_frames"), "0xzz\n");
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("host7/statistics/rx_frames"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(is_no_data(&scrape(&config).unwrap_err()));
+        drop(tree);
+        assert!(is_no_data(&scrape(build, &config).unwrap_err()));
     }
 }

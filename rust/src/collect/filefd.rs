@@ -41,13 +41,11 @@ impl NodeCollector for Filefd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, procfs_at, scrape, update_error};
 
     #[test]
     fn parses_the_fixture() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let got: Vec<(&str, f64)> = out.iter().map(|f| (f.name.as_ref(), f.samples[0].value)).collect();
         assert_eq!(got, [("node_filefd_allocated", 764.0), ("node_filefd_maximum", 2466170.0)]);
     }
@@ -57,11 +55,7 @@ mod tests {
         assert!(parse("764 0 2466170\n").unwrap_err().to_string().contains("malformed file-nr"));
         assert!(parse("764\t0\n").is_err());
         assert!(parse("764\t0\tlots\n").is_err());
-        let config = Config {
-            paths: crate::collect::Paths { procfs: "/nonexistent".into(), ..fixture_paths() },
-            ..Config::default()
-        };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        let err = update_error(build, &procfs_at("/nonexistent")).to_string();
         assert!(err.contains("/nonexistent/sys/fs/file-nr"), "{err}");
     }
 }

@@ -417,7 +417,8 @@ impl NodeCollector for Filesystem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_paths, TempTree};
+    use crate::collect::Paths;
 
     const MOUNTINFO: &str = "22 27 0:21 / /proc rw,relatime - proc proc rw\n\
         27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
@@ -441,31 +442,16 @@ mod tests {
         })
     }
 
-    fn collector(mountinfo: &str, timeout: Duration) -> (tempdir::Dir, Filesystem) {
-        let dir = tempdir::Dir::new();
-        std::fs::create_dir_all(dir.0.join("proc/1")).unwrap();
-        std::fs::write(dir.0.join("proc/1/mountinfo"), mountinfo).unwrap();
-        let paths = Paths { procfs: dir.0.join("proc"), sysfs: dir.0.join("sys"), rootfs: "/".into() };
-        let collector = Filesystem::new(&Config { paths, ..Config::default() }, fake, timeout).unwrap();
-        (dir, collector)
+    /// procfs and sysfs in `tree`, the root file system this machine's.
+    fn paths(tree: &TempTree) -> Paths {
+        Paths { procfs: tree.path("proc"), sysfs: tree.path("sys"), rootfs: "/".into() }
     }
 
-    mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Dir {
-                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let path = std::env::temp_dir().join(format!("obsagent-fs-{}-{n}", std::process::id()));
-                std::fs::create_dir_all(&path).unwrap();
-                Dir(path)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
+    fn collector(mountinfo: &str, timeout: Duration) -> (TempTree, Filesystem) {
+        let tree = TempTree::new("fs");
+        tree.write("proc/1/mountinfo", mountinfo);
+        let collector = Filesystem::new(&Config { paths: paths(&tree), ..Config::default() }, fake, timeout).unwrap();
+        (tree, collector)
     }
 
     fn series(out: &[MetricFamily], name: &str) -> Vec<(String, f64)> {
@@ -488,7 +474,7 @@ mod tests {
 
     #[test]
     fn excludes_duplicates_and_values() {
-        let (dir, fs) = collector(MOUNTINFO, Duration::from_secs(5));
+        let (tree, fs) = collector(MOUNTINFO, Duration::from_secs(5));
         let mut out = Vec::new();
         fs.update(&mut out).unwrap();
         assert_eq!(
@@ -507,7 +493,7 @@ mod tests {
         let everything = Config {
             filesystem_fs_types_exclude: Some(String::new()),
             filesystem_mount_points_exclude: Some(String::new()),
-            paths: Paths { procfs: dir.0.join("proc"), sysfs: dir.0.join("sys"), rootfs: "/".into() },
+            paths: paths(&tree),
             ..Config::default()
         };
         let mut all = Vec::new();
@@ -515,11 +501,8 @@ mod tests {
         assert_eq!(series(&all, "node_filesystem_size_bytes").len(), 3, "empty excludes keep /proc too");
         let bad = Config { filesystem_fs_types_exclude: Some("[".into()), ..Config::default() };
         assert!(build(&bad).err().unwrap().to_string().contains("--collector.filesystem.fs-types-exclude"));
-        let include = Config {
-            filesystem_fs_types_include: Some("^vfat$".into()),
-            paths: Paths { procfs: dir.0.join("proc"), sysfs: dir.0.join("sys"), rootfs: "/".into() },
-            ..Config::default()
-        };
+        let include =
+            Config { filesystem_fs_types_include: Some("^vfat$".into()), paths: paths(&tree), ..Config::default() };
         let mut only = Vec::new();
         Filesystem::new(&include, fake, Duration::from_secs(5)).unwrap().update(&mut only).unwrap();
         assert_eq!(series(&only, "node_filesystem_size_bytes"), [("/mnt/my disk".to_string(), 409600.0)]);
@@ -537,9 +520,10 @@ mod tests {
             Err(io::Error::other(std::thread::current().name().unwrap_or("unnamed").to_owned()))
         }
         let info = "1 1 0:1 / /disk rw - ext4 /dev/x rw\n2 1 0:2 / /share rw - nfs4 srv:/e rw\n";
-        let (dir, _) = collector(info, Duration::from_secs(5));
-        let paths = Paths { procfs: dir.0.join("proc"), sysfs: dir.0.join("sys"), rootfs: "/".into() };
-        let fs = Filesystem::new(&Config { paths, ..Config::default() }, thread_name, Duration::from_secs(5)).unwrap();
+        let (tree, _) = collector(info, Duration::from_secs(5));
+        let fs =
+            Filesystem::new(&Config { paths: paths(&tree), ..Config::default() }, thread_name, Duration::from_secs(5))
+                .unwrap();
         let mut out = Vec::new();
         fs.update(&mut out).unwrap();
         let errors: Vec<&str> = out[1].samples.iter().map(|s| s.labels[1].1.as_ref()).collect();
@@ -550,7 +534,7 @@ mod tests {
     #[test]
     fn a_failing_or_stuck_mount_reports_device_error_only() {
         let info = "1 1 0:1 / /gone rw - ext4 /dev/x rw\n2 1 0:2 / /stuck rw - nfs srv:/e rw\n3 1 0:3 / /ok ro - ext4 /dev/y rw\n";
-        let (_dir, fs) = collector(info, Duration::from_millis(200));
+        let (_tree, fs) = collector(info, Duration::from_millis(200));
         let mut out = Vec::new();
         let started = std::time::Instant::now();
         fs.update(&mut out).unwrap();

@@ -329,7 +329,7 @@ impl NodeCollector for Hwmon {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, scrape, sysfs_at, update_error, TempTree};
 
     #[test]
     fn splits_names_as_node_exporter() {
@@ -343,8 +343,7 @@ mod tests {
 
     #[test]
     fn collects_the_fixture_chips() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let get = |name: &str| -> Vec<(Vec<String>, f64)> {
             let family = out.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("{name}"));
             family.samples.iter().map(|s| (s.labels.iter().map(|(_, v)| v.to_string()).collect(), s.value)).collect()
@@ -378,19 +377,14 @@ mod tests {
 
     #[test]
     fn unreadable_values_are_left_out_and_a_missing_class_fails() {
-        let config = Config { paths: Paths { sysfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        assert!(build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string().contains("class/hwmon"));
-        let dir = std::env::temp_dir().join(format!("obsagent-hwmon-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("class/hwmon/hwmon3")).unwrap();
-        std::fs::write(dir.join("class/hwmon/hwmon3/name"), "acpitz\n").unwrap();
-        std::fs::write(dir.join("class/hwmon/hwmon3/temp1_input"), "garbage\n").unwrap();
-        std::fs::write(dir.join("class/hwmon/hwmon3/temp2_input"), "41000\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        assert!(update_error(build, &sysfs_at("/nonexistent")).to_string().contains("class/hwmon"));
+        let tree = TempTree::new("hwmon");
+        tree.write("class/hwmon/hwmon3/name", "acpitz\n");
+        tree.write("class/hwmon/hwmon3/temp1_input", "garbage\n");
+        tree.write("class/hwmon/hwmon3/temp2_input", "41000\n");
+        let out = scrape(build, &sysfs_at(tree.root())).unwrap();
         let temps = out.iter().find(|f| f.name == "node_hwmon_temp_celsius").unwrap();
         assert_eq!(temps.samples.len(), 1);
         assert_eq!(temps.samples[0].labels[0].1.as_ref(), "acpitz");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -152,21 +152,17 @@ impl NodeCollector for Infiniband {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, is_no_data, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::is_no_data;
+    use crate::collect::testing::{family, fixture_config, scrape, sysfs_at, TempTree};
 
     #[test]
     fn reads_the_fixture_ports() {
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
-        let family = |name: &str| out.iter().find(|f| f.name == name).unwrap();
-        assert_eq!(family("node_infiniband_info").samples.len(), 1);
-        let rates: Vec<f64> = family("node_infiniband_rate_bytes_per_second").samples.iter().map(|s| s.value).collect();
+        let out = scrape(build, &fixture_config()).unwrap();
+        assert_eq!(family(&out, "node_infiniband_info").samples.len(), 1);
+        let rates: Vec<f64> =
+            family(&out, "node_infiniband_rate_bytes_per_second").samples.iter().map(|s| s.value).collect();
         assert_eq!(rates, [5e9, 5e9 * 0.5]);
-        let data = &family("node_infiniband_port_data_received_bytes").samples;
+        let data = &family(&out, "node_infiniband_port_data_received_bytes").samples;
         assert_eq!(data[0].value, 2_221_223_609.0 * 4.0, "words of 4 bytes");
         assert_eq!(data[0].labels[1].1, "1");
         assert!(out.iter().all(|f| f.name != "node_infiniband_vl15_dropped"), "N/A (no PMA) is left out");
@@ -174,19 +170,18 @@ mod tests {
 
     #[test]
     fn a_garbled_file_fails_and_no_class_is_no_data() {
-        let dir = std::env::temp_dir().join(format!("obsagent-infiniband-{}", std::process::id()));
-        let port = dir.join("class/infiniband/mlx9/ports/1");
-        std::fs::create_dir_all(&port).unwrap();
-        std::fs::write(dir.join("class/infiniband/mlx9/fw_ver"), "1.0\n").unwrap();
+        let tree = TempTree::new("infiniband");
+        let port = "class/infiniband/mlx9/ports/1";
+        tree.write("class/infiniband/mlx9/fw_ver", "1.0\n");
         for (file, text) in
             [("link_layer", "InfiniBand"), ("state", "ACTIVE"), ("phys_state", "5: LinkUp"), ("rate", "40 Gb/sec")]
         {
-            std::fs::write(port.join(file), text).unwrap();
+            tree.write(format!("{port}/{file}"), text);
         }
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = scrape(&config).unwrap_err().to_string();
+        let config = sysfs_at(tree.root());
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("ports/1/state"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(is_no_data(&scrape(&config).unwrap_err()));
+        drop(tree);
+        assert!(is_no_data(&scrape(build, &config).unwrap_err()));
     }
 }

@@ -149,16 +149,12 @@ impl NodeCollector for Ipvs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, is_no_data, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::is_no_data;
+    use crate::collect::testing::{fixture_config, fixture_paths, procfs_at, scrape, TempTree};
 
     #[test]
     fn reads_the_fixture_totals_and_sums_backends() {
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         assert_eq!(out[0].samples[0].name, "node_ipvs_connections_total");
         assert_eq!(out[0].samples[0].value, f64::from(0x23c3));
         let active = out.iter().find(|f| f.name == "node_ipvs_backend_connections_active").unwrap();
@@ -166,7 +162,7 @@ mod tests {
         assert_eq!(fwm.labels[0].1, "", "a firewall mark service has no local address");
         assert!(active.samples.iter().any(|s| s.labels[2].1 == "2620::1"), "IPv6 in Go's short form");
         let config = Config { ipvs_backend_labels: Some("proto".into()), paths: fixture_paths(), ..Config::default() };
-        let out = scrape(&config).unwrap();
+        let out = scrape(build, &config).unwrap();
         let weight = out.iter().find(|f| f.name == "node_ipvs_backend_weight").unwrap();
         let total: f64 = weight.samples.iter().map(|s| s.value).sum();
         assert!(weight.samples.len() == 3 && total > 0.0, "summed per protocol: {:?}", weight.samples);
@@ -175,14 +171,13 @@ mod tests {
 
     #[test]
     fn a_garbled_file_fails_and_no_module_is_no_data() {
-        let dir = std::env::temp_dir().join(format!("obsagent-ipvs-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("net")).unwrap();
-        std::fs::write(dir.join("net/ip_vs_stats"), "   Total Incoming\n  Conns\n   23C3 0 0\n").unwrap();
-        std::fs::write(dir.join("net/ip_vs"), "").unwrap();
-        let config = Config { paths: Paths { procfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = scrape(&config).unwrap_err().to_string();
+        let tree = TempTree::new("ipvs");
+        tree.write("net/ip_vs_stats", "   Total Incoming\n  Conns\n   23C3 0 0\n");
+        tree.write("net/ip_vs", "");
+        let config = procfs_at(tree.root());
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("malformed ip_vs_stats"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(is_no_data(&scrape(&config).unwrap_err()));
+        drop(tree);
+        assert!(is_no_data(&scrape(build, &config).unwrap_err()));
     }
 }

@@ -143,6 +143,7 @@ fn read_now(path: &Path) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testing::TempTree;
 
     #[test]
     fn a_kept_procfs_file_is_read_afresh_each_time() {
@@ -160,10 +161,9 @@ mod tests {
 
     #[test]
     fn within_a_scrape_a_file_is_read_once() {
-        let dir = std::env::temp_dir().join(format!("obsagent-kernel-file-scrape-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("value");
-        std::fs::write(&path, "first").unwrap();
+        let tree = TempTree::new("kernel-file-scrape");
+        tree.write("value", "first");
+        let path = tree.path("value");
         let during = within_one_scrape(|| {
             let first = read(&path).unwrap();
             std::fs::write(&path, "second").unwrap();
@@ -171,22 +171,20 @@ mod tests {
         });
         assert_eq!(during, "firstfirst");
         assert_eq!(read(&path).unwrap(), "second", "the next scrape reads it again");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn regular_files_are_not_kept_and_changes_are_seen() {
-        let dir = std::env::temp_dir().join(format!("obsagent-kernel-file-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("value");
-        std::fs::write(&path, "1\n").unwrap();
+        let tree = TempTree::new("kernel-file");
+        tree.write("value", "1\n");
+        let path = tree.path("value");
         assert_eq!(read(&path).unwrap(), "1\n");
         assert!(!kept().contains_key(&path));
-        std::fs::write(dir.join("next"), "a longer second value\n".repeat(400)).unwrap();
-        std::fs::rename(dir.join("next"), &path).unwrap();
+        tree.write("next", "a longer second value\n".repeat(400));
+        std::fs::rename(tree.path("next"), &path).unwrap();
         assert_eq!(read(&path).unwrap().len(), 22 * 400, "a file larger than one read buffer is read whole");
         std::fs::remove_file(&path).unwrap();
         assert_eq!(read(&path).unwrap_err().kind(), io::ErrorKind::NotFound);
-        std::fs::remove_dir(&dir).unwrap();
+        std::fs::remove_dir(tree.root()).unwrap();
     }
 }

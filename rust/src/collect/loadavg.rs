@@ -37,7 +37,7 @@ impl NodeCollector for Loadavg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, fixture_paths, scrape};
 
     #[test]
     fn parses_the_first_three_fields() {
@@ -47,9 +47,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         assert_eq!(names, ["node_load1", "node_load5", "node_load15"]);
         let expected = parse(&std::fs::read_to_string(fixture_paths().proc("loadavg")).unwrap()).unwrap();

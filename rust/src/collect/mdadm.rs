@@ -169,7 +169,7 @@ impl NodeCollector for Mdadm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, fixture_paths, procfs_at, scrape, update_error};
 
     #[test]
     fn parses_the_fixture_arrays() {
@@ -186,8 +186,7 @@ mod tests {
                 ("md127", "inactive", [0.0, 0.0, 1.0, 0.0], [1953382488.0, 1953382488.0]),
             ]
         );
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let recovering = out[2].samples.iter().find(|s| s.labels[0].1.as_ref() == "md0" && s.value == 1.0).unwrap();
         assert_eq!(recovering.labels[1].1.as_ref(), "recovering");
     }
@@ -202,8 +201,7 @@ mod tests {
         assert!(parse(&patterns, recovery).unwrap_err().to_string().contains("recovery line"));
         let pending = "md0 : active raid1 sda1[0] sdb1[1]\n      100 blocks [2/2] [UU]\n      resync=PENDING\n\n";
         assert_eq!(parse(&patterns, pending).unwrap()[0].blocks, [100.0, 0.0]);
-        let config = Config { paths: Paths { procfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err();
+        let err = update_error(build, &procfs_at("/nonexistent"));
         assert!(crate::collect::is_no_data(&err) && err.to_string().contains("mdstat"), "{err}");
     }
 }

@@ -64,7 +64,7 @@ impl NodeCollector for Meminfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, fixture_paths, scrape};
 
     #[test]
     fn names_units_and_values() {
@@ -87,8 +87,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let total = out.iter().find(|f| f.name == "node_memory_MemTotal_bytes").unwrap();
         assert_eq!(total.help, "Memory information field MemTotal_bytes.");
         let text = std::fs::read_to_string(fixture_paths().proc("meminfo")).unwrap();

@@ -52,6 +52,8 @@ pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub mod tapestats;
+#[cfg(test)]
+pub mod testing;
 pub mod textfile;
 pub mod thermal_zone;
 pub mod time;
@@ -423,15 +425,9 @@ pub fn malformed(what: &str, text: &str) -> Error {
     Error::InvalidValue(format!("malformed {what}: {start:?}"))
 }
 
-/// Paths of the recorded fixtures under tests/fixtures, for collector tests.
-#[cfg(test)]
-pub fn fixture_paths() -> Paths {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    Paths { procfs: root.join("proc"), sysfs: root.join("sys"), rootfs: root.join("rootfs") }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::testing::fixture_config;
     use super::*;
 
     struct Failing;
@@ -444,8 +440,7 @@ mod tests {
 
     #[test]
     fn a_failing_collector_adds_only_its_success_0() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut collectors = NodeCollectors::new(&config, &["loadavg".to_owned()]).unwrap();
+        let mut collectors = NodeCollectors::new(&fixture_config(), &["loadavg".to_owned()]).unwrap();
         collectors.collectors.push(("failing", Box::new(Failing)));
         let mut out = Vec::new();
         collectors.collect(&Options::default(), &mut out).unwrap();
@@ -466,7 +461,7 @@ mod tests {
 
     #[test]
     fn collect_filter_and_unknown_names() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
+        let config = fixture_config();
         let collectors = NodeCollectors::new(&config, &["loadavg".to_owned()]).unwrap();
         let mut out = Vec::new();
         let options = Options { exclude: vec!["loadavg".into()], ..Options::default() };

@@ -302,7 +302,7 @@ impl NodeCollector for Netclass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, label_pairs, sysfs_at, TempTree};
 
     fn collect(config: &Config) -> Result<Vec<MetricFamily>> {
         let mut out = Vec::new();
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
+        let config = fixture_config();
         let out = collect(&config).unwrap();
         let up = [("bond0".into(), 1.0), ("eth0".into(), 1.0), ("ifb0".into(), 0.0), ("lo".into(), 0.0)];
         assert_eq!(values(&out, "node_network_up"), up);
@@ -327,7 +327,7 @@ mod tests {
         let carrier = values(&out, "node_network_carrier");
         assert_eq!(carrier.len(), 2, "ifb0, down, has no carrier file: {carrier:?}");
         let info = &out.iter().find(|f| f.name == "node_network_info").unwrap().samples[1];
-        let labels: Vec<(&str, &str)> = info.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        let labels = label_pairs(info);
         assert_eq!(
             labels,
             [
@@ -355,25 +355,17 @@ mod tests {
 
     #[test]
     fn a_missing_directory_or_garbled_value_fails_or_is_left_out() {
-        let config = Config {
-            paths: crate::collect::Paths { sysfs: "/nonexistent".into(), ..fixture_paths() },
-            ..Config::default()
-        };
-        let err = collect(&config).unwrap_err().to_string();
+        let err = collect(&sysfs_at("/nonexistent")).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/class/net"), "{err}");
-        let dir = std::env::temp_dir().join(format!("obsagent-netclass-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("class/net/eth9")).unwrap();
-        std::fs::write(dir.join("class/net/eth9/mtu"), "lots\n").unwrap();
-        std::fs::write(dir.join("class/net/eth9/flags"), "0x1002\n").unwrap();
-        std::fs::write(dir.join("class/net/bonding_masters"), "bond0\n").unwrap();
-        let config =
-            Config { paths: crate::collect::Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let out = collect(&config).unwrap();
+        let tree = TempTree::new("netclass");
+        tree.write("class/net/eth9/mtu", "lots\n");
+        tree.write("class/net/eth9/flags", "0x1002\n");
+        tree.write("class/net/bonding_masters", "bond0\n");
+        let out = collect(&sysfs_at(tree.root())).unwrap();
         assert!(out.iter().all(|f| f.name != "node_network_mtu_bytes"), "an unparsable value is left out");
         assert_eq!(values(&out, "node_network_up"), [("eth9".into(), 0.0)], "a regular file is not a device");
         let info = &out.iter().find(|f| f.name == "node_network_info").unwrap().samples[0];
         assert_eq!(info.labels[1].1.as_ref(), "down");
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(parse_go_int("0x1003"), Some(4099));
         assert_eq!(parse_go_int("-1"), Some(-1));
         assert_eq!(parse_go_int("010"), Some(8));

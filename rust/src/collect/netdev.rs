@@ -127,7 +127,7 @@ impl NodeCollector for Netdev {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_paths, scrape};
 
     const HEADER: &str = "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n";
 
@@ -145,8 +145,7 @@ mod tests {
     #[test]
     fn collects_from_the_fixture_with_an_exclude() {
         let config = Config { paths: fixture_paths(), netdev_device_exclude: Some("^ifb".into()), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &config).unwrap();
         assert_eq!(out.len(), 17);
         assert_eq!(out[16].samples[0].value, 3.0, "eth0's rx_nohandler in the fixture");
         assert_eq!(out[16].samples.len(), 1, "lo has no statistics file in the fixture");
@@ -160,8 +159,7 @@ mod tests {
         let both = Config { netdev_device_include: Some("^eth".into()), ..config.clone() };
         assert!(build(&both).err().unwrap().to_string().contains("mutually exclusive"));
         let include = Config { netdev_device_include: Some("^eth".into()), netdev_device_exclude: None, ..config };
-        let mut out = Vec::new();
-        build(&include).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &include).unwrap();
         let devices: Vec<&str> = out[0].samples.iter().map(|s| s.labels[0].1.as_ref()).collect();
         assert_eq!(devices, ["eth0"]);
     }

@@ -113,13 +113,12 @@ impl NodeCollector for Netstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, procfs_at, scrape, update_error, TempTree};
 
     #[test]
     fn collects_the_default_fields_from_the_fixture() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let config = fixture_config();
+        let out = scrape(build, &config).unwrap();
         let get = |name: &str| out.iter().find(|f| f.name == name).map(|f| (f.samples[0].value, f.help.as_ref()));
         assert_eq!(get("node_netstat_Ip_Forwarding"), Some((2.0, "Statistic IpForwarding.")));
         assert!(get("node_netstat_Ip_DefaultTTL").is_none(), "not in the default fields");
@@ -142,17 +141,14 @@ mod tests {
         assert!(err.contains("field count mismatch"), "{err}");
         assert!(parse_pairs("Tcp: A B\n", &mut Stats::new()).is_err(), "a header with no values");
         assert!(parse_pairs("garbage\n1\n", &mut Stats::new()).is_err());
-        let dir = std::env::temp_dir().join(format!("obsagent-netstat-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("net")).unwrap();
-        std::fs::write(dir.join("net/netstat"), "TcpExt: ListenDrops\nTcpExt: many\n").unwrap();
-        std::fs::write(dir.join("net/snmp"), "").unwrap();
-        let config =
-            Config { paths: crate::collect::Paths { procfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        let tree = TempTree::new("netstat");
+        tree.write("net/netstat", "TcpExt: ListenDrops\nTcpExt: many\n");
+        tree.write("net/snmp", "");
+        let config = procfs_at(tree.root());
+        let err = update_error(build, &config).to_string();
         assert!(err.contains("TcpExt ListenDrops"), "{err}");
-        std::fs::remove_file(dir.join("net/snmp")).unwrap();
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        tree.remove("net/snmp");
+        let err = update_error(build, &config).to_string();
         assert!(err.contains("net/snmp"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

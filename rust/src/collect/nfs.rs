@@ -213,44 +213,28 @@ impl NodeCollector for Nfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, is_no_data, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::is_no_data;
+    use crate::collect::testing::{assert_each_fails, fixture_config, procfs_at, scrape, value, TempTree};
 
     #[test]
     fn reads_the_fixture_client_statistics() {
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
-        let value = |name: &str, labels: &[&str]| {
-            let family = out.iter().find(|f| f.samples.iter().any(|s| s.name == name)).unwrap();
-            let sample =
-                family.samples.iter().find(|s| s.labels.iter().map(|(_, v)| v.as_ref()).eq(labels.iter().copied()));
-            sample.unwrap().value
-        };
-        assert_eq!(value("node_nfs_packets_total", &["tcp"]), 70.0);
-        assert_eq!(value("node_nfs_rpcs_total", &[]), 1_218_785_755.0);
-        assert_eq!(value("node_nfs_requests_total", &["3", "Read"]), 2_000_000.0);
-        assert_eq!(value("node_nfs_requests_total", &["2", "Read"]), 0.0, "no proc2 line: zeros");
+        let out = scrape(build, &fixture_config()).unwrap();
+        assert_eq!(value(&out, "node_nfs_packets_total", &["tcp"]), 70.0);
+        assert_eq!(value(&out, "node_nfs_rpcs_total", &[]), 1_218_785_755.0);
+        assert_eq!(value(&out, "node_nfs_requests_total", &["3", "Read"]), 2_000_000.0);
+        assert_eq!(value(&out, "node_nfs_requests_total", &["2", "Read"]), 0.0, "no proc2 line: zeros");
         let requests = out.iter().find(|f| f.name == "node_nfs_requests").unwrap();
         assert_eq!(requests.samples.len(), V2.len() + V3.len() + V4_CLIENT.len());
-        assert_eq!(value("node_nfs_requests_total", &["4", "LayoutGet"]), 445.0);
+        assert_eq!(value(&out, "node_nfs_requests_total", &["4", "LayoutGet"]), 445.0);
     }
 
     #[test]
     fn a_garbled_line_fails_and_no_file_is_no_data() {
-        let dir = std::env::temp_dir().join(format!("obsagent-nfs-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("net/rpc")).unwrap();
-        let config = Config { paths: Paths { procfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        for (garbled, expected) in
-            [("net 1 2 x 4\n", "malformed"), ("proc3 22 1 2\n", "proc3"), ("rpc 1 2 3\nwho 1\n", "unknown")]
-        {
-            std::fs::write(dir.join("net/rpc/nfs"), garbled).unwrap();
-            let err = scrape(&config).unwrap_err().to_string();
-            assert!(err.contains(expected), "{err}");
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(is_no_data(&scrape(&config).unwrap_err()));
+        let tree = TempTree::new("nfs");
+        let config = procfs_at(tree.root());
+        let garbled = [("net 1 2 x 4\n", "malformed"), ("proc3 22 1 2\n", "proc3"), ("rpc 1 2 3\nwho 1\n", "unknown")];
+        assert_each_fails(build, &config, &tree, "net/rpc/nfs", &garbled);
+        drop(tree);
+        assert!(is_no_data(&scrape(build, &config).unwrap_err()));
     }
 }

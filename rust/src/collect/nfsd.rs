@@ -217,49 +217,33 @@ impl NodeCollector for Nfsd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, is_no_data, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::is_no_data;
+    use crate::collect::testing::{assert_each_fails, fixture_config, procfs_at, scrape, value, TempTree};
 
     #[test]
     fn reads_the_fixture_server_statistics() {
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
-        let value = |name: &str, labels: &[&str]| {
-            let family = out.iter().find(|f| f.samples.iter().any(|s| s.name == name)).unwrap();
-            let sample =
-                family.samples.iter().find(|s| s.labels.iter().map(|(_, v)| v.as_ref()).eq(labels.iter().copied()));
-            sample.unwrap().value
-        };
-        assert_eq!(value("node_nfsd_reply_cache_nocache_total", &[]), 18622.0);
-        assert_eq!(value("node_nfsd_server_threads", &[]), 8.0);
-        assert_eq!(value("node_nfsd_rpc_errors_total", &["auth"]), 2.0);
-        assert_eq!(value("node_nfsd_requests_total", &["2", "Lookup"]), 4410.0);
-        assert_eq!(value("node_nfsd_requests_total", &["4", "GetAttr"]), 8179.0);
-        assert_eq!(value("node_nfsd_requests_total", &["4", "WdelegGetattr"]), 0.0, "no line before Linux 6.7");
+        let out = scrape(build, &fixture_config()).unwrap();
+        assert_eq!(value(&out, "node_nfsd_reply_cache_nocache_total", &[]), 18622.0);
+        assert_eq!(value(&out, "node_nfsd_server_threads", &[]), 8.0);
+        assert_eq!(value(&out, "node_nfsd_rpc_errors_total", &["auth"]), 2.0);
+        assert_eq!(value(&out, "node_nfsd_requests_total", &["2", "Lookup"]), 4410.0);
+        assert_eq!(value(&out, "node_nfsd_requests_total", &["4", "GetAttr"]), 8179.0);
+        assert_eq!(value(&out, "node_nfsd_requests_total", &["4", "WdelegGetattr"]), 0.0, "no line before Linux 6.7");
         let requests = out.last().unwrap();
         assert_eq!(requests.samples.len(), 17 + 21 + V4_OPS.len() + 1);
     }
 
     #[test]
     fn a_garbled_line_fails_and_no_file_is_no_data() {
-        let dir = std::env::temp_dir().join(format!("obsagent-nfsd-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("net/rpc")).unwrap();
-        let config = Config { paths: Paths { procfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        std::fs::write(dir.join("net/rpc/nfsd"), "th 4 0\nwdeleg_getattr 15\n").unwrap();
-        let out = scrape(&config).unwrap();
+        let tree = TempTree::new("nfsd");
+        let config = procfs_at(tree.root());
+        tree.write("net/rpc/nfsd", "th 4 0\nwdeleg_getattr 15\n");
+        let out = scrape(build, &config).unwrap();
         let requests = &out.last().unwrap().samples;
         assert_eq!(requests.last().unwrap().value, 15.0, "{requests:?}");
-        for (garbled, expected) in
-            [("th 8 0 0.000\n", "malformed"), ("rc 1 2\n", "rc line"), ("proc4ops 3 1 2 3\n", "proc4ops")]
-        {
-            std::fs::write(dir.join("net/rpc/nfsd"), garbled).unwrap();
-            let err = scrape(&config).unwrap_err().to_string();
-            assert!(err.contains(expected), "{err}");
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(is_no_data(&scrape(&config).unwrap_err()));
+        let garbled = [("th 8 0 0.000\n", "malformed"), ("rc 1 2\n", "rc line"), ("proc4ops 3 1 2 3\n", "proc4ops")];
+        assert_each_fails(build, &config, &tree, "net/rpc/nfsd", &garbled);
+        drop(tree);
+        assert!(is_no_data(&scrape(build, &config).unwrap_err()));
     }
 }

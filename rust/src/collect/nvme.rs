@@ -56,14 +56,12 @@ impl Nvme {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, label_pairs, scrape, sysfs_at, update_error, TempTree};
 
     #[test]
     fn collects_the_fixture_controller() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
-        let labels: Vec<(&str, &str)> =
-            out[0].samples[0].labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        let out = scrape(build, &fixture_config()).unwrap();
+        let labels = label_pairs(&out[0].samples[0]);
         assert_eq!(
             labels,
             [
@@ -78,14 +76,10 @@ mod tests {
 
     #[test]
     fn a_truncated_controller_or_a_missing_class_fails() {
-        let config = Config { paths: Paths { sysfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        assert!(build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string().contains("class/nvme"));
-        let dir = std::env::temp_dir().join(format!("obsagent-nvme-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("class/nvme/nvme1")).unwrap();
-        std::fs::write(dir.join("class/nvme/nvme1/model"), "X\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        assert!(update_error(build, &sysfs_at("/nonexistent")).to_string().contains("class/nvme"));
+        let tree = TempTree::new("nvme");
+        tree.write("class/nvme/nvme1/model", "X\n");
+        let err = update_error(build, &sysfs_at(tree.root())).to_string();
         assert!(err.contains("nvme1/firmware_rev"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -173,33 +173,25 @@ impl NodeCollector for Os {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
-
-    fn labels(family: &MetricFamily) -> Vec<(&str, &str)> {
-        family.samples[0].labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect()
-    }
+    use crate::collect::testing::{label_pairs, rootfs_at, scrape, update_error, TempTree};
 
     #[test]
     fn reads_the_fixture() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/os-rootfs");
-        let config = Config { paths: Paths { rootfs: root, ..fixture_paths() }, ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &rootfs_at(root)).unwrap();
         assert_eq!(out.len(), 2, "Debian 12 has no SUPPORT_END");
-        let info = labels(&out[0]);
+        let info = label_pairs(&out[0].samples[0]);
         assert!(info.contains(&("pretty_name", "Debian GNU/Linux 12 (bookworm)")), "{info:?}");
         assert!(info.contains(&("version_codename", "bookworm")) && info.contains(&("variant", "")));
-        assert_eq!(labels(&out[1]), [("id", "debian"), ("id_like", ""), ("name", "Debian GNU/Linux")]);
+        assert_eq!(label_pairs(&out[1].samples[0]), [("id", "debian"), ("id_like", ""), ("name", "Debian GNU/Linux")]);
         assert_eq!(out[1].samples[0].value, 12.0);
     }
 
     #[test]
     fn an_unchanged_file_is_not_read_again_and_a_changed_one_is() {
-        let dir = std::env::temp_dir().join(format!("obsagent-os-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("etc")).unwrap();
-        std::fs::write(dir.join("etc/os-release"), "NAME=\"One\"\nVERSION_ID=1\n").unwrap();
-        let config = Config { paths: Paths { rootfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let collector = build(&config).unwrap();
+        let tree = TempTree::new("os");
+        tree.write("etc/os-release", "NAME=\"One\"\nVERSION_ID=1\n");
+        let collector = build(&rootfs_at(tree.root())).unwrap();
         let scrape = || {
             let mut out = Vec::new();
             collector.update(&mut out).unwrap();
@@ -208,12 +200,11 @@ mod tests {
         let first = scrape();
         assert_eq!(scrape().len(), first.len());
         assert_eq!(scrape()[1].samples[0].value, 1.0, "the same families from the cache");
-        std::fs::write(dir.join("etc/os-release.new"), "NAME=\"Two\"\nVERSION_ID=2\n").unwrap();
-        std::fs::rename(dir.join("etc/os-release.new"), dir.join("etc/os-release")).unwrap();
+        tree.write("etc/os-release.new", "NAME=\"Two\"\nVERSION_ID=2\n");
+        std::fs::rename(tree.path("etc/os-release.new"), tree.path("etc/os-release")).unwrap();
         assert_eq!(scrape()[1].samples[0].value, 2.0, "a replaced file is read again");
-        std::fs::write(dir.join("etc/os-release"), "garbage\n").unwrap();
+        tree.write("etc/os-release", "garbage\n");
         assert!(collector.update(&mut Vec::new()).is_err(), "an edited file too");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -228,8 +219,7 @@ mod tests {
         assert!(parse("NAME=\"open\n").unwrap_err().to_string().contains("unterminated"));
         assert!(parse("garbage\n").is_err());
         assert!(families(&parse("SUPPORT_END=soon\n").unwrap()).is_err());
-        let config = Config { paths: Paths { rootfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        let err = update_error(build, &rootfs_at("/nonexistent")).to_string();
         assert!(err.contains("no os-release file found"), "{err}");
     }
 }

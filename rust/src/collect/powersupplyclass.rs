@@ -173,12 +173,11 @@ impl PowerSupplyClass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, scrape, sysfs_at, update_error, TempTree};
 
     #[test]
     fn collects_the_fixture_supplies() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let get = |name: &str| -> Vec<(String, f64)> {
             let family = out.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("{name}"));
             family.samples.iter().map(|s| (s.labels[0].1.to_string(), s.value)).collect()
@@ -206,23 +205,13 @@ mod tests {
 
     #[test]
     fn a_missing_class_fails_and_garbled_values_are_left_out() {
-        let config = Config { paths: Paths { sysfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        assert!(build(&config)
-            .unwrap()
-            .update(&mut Vec::new())
-            .unwrap_err()
-            .to_string()
-            .contains("class/power_supply"));
-        let dir = std::env::temp_dir().join(format!("obsagent-psu-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("class/power_supply/BAT1")).unwrap();
-        std::fs::write(dir.join("class/power_supply/BAT1/capacity"), "full\n").unwrap();
-        std::fs::write(dir.join("class/power_supply/BAT1/temp"), "251\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        assert!(update_error(build, &sysfs_at("/nonexistent")).to_string().contains("class/power_supply"));
+        let tree = TempTree::new("psu");
+        tree.write("class/power_supply/BAT1/capacity", "full\n");
+        tree.write("class/power_supply/BAT1/temp", "251\n");
+        let out = scrape(build, &sysfs_at(tree.root())).unwrap();
         let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         assert_eq!(names, ["node_power_supply_temp_celsius", "node_power_supply_info"]);
         assert_eq!(out[0].samples[0].value, 25.1);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -112,7 +112,7 @@ impl NodeCollector for PressureCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, fixture_paths, procfs_at, scrape};
 
     #[test]
     fn reads_totals_in_seconds() {
@@ -125,8 +125,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture_and_tolerates_no_psi() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let names: Vec<&str> = out.iter().map(|f| f.samples[0].name.as_ref()).collect();
         assert!(names.contains(&"node_pressure_cpu_waiting_seconds_total"), "{names:?}");
         assert!(names.contains(&"node_pressure_io_stalled_seconds_total"));
@@ -134,12 +133,8 @@ mod tests {
         assert!(!names.contains(&"node_pressure_cpu_stalled_seconds_total"), "cpu exports only its some line");
         let text = std::fs::read_to_string(fixture_paths().proc("pressure/cpu")).unwrap();
         assert_eq!(out[0].samples[0].value, parse(&text).unwrap().some.unwrap());
-        let none = Config {
-            paths: crate::collect::Paths { procfs: "/nonexistent".into(), ..fixture_paths() },
-            ..Config::default()
-        };
-        let mut out = Vec::new();
-        build(&none).unwrap().update(&mut out).unwrap();
+        let none = procfs_at("/nonexistent");
+        let out = scrape(build, &none).unwrap();
         assert!(out.is_empty());
     }
 }

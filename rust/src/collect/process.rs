@@ -174,6 +174,7 @@ impl Collector for ProcessCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testing::TempTree;
 
     #[test]
     fn stat_with_parentheses_in_the_name() {
@@ -186,20 +187,18 @@ mod tests {
 
     #[test]
     fn open_fds_by_size_or_by_listing() {
-        let dir = std::env::temp_dir().join(format!("obsagent-fd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tree = TempTree::new("fd");
         for name in ["0", "1", "2"] {
-            std::fs::write(dir.join(name), "").unwrap();
+            tree.write(name, "");
         }
-        assert!(!super::super::kernel_file::path_generated_by_kernel(&dir));
-        assert_eq!(open_fds(&dir, false), Some(3), "a directory elsewhere is counted, not sized");
+        assert!(!super::super::kernel_file::path_generated_by_kernel(tree.root()));
+        assert_eq!(open_fds(tree.root(), false), Some(3), "a directory elsewhere is counted, not sized");
         let fd = std::path::Path::new("/proc/self/fd");
         assert!(super::super::kernel_file::path_generated_by_kernel(fd));
         let held = std::fs::File::open("/proc/self/stat").unwrap();
         let with_one_more = open_fds(fd, true).unwrap();
         drop(held);
         assert_eq!(open_fds(fd, true).unwrap(), with_one_more - 1);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -101,12 +101,11 @@ impl NodeCollector for Rapl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, scrape, sysfs_at, update_error, TempTree};
 
     #[test]
     fn collects_the_fixture_zones() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let got: Vec<(&str, &str, f64)> = out
             .iter()
             .flat_map(|f| f.samples.iter().map(|s| (s.name.as_ref(), s.labels[0].1.as_ref(), s.value)))
@@ -131,16 +130,12 @@ mod tests {
         seen.insert("dram".to_owned(), 1);
         assert_eq!(index_and_name(&seen, "dram"), (1, "dram".to_owned()));
         assert_eq!(index_and_name(&seen, "psys-x"), (0, "psys-x".to_owned()));
-        let config = Config { paths: Paths { sysfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err();
+        let err = update_error(build, &sysfs_at("/nonexistent"));
         assert!(crate::collect::is_no_data(&err), "{err}");
-        let dir = std::env::temp_dir().join(format!("obsagent-rapl-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("class/powercap/intel-rapl:0")).unwrap();
-        std::fs::write(dir.join("class/powercap/intel-rapl:0/name"), "package-0\n").unwrap();
-        std::fs::write(dir.join("class/powercap/intel-rapl:0/max_energy_range_uj"), "many\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        let tree = TempTree::new("rapl");
+        tree.write("class/powercap/intel-rapl:0/name", "package-0\n");
+        tree.write("class/powercap/intel-rapl:0/max_energy_range_uj", "many\n");
+        let err = update_error(build, &sysfs_at(tree.root())).to_string();
         assert!(err.contains("max_energy_range_uj"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

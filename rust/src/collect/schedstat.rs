@@ -61,12 +61,11 @@ impl NodeCollector for Schedstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, procfs_at, scrape, update_error};
 
     #[test]
     fn collects_from_the_fixture() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let running: Vec<(&str, f64)> = out[0].samples.iter().map(|s| (s.labels[0].1.as_ref(), s.value)).collect();
         assert_eq!(running, [("0", 293.488717503), ("1", 270.130244818)]);
         assert_eq!(out[1].samples[1].value, 38.177003345);
@@ -84,8 +83,7 @@ mod tests {
         };
         let text = "version 15\ncpu0 0 0 1 2 3\ncpu1 0 0 1 2 3 4 5 6 x\ncpu2 0 0 1 2 3 4 5 6 7\n";
         assert_eq!(parse(&collector.line, text), [("2", [5.0, 6.0, 7.0])]);
-        let config = Config { paths: Paths { procfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        let err = update_error(build, &procfs_at("/nonexistent")).to_string();
         assert!(err.contains("/nonexistent/schedstat"), "{err}");
     }
 }

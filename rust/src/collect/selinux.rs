@@ -67,28 +67,24 @@ impl NodeCollector for Selinux {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, scrape, TempTree};
+    use crate::collect::Paths;
 
     #[test]
     fn disabled_on_the_fixture_tree() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].name.as_ref(), out[0].samples[0].value), ("node_selinux_enabled", 0.0));
     }
 
     #[test]
     fn enabled_with_modes_and_a_garbled_config() {
-        let dir = std::env::temp_dir().join(format!("obsagent-selinux-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("sys/fs/selinux")).unwrap();
-        std::fs::create_dir_all(dir.join("proc/self/attr")).unwrap();
-        std::fs::create_dir_all(dir.join("etc/selinux")).unwrap();
-        std::fs::write(dir.join("sys/fs/selinux/enforce"), "0").unwrap();
-        std::fs::write(dir.join("proc/self/attr/current"), "system_u:system_r:unconfined_t:s0\0").unwrap();
-        std::fs::write(dir.join("etc/selinux/config"), "# comment\nSELINUX=enforcing\nSELINUXTYPE=targeted\n").unwrap();
-        let paths = Paths { procfs: dir.join("proc"), sysfs: dir.join("sys"), rootfs: dir.clone() };
-        let mut out = Vec::new();
-        build(&Config { paths, ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let tree = TempTree::new("selinux");
+        tree.write("sys/fs/selinux/enforce", "0");
+        tree.write("proc/self/attr/current", "system_u:system_r:unconfined_t:s0\0");
+        tree.write("etc/selinux/config", "# comment\nSELINUX=enforcing\nSELINUXTYPE=targeted\n");
+        let paths = Paths { procfs: tree.path("proc"), sysfs: tree.path("sys"), rootfs: tree.root().to_owned() };
+        let out = scrape(build, &Config { paths, ..Config::default() }).unwrap();
         let values: Vec<(&str, f64)> = out.iter().map(|f| (f.name.as_ref(), f.samples[0].value)).collect();
         assert_eq!(
             values,
@@ -96,6 +92,5 @@ mod tests {
         );
         assert_eq!(config_mode(Some("SELINUX=garbage\n")), -1.0);
         assert_eq!(config_mode(None), -1.0);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -96,13 +96,11 @@ impl NodeCollector for Sockstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, procfs_at, scrape, TempTree};
 
     #[test]
     fn collects_from_the_fixture() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let get = |name: &str| out.iter().find(|f| f.name == name).map(|f| f.samples[0].value);
         assert_eq!(get("node_sockstat_sockets_used"), Some(16.0));
         assert_eq!(get("node_sockstat_TCP_tw"), Some(2050.0));
@@ -119,14 +117,9 @@ mod tests {
         assert!(parse("TCP: inuse\n").unwrap_err().to_string().contains("malformed sockstat"));
         assert!(parse("TCP: inuse 5 orphan\n").is_err());
         assert!(parse("TCP: inuse five\n").is_err());
-        let dir = std::env::temp_dir().join(format!("obsagent-sockstat-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("net")).unwrap();
-        std::fs::write(dir.join("net/sockstat6"), "TCP6: inuse 2\n").unwrap();
-        let config =
-            Config { paths: crate::collect::Paths { procfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let tree = TempTree::new("sockstat");
+        tree.write("net/sockstat6", "TCP6: inuse 2\n");
+        let out = scrape(build, &procfs_at(tree.root())).unwrap();
         assert_eq!(out.iter().map(|f| f.name.as_ref()).collect::<Vec<_>>(), ["node_sockstat_TCP6_inuse"]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -85,7 +85,7 @@ impl NodeCollector for SoftnetCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, scrape};
 
     #[test]
     fn parses_old_and_new_layouts() {
@@ -98,9 +98,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         assert_eq!(out.len(), 7);
         assert_eq!(out[0].samples[0].name, "node_softnet_processed_total");
         assert_eq!(out[0].samples[0].value, 0xd0d72 as f64);

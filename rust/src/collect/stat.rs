@@ -81,7 +81,7 @@ impl NodeCollector for StatCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, fixture_paths, scrape};
 
     #[test]
     fn parses_the_system_wide_lines() {
@@ -102,8 +102,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let samples: Vec<(&str, f64)> = out.iter().map(|f| (f.samples[0].name.as_ref(), f.samples[0].value)).collect();
         let stat = parse(&std::fs::read_to_string(fixture_paths().proc("stat")).unwrap()).unwrap();
         assert_eq!(

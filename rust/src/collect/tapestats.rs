@@ -68,16 +68,12 @@ impl NodeCollector for Tapestats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, is_no_data, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::is_no_data;
+    use crate::collect::testing::{fixture_config, fixture_paths, scrape, sysfs_at, TempTree};
 
     #[test]
     fn reads_the_fixture_drive_in_seconds() {
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         assert_eq!(out.len(), COUNTERS.len());
         let io_time = out.iter().find(|f| f.name == "node_tape_io_time_seconds").unwrap();
         let devices: Vec<&str> = io_time.samples.iter().map(|s| s.labels[0].1.as_ref()).collect();
@@ -89,23 +85,19 @@ mod tests {
             .unwrap();
         assert_eq!(io_time.samples[0].value, ns * 1e-9);
         assert_eq!(io_time.samples[0].name, "node_tape_io_time_seconds_total");
-        let ignored = Config {
-            tapestats_ignored_devices: Some("^st0$".into()),
-            ..Config { paths: fixture_paths(), ..Config::default() }
-        };
-        assert!(scrape(&ignored).unwrap().is_empty());
+        let ignored = Config { tapestats_ignored_devices: Some("^st0$".into()), ..fixture_config() };
+        assert!(scrape(build, &ignored).unwrap().is_empty());
     }
 
     #[test]
     fn a_garbled_counter_fails_and_no_class_is_no_data() {
-        let dir = std::env::temp_dir().join(format!("obsagent-tapestats-{}", std::process::id()));
-        let stats = dir.join("class/scsi_tape/st1/stats");
-        std::fs::create_dir_all(&stats).unwrap();
-        std::fs::write(stats.join("read_cnt"), "many\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = scrape(&config).unwrap_err().to_string();
+        let tree = TempTree::new("tapestats");
+        let stats = "class/scsi_tape/st1/stats";
+        tree.write(format!("{stats}/read_cnt"), "many\n");
+        let config = sysfs_at(tree.root());
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("st1/stats/read_cnt"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(is_no_data(&scrape(&config).unwrap_err()));
+        drop(tree);
+        assert!(is_no_data(&scrape(build, &config).unwrap_err()));
     }
 }

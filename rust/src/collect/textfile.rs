@@ -217,7 +217,7 @@ impl NodeCollector for Textfile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_paths, scrape};
 
     #[test]
     fn parses_types_labels_escapes_and_specials() {
@@ -272,8 +272,7 @@ mod tests {
             textfile_directory: Some(fixture_paths().procfs.parent().unwrap().join("textfile")),
             ..Config::default()
         };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &config).unwrap();
         let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         assert_eq!(
             names,

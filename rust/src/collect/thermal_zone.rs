@@ -104,7 +104,7 @@ impl NodeCollector for ThermalZone {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, scrape, sysfs_at, TempTree};
 
     fn values(family: &MetricFamily) -> Vec<(Vec<&str>, f64)> {
         family.samples.iter().map(|s| (s.labels.iter().map(|(_, v)| v.as_ref()).collect(), s.value)).collect()
@@ -112,8 +112,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         assert_eq!(
             values(&out[0]),
             [(vec!["x86_pkg_temp", "0"], 48.0), (vec!["acpitz", "1"], 27.8)],
@@ -126,30 +125,23 @@ mod tests {
 
     #[test]
     fn garbled_values_fail_and_no_thermal_class_is_empty() {
-        let dir = std::env::temp_dir().join(format!("obsagent-thermal-{}", std::process::id()));
-        let zone = dir.join("class/thermal/thermal_zone0");
-        std::fs::create_dir_all(&zone).unwrap();
+        let tree = TempTree::new("thermal");
+        let zone = "class/thermal/thermal_zone0";
         for (file, value) in [("type", "acpitz"), ("policy", "step_wise"), ("temp", "hot")] {
-            std::fs::write(zone.join(file), value).unwrap();
+            tree.write(format!("{zone}/{file}"), value);
         }
-        let paths = Paths { sysfs: dir.clone(), ..fixture_paths() };
-        let collector = build(&Config { paths, ..Config::default() }).unwrap();
+        let collector = build(&sysfs_at(tree.root())).unwrap();
         assert!(collector.update(&mut Vec::new()).unwrap_err().to_string().contains("thermal_zone0/temp"));
         // A zone without a readable temp (a sensor whose device is down) is skipped (procfs 0.15;
         // node_exporter 1.5's older procfs failed the collector).
-        std::fs::remove_file(zone.join("temp")).unwrap();
+        tree.remove(format!("{zone}/temp"));
         let mut out = Vec::new();
         collector.update(&mut out).unwrap();
         assert!(out.is_empty());
-        std::fs::write(zone.join("temp"), "30000").unwrap();
-        std::fs::create_dir_all(dir.join("class/thermal/cooling_device0")).unwrap();
-        std::fs::write(dir.join("class/thermal/cooling_device0/type"), "Fan").unwrap();
+        tree.write(format!("{zone}/temp"), "30000");
+        tree.write("class/thermal/cooling_device0/type", "Fan");
         let err = collector.update(&mut Vec::new()).unwrap_err().to_string();
         assert!(err.contains("cooling_device0/max_state"), "a truncated cooling device: {err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-        let paths = Paths { sysfs: "/nonexistent".into(), ..fixture_paths() };
-        let mut out = Vec::new();
-        build(&Config { paths, ..Config::default() }).unwrap().update(&mut out).unwrap();
-        assert!(out.is_empty());
+        assert!(scrape(build, &sysfs_at("/nonexistent")).unwrap().is_empty());
     }
 }

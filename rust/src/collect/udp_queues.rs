@@ -71,13 +71,11 @@ impl NodeCollector for UdpQueues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, scrape};
 
     #[test]
     fn sums_the_fixture_queues() {
-        let config = Config { paths: fixture_paths(), ..Config::default() };
-        let mut out = Vec::new();
-        build(&config).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let got: Vec<(&str, &str, f64)> =
             out[0].samples.iter().map(|s| (s.labels[0].1.as_ref(), s.labels[1].1.as_ref(), s.value)).collect();
         assert_eq!(

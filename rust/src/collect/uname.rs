@@ -64,7 +64,7 @@ impl NodeCollector for Uname {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, scrape};
     use crate::error::Error;
 
     #[test]
@@ -79,8 +79,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let labels = &out[0].samples[0].labels;
         assert_eq!(labels[2], ("nodename".into(), "fixture-host".into()));
         assert_eq!(labels[4], ("sysname".into(), "Linux".into()));

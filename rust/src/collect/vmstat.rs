@@ -73,7 +73,7 @@ impl NodeCollector for Vmstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::fixture_paths;
+    use crate::collect::testing::{fixture_config, fixture_paths, scrape};
 
     #[test]
     fn keeps_the_default_fields() {
@@ -88,8 +88,7 @@ mod tests {
 
     #[test]
     fn collects_from_the_fixture() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         for expected in ["node_vmstat_pgfault", "node_vmstat_pgmajfault", "node_vmstat_pgpgin", "node_vmstat_oom_kill"]
         {
@@ -102,8 +101,7 @@ mod tests {
             paths: fixture_paths(),
             ..Config::default()
         };
-        let mut out = Vec::new();
-        build(&chosen).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &chosen).unwrap();
         let names: Vec<&str> = out.iter().map(|f| f.name.as_ref()).collect();
         assert!(names.contains(&"node_vmstat_nr_free_pages") && !names.contains(&"node_vmstat_pgfault"), "{names:?}");
         let bad = Config { vmstat_fields: Some("(".into()), ..Config::default() };

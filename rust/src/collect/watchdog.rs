@@ -90,17 +90,15 @@ impl Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
+    use crate::collect::testing::{fixture_config, label_pairs, scrape, sysfs_at, update_error, TempTree};
 
     #[test]
     fn collects_the_fixture_watchdog() {
-        let mut out = Vec::new();
-        build(&Config { paths: fixture_paths(), ..Config::default() }).unwrap().update(&mut out).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let values: Vec<(&str, f64)> = out.iter().map(|f| (f.name.as_ref(), f.samples[0].value)).collect();
         assert_eq!(values[3], ("node_watchdog_timeleft_seconds", 283.0));
         assert_eq!(values.len(), 8);
-        let labels: Vec<(&str, &str)> =
-            out[7].samples[0].labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        let labels = label_pairs(&out[7].samples[0]);
         assert_eq!(
             labels,
             [
@@ -116,14 +114,10 @@ mod tests {
 
     #[test]
     fn garbled_numbers_fail_and_a_missing_class_is_no_data() {
-        let config = Config { paths: Paths { sysfs: "/nonexistent".into(), ..fixture_paths() }, ..Config::default() };
-        assert!(build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string().contains("class/watchdog"));
-        let dir = std::env::temp_dir().join(format!("obsagent-watchdog-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("class/watchdog/watchdog1")).unwrap();
-        std::fs::write(dir.join("class/watchdog/watchdog1/timeout"), "soon\n").unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        let err = build(&config).unwrap().update(&mut Vec::new()).unwrap_err().to_string();
+        assert!(update_error(build, &sysfs_at("/nonexistent")).to_string().contains("class/watchdog"));
+        let tree = TempTree::new("watchdog");
+        tree.write("class/watchdog/watchdog1/timeout", "soon\n");
+        let err = update_error(build, &sysfs_at(tree.root())).to_string();
         assert!(err.contains("watchdog1/timeout"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -146,16 +146,11 @@ impl NodeCollector for Xfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::testing::{fixture_config, scrape, sysfs_at, TempTree};
 
     #[test]
     fn reads_the_fixture_file_system() {
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         assert_eq!(out.len(), COUNTERS.len());
         let value = |name: &str| out.iter().find(|f| f.name == name).unwrap().samples[0].value;
         assert_eq!(out[0].samples[0].labels[0].1, "sda1");
@@ -167,16 +162,15 @@ mod tests {
 
     #[test]
     fn a_garbled_line_fails_and_no_xfs_is_empty() {
-        let dir = std::env::temp_dir().join(format!("obsagent-xfs-{}", std::process::id()));
-        let stats = dir.join("fs/xfs/vdb/stats");
-        std::fs::create_dir_all(&stats).unwrap();
-        let config = Config { paths: Paths { sysfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
+        let tree = TempTree::new("xfs");
+        let stats = "fs/xfs/vdb/stats";
+        let config = sysfs_at(tree.root());
         for garbled in ["extent_alloc 1 2 3\n", "rw 1 x\n", "abt 1 2 3 4294967296\n"] {
-            std::fs::write(stats.join("stats"), garbled).unwrap();
-            let err = scrape(&config).unwrap_err().to_string();
+            tree.write(format!("{stats}/stats"), garbled);
+            let err = scrape(build, &config).unwrap_err().to_string();
             assert!(err.contains("vdb/stats/stats"), "{err}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(scrape(&config).unwrap().is_empty());
+        drop(tree);
+        assert!(scrape(build, &config).unwrap().is_empty());
     }
 }

@@ -168,16 +168,12 @@ impl NodeCollector for Zfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{fixture_paths, is_no_data, Paths};
-
-    fn scrape(config: &Config) -> Result<Vec<MetricFamily>> {
-        let mut out = Vec::new();
-        build(config)?.update(&mut out).map(|()| out)
-    }
+    use crate::collect::is_no_data;
+    use crate::collect::testing::{fixture_config, procfs_at, scrape, TempTree};
 
     #[test]
     fn reads_the_fixture_kstats_and_pool() {
-        let out = scrape(&Config { paths: fixture_paths(), ..Config::default() }).unwrap();
+        let out = scrape(build, &fixture_config()).unwrap();
         let family = |name: &str| out.iter().find(|f| f.name == name).unwrap();
         let hits = family("node_zfs_arc_hits");
         assert_eq!(
@@ -198,17 +194,16 @@ mod tests {
 
     #[test]
     fn a_garbled_kstat_fails_and_no_module_is_no_data() {
-        let dir = std::env::temp_dir().join(format!("obsagent-zfs-{}", std::process::id()));
-        let kstat = dir.join("spl/kstat/zfs");
-        std::fs::create_dir_all(&kstat).unwrap();
-        let config = Config { paths: Paths { procfs: dir.clone(), ..fixture_paths() }, ..Config::default() };
-        std::fs::write(kstat.join("arcstats"), "6 1 0x01 1 0 0 0\nname type data\nhits 4 lots\n").unwrap();
-        let err = scrape(&config).unwrap_err().to_string();
+        let tree = TempTree::new("zfs");
+        let kstat = "spl/kstat/zfs";
+        let config = procfs_at(tree.root());
+        tree.write(format!("{kstat}/arcstats"), "6 1 0x01 1 0 0 0\nname type data\nhits 4 lots\n");
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("arcstats hits"), "{err}");
-        std::fs::write(kstat.join("arcstats"), "6 1 0x01 1 0 0 0\n").unwrap();
-        let err = scrape(&config).unwrap_err().to_string();
+        tree.write(format!("{kstat}/arcstats"), "6 1 0x01 1 0 0 0\n");
+        let err = scrape(build, &config).unwrap_err().to_string();
         assert!(err.contains("header"), "truncated: {err}");
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(is_no_data(&scrape(&config).unwrap_err()));
+        drop(tree);
+        assert!(is_no_data(&scrape(build, &config).unwrap_err()));
     }
 }

@@ -490,20 +490,19 @@ impl NodeCollector for GpuCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testing::TempTree;
     use std::path::Path;
     use std::sync::Arc;
     use std::time::Instant;
 
-    /// The stand-in NVML library built into a directory of its own, answering from `fixture`.
-    fn stand_in(fixture: &str, extra: &str) -> PathBuf {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("obsagent-nvml-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+    /// The stand-in NVML library built into a directory of its own, answering from `fixture`;
+    /// the directory goes when the tree is dropped, so a test holds it while its sampler runs.
+    fn stand_in(fixture: &str, extra: &str) -> (TempTree, PathBuf) {
+        let tree = TempTree::new("nvml");
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(root.join("tests/fixtures/gpu").join(fixture)).unwrap();
-        std::fs::write(dir.join("nvml-fixture.txt"), text + extra).unwrap();
-        let library = dir.join("libnvidia-ml.so.1");
+        tree.write("nvml-fixture.txt", text + extra);
+        let library = tree.path("libnvidia-ml.so.1");
         let status = std::process::Command::new("cc")
             .args(["-shared", "-fPIC", "-o"])
             .arg(&library)
@@ -511,7 +510,7 @@ mod tests {
             .status()
             .expect("a C compiler (cc)");
         assert!(status.success());
-        library
+        (tree, library)
     }
 
     fn settings(library: PathBuf) -> GpuSettings {
@@ -565,7 +564,7 @@ mod tests {
 
     #[test]
     fn samples_the_stand_in_library_and_survives_a_lost_gpu() {
-        let library = stand_in("two_gpus.txt", "");
+        let (_tree, library) = stand_in("two_gpus.txt", "");
         let marker = library.with_file_name("lost");
         let fixture = library.with_file_name("nvml-fixture.txt");
         let text = std::fs::read_to_string(&fixture).unwrap();
@@ -622,14 +621,16 @@ mod tests {
         let sample = missing.latest();
         assert_eq!(sample.gpus, 0);
         assert!(sample.error.as_deref().unwrap().contains("cannot load NVML"), "{:?}", sample.error);
-        let failing = GpuSampler::start(settings(stand_in("init_failure.txt", "")));
+        let (_tree, library) = stand_in("init_failure.txt", "");
+        let failing = GpuSampler::start(settings(library));
         let sample = failing.latest();
         assert_eq!(sample.error.as_deref(), Some("NVML init failed: Driver Not Loaded (NVML error 9)"));
     }
 
     #[test]
     fn new_readings_are_read_and_left_out_where_a_gpu_has_none() {
-        let sampler = GpuSampler::start(settings(stand_in("two_gpus.txt", "")));
+        let (_tree, library) = stand_in("two_gpus.txt", "");
+        let sampler = GpuSampler::start(settings(library));
         let sample = sampler.latest();
         let (h100, a100) = (&sample.devices[0], &sample.devices[1]);
         assert_eq!(value(h100, Field::MemoryTemperature), Some(71.0));
@@ -655,7 +656,7 @@ mod tests {
 
     #[test]
     fn xid_events_are_counted_once_and_state_changes_show_at_the_next_sweep() {
-        let library = stand_in("two_gpus.txt", "watch=1\n");
+        let (_tree, library) = stand_in("two_gpus.txt", "watch=1\n");
         let events = library.with_file_name("xids");
         let fixture = library.with_file_name("nvml-fixture.txt");
         std::fs::write(&events, "").unwrap();

@@ -434,6 +434,36 @@ def test_remove_and_clear_work_across_processes(tmp_path: Path):
     assert result.stdout.splitlines() == ["['b', 'c']", "[('d', 2.0)]"]
 
 
+def test_a_process_that_exits_normally_stays_counted(tmp_path: Path):
+    """An interpreter tearing its metrics down at exit (gunicorn's max_requests restarts a worker
+    this way) is not a removal: readers started after it count it among the retired totals,
+    and a series removed while it ran stays removed."""
+    worker = """
+    import sys
+    from obsagent import Counter, Histogram
+
+    c = Counter("jobs", "Jobs.", ["kind"])
+    c.labels("a").inc(3)
+    c.labels("gone").inc()
+    c.remove("gone")
+    Histogram("latency", "Latency.").observe(0.2)
+    sys.exit(0)
+    """
+    reader = """
+    from obsagent import CollectorRegistry
+    from obsagent.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    print(registry.get_sample_value("jobs_total", {"kind": "a"}), registry.get_sample_value("latency_count"))
+    print(registry.get_sample_value("jobs_total", {"kind": "gone"}))
+    """
+    assert run_script(worker, tmp_path).returncode == 0
+    assert run_script(reader, tmp_path).stdout.splitlines() == ["3.0 1.0", "None"]
+    assert run_script(worker, tmp_path).returncode == 0
+    assert run_script(reader, tmp_path).stdout.splitlines() == ["6.0 2.0", "None"]
+
+
 def test_a_directory_that_cannot_be_written_is_a_clear_error(tmp_path: Path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -16,6 +16,7 @@ and its file is removed, found by the lock each process holds on its file (SIGKI
 
 from __future__ import annotations
 
+import atexit
 import os
 
 from . import _native
@@ -82,6 +83,8 @@ def _enable_from_environment() -> None:
     path = _path_from_environment()
     if path:
         enable(path)
+    # Registered first, so it runs last: metrics torn down at exit stay counted (retired).
+    atexit.register(_native.multiprocess_at_exit)
     os.register_at_fork(
         before=_native.multiprocess_before_fork,
         after_in_parent=_native.multiprocess_after_fork_in_parent,

@@ -38,6 +38,13 @@ fn multiprocess_after_fork_in_child() -> PyResult<()> {
     writer::after_fork_in_child().map_err(Error::Io).py()
 }
 
+/// Called at interpreter exit (`atexit`): the series of metrics Python tears down stay in this
+/// process' file, so that readers count them among the retired totals.
+#[pyfunction]
+fn multiprocess_at_exit() {
+    writer::process_exiting();
+}
+
 /// Folds the files of exited processes in `directory` into its retired totals.
 #[pyfunction]
 fn multiprocess_fold_exited(py: Python<'_>, directory: PathBuf) -> PyResult<()> {
@@ -51,6 +58,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(multiprocess_before_fork, module)?)?;
     module.add_function(wrap_pyfunction!(multiprocess_after_fork_in_parent, module)?)?;
     module.add_function(wrap_pyfunction!(multiprocess_after_fork_in_child, module)?)?;
+    module.add_function(wrap_pyfunction!(multiprocess_at_exit, module)?)?;
     module.add_function(wrap_pyfunction!(multiprocess_fold_exited, module)?)?;
     Ok(())
 }

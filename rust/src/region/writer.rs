@@ -36,6 +36,15 @@ impl Writer {
 
 static WRITER: Mutex<Option<Writer>> = Mutex::new(None);
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Set when the process begins to exit: from then on a series whose handles are dropped (as
+/// the interpreter tears its objects down) stays in the file, for readers to fold into the
+/// retired totals. Only a removal while the process runs takes a series out.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// The process is exiting: its series stay as they are (see [`EXITING`]).
+pub fn process_exiting() {
+    EXITING.store(true, Ordering::Relaxed);
+}
 
 /// Whether multiprocess mode is on in this process.
 #[inline]
@@ -155,6 +164,9 @@ pub(super) fn new_exemplar_block(first: NonNull<AtomicU64>, len: usize, slots: u
 
 /// Announces that the series at `first` is no longer exported (its cells may still be held).
 pub(super) fn forget(first: NonNull<AtomicU64>) {
+    if EXITING.load(Ordering::Relaxed) {
+        return;
+    }
     if let Some(writer) = WRITER.lock().as_ref() {
         let _ = writer.file.append(&Record::Remove { cell: cell_index(writer, first) });
     }
@@ -162,6 +174,9 @@ pub(super) fn forget(first: NonNull<AtomicU64>) {
 
 /// Takes back a series' cells for reuse, after announcing them removed.
 pub(super) fn release(first: NonNull<AtomicU64>, len: u32) {
+    if EXITING.load(Ordering::Relaxed) {
+        return;
+    }
     if let Some(writer) = WRITER.lock().as_mut() {
         let index = cell_index(writer, first);
         if writer.file.append(&Record::Remove { cell: index }).is_err() {

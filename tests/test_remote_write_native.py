@@ -11,7 +11,10 @@ import bisect
 import collections
 import json
 import math
+import os
 import random
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -22,7 +25,7 @@ from prompb import decode, decode_histograms
 from test_remote_write import running_prometheus_receiver
 
 import obsagent
-from conftest import free_port, query, wait_for
+from conftest import free_port, query, start_daemon, stop_daemon, wait_for
 from obsagent import _native
 from obsagent.remote_write import RemoteWriter
 
@@ -185,3 +188,53 @@ def test_a_histogram_sample_survives_the_disk_queue_across_writers(tmp_path, reg
         assert float(replayed["value"][1]) == 3
         assert only_value(base, "histogram_count(rw_queued_seconds)") == 4
         assert only_value(base, "histogram_sum(rw_queued_seconds)") == 12.75
+
+
+WORKER = """
+import sys
+from obsagent import Histogram
+
+latency = Histogram("rw_worker_seconds", "Latency.", native_histogram_bucket_factor=1.1)
+for value in sys.argv[1:]:
+    latency.observe(float(value))
+print("observed", flush=True)
+sys.stdin.read()  # alive until the test is done
+"""
+
+
+def test_the_daemon_sends_multiprocess_native_histograms_with_its_flag(tmp_path):
+    directory = tmp_path / "multiproc"
+    directory.mkdir()
+    env = {**os.environ, "OBSAGENT_MULTIPROC_DIR": str(directory)}
+    workers = [["0.5", "1.5"], ["0.25", "8", "-2"]]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, *values], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for values in workers
+    ]
+    for process in processes:  # two live workers, as under gunicorn
+        assert process.stdout.readline() == "observed\n"
+    values = [float(v) for batch in workers for v in batch]
+    with running_prometheus_receiver(tmp_path, "--enable-feature=native-histograms") as base:
+        daemon, _ = start_daemon(
+            "--collector.disable-defaults",
+            "--multiproc.dir",
+            str(directory),
+            f"--remote-write.url={base}/api/v1/write",
+            "--remote-write.interval=200ms",
+            "--remote-write.send-native-histograms",
+        )
+        try:
+
+            def counted() -> list[dict]:
+                return query(base, "histogram_count(rw_worker_seconds)")
+
+            wait_for(counted, timeout=20)
+            wait_for(lambda: float(counted()[0]["value"][1]) == len(values), timeout=10)
+            assert only_value(base, "histogram_sum(rw_worker_seconds)") == math.fsum(values)
+            assert only_value(base, "rw_worker_seconds_count") == len(values), "the classic series too"
+        finally:
+            stop_daemon(daemon)
+            for process in processes:
+                process.communicate(timeout=10)

@@ -213,9 +213,16 @@ def test_the_daemon_sends_multiprocess_native_histograms_with_its_flag(tmp_path)
         )
         for values in workers
     ]
-    for process in processes:  # two live workers, as under gunicorn
-        assert process.stdout.readline() == "observed\n"
-    values = [float(v) for batch in workers for v in batch]
+    try:
+        for process in processes:  # two live workers, as under gunicorn
+            assert process.stdout.readline() == "observed\n"
+        check_the_daemon_sends(tmp_path, directory, [float(v) for batch in workers for v in batch])
+    finally:
+        for process in processes:
+            process.communicate(timeout=10)
+
+
+def check_the_daemon_sends(tmp_path, directory, values: list[float]) -> None:
     with running_prometheus_receiver(tmp_path, "--enable-feature=native-histograms") as base:
         daemon, _ = start_daemon(
             "--collector.disable-defaults",
@@ -236,5 +243,3 @@ def test_the_daemon_sends_multiprocess_native_histograms_with_its_flag(tmp_path)
             assert only_value(base, "rw_worker_seconds_count") == len(values), "the classic series too"
         finally:
             stop_daemon(daemon)
-            for process in processes:
-                process.communicate(timeout=10)

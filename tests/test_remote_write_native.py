@@ -3,7 +3,9 @@ histogram series is one ``prompb.Histogram`` sample (decoded here with Prometheu
 its buckets checked against client_golang's key formula computed here from math.frexp), its
 classic series sent beside it; a real Prometheus 2.42 receiver with native histograms on stores
 it: ``histogram_count`` and ``histogram_sum`` exact, ``histogram_quantile(0.5|0.9|0.99)`` within
-the schema's relative error of the exact quantile; a histogram stale marker ends it."""
+the schema's relative error of the exact quantile; a histogram stale marker ends it; a
+histogram sample replayed from the disk queue by the next writer keeps its time; the daemon's
+--remote-write.send-native-histograms sends what it merges from --multiproc.dir."""
 
 from __future__ import annotations
 

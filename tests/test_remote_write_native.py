@@ -128,6 +128,7 @@ def test_prometheus_stores_native_histograms_sent_by_remote_write(tmp_path, regi
     )
     for value in (50, 500, 5000):
         sizes.observe(value)
+    obsagent.Histogram("rw_unobserved_seconds", "", registry=registry, native_histogram_bucket_factor=1.1)
     with running_prometheus_receiver(tmp_path, "--enable-feature=native-histograms") as base:
         url = base + "/api/v1/write"
         with RemoteWriter(url, registry=registry, interval=3600) as classic_only:
@@ -150,6 +151,7 @@ def test_prometheus_stores_native_histograms_sent_by_remote_write(tmp_path, regi
             assert only_value(base, 'rw_size_bytes_bucket{le="1000.0"}') == 2
             assert only_value(base, "histogram_count(rw_size_bytes)") == 3
             assert only_value(base, "histogram_sum(rw_size_bytes)") == 5550
+            assert only_value(base, "histogram_count(rw_unobserved_seconds)") == 0, "an empty one is stored too"
 
             registry.unregister(latency)
             assert writer.flush(timeout=20)
@@ -245,3 +247,19 @@ def check_the_daemon_sends(tmp_path, directory, values: list[float]) -> None:
             assert only_value(base, "rw_worker_seconds_count") == len(values), "the classic series too"
         finally:
             stop_daemon(daemon)
+
+
+def test_prometheus_without_native_histograms_refuses_them_which_is_why_they_are_off_by_default(tmp_path, registry):
+    obsagent.Histogram("rw_refused_seconds", "", registry=registry, native_histogram_bucket_factor=1.1).observe(1)
+    with running_prometheus_receiver(tmp_path) as base:
+        url = base + "/api/v1/write"
+        with RemoteWriter(url, registry=registry, interval=3600) as default:
+            assert default.flush(timeout=20)
+        assert only_value(base, "rw_refused_seconds_count") == 1
+        sending = RemoteWriter(url + "?native", registry=registry, interval=3600, send_native_histograms=True)
+        try:
+            # 500 "native histograms are disabled": retried, so nothing after it gets through.
+            assert not sending.flush(timeout=1.5)
+            assert sending.queued > 0
+        finally:
+            sending.stop(timeout=0)

@@ -15,9 +15,10 @@
 //! copies of those bytes. That is what makes a million samples a second cheap.
 //!
 //! Native histograms are sent only when asked (`send_native_histograms`, as Prometheus' own
-//! remote write has it, off by default: a receiver without native histogram support answers
-//! them with an error that would hold the queue). Their classic `_bucket`/`_sum`/`_count`
-//! series are sent either way; the native one is the family's own name.
+//! remote write has it, off by default: Prometheus without native histograms answers a request
+//! carrying one with a 500, which is retried, so it would hold the queue). Their classic
+//! `_bucket`/`_sum`/`_count` series are sent either way; the native one is the family's own
+//! name.
 
 use crate::encode::protowire::{put_double_field, put_len_field, put_varint, put_varint_field, varint_len};
 use crate::encode::{write_sample_labels, write_series_name};

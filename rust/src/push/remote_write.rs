@@ -129,17 +129,18 @@ pub fn encode_body(samples: &[QueuedSample], raw: &mut Vec<u8>, encoder: &mut sn
 }
 
 /// A native histogram's `Histogram` fields (its timestamp aside): count, sum, schema, zero
-/// bucket, spans and deltas of both signs, as client_golang lays out the buckets.
-pub fn encode_histogram(reading: &native_histogram::Reading<'_>) -> Arc<[u8]> {
-    let mut out = Vec::with_capacity(48 + 2 * (reading.positive.len() + reading.negative.len()));
-    put_varint_field(&mut out, 1, reading.classic.count());
-    put_double_field(&mut out, 3, reading.classic.sum);
-    put_varint_field(&mut out, 4, zigzag(i64::from(reading.schema)));
-    put_double_field(&mut out, 5, reading.zero_threshold);
-    put_varint_field(&mut out, 6, reading.zero_count);
-    put_buckets(&mut out, 8, 9, &native_histogram::spans(&reading.negative));
-    put_buckets(&mut out, 11, 12, &native_histogram::spans(&reading.positive));
-    Arc::from(out)
+/// bucket, spans and deltas of both signs, as client_golang lays out the buckets. Written in
+/// `scratch` (kept between series), then copied into the one allocation the sample keeps.
+pub fn encode_histogram(scratch: &mut Vec<u8>, reading: &native_histogram::Reading<'_>) -> Arc<[u8]> {
+    scratch.clear();
+    put_varint_field(scratch, 1, reading.classic.count());
+    put_double_field(scratch, 3, reading.classic.sum);
+    put_varint_field(scratch, 4, zigzag(i64::from(reading.schema)));
+    put_double_field(scratch, 5, reading.zero_threshold);
+    put_varint_field(scratch, 6, reading.zero_count);
+    put_buckets(scratch, 8, 9, &native_histogram::spans(&reading.negative));
+    put_buckets(scratch, 11, 12, &native_histogram::spans(&reading.positive));
+    Arc::from(&scratch[..])
 }
 
 /// A histogram stale marker, as Prometheus writes one: no observations, a stale NaN sum.
@@ -150,18 +151,22 @@ fn stale_histogram() -> Arc<[u8]> {
     Arc::from(out)
 }
 
+/// `BucketSpan` messages (`sint32 offset = 1; uint32 length = 2`) as repeated field
+/// `span_field`, then the deltas packed as field `delta_field`; lengths counted first, so
+/// nothing is assembled apart.
 fn put_buckets(out: &mut Vec<u8>, span_field: u8, delta_field: u8, (spans, deltas): &(Vec<(i32, u32)>, Vec<i64>)) {
-    let mut span = Vec::new();
     for &(offset, length) in spans {
-        span.clear();
-        put_varint_field(&mut span, 1, zigzag(i64::from(offset)));
-        put_varint_field(&mut span, 2, u64::from(length));
-        put_len_field(out, span_field, &span);
+        let (offset, length) = (zigzag(i64::from(offset)), u64::from(length));
+        out.push(span_field << 3 | 2);
+        put_varint(out, (2 + varint_len(offset) + varint_len(length)) as u64);
+        put_varint_field(out, 1, offset);
+        put_varint_field(out, 2, length);
     }
     if !deltas.is_empty() {
-        let mut packed = Vec::with_capacity(deltas.len());
-        deltas.iter().for_each(|&delta| put_varint(&mut packed, zigzag(delta)));
-        put_len_field(out, delta_field, &packed);
+        let packed: usize = deltas.iter().map(|&delta| varint_len(zigzag(delta))).sum();
+        out.push(delta_field << 3 | 2);
+        put_varint(out, packed as u64);
+        deltas.iter().for_each(|&delta| put_varint(out, zigzag(delta)));
     }
 }
 
@@ -227,7 +232,15 @@ impl SeriesCache {
     ) -> Result<()> {
         self.scrape += 1;
         let before = out.len();
-        let mut sink = Scrape { cache: self, options, timestamp_ms, out, name: Vec::new(), cumulative: Vec::new() };
+        let mut sink = Scrape {
+            cache: self,
+            options,
+            timestamp_ms,
+            out,
+            name: Vec::new(),
+            cumulative: Vec::new(),
+            histogram: Vec::new(),
+        };
         if let Err(err) = registry.visit(options, &mut sink) {
             out.truncate(before);
             return Err(err);
@@ -289,11 +302,13 @@ struct Scrape<'a> {
     name: Vec<u8>,
     /// Room for a histogram's running totals.
     cumulative: Vec<u64>,
+    /// Room for a native histogram's `Histogram` fields.
+    histogram: Vec<u8>,
 }
 
 impl FamilySink for Scrape<'_> {
     fn family(&mut self, family: &Family) {
-        let Scrape { cache, options, timestamp_ms, out, name, cumulative } = self;
+        let Scrape { cache, options, timestamp_ms, out, name, cumulative, histogram: scratch } = self;
         let meta = family.meta();
         let family_name = &meta.name;
         let pairs = |suffix: &str, labels: &str, extra: Extra<'_>| {
@@ -315,7 +330,7 @@ impl FamilySink for Scrape<'_> {
             if let (true, Reading::NativeHistogram(histogram)) = (native_histograms, &reading) {
                 name.clear();
                 write_series_name(name, family_name, "", series.labels(), Extra::None);
-                let value = SampleValue::Histogram(encode_histogram(histogram));
+                let value = SampleValue::Histogram(encode_histogram(scratch, histogram));
                 cache.sample(name, || pairs("", series.labels(), Extra::None), value, *timestamp_ms, out);
             }
         });

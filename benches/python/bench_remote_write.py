@@ -256,6 +256,8 @@ def main() -> None:
         ("obsagent: sent, disk queue (fsync per batch), 1 shard", sent_rows[(True, 1)]),
         (f"obsagent: sent, memory queue, {args.shards} shards", sent_rows[(False, args.shards)]),
         (f"obsagent: sent, disk queue, {args.shards} shards", sent_rows[(True, args.shards)]),
+        ("obsagent: encode, next scrapes, 2,000 native histograms", native_only),
+        ("obsagent: encode, next scrapes, the registry + them", mixed),
         ("reference (protobuf + snappy packages): encode", reference),
     ]
     for label, (rate, cpu) in rows:
@@ -266,11 +268,10 @@ def main() -> None:
         f"sent {sent[0] / reference[0]:.1f}x; CPU per sample: {reference[1] / sent[1]:.1f}x less when sent"
     )
     print(
-        f"native histograms: {native_histograms:,} histogram samples + {native_floats:,} classic samples a "
-        f"scrape ({len(native_body) / (native_floats + native_histograms):.1f} body bytes/sample); "
-        f"encode, next scrapes: {native_only[0]:,.0f} samples/s alone; the classic registry with them "
-        f"({with_native_samples:,} samples) {mixed[0]:,.0f} samples/s beside {encode[0]:,.0f} without "
-        f"({mixed[0] / encode[0]:.2f}x)"
+        f"native histograms: {native_histograms:,} Histogram samples + {native_floats:,} classic samples a "
+        f"scrape ({len(native_body) / (native_floats + native_histograms):.1f} body bytes/sample); the "
+        f"registry with them ({with_native_samples:,} samples) beside without: samples/s "
+        f"{mixed[0] / encode[0]:.2f}x, CPU per sample {mixed[1] / encode[1]:.2f}x"
     )
     print(
         f"VictoriaMetrics (same machine, {os.cpu_count()} CPUs) spent {receiver_cpu:.3f} CPU s per 1M samples "

@@ -84,7 +84,7 @@ CORE_READS = {
     "cpu_info_bugs_include virtual_memory_max",
     RemoteWriteSettings: "url interval external_labels username password bearer_token max_buffer_samples "
     "max_samples_per_send timeout min_backoff max_backoff created queue_dir queue_max_bytes queue_fsync_interval "
-    "min_shards max_shards",
+    "min_shards max_shards send_native_histograms",
     ServeSettings: "host port created max_requests header_read_timeout web_config_file",
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import subprocess
 import time
 import urllib.error
@@ -222,3 +223,60 @@ def test_bad_push_flags_are_clear_errors(tmp_path, flag, message):
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+# What Prometheus 2.42 asks a target for: protobuf first.
+PROMETHEUS_ACCEPT = (
+    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.1"
+)
+
+
+def native_fields(histogram) -> dict:
+    """The native part of a decoded `Histogram`, and its count and sum."""
+    return {
+        "count": histogram.sample_count,
+        "sum": histogram.sample_sum,
+        "schema": histogram.schema,
+        "zero_threshold": histogram.zero_threshold,
+        "zero_count": histogram.zero_count,
+        "positive_span": [(s.offset, s.length) for s in histogram.positive_span],
+        "positive_delta": list(histogram.positive_delta),
+        "negative_span": [(s.offset, s.length) for s in histogram.negative_span],
+        "negative_delta": list(histogram.negative_delta),
+        "bucket": [(b.upper_bound, b.cumulative_count) for b in histogram.bucket],
+    }
+
+
+def test_a_native_histogram_pushed_in_protobuf_is_served_back_by_the_gateway(tmp_path, registry):
+    from metrics_proto import parse_delimited
+
+    latency = obsagent.Histogram(
+        "pushed_latency_seconds", "Latency.", buckets=[0.1, 1.0], registry=registry, native_histogram_bucket_factor=1.1
+    )
+    for value in (0.0, 0.003, 0.04, 0.04, 0.7, 2.5, 90.0, -1.5):
+        latency.observe(value)
+    sent_body, _ = obsagent._native.pushgateway_protobuf(registry._native)
+    (sent,) = [f for f in parse_delimited(sent_body) if f.name == "pushed_latency_seconds"]
+    sent = native_fields(sent.metric[0].histogram)
+    assert sent["schema"] == 3 and sent["positive_span"] and sent["negative_span"], sent
+    with running_pushgateway(tmp_path) as gateway:
+        obsagent.push_to_gateway(gateway, "native", registry, protobuf=True)
+        request = urllib.request.Request(gateway + "/metrics", headers={"Accept": PROMETHEUS_ACCEPT})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert "encoding=delimited" in response.headers["Content-Type"]
+            served = {family.name: family for family in parse_delimited(response.read())}
+        (metric,) = served["pushed_latency_seconds"].metric
+        assert {(pair.name, pair.value) for pair in metric.label} == {("job", "native"), ("instance", "")}
+        # Pushgateway 1.5.1 stores the pushed message and serves it as it came: every native field.
+        assert native_fields(metric.histogram) == sent
+
+        # A text push (prometheus_client's way) carries the classic buckets only, as the text
+        # format does; the gateway then has no native part.
+        obsagent.push_to_gateway(gateway, "native", registry)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            served = {family.name: family for family in parse_delimited(response.read())}
+        classic = native_fields(served["pushed_latency_seconds"].metric[0].histogram)
+        assert (classic["schema"], classic["positive_span"], classic["zero_threshold"]) == (0, [], 0.0)
+        # (the gateway keeps the +Inf bucket a text body has, which protobuf bodies leave out)
+        assert classic["bucket"] == [*sent["bucket"], (math.inf, sent["count"])] and classic["count"] == sent["count"]

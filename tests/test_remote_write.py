@@ -53,8 +53,9 @@ def running_victoria_metrics(data: Path, port: int | None = None) -> Iterator[st
 
 
 @contextlib.contextmanager
-def running_prometheus_receiver(tmp_path: Path, port: int | None = None) -> Iterator[str]:
-    """Prometheus receiving remote write, scraping nothing, storing in `tmp_path`; yields its URL."""
+def running_prometheus_receiver(tmp_path: Path, *flags: str, port: int | None = None) -> Iterator[str]:
+    """Prometheus receiving remote write, scraping nothing, storing in `tmp_path`, with `flags`
+    added; yields its URL."""
     binary = peer("prometheus")
     port = port or free_port()
     config = tmp_path / "receiver.yml"
@@ -66,6 +67,7 @@ def running_prometheus_receiver(tmp_path: Path, port: int | None = None) -> Iter
             f"--storage.tsdb.path={tmp_path / 'receiver-data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-remote-write-receiver",
+            *flags,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

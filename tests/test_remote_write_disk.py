@@ -38,7 +38,7 @@ INTERVAL_MS = 200
 @contextlib.contextmanager
 def receiver_at(kind: str, data: Path, port: int) -> Iterator[str]:
     if kind == "prometheus":
-        with running_prometheus_receiver(data, port) as base:
+        with running_prometheus_receiver(data, port=port) as base:
             yield base
     else:
         with running_victoria_metrics(data / "vm", port) as base:

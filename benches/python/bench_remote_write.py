@@ -16,6 +16,11 @@ turned into remote write 1.0 request bodies (a protobuf WriteRequest, snappy blo
 - reference: the same samples from `registry.collect()` into protobuf messages, serialized
   and compressed with `snappy.compress`; it sends nothing, so it is the cheaper half of the job.
 Both bodies are decoded and compared first: they must carry the same WriteRequest.
+Native histograms: a second registry, the same one with 2,000 native histogram series (factor
+1.1, about 20 populated buckets each) beside the classic ones, encoded with
+`send_native_histograms`: each native series is one `Histogram` sample (counted as one sample)
+besides its classic `_bucket`/`_count`/`_sum` series. Reported beside the classic run's encode
+rate, and the encoding of the native series alone (histograms per second).
 Reported: samples per second (wall clock, best of the rounds) and CPU seconds per million
 samples (process CPU time, median). The ratio is obsagent's samples/s over the reference's.
 Usage: bench_remote_write.py [--rounds R] [--shards N]
@@ -85,6 +90,21 @@ def build_registry() -> tuple[obsagent.CollectorRegistry, int]:
             child.observe(value * (1 + i % 7))
     samples = sum(len(metric.samples) for metric in registry.collect())
     return registry, samples
+
+
+def add_native_histograms(registry: obsagent.CollectorRegistry) -> tuple[int, int]:
+    """Adds 2,000 native histogram series (with only the +Inf classic bucket) of about 20
+    populated buckets each: (their float samples a scrape, their histogram samples a scrape)."""
+    before = sum(len(metric.samples) for metric in registry.collect())
+    latency = obsagent.Histogram(
+        "bench_native_seconds", "Latency.", ["route"], registry=registry, native_histogram_bucket_factor=1.1
+    )
+    for i in range(2_000):
+        child = latency.labels(f"/api/v1/items/{i}")
+        for j in range(40):
+            child.observe(0.003 * 1.2 ** (j % 20) * (1 + i % 7))
+    floats = sum(len(metric.samples) for metric in registry.collect()) - before
+    return floats, 2_000
 
 
 def reference_body(registry: obsagent.CollectorRegistry, timestamp_ms: int) -> bytes:
@@ -162,6 +182,21 @@ def main() -> None:
     assert decoded_ours == decoded_theirs, "obsagent and the reference must encode the same WriteRequest"
     assert len(decoded_ours.timeseries) == samples
 
+    native_registry = obsagent.CollectorRegistry()
+    native_floats, native_histograms = add_native_histograms(native_registry)
+    combined, _ = build_registry()
+    add_native_histograms(combined)
+    native_encoder = _native.RemoteWriteEncoder(native_registry._native, [], True)
+    native_body = native_encoder.encode(timestamp_ms)
+    native_request = WriteRequest()
+    native_request.ParseFromString(snappy.uncompress(native_body))
+    assert len(native_request.timeseries) == native_floats + native_histograms
+    native_only = measure(lambda: native_encoder.encode(timestamp_ms), native_floats + native_histograms, args.rounds)
+    with_native = _native.RemoteWriteEncoder(combined._native, [], True)
+    with_native.encode(timestamp_ms)
+    with_native_samples = samples + native_floats + native_histograms
+    mixed = measure(lambda: with_native.encode(timestamp_ms), with_native_samples, args.rounds)
+
     cold = measure(lambda: _native.RemoteWriteEncoder(registry._native).encode(timestamp_ms), samples, args.rounds)
     encoder = _native.RemoteWriteEncoder(registry._native)
     encoder.encode(timestamp_ms)
@@ -221,6 +256,8 @@ def main() -> None:
         ("obsagent: sent, disk queue (fsync per batch), 1 shard", sent_rows[(True, 1)]),
         (f"obsagent: sent, memory queue, {args.shards} shards", sent_rows[(False, args.shards)]),
         (f"obsagent: sent, disk queue, {args.shards} shards", sent_rows[(True, args.shards)]),
+        ("obsagent: encode, next scrapes, 2,000 native histograms", native_only),
+        ("obsagent: encode, next scrapes, the registry + them", mixed),
         ("reference (protobuf + snappy packages): encode", reference),
     ]
     for label, (rate, cpu) in rows:
@@ -229,6 +266,12 @@ def main() -> None:
         f"ratio obsagent/reference (samples/s): encode {encode[0] / reference[0]:.1f}x "
         f"(first scrape {cold[0] / reference[0]:.1f}x), "
         f"sent {sent[0] / reference[0]:.1f}x; CPU per sample: {reference[1] / sent[1]:.1f}x less when sent"
+    )
+    print(
+        f"native histograms: {native_histograms:,} Histogram samples + {native_floats:,} classic samples a "
+        f"scrape ({len(native_body) / (native_floats + native_histograms):.1f} body bytes/sample); the "
+        f"registry with them ({with_native_samples:,} samples) beside without: samples/s "
+        f"{mixed[0] / encode[0]:.2f}x, CPU per sample {mixed[1] / encode[1]:.2f}x"
     )
     print(
         f"VictoriaMetrics (same machine, {os.cpu_count()} CPUs) spent {receiver_cpu:.3f} CPU s per 1M samples "

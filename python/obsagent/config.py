@@ -118,6 +118,8 @@ class RemoteWriteSettings:
     #: Parallel senders, chosen between these from the backlog and the send rate.
     min_shards: int = 1
     max_shards: int = 50
+    #: Send native histograms as such (Prometheus' ``send_native_histograms``, off by default).
+    send_native_histograms: bool = False
 
 
 @dataclass(frozen=True)

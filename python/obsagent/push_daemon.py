@@ -123,6 +123,13 @@ def push_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Parallel senders per receiver at most (chosen from the backlog and the send rate).",
         ),
         click.option(
+            "--remote-write.send-native-histograms",
+            "remote_write_send_native_histograms",
+            is_flag=True,
+            default=RemoteWriteSettings.send_native_histograms,
+            help="Send native histograms (from --multiproc.dir) as such; the receivers must accept them.",
+        ),
+        click.option(
             "--remote-write.basic-auth-username",
             "remote_write_username",
             default=RemoteWriteSettings.username,
@@ -204,6 +211,7 @@ def with_push_flags(config: DaemonConfig, options: dict[str, Any]) -> DaemonConf
             queue_fsync_interval=take["remote_write_queue_fsync"],
             min_shards=take["remote_write_min_shards"],
             max_shards=take["remote_write_max_shards"],
+            send_native_histograms=take["remote_write_send_native_histograms"],
         ),
         password_file=take["remote_write_password_file"],
         bearer_token_file=take["remote_write_bearer_token_file"],

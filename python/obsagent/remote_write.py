@@ -47,6 +47,12 @@ class RemoteWriter:
     held by another process) is logged and the writer queues in memory (bounded by
     ``max_buffer_samples``). Between ``min_shards`` and ``max_shards`` requests are sent at
     once, as many as the backlog and the send rate call for; each series stays in order.
+
+    With ``send_native_histograms`` (off by default, as Prometheus' option of that name), each
+    native histogram series is also sent as one ``Histogram`` sample under the metric's own
+    name, beside its classic ``_bucket``/``_sum``/``_count`` series; the receiver must accept
+    native histograms (Prometheus with ``--enable-feature=native-histograms``), or it refuses
+    the requests that carry them.
     """
 
     def __init__(
@@ -65,6 +71,7 @@ class RemoteWriter:
         queue_fsync_interval: float = RemoteWriteSettings.queue_fsync_interval,
         min_shards: int = RemoteWriteSettings.min_shards,
         max_shards: int = RemoteWriteSettings.max_shards,
+        send_native_histograms: bool = RemoteWriteSettings.send_native_histograms,
     ) -> None:
         username, password = basic_auth if basic_auth is not None else (None, None)
         settings = RemoteWriteSettings(
@@ -83,6 +90,7 @@ class RemoteWriter:
             queue_fsync_interval=queue_fsync_interval,
             min_shards=min_shards,
             max_shards=max_shards,
+            send_native_histograms=send_native_histograms,
         )
         self._start(settings, registry)
 

@@ -15,6 +15,8 @@
 //!
 //! `lane` of `lanes` is the shard partition the batch's series were hashed into when it was
 //! encoded (see the sender): replay keeps it, so per-series order holds across a restart too.
+//! A record holds a finished request body, so what its samples carry (floats, or native
+//! histograms as `Histogram` messages) is no part of the layout.
 //!
 //! # Why a crash loses nothing and never loops
 //!

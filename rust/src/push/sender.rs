@@ -79,11 +79,14 @@ pub struct Config {
     pub min_shards: usize,
     /// See `min_shards`.
     pub max_shards: usize,
+    /// Whether native histograms are sent as such (Prometheus' `send_native_histograms`).
+    pub send_native_histograms: bool,
 }
 
 impl Config {
     /// Prometheus' defaults for `url`: a 15 s interval, batches of 2,000 samples, backoff from
-    /// 30 ms to 5 s, 30 s per request, 1 to 50 shards; 100,000 samples buffered, in memory.
+    /// 30 ms to 5 s, 30 s per request, 1 to 50 shards, no native histograms; 100,000 samples
+    /// buffered, in memory.
     pub fn new(url: impl Into<String>) -> Config {
         Config {
             url: url.into(),
@@ -101,6 +104,7 @@ impl Config {
             queue_fsync: Fsync::Batch,
             min_shards: 1,
             max_shards: 50,
+            send_native_histograms: false,
         }
     }
 
@@ -330,7 +334,8 @@ impl RemoteWriter {
     /// What a disk queue holds is queued first, before the first scrape.
     pub fn start(config: Config, registry: Arc<Registry>) -> Result<RemoteWriter> {
         config.validate()?;
-        let cache = SeriesCache::new(config.external_labels.clone())?;
+        let cache =
+            SeriesCache::new(config.external_labels.clone())?.send_native_histograms(config.send_native_histograms);
         let url_label = without_credentials(&config.url);
         let stats = Stats::default();
         let mut queue = Queue::new(config.max_buffer_samples);

@@ -92,9 +92,14 @@ pub struct PyRemoteWriteEncoder {
 #[pymethods]
 impl PyRemoteWriteEncoder {
     #[new]
-    #[pyo3(signature = (registry, external_labels = Vec::new()))]
-    fn new(registry: &PyRegistry, external_labels: Vec<(String, String)>) -> PyResult<Self> {
-        let cache = Mutex::new(SeriesCache::new(external_labels).py()?);
+    #[pyo3(signature = (registry, external_labels = Vec::new(), send_native_histograms = false))]
+    fn new(
+        registry: &PyRegistry,
+        external_labels: Vec<(String, String)>,
+        send_native_histograms: bool,
+    ) -> PyResult<Self> {
+        let cache = SeriesCache::new(external_labels).py()?.send_native_histograms(send_native_histograms);
+        let cache = Mutex::new(cache);
         Ok(PyRemoteWriteEncoder { registry: registry.inner.clone(), cache })
     }
 
@@ -138,6 +143,7 @@ struct RemoteWriteSettings {
     queue_fsync_interval: f64,
     min_shards: usize,
     max_shards: usize,
+    send_native_histograms: bool,
 }
 
 impl RemoteWriteSettings {
@@ -162,6 +168,7 @@ impl RemoteWriteSettings {
             },
             min_shards: self.min_shards,
             max_shards: self.max_shards,
+            send_native_histograms: self.send_native_histograms,
         })
     }
 }

@@ -43,13 +43,16 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
             family.exemplars.push((family.samples.len(), Arc::new(exemplar)));
         }
         let labels = sample.getattr("labels")?;
-        let labels = labels.cast::<PyDict>()?;
+        let mut labels: Vec<(crate::registry::Text, crate::registry::Text)> = labels
+            .cast::<PyDict>()?
+            .iter()
+            .map(|(k, v)| Ok((k.extract::<String>()?.into(), label_value(&v)?.into())))
+            .collect::<PyResult<_>>()?;
+        // prometheus_client writes a sample's labels sorted by name, in every text format.
+        labels.sort_by(|(a, _), (b, _)| a.cmp(b));
         family.samples.push(Sample {
             name: sample.getattr("name")?.extract::<String>()?.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| Ok((k.extract::<String>()?.into(), label_value(&v)?.into())))
-                .collect::<PyResult<_>>()?,
+            labels,
             value: as_float(&sample.getattr("value")?)?,
             timestamp: match sample.getattr("timestamp")? {
                 timestamp if timestamp.is_none() => None,

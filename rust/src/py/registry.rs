@@ -14,6 +14,7 @@ use crate::encode::{self, Escaping, Format};
 use crate::error::{Error, Result};
 use crate::metric::exemplar::{Exemplar, Time};
 use crate::metric::MetricType;
+use crate::registry::snapshot::{NativeHistogramValue, Number};
 use crate::registry::{guard, Collector, Entry, MetricFamily, Options, Registry, Sample};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
@@ -37,23 +38,32 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
         metric.getattr("unit").and_then(|u| u.extract::<String>()).unwrap_or_default(),
     );
     for sample in metric.getattr("samples")?.try_iter()? {
-        let sample = sample?;
+        let (sample, index) = (sample?, family.samples.len());
         if let Some(exemplar) = sample.getattr("exemplar").ok().filter(|e| !e.is_none()) {
             let exemplar = exemplar_from_py(&exemplar)?;
             family.exemplars.push((family.samples.len(), Arc::new(exemplar)));
         }
+        if let Some(native) = sample.getattr("native_histogram").ok().filter(|n| !n.is_none()) {
+            family.native_histograms.push((family.samples.len(), Arc::new(native_histogram_from_py(&native)?)));
+        }
         let labels = sample.getattr("labels")?;
-        let mut labels: Vec<(crate::registry::Text, crate::registry::Text)> = labels
-            .cast::<PyDict>()?
-            .iter()
-            .map(|(k, v)| Ok((k.extract::<String>()?.into(), label_value(&v)?.into())))
-            .collect::<PyResult<_>>()?;
+        let mut labels: Vec<(crate::registry::Text, crate::registry::Text)> = match labels.is_none() {
+            true => Vec::new(), // a parsed native histogram sample's (prometheus_client's parser)
+            false => labels
+                .cast::<PyDict>()?
+                .iter()
+                .map(|(k, v)| Ok((k.extract::<String>()?.into(), label_value(&v)?.into())))
+                .collect::<PyResult<_>>()?,
+        };
         // prometheus_client writes a sample's labels sorted by name, in every text format.
         labels.sort_by(|(a, _), (b, _)| a.cmp(b));
         family.samples.push(Sample {
             name: sample.getattr("name")?.extract::<String>()?.into(),
             labels,
-            value: as_float(&sample.getattr("value")?)?,
+            value: match sample.getattr("value")? {
+                value if value.is_none() && family.native_histograms.last().is_some_and(|(at, _)| *at == index) => 0.0,
+                value => as_float(&value)?,
+            },
             timestamp: match sample.getattr("timestamp")? {
                 timestamp if timestamp.is_none() => None,
                 timestamp => Some(as_float(&timestamp)?), // a float or a `Timestamp`
@@ -61,6 +71,60 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
         });
     }
     Ok(family)
+}
+
+/// A `NativeHistogram` (prometheus_client's, or anything with its fields) as plain data.
+/// prometheus_client writes each field with `str()`: what it cannot write (spans without their
+/// deltas, a span that is not a pair) raises what it raises, a `TypeError` or `IndexError`.
+fn native_histogram_from_py(native: &Bound<'_, PyAny>) -> PyResult<NativeHistogramValue> {
+    let number = |name: &str| number_from_py(&native.getattr(name)?);
+    let spans = |name: &str| -> PyResult<Vec<(Number, Number)>> {
+        let spans = native.getattr(name)?;
+        if !spans.is_truthy()? {
+            return Ok(Vec::new());
+        }
+        spans
+            .try_iter()?
+            .map(|span| {
+                let span = span?;
+                Ok((number_from_py(&span.get_item(0)?)?, number_from_py(&span.get_item(1)?)?))
+            })
+            .collect()
+    };
+    // Deltas are read where their spans are present (prometheus_client reads them only then).
+    let deltas = |name: &str, spans: &[(Number, Number)]| -> PyResult<Vec<Number>> {
+        if spans.is_empty() {
+            return Ok(Vec::new());
+        }
+        native.getattr(name)?.try_iter()?.map(|delta| number_from_py(&delta?)).collect()
+    };
+    let (negative_spans, positive_spans) = (spans("neg_spans")?, spans("pos_spans")?);
+    let exemplars = match native.getattr("nh_exemplars")? {
+        exemplars if !exemplars.is_truthy()? => Vec::new(),
+        exemplars => exemplars.try_iter()?.map(|e| Ok(Arc::new(exemplar_from_py(&e?)?))).collect::<PyResult<_>>()?,
+    };
+    Ok(NativeHistogramValue {
+        count: number("count_value")?,
+        sum: number("sum_value")?,
+        schema: number("schema")?,
+        zero_threshold: number("zero_threshold")?,
+        zero_count: number("zero_count")?,
+        negative_deltas: deltas("neg_deltas", &negative_spans)?,
+        positive_deltas: deltas("pos_deltas", &positive_spans)?,
+        negative_spans,
+        positive_spans,
+        exemplars,
+    })
+}
+
+/// A number as `str()` prints it: an `int` as an integer, anything else as `float()` reads it.
+fn number_from_py(value: &Bound<'_, PyAny>) -> PyResult<Number> {
+    if value.is_instance_of::<pyo3::types::PyInt>() && !value.is_instance_of::<pyo3::types::PyBool>() {
+        if let Ok(integer) = value.extract::<i64>() {
+            return Ok(Number::Integer(integer));
+        }
+    }
+    Ok(Number::Float(as_float(value)?))
 }
 
 /// A sample's label value, which must be a `str`: anything else is the `AttributeError`
@@ -542,7 +606,8 @@ impl PyRegistry {
 
     /// Renders text (or OpenMetrics, or delimited protobuf) with the GIL released, names outside
     /// the classic charset written as `escaping` says (a `ValueError` for an unknown scheme).
-    #[pyo3(signature = (openmetrics = false, created = false, escaping = "underscores", protobuf = false))]
+    /// `openmetrics_2`: OpenMetrics 2.0.0, with native histogram samples.
+    #[pyo3(signature = (openmetrics = false, created = false, escaping = "underscores", protobuf = false, openmetrics_2 = false))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
@@ -550,6 +615,7 @@ impl PyRegistry {
         created: bool,
         escaping: &str,
         protobuf: bool,
+        openmetrics_2: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let format = match (protobuf, openmetrics) {
             (true, _) => Format::Protobuf,
@@ -560,7 +626,10 @@ impl PyRegistry {
         let inner = self.inner.clone();
         let options = Options { created, ..Options::default() };
         let body = py
-            .detach(move || encode::encode_escaped(&inner, format, escaping, &options))
+            .detach(move || {
+                let exposition = encode::Exposition { escaping, openmetrics_2, ..encode::Exposition::plain(format) };
+                encode::encode_exposition(&inner, &exposition, &options)
+            })
             .map_err(|err| self.raised(err))?;
         Ok(PyBytes::new(py, &body))
     }

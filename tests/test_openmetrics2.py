@@ -87,6 +87,24 @@ def test_utf8_names_ints_floats_and_exemplars_are_prometheus_clients() -> None:
     assert b'} # {trace_id="a"} 0.67 # {trace_id="b"} 9.8 1520879607.789\n' in ours
 
 
+def test_exemplars_where_openmetrics_allows_none_raise_value_error_as_prometheus_client() -> None:
+    def build(lib, typ, sample):
+        metric = lib.Metric("hh", "help", typ)
+        metric.add_sample(sample, {}, 0, None, lib.core.Exemplar({"a": "b"}, 0.5))
+        return [metric]
+
+    for typ, sample in (("histogram", "hh_count"), ("untyped", "hh_bucket"), ("gauge", "hh"), ("counter", "hh")):
+        for lib, generate in (
+            (prometheus_client, prometheus_client.openmetrics.exposition.generate_latest),
+            (obsagent, obsagent.openmetrics.exposition.generate_latest),
+        ):
+            with pytest.raises(ValueError, match="not a histogram bucket or counter"):
+                generate(registry_of(lib, *build(lib, typ, sample)))
+    # The text format has no exemplars, and writes such a family as prometheus_client does.
+    theirs = prometheus_client.generate_latest(registry_of(prometheus_client, *build(prometheus_client, "gauge", "hh")))
+    assert obsagent.generate_latest(registry_of(obsagent, *build(obsagent, "gauge", "hh"))) == theirs
+
+
 def test_native_exemplars_on_a_family_that_allows_none_raise_value_error_as_prometheus_client() -> None:
     def build(lib):
         metric = lib.Metric("nh", "help", "gauge")

@@ -125,8 +125,8 @@ fn misplaced_exemplar(family: &MetricFamily) -> Error {
 }
 
 /// Appends a family given as samples; with `version_2`, native histogram samples are written
-/// with their struct, else left out. A native sample's exemplars on a family OpenMetrics gives
-/// none (not a histogram) fail the family, as in prometheus_client.
+/// with their struct, else left out. An exemplar OpenMetrics does not allow (not on a counter's
+/// total or a histogram's bucket or native sample) fails the family, as in prometheus_client.
 pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily, escaping: Escaping, version_2: bool) -> Result<()> {
     write_header(out, &family.name, &family.help, family.kind.name(), &family.unit, escaping);
     let mut exemplars = family.exemplars.iter().peekable();
@@ -145,7 +145,9 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily, escaping: Escapi
             }
         }
         let exemplar_allowed = may_have_exemplar(family, &sample.name);
-        let exemplar = exemplar.filter(|_| exemplar_allowed);
+        if exemplar.is_some() && !exemplar_allowed {
+            return Err(misplaced_exemplar(family));
+        }
         if native.is_some() && !version_2 {
             continue;
         }
@@ -418,5 +420,15 @@ mod tests {
         let native = "size{p=\"x\"} {count:5,sum:37.25,schema:0,zero_threshold:2.938735877055719e-39,zero_count:1,\
             negative_spans:[0:1],negative_deltas:[1],positive_spans:[2:4],positive_deltas:[1,0,-1,1]}\n";
         assert_eq!(encoded(true), format!("{head}{native}{classic}# EOF\n"));
+    }
+
+    #[test]
+    fn an_exemplar_where_openmetrics_allows_none_fails_the_family() {
+        let mut family = MetricFamily::new("hh", "h", MetricType::Histogram, "");
+        family.push("_count", Vec::new(), 1.0);
+        let exemplar = Exemplar::unchecked(vec![("a".into(), "b".into())], 0.5, Time::None);
+        family.exemplars.push((0, std::sync::Arc::new(exemplar)));
+        let err = write_snapshot(&mut Vec::new(), &family, Escaping::Underscores, false).unwrap_err();
+        assert!(err.to_string().contains("not a histogram bucket or counter"), "{err}");
     }
 }

@@ -17,6 +17,7 @@ use crate::metric::MetricType;
 use crate::registry::snapshot::{NativeHistogramValue, Number};
 use crate::registry::{guard, Collector, Entry, MetricFamily, Options, Registry, Sample};
 use parking_lot::Mutex;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 use std::sync::Arc;
@@ -37,16 +38,18 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
         MetricType::parse(&metric.getattr("type")?.extract::<String>()?).py()?,
         metric.getattr("unit").and_then(|u| u.extract::<String>()).unwrap_or_default(),
     );
+    // Interned: the names are looked up once per sample, the most a collector's scrape does.
+    let py = metric.py();
     for sample in metric.getattr("samples")?.try_iter()? {
         let (sample, index) = (sample?, family.samples.len());
-        if let Some(exemplar) = sample.getattr("exemplar").ok().filter(|e| !e.is_none()) {
+        if let Some(exemplar) = sample.getattr(intern!(py, "exemplar")).ok().filter(|e| !e.is_none()) {
             let exemplar = exemplar_from_py(&exemplar)?;
             family.exemplars.push((family.samples.len(), Arc::new(exemplar)));
         }
-        if let Some(native) = sample.getattr("native_histogram").ok().filter(|n| !n.is_none()) {
+        if let Some(native) = sample.getattr(intern!(py, "native_histogram")).ok().filter(|n| !n.is_none()) {
             family.native_histograms.push((family.samples.len(), Arc::new(native_histogram_from_py(&native)?)));
         }
-        let labels = sample.getattr("labels")?;
+        let labels = sample.getattr(intern!(py, "labels"))?;
         let mut labels: Vec<(crate::registry::Text, crate::registry::Text)> = match labels.is_none() {
             true => Vec::new(), // a parsed native histogram sample's (prometheus_client's parser)
             false => labels
@@ -58,13 +61,13 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
         // prometheus_client writes a sample's labels sorted by name, in every text format.
         labels.sort_by(|(a, _), (b, _)| a.cmp(b));
         family.samples.push(Sample {
-            name: sample.getattr("name")?.extract::<String>()?.into(),
+            name: sample.getattr(intern!(py, "name"))?.extract::<String>()?.into(),
             labels,
-            value: match sample.getattr("value")? {
+            value: match sample.getattr(intern!(py, "value"))? {
                 value if value.is_none() && family.native_histograms.last().is_some_and(|(at, _)| *at == index) => 0.0,
                 value => as_float(&value)?,
             },
-            timestamp: match sample.getattr("timestamp")? {
+            timestamp: match sample.getattr(intern!(py, "timestamp"))? {
                 timestamp if timestamp.is_none() => None,
                 timestamp => Some(as_float(&timestamp)?), // a float or a `Timestamp`
             },

@@ -295,3 +295,22 @@ def test_our_2_0_0_text_reads_back_as_the_same_native_histogram() -> None:
     assert [s.native_histogram for s in theirs.samples if s.native_histogram] == [
         s.native_histogram for s in family.samples if s.native_histogram
     ]
+
+
+def test_custom_collector_timestamps_are_written_as_prometheus_client_writes_them() -> None:
+    """OpenMetrics writes a sample's timestamp with ``str()``: an int without a point, a
+    ``Timestamp`` with its nine digits; the text format writes milliseconds either way."""
+
+    def build(lib):
+        metric = lib.Metric("ts", "help", "unknown")
+        stamps = (123.456, -123.456, 123, 1700000000, lib.core.Timestamp(123, 456000), lib.core.Timestamp(-5, 7))
+        for i, stamp in enumerate(stamps):
+            metric.add_sample("ts", {"i": str(i)}, 0, stamp)
+        return [metric]
+
+    for version in ("1.0.0", "2.0.0"):
+        theirs, ours = both(build, version)
+        assert ours.decode() == theirs.decode()
+    assert b'ts{i="4"} 0.0 123.000456000\n' in ours and b'ts{i="2"} 0.0 123\n' in ours
+    theirs = prometheus_client.generate_latest(registry_of(prometheus_client, *build(prometheus_client)))
+    assert obsagent.generate_latest(registry_of(obsagent, *build(obsagent))) == theirs

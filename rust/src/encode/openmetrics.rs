@@ -1,6 +1,7 @@
 //! OpenMetrics 1.0.0 text (<https://prometheus.io/docs/specs/om/open_metrics_spec/>): metadata
 //! under the family name with `# UNIT`, HELP escaping `"` too, `_created` right after its
-//! series, numbers as prometheus_client prints them (`1.0`, counts too), timestamps in seconds, `# EOF` at the end.
+//! series, numbers as prometheus_client prints them (`1.0`, counts too), timestamps in seconds (a
+//! collector's int or `Timestamp` as Python's `str()` prints it), `# EOF` at the end.
 //! Exemplars follow their sample as ` # {labels} value timestamp`, labels sorted by name, the
 //! value as a sample's and the timestamp as Python prints it (prometheus_client's bytes).
 //!
@@ -131,6 +132,7 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily, escaping: Escapi
     write_header(out, &family.name, &family.help, family.kind.name(), &family.unit, escaping);
     let mut exemplars = family.exemplars.iter().peekable();
     let mut natives = family.native_histograms.iter().peekable();
+    let mut timestamp_texts = family.timestamp_texts.iter().peekable();
     for (index, sample) in family.samples.iter().enumerate() {
         let mut exemplar = None;
         while let Some((at, found)) = exemplars.next_if(|(at, _)| *at <= index) {
@@ -159,7 +161,16 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily, escaping: Escapi
         }
         if let Some(timestamp) = sample.timestamp {
             out.push(b' ');
-            number::write_timestamp(out, timestamp);
+            let mut text = None;
+            while let Some((at, found)) = timestamp_texts.next_if(|(at, _)| *at <= index) {
+                if *at == index {
+                    text = Some(found);
+                }
+            }
+            match text {
+                Some(text) => out.extend_from_slice(text.as_bytes()),
+                None => number::write_timestamp(out, timestamp),
+            }
         }
         if let Some(exemplar) = exemplar {
             write_exemplar(out, exemplar);

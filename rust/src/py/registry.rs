@@ -69,7 +69,12 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
             },
             timestamp: match sample.getattr(intern!(py, "timestamp"))? {
                 timestamp if timestamp.is_none() => None,
-                timestamp => Some(as_float(&timestamp)?), // a float or a `Timestamp`
+                timestamp if timestamp.is_exact_instance_of::<PyFloat>() => Some(timestamp.extract()?),
+                timestamp => {
+                    let seconds = as_float(&timestamp)?; // an int or a `Timestamp`
+                    family.timestamp_texts.push((index, timestamp.str()?.to_str()?.into()));
+                    Some(seconds)
+                }
             },
         });
     }

@@ -100,6 +100,10 @@ pub struct MetricFamily {
     /// (prometheus_client's `Sample.native_histogram`; OpenMetrics 2.0 writes them in place of
     /// the sample's value, 1.0 leaves those samples out).
     pub native_histograms: Vec<(usize, Arc<NativeHistogramValue>)>,
+    /// Timestamps a Python collector gave as something other than a float (an `int`, a
+    /// `Timestamp`), by sample index, as `str()` prints them: OpenMetrics writes them so, as
+    /// prometheus_client does (`123`, `123.456000000`).
+    pub timestamp_texts: Vec<(usize, Box<str>)>,
 }
 
 /// A number as a Python collector gave it: prometheus_client prints what it is given with
@@ -161,6 +165,7 @@ impl MetricFamily {
             samples: Vec::new(),
             exemplars: Vec::new(),
             native_histograms: Vec::new(),
+            timestamp_texts: Vec::new(),
         }
     }
 

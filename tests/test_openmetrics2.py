@@ -314,3 +314,43 @@ def test_custom_collector_timestamps_are_written_as_prometheus_client_writes_the
     assert b'ts{i="4"} 0.0 123.000456000\n' in ours and b'ts{i="2"} 0.0 123\n' in ours
     theirs = prometheus_client.generate_latest(registry_of(prometheus_client, *build(prometheus_client)))
     assert obsagent.generate_latest(registry_of(obsagent, *build(obsagent))) == theirs
+
+
+MULTIPROCESS_SCRIPT = """
+import os
+from obsagent import CollectorRegistry, Histogram
+from obsagent.multiprocess import MultiProcessCollector
+from obsagent.openmetrics.exposition import generate_latest
+
+h = Histogram("merged_seconds", "Merged.", ["handler"], native_histogram_bucket_factor=1.1)
+children = []
+for values in ([1.5, 2.0, 3.0], [3.5, 40.0, 0.0], [41.0, -2.5, -9.0]):
+    pid = os.fork()
+    if pid == 0:
+        for value in values:
+            h.labels("/a").observe(value)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+h.labels("/a").observe(1000.0)  # this process, alive
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+print(generate_latest(registry, version="2.0.0").decode(), end="")
+"""
+
+
+def test_multiprocess_native_histograms_are_merged_into_the_2_0_0_text(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OBSAGENT_MULTIPROC_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", MULTIPROCESS_SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    families = prometheus_client.openmetrics.parser.text_string_to_metric_families(result.stdout)
+    (family,) = [f for f in families if f.name == "merged_seconds"]
+    (native,) = [s.native_histogram for s in family.samples if s.native_histogram]
+    assert native == expected_native(OBSERVED["/a"], 3)

@@ -354,3 +354,24 @@ def test_multiprocess_native_histograms_are_merged_into_the_2_0_0_text(tmp_path)
     (family,) = [f for f in families if f.name == "merged_seconds"]
     (native,) = [s.native_histogram for s in family.samples if s.native_histogram]
     assert native == expected_native(OBSERVED["/a"], 3)
+
+
+def test_native_floats_are_python_repr_for_any_float() -> None:
+    """The struct's floats are Python's ``repr``, checked on floats of every magnitude."""
+    import random
+    import struct
+
+    rng = random.Random(5)
+    floats = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(400)]
+    floats += [rng.uniform(-1e6, 1e6) for _ in range(200)] + [10.0**e for e in range(-20, 25)]
+    floats += [0.0, -0.0, 1e16, 9999999999999998.0, 0.0001, 0.00009999, math.inf, -math.inf, math.nan]
+
+    def build(lib):
+        family = lib.core.HistogramMetricFamily("f", "Floats.")
+        for i, value in enumerate(floats):
+            native = lib.core.NativeHistogram(i, value, 0, -value, 0)
+            family.add_sample("f", {"i": str(i)}, 0, None, None, native)
+        return [family]
+
+    theirs, ours = both(build, "2.0.0")
+    assert ours.decode() == theirs.decode()

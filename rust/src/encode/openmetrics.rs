@@ -205,26 +205,19 @@ fn write_native_series(
     }
     let (negative_spans, negative_deltas) = native_histogram::spans(&reading.negative);
     let (positive_spans, positive_deltas) = native_histogram::spans(&reading.positive);
-    let spans = |spans: Vec<(i32, u32)>| -> Vec<(Number, Number)> {
-        spans
-            .into_iter()
-            .map(|(offset, length)| (Number::Integer(offset.into()), Number::Integer(length.into())))
-            .collect()
-    };
-    let deltas = |deltas: Vec<i64>| -> Vec<Number> { deltas.into_iter().map(Number::Integer).collect() };
-    let value = NativeHistogramValue {
-        count: Number::Integer(reading.classic.count() as i64),
-        sum: Number::Float(reading.classic.sum),
-        schema: Number::Integer(reading.schema.into()),
-        zero_threshold: Number::Float(reading.zero_threshold),
-        zero_count: Number::Integer(reading.zero_count as i64),
-        negative_spans: spans(negative_spans),
-        negative_deltas: deltas(negative_deltas),
-        positive_spans: spans(positive_spans),
-        positive_deltas: deltas(positive_deltas),
-        exemplars: Vec::new(),
-    };
-    write_native_value(out, &value);
+    write_native_head(
+        out,
+        [
+            Number::Integer(reading.classic.count() as i64),
+            Number::Float(reading.classic.sum),
+            Number::Integer(reading.schema.into()),
+            Number::Float(reading.zero_threshold),
+            Number::Integer(reading.zero_count as i64),
+        ],
+    );
+    write_native_buckets(out, "negative", &negative_spans, &negative_deltas);
+    write_native_buckets(out, "positive", &positive_spans, &positive_deltas);
+    out.push(b'}');
     if family.has_exemplars() {
         for slot in 0..family.meta().kind.exemplar_slots() {
             if let Some(exemplar) = family.exemplar(series, slot) {
@@ -238,48 +231,53 @@ fn write_native_series(
 /// Appends `{count:..,sum:..,schema:..,zero_threshold:..,zero_count:..}` with the spans and
 /// deltas of each sign that has buckets, negative first, as prometheus_client writes them.
 fn write_native_value(out: &mut Vec<u8>, value: &NativeHistogramValue) {
-    let fields = [
-        ("{count:", value.count),
-        (",sum:", value.sum),
-        (",schema:", value.schema),
-        (",zero_threshold:", value.zero_threshold),
-        (",zero_count:", value.zero_count),
-    ];
-    for (field, number) in fields {
+    write_native_head(out, [value.count, value.sum, value.schema, value.zero_threshold, value.zero_count]);
+    write_native_buckets(out, "negative", &value.negative_spans, &value.negative_deltas);
+    write_native_buckets(out, "positive", &value.positive_spans, &value.positive_deltas);
+    out.push(b'}');
+}
+
+/// Appends `{count:..,sum:..,schema:..,zero_threshold:..,zero_count:..` (count, sum, schema,
+/// zero threshold, zero count, in that order).
+fn write_native_head(out: &mut Vec<u8>, numbers: [Number; 5]) {
+    const FIELDS: [&str; 5] = ["{count:", ",sum:", ",schema:", ",zero_threshold:", ",zero_count:"];
+    for (field, number) in FIELDS.iter().zip(numbers) {
         out.extend_from_slice(field.as_bytes());
         write_number(out, number);
     }
-    let signs = [
-        ("negative", &value.negative_spans, &value.negative_deltas),
-        ("positive", &value.positive_spans, &value.positive_deltas),
-    ];
-    for (sign, spans, deltas) in signs {
-        if spans.is_empty() {
-            continue;
-        }
-        out.push(b',');
-        out.extend_from_slice(sign.as_bytes());
-        out.extend_from_slice(b"_spans:[");
-        for (i, (offset, length)) in spans.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_number(out, *offset);
-            out.push(b':');
-            write_number(out, *length);
-        }
-        out.extend_from_slice(b"],");
-        out.extend_from_slice(sign.as_bytes());
-        out.extend_from_slice(b"_deltas:[");
-        for (i, delta) in deltas.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_number(out, *delta);
-        }
-        out.push(b']');
+}
+
+/// Appends `,<sign>_spans:[o:l,..],<sign>_deltas:[d,..]`, or nothing when there are no spans.
+fn write_native_buckets<O, L, D>(out: &mut Vec<u8>, sign: &str, spans: &[(O, L)], deltas: &[D])
+where
+    O: Copy + Into<Number>,
+    L: Copy + Into<Number>,
+    D: Copy + Into<Number>,
+{
+    if spans.is_empty() {
+        return;
     }
-    out.push(b'}');
+    out.push(b',');
+    out.extend_from_slice(sign.as_bytes());
+    out.extend_from_slice(b"_spans:[");
+    for (i, &(offset, length)) in spans.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_number(out, offset.into());
+        out.push(b':');
+        write_number(out, length.into());
+    }
+    out.extend_from_slice(b"],");
+    out.extend_from_slice(sign.as_bytes());
+    out.extend_from_slice(b"_deltas:[");
+    for (i, &delta) in deltas.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_number(out, delta.into());
+    }
+    out.push(b']');
 }
 
 /// Appends a number as Python's `str()` prints it.
@@ -301,11 +299,34 @@ fn write_repr(out: &mut Vec<u8>, value: f64) {
         out.extend_from_slice(if value > 0.0 { b"inf" } else { b"-inf" });
         return;
     }
-    // `{:e}` gives the shortest round-trip digits: `d.ddde<exp>`.
-    let scientific = format!("{:e}", value.abs());
-    let (mantissa, exponent) = scientific.split_once('e').expect("`{:e}` has an exponent");
-    let exponent: i32 = exponent.parse().expect("`{:e}` has a numeric exponent");
-    let digits: Vec<u8> = mantissa.bytes().filter(|b| *b != b'.').collect();
+    // ryu's shortest round-trip digits (`1.5`, `1e16`, `2.938735877055719e-39`), read as
+    // digits without the point and the decimal exponent of the first one.
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(value.abs()).as_bytes();
+    let (mantissa, exp10) = match text.iter().position(|&b| b == b'e') {
+        Some(e) => (&text[..e], std::str::from_utf8(&text[e + 1..]).ok().and_then(|x| x.parse().ok()).unwrap_or(0)),
+        None => (text, 0i32),
+    };
+    let (mut digits, mut len, mut point) = ([0u8; 32], 0usize, None);
+    for &b in mantissa {
+        if b == b'.' {
+            point = Some(len as i32);
+        } else {
+            digits[len] = b;
+            len += 1;
+        }
+    }
+    let mut point = point.unwrap_or(len as i32);
+    let mut start = 0;
+    while start + 1 < len && digits[start] == b'0' {
+        start += 1;
+        point -= 1;
+    }
+    while len > start + 1 && digits[len - 1] == b'0' {
+        len -= 1;
+    }
+    let digits = &digits[start..len];
+    let exponent = point + exp10 - 1;
     if value.is_sign_negative() {
         out.push(b'-');
     }
@@ -314,9 +335,9 @@ fn write_repr(out: &mut Vec<u8>, value: f64) {
         if point <= 0 {
             out.extend_from_slice(b"0.");
             out.extend(std::iter::repeat_n(b'0', (-point) as usize));
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
         } else if point as usize >= digits.len() {
-            out.extend_from_slice(&digits);
+            out.extend_from_slice(digits);
             out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
             out.extend_from_slice(b".0");
         } else {

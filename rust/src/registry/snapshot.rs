@@ -116,6 +116,24 @@ pub enum Number {
     Float(f64),
 }
 
+impl From<i32> for Number {
+    fn from(value: i32) -> Number {
+        Number::Integer(value.into())
+    }
+}
+
+impl From<u32> for Number {
+    fn from(value: u32) -> Number {
+        Number::Integer(value.into())
+    }
+}
+
+impl From<i64> for Number {
+    fn from(value: i64) -> Number {
+        Number::Integer(value)
+    }
+}
+
 /// A native histogram sample's value given as plain data (prometheus_client's `NativeHistogram`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NativeHistogramValue {

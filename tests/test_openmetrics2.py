@@ -375,3 +375,32 @@ def test_native_floats_are_python_repr_for_any_float() -> None:
 
     theirs, ours = both(build, "2.0.0")
     assert ours.decode() == theirs.decode()
+
+
+def test_the_wsgi_and_asgi_apps_serve_2_0_0_native_text() -> None:
+    import asyncio
+
+    registry, _ = our_histogram()
+    expected = obsagent.openmetrics.exposition.generate_latest(registry, version="2.0.0")
+    accept = "application/openmetrics-text; version=2.0.0; escaping=allow-utf-8"
+    started = {}
+
+    def start_response(status, headers):
+        started.update(status=status, headers=dict(headers))
+
+    wsgi = obsagent.make_wsgi_app(registry)
+    body = b"".join(wsgi({"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_ACCEPT": accept}, start_response))
+    assert body == expected and "version=2.0.0" in started["headers"]["Content-Type"]
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    headers = [(b"accept", accept.encode())]
+    scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": headers}
+    asyncio.run(obsagent.make_asgi_app(registry)(scope, receive, send))
+    assert b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body") == expected

@@ -404,3 +404,48 @@ def test_the_wsgi_and_asgi_apps_serve_2_0_0_native_text() -> None:
     scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": headers}
     asyncio.run(obsagent.make_asgi_app(registry)(scope, receive, send))
     assert b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body") == expected
+
+
+def test_any_field_value_is_written_with_str_and_bad_spans_raise_as_in_prometheus_client() -> None:
+    import enum
+    from decimal import Decimal
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    odd = [None, True, Level.HIGH, 2**70, Decimal("1.50"), "7", -0.0]
+
+    def build(lib):
+        family = lib.core.HistogramMetricFamily("odd", "Odd.")
+        for i, value in enumerate(odd):
+            span = lib.core.BucketSpan(value, 1)
+            native = lib.core.NativeHistogram(value, value, value, value, value, (span,), None, (value,), None)
+            family.add_sample("odd", {"i": str(i)}, 0, None, None, native)
+        return [family]
+
+    theirs, ours = both(build, "2.0.0")
+    assert ours.decode() == theirs.decode()
+    assert b"{count:None,sum:None," in ours and b"{count:1180591620717411303424," in ours
+
+    def bad(lib, **fields):
+        family = lib.core.HistogramMetricFamily("bad", "Bad.")
+        native = {"pos_spans": (lib.core.BucketSpan(0, 1),), "pos_deltas": (1,), **fields}
+        family.add_sample("bad", {}, 0, None, None, lib.core.NativeHistogram(1, 1, 0, 0.0, 0, **native))
+        return [family]
+
+    for fields, error in (
+        ({"pos_deltas": None}, TypeError),
+        ({"pos_spans": [(0,)]}, IndexError),
+        ({"neg_spans": 5}, TypeError),
+    ):
+        for lib, generate in (
+            (prometheus_client, prometheus_client.openmetrics.exposition.generate_latest),
+            (obsagent, obsagent.openmetrics.exposition.generate_latest),
+        ):
+            with pytest.raises(error):
+                generate(registry_of(lib, *bad(lib, **fields)), version="2.0.0")
+        # Only 2.0.0 writes the value: 1.0.0 and the text format serve the rest, as upstream.
+        theirs, ours = both(lambda lib, fields=fields: bad(lib, **fields), "1.0.0")
+        assert ours == theirs
+        text = [lib.generate_latest(registry_of(lib, *bad(lib, **fields))) for lib in (prometheus_client, obsagent)]
+        assert text[0] == text[1]

@@ -153,6 +153,9 @@ pub fn write_snapshot(out: &mut Vec<u8>, family: &MetricFamily, escaping: Escapi
         if native.is_some() && !version_2 {
             continue;
         }
+        if let Some(reason) = native.and_then(|native| native.unwritable.as_deref()) {
+            return Err(Error::WrongType(reason.into()));
+        }
         write_sample_series(out, &sample.name, &sample.labels, escaping);
         out.push(b' ');
         match native {
@@ -231,7 +234,8 @@ fn write_native_series(
 /// Appends `{count:..,sum:..,schema:..,zero_threshold:..,zero_count:..}` with the spans and
 /// deltas of each sign that has buckets, negative first, as prometheus_client writes them.
 fn write_native_value(out: &mut Vec<u8>, value: &NativeHistogramValue) {
-    write_native_head(out, [value.count, value.sum, value.schema, value.zero_threshold, value.zero_count]);
+    let head = [&value.count, &value.sum, &value.schema, &value.zero_threshold, &value.zero_count];
+    write_native_head(out, head.map(Clone::clone));
     write_native_buckets(out, "negative", &value.negative_spans, &value.negative_deltas);
     write_native_buckets(out, "positive", &value.positive_spans, &value.positive_deltas);
     out.push(b'}');
@@ -243,16 +247,49 @@ fn write_native_head(out: &mut Vec<u8>, numbers: [Number; 5]) {
     const FIELDS: [&str; 5] = ["{count:", ",sum:", ",schema:", ",zero_threshold:", ",zero_count:"];
     for (field, number) in FIELDS.iter().zip(numbers) {
         out.extend_from_slice(field.as_bytes());
-        write_number(out, number);
+        number.write_str(out);
+    }
+}
+
+/// A span or delta number, written as Python's `str()` writes it.
+trait WriteStr {
+    fn write_str(&self, out: &mut Vec<u8>);
+}
+
+impl WriteStr for Number {
+    fn write_str(&self, out: &mut Vec<u8>) {
+        match self {
+            Number::Integer(value) => value.write_str(out),
+            Number::Float(value) => write_repr(out, *value),
+            Number::Text(text) => out.extend_from_slice(text.as_bytes()),
+        }
+    }
+}
+
+impl WriteStr for i64 {
+    fn write_str(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+    }
+}
+
+impl WriteStr for i32 {
+    fn write_str(&self, out: &mut Vec<u8>) {
+        i64::from(*self).write_str(out);
+    }
+}
+
+impl WriteStr for u32 {
+    fn write_str(&self, out: &mut Vec<u8>) {
+        i64::from(*self).write_str(out);
     }
 }
 
 /// Appends `,<sign>_spans:[o:l,..],<sign>_deltas:[d,..]`, or nothing when there are no spans.
 fn write_native_buckets<O, L, D>(out: &mut Vec<u8>, sign: &str, spans: &[(O, L)], deltas: &[D])
 where
-    O: Copy + Into<Number>,
-    L: Copy + Into<Number>,
-    D: Copy + Into<Number>,
+    O: WriteStr,
+    L: WriteStr,
+    D: WriteStr,
 {
     if spans.is_empty() {
         return;
@@ -260,32 +297,24 @@ where
     out.push(b',');
     out.extend_from_slice(sign.as_bytes());
     out.extend_from_slice(b"_spans:[");
-    for (i, &(offset, length)) in spans.iter().enumerate() {
+    for (i, (offset, length)) in spans.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_number(out, offset.into());
+        offset.write_str(out);
         out.push(b':');
-        write_number(out, length.into());
+        length.write_str(out);
     }
     out.extend_from_slice(b"],");
     out.extend_from_slice(sign.as_bytes());
     out.extend_from_slice(b"_deltas:[");
-    for (i, &delta) in deltas.iter().enumerate() {
+    for (i, delta) in deltas.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_number(out, delta.into());
+        delta.write_str(out);
     }
     out.push(b']');
-}
-
-/// Appends a number as Python's `str()` prints it.
-fn write_number(out: &mut Vec<u8>, number: Number) {
-    match number {
-        Number::Integer(value) => out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes()),
-        Number::Float(value) => write_repr(out, value),
-    }
 }
 
 /// Appends a float as Python's `repr` prints it: the shortest digits that round trip, always
@@ -404,6 +433,7 @@ mod tests {
             positive_spans: vec![(Number::Integer(-1), Number::Integer(2))],
             positive_deltas: vec![Number::Integer(1), Number::Integer(0)],
             exemplars: Vec::new(),
+            unwritable: None,
         };
         family.native_histograms.push((0, std::sync::Arc::new(value)));
         let mut out = Vec::new();

@@ -28,10 +28,15 @@ struct PythonCollector {
     /// What its `describe()` (or `collect()`) named, for the duplicate check.
     names: Vec<String>,
     raised: Mutex<Option<PyErr>>,
+    /// What a native histogram value of its last `collect()` raised, for the encoder that
+    /// writes it to fail with.
+    deferred: Mutex<Option<PyErr>>,
 }
 
-/// A `Metric` object (what `collect()` yields) as a core family.
-fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
+/// A `Metric` object (what `collect()` yields) as a core family. A native histogram value that
+/// cannot be written fails only what writes it (OpenMetrics 2.0, as in prometheus_client): with
+/// `deferred`, its exception is kept there and the value marked unwritable; without, it is raised.
+fn metric_family(metric: &Bound<'_, PyAny>, mut deferred: Option<&mut Option<PyErr>>) -> PyResult<MetricFamily> {
     let mut family = MetricFamily::new(
         metric.getattr("name")?.extract::<String>()?,
         metric.getattr("documentation")?.extract::<String>()?,
@@ -47,7 +52,16 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
             family.exemplars.push((family.samples.len(), Arc::new(exemplar)));
         }
         if let Some(native) = sample.getattr(intern!(py, "native_histogram")).ok().filter(|n| !n.is_none()) {
-            family.native_histograms.push((family.samples.len(), Arc::new(native_histogram_from_py(&native)?)));
+            let value = match (native_histogram_from_py(&native), deferred.as_deref_mut()) {
+                (Ok(value), _) => value,
+                (Err(err), None) => return Err(err),
+                (Err(err), Some(kept)) => {
+                    let value = NativeHistogramValue::unwritable(err.to_string());
+                    kept.get_or_insert(err);
+                    value
+                }
+            };
+            family.native_histograms.push((family.samples.len(), Arc::new(value)));
         }
         let labels = sample.getattr(intern!(py, "labels"))?;
         let mut labels: Vec<(crate::registry::Text, crate::registry::Text)> = match labels.is_none() {
@@ -83,7 +97,8 @@ fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
 
 /// A `NativeHistogram` (prometheus_client's, or anything with its fields) as plain data.
 /// prometheus_client writes each field with `str()`: what it cannot write (spans without their
-/// deltas, a span that is not a pair) raises what it raises, a `TypeError` or `IndexError`.
+/// deltas, a span that is not a pair, one not iterable) raises what it raises, a `TypeError`
+/// or `IndexError`.
 fn native_histogram_from_py(native: &Bound<'_, PyAny>) -> PyResult<NativeHistogramValue> {
     let number = |name: &str| number_from_py(&native.getattr(name)?);
     let spans = |name: &str| -> PyResult<Vec<(Number, Number)>> {
@@ -122,17 +137,21 @@ fn native_histogram_from_py(native: &Bound<'_, PyAny>) -> PyResult<NativeHistogr
         negative_spans,
         positive_spans,
         exemplars,
+        unwritable: None,
     })
 }
 
-/// A number as `str()` prints it: an `int` as an integer, anything else as `float()` reads it.
+/// A number as `str()` prints it: an `int` as an integer, a `float` as a float, anything else
+/// as its `str()` (prometheus_client writes every field with `str()`, whatever it is).
 fn number_from_py(value: &Bound<'_, PyAny>) -> PyResult<Number> {
-    if value.is_instance_of::<pyo3::types::PyInt>() && !value.is_instance_of::<pyo3::types::PyBool>() {
+    if value.is_exact_instance_of::<pyo3::types::PyInt>() {
         if let Ok(integer) = value.extract::<i64>() {
             return Ok(Number::Integer(integer));
         }
+    } else if value.is_exact_instance_of::<PyFloat>() {
+        return Ok(Number::Float(value.extract()?));
     }
-    Ok(Number::Float(as_float(value)?))
+    Ok(Number::Text(value.str()?.to_str()?.into()))
 }
 
 /// A sample's label value, which must be a `str`: anything else is the `AttributeError`
@@ -204,10 +223,16 @@ fn with_metric(py: Python<'_>, err: PyErr, metric: &Bound<'_, PyAny>) -> PyErr {
 
 impl PythonCollector {
     fn collect_with(&self, py: Python<'_>, out: &mut Vec<MetricFamily>) -> PyResult<()> {
+        let mut deferred = None;
         for metric in self.object.bind(py).call_method0("collect")?.try_iter()? {
             let metric = metric?;
-            out.push(metric_family(&metric).map_err(|err| with_metric(py, err, &metric))?);
+            let mut kept = None;
+            out.push(metric_family(&metric, Some(&mut kept)).map_err(|err| with_metric(py, err, &metric))?);
+            if let Some(err) = kept {
+                deferred.get_or_insert(with_metric(py, err, &metric));
+            }
         }
+        *self.deferred.lock() = deferred;
         Ok(())
     }
 }
@@ -472,7 +497,8 @@ impl PyNativeCollector {
     /// These `Metric` objects as they are now, served as constants from then on.
     #[staticmethod]
     fn constant(metrics: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let families: Vec<MetricFamily> = metrics.try_iter()?.map(|m| metric_family(&m?)).collect::<PyResult<_>>()?;
+        let families: Vec<MetricFamily> =
+            metrics.try_iter()?.map(|m| metric_family(&m?, None)).collect::<PyResult<_>>()?;
         Ok(PyNativeCollector::of(Constant(families)))
     }
 
@@ -541,10 +567,17 @@ impl PyRegistry {
         python.iter().find(|c| c.object.is(collector)).map(|c| Entry::Collector(c.clone() as Arc<dyn Collector>))
     }
 
-    /// Re-raises what a Python collector raised during the last encode, if it did.
+    /// Re-raises what a Python collector raised during the last encode, if it did, else what one
+    /// of its native histogram values raised (the encode failed writing it).
     fn raised(&self, err: Error) -> PyErr {
         let python = self.python.lock();
-        python.iter().find_map(|c| c.raised.lock().take()).unwrap_or_else(|| to_py(err))
+        let raised = python.iter().find_map(|c| c.raised.lock().take());
+        let deferred = || python.iter().find_map(|c| c.deferred.lock().take());
+        match (&err, raised) {
+            (_, Some(raised)) => raised,
+            (Error::WrongType(_), None) => deferred().unwrap_or_else(|| to_py(err)),
+            (_, None) => to_py(err),
+        }
     }
 }
 
@@ -566,7 +599,8 @@ impl PyRegistry {
             return self.inner.register(Entry::Collector(native.get().collector.clone())).py();
         }
         let object = collector.clone().unbind();
-        let python = Arc::new(PythonCollector { object, names: names.unwrap_or_default(), raised: Mutex::new(None) });
+        let names = names.unwrap_or_default();
+        let python = Arc::new(PythonCollector { object, names, raised: Mutex::new(None), deferred: Mutex::new(None) });
         self.inner.register(Entry::Collector(python.clone())).py()?;
         self.python.lock().push(python);
         Ok(())

@@ -107,31 +107,16 @@ pub struct MetricFamily {
 }
 
 /// A number as a Python collector gave it: prometheus_client prints what it is given with
-/// `str()`, so an `int` has no point (`24`) and a float is written as `repr` writes it (`24.0`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// `str()`, so an `int` has no point (`24`), a float is written as `repr` writes it (`24.0`),
+/// and anything else as its `str()` (kept as text).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Number {
     /// An integer.
     Integer(i64),
-    /// Anything else, as a float.
+    /// A float.
     Float(f64),
-}
-
-impl From<i32> for Number {
-    fn from(value: i32) -> Number {
-        Number::Integer(value.into())
-    }
-}
-
-impl From<u32> for Number {
-    fn from(value: u32) -> Number {
-        Number::Integer(value.into())
-    }
-}
-
-impl From<i64> for Number {
-    fn from(value: i64) -> Number {
-        Number::Integer(value)
-    }
+    /// Anything else (a large or derived `int`, numpy's numbers, `None`), as `str()` prints it.
+    Text(Box<str>),
 }
 
 /// A native histogram sample's value given as plain data (prometheus_client's `NativeHistogram`).
@@ -157,6 +142,29 @@ pub struct NativeHistogramValue {
     pub positive_deltas: Vec<Number>,
     /// Exemplars written after the value.
     pub exemplars: Vec<Arc<Exemplar>>,
+    /// Why it cannot be written (prometheus_client's error for it), when it cannot: only
+    /// OpenMetrics 2.0 writes it, so only it fails with that.
+    pub unwritable: Option<Box<str>>,
+}
+
+impl NativeHistogramValue {
+    /// A value that cannot be written, and why.
+    pub fn unwritable(reason: impl Into<Box<str>>) -> NativeHistogramValue {
+        let nothing = || Number::Text("".into());
+        NativeHistogramValue {
+            count: nothing(),
+            sum: nothing(),
+            schema: nothing(),
+            zero_threshold: nothing(),
+            zero_count: nothing(),
+            negative_spans: Vec::new(),
+            negative_deltas: Vec::new(),
+            positive_spans: Vec::new(),
+            positive_deltas: Vec::new(),
+            exemplars: Vec::new(),
+            unwritable: Some(reason.into()),
+        }
+    }
 }
 
 /// One line of exposition.

@@ -100,8 +100,9 @@ fn metric_family(metric: &Bound<'_, PyAny>, mut deferred: Option<&mut Option<PyE
 /// deltas, a span that is not a pair, one not iterable) raises what it raises, a `TypeError`
 /// or `IndexError`.
 fn native_histogram_from_py(native: &Bound<'_, PyAny>) -> PyResult<NativeHistogramValue> {
-    let number = |name: &str| number_from_py(&native.getattr(name)?);
-    let spans = |name: &str| -> PyResult<Vec<(Number, Number)>> {
+    let py = native.py();
+    let number = |name: &Bound<'_, PyString>| number_from_py(&native.getattr(name)?);
+    let spans = |name: &Bound<'_, PyString>| -> PyResult<Vec<(Number, Number)>> {
         let spans = native.getattr(name)?;
         if !spans.is_truthy()? {
             return Ok(Vec::new());
@@ -115,25 +116,25 @@ fn native_histogram_from_py(native: &Bound<'_, PyAny>) -> PyResult<NativeHistogr
             .collect()
     };
     // Deltas are read where their spans are present (prometheus_client reads them only then).
-    let deltas = |name: &str, spans: &[(Number, Number)]| -> PyResult<Vec<Number>> {
+    let deltas = |name: &Bound<'_, PyString>, spans: &[(Number, Number)]| -> PyResult<Vec<Number>> {
         if spans.is_empty() {
             return Ok(Vec::new());
         }
         native.getattr(name)?.try_iter()?.map(|delta| number_from_py(&delta?)).collect()
     };
-    let (negative_spans, positive_spans) = (spans("neg_spans")?, spans("pos_spans")?);
-    let exemplars = match native.getattr("nh_exemplars")? {
+    let (negative_spans, positive_spans) = (spans(intern!(py, "neg_spans"))?, spans(intern!(py, "pos_spans"))?);
+    let exemplars = match native.getattr(intern!(py, "nh_exemplars"))? {
         exemplars if !exemplars.is_truthy()? => Vec::new(),
         exemplars => exemplars.try_iter()?.map(|e| Ok(Arc::new(exemplar_from_py(&e?)?))).collect::<PyResult<_>>()?,
     };
     Ok(NativeHistogramValue {
-        count: number("count_value")?,
-        sum: number("sum_value")?,
-        schema: number("schema")?,
-        zero_threshold: number("zero_threshold")?,
-        zero_count: number("zero_count")?,
-        negative_deltas: deltas("neg_deltas", &negative_spans)?,
-        positive_deltas: deltas("pos_deltas", &positive_spans)?,
+        count: number(intern!(py, "count_value"))?,
+        sum: number(intern!(py, "sum_value"))?,
+        schema: number(intern!(py, "schema"))?,
+        zero_threshold: number(intern!(py, "zero_threshold"))?,
+        zero_count: number(intern!(py, "zero_count"))?,
+        negative_deltas: deltas(intern!(py, "neg_deltas"), &negative_spans)?,
+        positive_deltas: deltas(intern!(py, "pos_deltas"), &positive_spans)?,
         negative_spans,
         positive_spans,
         exemplars,

@@ -119,12 +119,17 @@ def test_histogram_family_text():
     assert exposition(histogram) == (
         "# HELP lat_seconds Latency.\n"
         "# TYPE lat_seconds histogram\n"
-        'lat_seconds_bucket{m="GET",le="0.1"} 1.0\n'
-        'lat_seconds_bucket{m="GET",le="1.0"} 3.0\n'
-        'lat_seconds_bucket{m="GET",le="+Inf"} 4.0\n'
+        'lat_seconds_bucket{le="0.1",m="GET"} 1.0\n'  # labels sorted by name, as prometheus_client
+        'lat_seconds_bucket{le="1.0",m="GET"} 3.0\n'
+        'lat_seconds_bucket{le="+Inf",m="GET"} 4.0\n'
         'lat_seconds_count{m="GET"} 4.0\n'
         'lat_seconds_sum{m="GET"} 5.5\n'
     )
+    theirs = prometheus_client.core.HistogramMetricFamily("lat", "Latency.", labels=["m"], unit="seconds")
+    theirs.add_metric(["GET"], [("0.1", 1), ("1.0", 3), ("+Inf", 4)], 5.5)
+    registry = prometheus_client.CollectorRegistry()
+    registry.register(Collector(lambda: [theirs]))
+    assert exposition(histogram) == prometheus_client.generate_latest(registry).decode()
 
 
 def test_histogram_family_without_sum_text():
@@ -165,10 +170,10 @@ def test_info_family_text():
     assert exposition(info, labeled) == (
         "# HELP build_info Build.\n"
         "# TYPE build_info gauge\n"
-        'build_info{version="1.0",commit="q\\"\\\\"} 1.0\n'
+        'build_info{commit="q\\"\\\\",version="1.0"} 1.0\n'
         "# HELP component_info Components.\n"
         "# TYPE component_info gauge\n"
-        'component_info{name="db",driver="pg"} 1.0\n'
+        'component_info{driver="pg",name="db"} 1.0\n'
     )
 
 
@@ -466,8 +471,8 @@ def test_timestamps_on_every_sample_of_a_family():
         'stamped_jobs_created{q="a"} 1.6e+09 1700000000500\n'
         "# HELP stamped_lat Lat.\n"
         "# TYPE stamped_lat histogram\n"
-        'stamped_lat_bucket{q="a",le="1.0"} 1.0 1700000002000\n'
-        'stamped_lat_bucket{q="a",le="+Inf"} 2.0 1700000002000\n'
+        'stamped_lat_bucket{le="1.0",q="a"} 1.0 1700000002000\n'
+        'stamped_lat_bucket{le="+Inf",q="a"} 2.0 1700000002000\n'
         'stamped_lat_count{q="a"} 2.0 1700000002000\n'
         'stamped_lat_sum{q="a"} 3.0 1700000002000\n'
     )

@@ -204,7 +204,12 @@ class Registry:
     def unregister(self, collector: object) -> None: ...
     def collect(self, created: bool = False) -> list[_FamilyTuple | Any]: ...
     def encode(
-        self, openmetrics: bool = False, created: bool = False, escaping: str = "underscores", protobuf: bool = False
+        self,
+        openmetrics: bool = False,
+        created: bool = False,
+        escaping: str = "underscores",
+        protobuf: bool = False,
+        openmetrics_2: bool = False,
     ) -> bytes: ...
 
 class DuplicateTimeseries(ValueError):

@@ -44,8 +44,21 @@ def generate_latest(registry: Any = REGISTRY, escaping: str = UNDERSCORES) -> by
 
 
 def generate_openmetrics(registry: Any = REGISTRY, escaping: str = UNDERSCORES, version: str = "1.0.0") -> bytes:
-    """The registry's metrics in the OpenMetrics text format."""
-    return as_registry(registry)._native.encode(True, created_metrics_enabled(), escaping)
+    """The registry's metrics in the OpenMetrics text format; from ``version`` 2.0.0 on, with
+    native histogram samples (left out before, as prometheus_client does)."""
+    openmetrics_2 = _version_parts(version) >= (2, 0, 0)
+    return as_registry(registry)._native.encode(True, created_metrics_enabled(), escaping, False, openmetrics_2)
+
+
+def _version_parts(version: str) -> tuple[int, ...]:
+    """``"2.0.0"`` as ``(2, 0, 0)``, as prometheus_client compares versions (a part that is not a
+    number ends the comparison there)."""
+    parts = []
+    for part in version.split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
 
 
 def generate_protobuf(registry: Any = REGISTRY) -> bytes:

@@ -52,8 +52,19 @@ pub fn encode(registry: &Registry, format: Format, options: &Options) -> Result<
 /// Renders everything `registry` holds in `format`, names outside the classic charset written
 /// as `escaping` says.
 pub fn encode_escaped(registry: &Registry, format: Format, escaping: Escaping, options: &Options) -> Result<Vec<u8>> {
-    let mut encoder = Encoder::with_escaping(format, escaping, options, registry.size_hint() + 1024);
+    let exposition = Exposition { escaping, ..Exposition::plain(format) };
+    encode_exposition(registry, &exposition, options)
+}
+
+/// Renders everything `registry` holds as `exposition` says (format, escaping, OpenMetrics 2.0).
+pub fn encode_exposition(registry: &Registry, exposition: &Exposition, options: &Options) -> Result<Vec<u8>> {
+    let mut encoder =
+        Encoder::with_escaping(exposition.format, exposition.escaping, options, registry.size_hint() + 1024);
+    encoder.openmetrics_2 = exposition.openmetrics_2;
     registry.visit(options, &mut encoder)?;
+    if let Some(err) = encoder.error.take() {
+        return Err(err);
+    }
     let out = encoder.finish();
     registry.set_size_hint(out.len());
     Ok(out)
@@ -216,6 +227,10 @@ pub struct Encoder<'a> {
     options: &'a Options,
     out: Vec<u8>,
     cumulative: Vec<u64>,
+    /// OpenMetrics 2.0.0: native histogram samples are written.
+    pub openmetrics_2: bool,
+    /// What a family given as samples failed with (the scrape fails with it).
+    error: Option<crate::error::Error>,
 }
 
 impl<'a> Encoder<'a> {
@@ -226,7 +241,8 @@ impl<'a> Encoder<'a> {
 
     /// A new encoder writing names outside the classic charset as `escaping` says.
     pub fn with_escaping(format: Format, escaping: Escaping, options: &'a Options, capacity: usize) -> Encoder<'a> {
-        Encoder { format, escaping, options, out: Vec::with_capacity(capacity), cumulative: Vec::new() }
+        let out = Vec::with_capacity(capacity);
+        Encoder { format, escaping, options, out, cumulative: Vec::new(), openmetrics_2: false, error: None }
     }
 
     /// Ends the exposition (`# EOF` for OpenMetrics) and returns it.
@@ -245,7 +261,9 @@ impl FamilySink for Encoder<'_> {
         let naming = Naming::for_family(family, self.escaping);
         match self.format {
             Format::Text => text::write_family(out, family, created, cumulative, naming),
-            Format::OpenMetrics => openmetrics::write_family(out, family, created, cumulative, naming),
+            Format::OpenMetrics => {
+                openmetrics::write_family(out, family, created, cumulative, naming, self.openmetrics_2)
+            }
             Format::Protobuf => match naming {
                 Naming::Classic => protobuf::write_family(out, family, self.options.created, cumulative),
                 Naming::Escaped(..) => protobuf::write_snapshot(out, &classic_names(&family.snapshot(false))),
@@ -256,7 +274,12 @@ impl FamilySink for Encoder<'_> {
     fn snapshot(&mut self, family: &MetricFamily) {
         match self.format {
             Format::Text => text::write_snapshot_escaped(&mut self.out, family, self.escaping),
-            Format::OpenMetrics => openmetrics::write_snapshot(&mut self.out, family, self.escaping),
+            Format::OpenMetrics => {
+                if let Err(err) = openmetrics::write_snapshot(&mut self.out, family, self.escaping, self.openmetrics_2)
+                {
+                    self.error.get_or_insert(err);
+                }
+            }
             Format::Protobuf if has_classic_names(family) => protobuf::write_snapshot(&mut self.out, family),
             Format::Protobuf => protobuf::write_snapshot(&mut self.out, &classic_names(family)),
         }

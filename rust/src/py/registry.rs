@@ -14,8 +14,10 @@ use crate::encode::{self, Escaping, Format};
 use crate::error::{Error, Result};
 use crate::metric::exemplar::{Exemplar, Time};
 use crate::metric::MetricType;
+use crate::registry::snapshot::{NativeHistogramValue, Number};
 use crate::registry::{guard, Collector, Entry, MetricFamily, Options, Registry, Sample};
 use parking_lot::Mutex;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 use std::sync::Arc;
@@ -26,38 +28,131 @@ struct PythonCollector {
     /// What its `describe()` (or `collect()`) named, for the duplicate check.
     names: Vec<String>,
     raised: Mutex<Option<PyErr>>,
+    /// What a native histogram value of its last `collect()` raised, for the encoder that
+    /// writes it to fail with.
+    deferred: Mutex<Option<PyErr>>,
 }
 
-/// A `Metric` object (what `collect()` yields) as a core family.
-fn metric_family(metric: &Bound<'_, PyAny>) -> PyResult<MetricFamily> {
+/// A `Metric` object (what `collect()` yields) as a core family. A native histogram value that
+/// cannot be written fails only what writes it (OpenMetrics 2.0, as in prometheus_client): with
+/// `deferred`, its exception is kept there and the value marked unwritable; without, it is raised.
+fn metric_family(metric: &Bound<'_, PyAny>, mut deferred: Option<&mut Option<PyErr>>) -> PyResult<MetricFamily> {
     let mut family = MetricFamily::new(
         metric.getattr("name")?.extract::<String>()?,
         metric.getattr("documentation")?.extract::<String>()?,
         MetricType::parse(&metric.getattr("type")?.extract::<String>()?).py()?,
         metric.getattr("unit").and_then(|u| u.extract::<String>()).unwrap_or_default(),
     );
+    // Interned: the names are looked up once per sample, the most a collector's scrape does.
+    let py = metric.py();
     for sample in metric.getattr("samples")?.try_iter()? {
-        let sample = sample?;
-        if let Some(exemplar) = sample.getattr("exemplar").ok().filter(|e| !e.is_none()) {
+        let (sample, index) = (sample?, family.samples.len());
+        if let Some(exemplar) = sample.getattr(intern!(py, "exemplar")).ok().filter(|e| !e.is_none()) {
             let exemplar = exemplar_from_py(&exemplar)?;
             family.exemplars.push((family.samples.len(), Arc::new(exemplar)));
         }
-        let labels = sample.getattr("labels")?;
-        let labels = labels.cast::<PyDict>()?;
-        family.samples.push(Sample {
-            name: sample.getattr("name")?.extract::<String>()?.into(),
-            labels: labels
+        if let Some(native) = sample.getattr(intern!(py, "native_histogram")).ok().filter(|n| !n.is_none()) {
+            let value = match (native_histogram_from_py(&native), deferred.as_deref_mut()) {
+                (Ok(value), _) => value,
+                (Err(err), None) => return Err(err),
+                (Err(err), Some(kept)) => {
+                    let value = NativeHistogramValue::unwritable(err.to_string());
+                    kept.get_or_insert(err);
+                    value
+                }
+            };
+            family.native_histograms.push((family.samples.len(), Arc::new(value)));
+        }
+        let labels = sample.getattr(intern!(py, "labels"))?;
+        let mut labels: Vec<(crate::registry::Text, crate::registry::Text)> = match labels.is_none() {
+            true => Vec::new(), // a parsed native histogram sample's (prometheus_client's parser)
+            false => labels
+                .cast::<PyDict>()?
                 .iter()
                 .map(|(k, v)| Ok((k.extract::<String>()?.into(), label_value(&v)?.into())))
                 .collect::<PyResult<_>>()?,
-            value: as_float(&sample.getattr("value")?)?,
-            timestamp: match sample.getattr("timestamp")? {
+        };
+        // prometheus_client writes a sample's labels sorted by name, in every text format.
+        labels.sort_by(|(a, _), (b, _)| a.cmp(b));
+        family.samples.push(Sample {
+            name: sample.getattr(intern!(py, "name"))?.extract::<String>()?.into(),
+            labels,
+            value: match sample.getattr(intern!(py, "value"))? {
+                value if value.is_none() && family.native_histograms.last().is_some_and(|(at, _)| *at == index) => 0.0,
+                value => as_float(&value)?,
+            },
+            timestamp: match sample.getattr(intern!(py, "timestamp"))? {
                 timestamp if timestamp.is_none() => None,
-                timestamp => Some(as_float(&timestamp)?), // a float or a `Timestamp`
+                timestamp if timestamp.is_exact_instance_of::<PyFloat>() => Some(timestamp.extract()?),
+                timestamp => {
+                    let seconds = as_float(&timestamp)?; // an int or a `Timestamp`
+                    family.timestamp_texts.push((index, timestamp.str()?.to_str()?.into()));
+                    Some(seconds)
+                }
             },
         });
     }
     Ok(family)
+}
+
+/// A `NativeHistogram` (prometheus_client's, or anything with its fields) as plain data.
+/// prometheus_client writes each field with `str()`: what it cannot write (spans without their
+/// deltas, a span that is not a pair, one not iterable) raises what it raises, a `TypeError`
+/// or `IndexError`.
+fn native_histogram_from_py(native: &Bound<'_, PyAny>) -> PyResult<NativeHistogramValue> {
+    let py = native.py();
+    let number = |name: &Bound<'_, PyString>| number_from_py(&native.getattr(name)?);
+    let spans = |name: &Bound<'_, PyString>| -> PyResult<Vec<(Number, Number)>> {
+        let spans = native.getattr(name)?;
+        if !spans.is_truthy()? {
+            return Ok(Vec::new());
+        }
+        spans
+            .try_iter()?
+            .map(|span| {
+                let span = span?;
+                Ok((number_from_py(&span.get_item(0)?)?, number_from_py(&span.get_item(1)?)?))
+            })
+            .collect()
+    };
+    // Deltas are read where their spans are present (prometheus_client reads them only then).
+    let deltas = |name: &Bound<'_, PyString>, spans: &[(Number, Number)]| -> PyResult<Vec<Number>> {
+        if spans.is_empty() {
+            return Ok(Vec::new());
+        }
+        native.getattr(name)?.try_iter()?.map(|delta| number_from_py(&delta?)).collect()
+    };
+    let (negative_spans, positive_spans) = (spans(intern!(py, "neg_spans"))?, spans(intern!(py, "pos_spans"))?);
+    let exemplars = match native.getattr(intern!(py, "nh_exemplars"))? {
+        exemplars if !exemplars.is_truthy()? => Vec::new(),
+        exemplars => exemplars.try_iter()?.map(|e| Ok(Arc::new(exemplar_from_py(&e?)?))).collect::<PyResult<_>>()?,
+    };
+    Ok(NativeHistogramValue {
+        count: number(intern!(py, "count_value"))?,
+        sum: number(intern!(py, "sum_value"))?,
+        schema: number(intern!(py, "schema"))?,
+        zero_threshold: number(intern!(py, "zero_threshold"))?,
+        zero_count: number(intern!(py, "zero_count"))?,
+        negative_deltas: deltas(intern!(py, "neg_deltas"), &negative_spans)?,
+        positive_deltas: deltas(intern!(py, "pos_deltas"), &positive_spans)?,
+        negative_spans,
+        positive_spans,
+        exemplars,
+        unwritable: None,
+    })
+}
+
+/// A number as `str()` prints it: an `int` as an integer, a `float` as a float, anything else
+/// as its `str()` (prometheus_client writes every field with `str()`, whatever it is).
+fn number_from_py(value: &Bound<'_, PyAny>) -> PyResult<Number> {
+    if value.is_exact_instance_of::<pyo3::types::PyInt>() {
+        if let Ok(integer) = value.extract::<i64>() {
+            return Ok(Number::Integer(integer));
+        }
+    } else if value.is_exact_instance_of::<PyFloat>() {
+        return Ok(Number::Float(value.extract()?));
+    }
+    Ok(Number::Text(value.str()?.to_str()?.into()))
 }
 
 /// A sample's label value, which must be a `str`: anything else is the `AttributeError`
@@ -129,10 +224,16 @@ fn with_metric(py: Python<'_>, err: PyErr, metric: &Bound<'_, PyAny>) -> PyErr {
 
 impl PythonCollector {
     fn collect_with(&self, py: Python<'_>, out: &mut Vec<MetricFamily>) -> PyResult<()> {
+        let mut deferred = None;
         for metric in self.object.bind(py).call_method0("collect")?.try_iter()? {
             let metric = metric?;
-            out.push(metric_family(&metric).map_err(|err| with_metric(py, err, &metric))?);
+            let mut kept = None;
+            out.push(metric_family(&metric, Some(&mut kept)).map_err(|err| with_metric(py, err, &metric))?);
+            if let Some(err) = kept {
+                deferred.get_or_insert(with_metric(py, err, &metric));
+            }
         }
+        *self.deferred.lock() = deferred;
         Ok(())
     }
 }
@@ -397,7 +498,8 @@ impl PyNativeCollector {
     /// These `Metric` objects as they are now, served as constants from then on.
     #[staticmethod]
     fn constant(metrics: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let families: Vec<MetricFamily> = metrics.try_iter()?.map(|m| metric_family(&m?)).collect::<PyResult<_>>()?;
+        let families: Vec<MetricFamily> =
+            metrics.try_iter()?.map(|m| metric_family(&m?, None)).collect::<PyResult<_>>()?;
         Ok(PyNativeCollector::of(Constant(families)))
     }
 
@@ -466,10 +568,17 @@ impl PyRegistry {
         python.iter().find(|c| c.object.is(collector)).map(|c| Entry::Collector(c.clone() as Arc<dyn Collector>))
     }
 
-    /// Re-raises what a Python collector raised during the last encode, if it did.
+    /// Re-raises what a Python collector raised during the last encode, if it did, else what one
+    /// of its native histogram values raised (the encode failed writing it).
     fn raised(&self, err: Error) -> PyErr {
         let python = self.python.lock();
-        python.iter().find_map(|c| c.raised.lock().take()).unwrap_or_else(|| to_py(err))
+        let raised = python.iter().find_map(|c| c.raised.lock().take());
+        let deferred = || python.iter().find_map(|c| c.deferred.lock().take());
+        match (&err, raised) {
+            (_, Some(raised)) => raised,
+            (Error::WrongType(_), None) => deferred().unwrap_or_else(|| to_py(err)),
+            (_, None) => to_py(err),
+        }
     }
 }
 
@@ -491,7 +600,8 @@ impl PyRegistry {
             return self.inner.register(Entry::Collector(native.get().collector.clone())).py();
         }
         let object = collector.clone().unbind();
-        let python = Arc::new(PythonCollector { object, names: names.unwrap_or_default(), raised: Mutex::new(None) });
+        let names = names.unwrap_or_default();
+        let python = Arc::new(PythonCollector { object, names, raised: Mutex::new(None), deferred: Mutex::new(None) });
         self.inner.register(Entry::Collector(python.clone())).py()?;
         self.python.lock().push(python);
         Ok(())
@@ -539,7 +649,8 @@ impl PyRegistry {
 
     /// Renders text (or OpenMetrics, or delimited protobuf) with the GIL released, names outside
     /// the classic charset written as `escaping` says (a `ValueError` for an unknown scheme).
-    #[pyo3(signature = (openmetrics = false, created = false, escaping = "underscores", protobuf = false))]
+    /// `openmetrics_2`: OpenMetrics 2.0.0, with native histogram samples.
+    #[pyo3(signature = (openmetrics = false, created = false, escaping = "underscores", protobuf = false, openmetrics_2 = false))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
@@ -547,6 +658,7 @@ impl PyRegistry {
         created: bool,
         escaping: &str,
         protobuf: bool,
+        openmetrics_2: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let format = match (protobuf, openmetrics) {
             (true, _) => Format::Protobuf,
@@ -557,7 +669,10 @@ impl PyRegistry {
         let inner = self.inner.clone();
         let options = Options { created, ..Options::default() };
         let body = py
-            .detach(move || encode::encode_escaped(&inner, format, escaping, &options))
+            .detach(move || {
+                let exposition = encode::Exposition { escaping, openmetrics_2, ..encode::Exposition::plain(format) };
+                encode::encode_exposition(&inner, &exposition, &options)
+            })
             .map_err(|err| self.raised(err))?;
         Ok(PyBytes::new(py, &body))
     }

@@ -318,7 +318,7 @@ async fn metrics<B>(state: Arc<State>, request: &Request<B>) -> Response<Full<By
         }
     }
     let render = move || {
-        encode::encode_escaped(&state.registry, exposition.format, exposition.escaping, &options).map(|body| {
+        encode::encode_exposition(&state.registry, &exposition, &options).map(|body| {
             if gzip {
                 encode::gzip(&body)
             } else {

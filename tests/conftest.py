@@ -118,6 +118,43 @@ def order_traffic(base: str, app_port: int, until: str) -> None:
             return
 
 
+def native_bucket_key(magnitude: float, schema: int) -> int:
+    """client_golang's bucket key of a magnitude, written from its formula."""
+    import bisect
+    import math
+
+    frac, exp = math.frexp(magnitude)
+    if schema > 0:
+        bounds = [2 ** (j / 2**schema) / 2 for j in range(2**schema)]
+        return bisect.bisect_left(bounds, frac) + (exp - 1) * len(bounds)
+    key = exp - 1 if frac == 0.5 else exp
+    return (key + (1 << -schema) - 1) >> -schema
+
+
+def bucket_counts(spans, deltas) -> dict[int, int]:
+    """A native histogram's spans and deltas back to counts by bucket key (empty buckets left
+    out); spans are read as `.offset`, `.length` pairs."""
+    counts, key, count, at = {}, 0, 0, 0
+    for span in spans:
+        key += span.offset  # the first span's offset is its start, the others' the gap
+        for _ in range(span.length):
+            count += deltas[at]
+            at += 1
+            if count:
+                counts[key] = count
+            key += 1
+    assert at == len(deltas)
+    return counts
+
+
+def exact_quantile(values: list[float], q: float) -> float:
+    """The q-quantile of `values` as Prometheus defines a bucket's rank: the ceil(q*n)-th."""
+    import math
+
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
 def promtool(*args: str) -> subprocess.CompletedProcess:
     """promtool with `args`, its output captured as text."""
     return subprocess.run([peer("promtool"), *args], capture_output=True, text=True)

@@ -4,7 +4,6 @@ math.frexp), through the protobuf exposition decoded with client_model's schema.
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
 
@@ -13,37 +12,13 @@ from metrics_proto import HISTOGRAM, parse_delimited
 
 import obsagent
 import obsagent.openmetrics.exposition
+from conftest import bucket_counts, native_bucket_key
 from obsagent import _native
 
 
 def protobuf(registry) -> dict:
     body, _ = _native.pushgateway_protobuf(registry._native)
     return {family.name: family for family in parse_delimited(body)}
-
-
-def expected_key(value: float, schema: int) -> int:
-    """client_golang's bucket key of a magnitude, written from its formula."""
-    frac, exp = math.frexp(value)
-    if schema > 0:
-        bounds = [2 ** (j / 2**schema) / 2 for j in range(2**schema)]
-        return bisect.bisect_left(bounds, frac) + (exp - 1) * len(bounds)
-    key = exp - 1 if frac == 0.5 else exp
-    return (key + (1 << -schema) - 1) >> -schema
-
-
-def buckets(spans, deltas) -> dict[int, int]:
-    """Spans and deltas back to counts by key (zero buckets left out)."""
-    counts, key, count, at = {}, 0, 0, 0
-    for span in spans:
-        key += span.offset  # the first span's offset is its start, the others' the gap
-        for _ in range(span.length):
-            count += deltas[at]
-            at += 1
-            if count:
-                counts[key] = count
-            key += 1
-    assert at == len(deltas)
-    return counts
 
 
 def native(registry, name: str):
@@ -68,9 +43,12 @@ def test_observations_are_counted_in_client_golangs_buckets() -> None:
     positive = {}
     for value in values:
         if value > 0:
-            positive[expected_key(value, 3)] = positive.get(expected_key(value, 3), 0) + 1
-    assert buckets(h.positive_span, h.positive_delta) == positive
-    assert buckets(h.negative_span, h.negative_delta) == {expected_key(0.25, 3): 1, expected_key(3.0, 3): 1}
+            positive[native_bucket_key(value, 3)] = positive.get(native_bucket_key(value, 3), 0) + 1
+    assert bucket_counts(h.positive_span, h.positive_delta) == positive
+    assert bucket_counts(h.negative_span, h.negative_delta) == {
+        native_bucket_key(0.25, 3): 1,
+        native_bucket_key(3.0, 3): 1,
+    }
     assert len(h.bucket) == 0, "no classic buckets asked for: only the implicit +Inf"
     text = obsagent.generate_latest(registry).decode()
     assert f'latency_seconds_bucket{{le="+Inf"}} {float(len(values))}' in text
@@ -87,7 +65,7 @@ def test_classic_buckets_stay_alongside() -> None:
     h = native(registry, "size")
     assert [(b.upper_bound, b.cumulative_count) for b in h.bucket] == [(1.0, 1), (10.0, 2)]
     assert h.schema == 0
-    assert buckets(h.positive_span, h.positive_delta) == {-1: 1, 2: 1, 5: 1, 9: 1}  # (0.25, 0.5], (2, 4], ...
+    assert bucket_counts(h.positive_span, h.positive_delta) == {-1: 1, 2: 1, 5: 1, 9: 1}  # (0.25, 0.5], (2, 4], ...
     text = obsagent.generate_latest(registry).decode()
     assert 'size_bucket{path="/a",le="10.0"} 2.0' in text and 'size_bucket{path="/a",le="+Inf"} 4.0' in text
 
@@ -99,7 +77,7 @@ def test_quantiles_from_the_buckets_are_within_the_schemas_error() -> None:
     values = sorted(rng.expovariate(10) for _ in range(20000))
     histogram.observe_many(values)
     h = native(registry, "q")
-    counts = sorted(buckets(h.positive_span, h.positive_delta).items())
+    counts = sorted(bucket_counts(h.positive_span, h.positive_delta).items())
     base = 2 ** (2**-h.schema)
     for q in (0.5, 0.9, 0.99):
         rank, seen = q * len(values), 0
@@ -123,12 +101,12 @@ def test_a_wide_spread_lowers_the_resolution_and_keeps_every_observation() -> No
         histogram.observe(value)
     h = native(registry, "wide")
     assert h.schema < 6, "schema 6 for a factor of 1.01, reduced"
-    counts = buckets(h.positive_span, h.positive_delta)
+    counts = bucket_counts(h.positive_span, h.positive_delta)
     assert sum(counts.values()) == len(values) == h.sample_count
     assert max(counts) - min(counts) < 20
     expected: dict[int, int] = {}
     for value in values:
-        expected[expected_key(value, h.schema)] = expected.get(expected_key(value, h.schema), 0) + 1
+        expected[native_bucket_key(value, h.schema)] = expected.get(native_bucket_key(value, h.schema), 0) + 1
     assert counts == expected
 
 

@@ -6,7 +6,6 @@ our 2.0 text read back by ``obsagent.openmetrics.parser`` gives the same ``Nativ
 
 from __future__ import annotations
 
-import bisect
 import math
 
 import prometheus_client
@@ -19,6 +18,7 @@ import obsagent
 import obsagent.core
 import obsagent.openmetrics.exposition
 import obsagent.openmetrics.parser
+from conftest import native_bucket_key
 
 ALLOWUTF8, UNDERSCORES = "allow-utf-8", "underscores"
 
@@ -121,16 +121,6 @@ def test_native_exemplars_on_a_family_that_allows_none_raise_value_error_as_prom
     assert ours == theirs
 
 
-def expected_key(value: float, schema: int) -> int:
-    """client_golang's bucket key of a magnitude, written from its formula."""
-    frac, exp = math.frexp(value)
-    if schema > 0:
-        bounds = [2 ** (j / 2**schema) / 2 for j in range(2**schema)]
-        return bisect.bisect_left(bounds, frac) + (exp - 1) * len(bounds)
-    key = exp - 1 if frac == 0.5 else exp
-    return (key + (1 << -schema) - 1) >> -schema
-
-
 def spans_and_deltas(counts: dict[int, int]) -> tuple[tuple, tuple]:
     """client_golang's spans: a gap of at most two buckets is filled with empty ones."""
     spans: list[list[int]] = []
@@ -165,7 +155,7 @@ def expected_native(values: list[float], schema: int, lib=prometheus_client):
     for value in values:
         if value != 0:
             side = positive if value > 0 else negative
-            key = expected_key(abs(value), schema)
+            key = native_bucket_key(abs(value), schema)
             side[key] = side.get(key, 0) + 1
     pos_spans, pos_deltas = spans_and_deltas(positive)
     neg_spans, neg_deltas = spans_and_deltas(negative)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import obsagent
-from conftest import free_port, query, running_prometheus, start_daemon, stop_daemon, wait_for
+from conftest import exact_quantile, free_port, query, running_prometheus, start_daemon, stop_daemon, wait_for
 
 QUANTILES = (0.5, 0.9, 0.99)
 
@@ -28,11 +28,6 @@ QUANTILES = (0.5, 0.9, 0.99)
 def native_prometheus(tmp_path: Path, target_port: int) -> contextlib.AbstractContextManager[str]:
     """Prometheus with native histograms on, scraping 127.0.0.1:<target_port> every second."""
     return running_prometheus(tmp_path, {"obsagent": target_port}, flags=("--enable-feature=native-histograms",))
-
-
-def exact_quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def check_against_prometheus(base: str, name: str, values: list[float], schema: int) -> dict[str, float]:

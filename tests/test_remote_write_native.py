@@ -9,7 +9,6 @@ histogram sample replayed from the disk queue by the next writer keeps its time;
 
 from __future__ import annotations
 
-import bisect
 import collections
 import json
 import math
@@ -27,34 +26,21 @@ from prompb import decode, decode_histograms
 from test_remote_write import running_prometheus_receiver
 
 import obsagent
-from conftest import free_port, query, start_daemon, stop_daemon, wait_for
+from conftest import (
+    bucket_counts,
+    exact_quantile,
+    free_port,
+    native_bucket_key,
+    query,
+    start_daemon,
+    stop_daemon,
+    wait_for,
+)
 from obsagent import _native
 from obsagent.remote_write import RemoteWriter
 
 QUANTILES = (0.5, 0.9, 0.99)
 ZERO_THRESHOLD = 2.0**-128  # client_golang's default
-
-
-def expected_key(magnitude: float, schema: int) -> int:
-    """client_golang's bucket key of a magnitude (schema above 0), from its formula."""
-    frac, exp = math.frexp(magnitude)
-    bounds = [2 ** (j / 2**schema) / 2 for j in range(2**schema)]
-    return bisect.bisect_left(bounds, frac) + (exp - 1) * len(bounds)
-
-
-def counts_by_key(spans, deltas) -> dict[int, int]:
-    """Spans and deltas back to the populated buckets' counts by key."""
-    counts, key, count, at = {}, 0, 0, 0
-    for span in spans:
-        key += span.offset
-        for _ in range(span.length):
-            count += deltas[at]
-            at += 1
-            if count:
-                counts[key] = count
-            key += 1
-    assert at == len(deltas)
-    return counts
 
 
 def test_a_native_histogram_is_sent_as_one_histogram_sample_beside_its_classic_series(registry):
@@ -82,10 +68,10 @@ def test_a_native_histogram_is_sent_as_one_histogram_sample_beside_its_classic_s
     assert histogram.WhichOneof("zero_count") == "zero_count_int"
     assert histogram.zero_count_int == 3, "0, 0 and 1e-40 are within the zero threshold"
     assert histogram.reset_hint == 0 and not histogram.positive_counts and not histogram.negative_counts
-    positive = collections.Counter(expected_key(v, 3) for v in values if v > ZERO_THRESHOLD)
-    negative = collections.Counter(expected_key(-v, 3) for v in values if v < -ZERO_THRESHOLD)
-    assert counts_by_key(histogram.positive_spans, histogram.positive_deltas) == positive
-    assert counts_by_key(histogram.negative_spans, histogram.negative_deltas) == negative
+    positive = collections.Counter(native_bucket_key(v, 3) for v in values if v > ZERO_THRESHOLD)
+    negative = collections.Counter(native_bucket_key(-v, 3) for v in values if v < -ZERO_THRESHOLD)
+    assert bucket_counts(histogram.positive_spans, histogram.positive_deltas) == positive
+    assert bucket_counts(histogram.negative_spans, histogram.negative_deltas) == negative
 
     # The same buckets as the protobuf exposition (client_model's schema) gives them.
     exposed_body, _ = _native.pushgateway_protobuf(registry._native)
@@ -108,11 +94,6 @@ def test_a_native_histogram_is_sent_as_one_histogram_sample_beside_its_classic_s
 def only_value(base: str, expr: str) -> float:
     (result,) = query(base, expr)
     return float(result["value"][1])
-
-
-def exact_quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def test_prometheus_stores_native_histograms_sent_by_remote_write(tmp_path, registry):

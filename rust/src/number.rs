@@ -25,7 +25,7 @@ pub fn write_python(out: &mut Vec<u8>, value: f64) {
         out.extend_from_slice(itoa::Buffer::new().format(value as i64).as_bytes());
         out.extend_from_slice(b".0");
     } else {
-        write_shortest(out, value);
+        write_shortest(out, value, true);
     }
 }
 
@@ -50,6 +50,18 @@ pub fn write_timestamp(out: &mut Vec<u8>, seconds: f64) {
     }
 }
 
+/// Appends a float as Python's `repr` prints it (`nan`, `inf`, no Go-style exponent for large
+/// values): how prometheus_client writes a native histogram's fields, with `str()`.
+pub fn write_repr(out: &mut Vec<u8>, value: f64) {
+    if value.is_nan() {
+        out.extend_from_slice(b"nan");
+    } else if value.is_infinite() {
+        out.extend_from_slice(if value > 0.0 { b"inf" } else { b"-inf" });
+    } else {
+        write_shortest(out, value, false);
+    }
+}
+
 /// [`write_python`] as a string, for `le` and `quantile` label values.
 pub fn python_float(value: f64) -> String {
     let mut out = Vec::with_capacity(24);
@@ -57,7 +69,9 @@ pub fn python_float(value: f64) -> String {
     String::from_utf8(out).expect("numbers are ASCII")
 }
 
-fn write_shortest(out: &mut Vec<u8>, value: f64) {
+/// The shortest round-trip digits of a finite `value`, in Python's forms; `go_exponent` moves a
+/// positive value of seven or more integer digits to an exponent, as prometheus_client does.
+fn write_shortest(out: &mut Vec<u8>, value: f64, go_exponent: bool) {
     let mut buffer = ryu::Buffer::new();
     let text = buffer.format_finite(value.abs()).as_bytes();
     let (mantissa, exp10) = match text.iter().position(|&b| b == b'e') {
@@ -93,7 +107,7 @@ fn write_shortest(out: &mut Vec<u8>, value: f64) {
     if value.is_sign_negative() {
         out.push(b'-');
     }
-    if !(-4..16).contains(&exponent) || (value > 0.0 && exponent >= 6) {
+    if !(-4..16).contains(&exponent) || (go_exponent && value > 0.0 && exponent >= 6) {
         // Python's exponent form, and prometheus_client's Go-style one for large positive
         // values: a sign and at least two digits.
         write_mantissa(out, digits);
@@ -129,6 +143,32 @@ fn write_mantissa(out: &mut Vec<u8>, digits: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_are_written_as_python_repr_writes_them() {
+        // Expected strings are Python 3's `repr(float)`.
+        let cases = [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (100.0, "100.0"),
+            (0.001, "0.001"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1234567.0, "1234567.0"),
+            (1e16, "1e+16"),
+            (123456789012345.6, "123456789012345.6"),
+            (2.938735877055719e-39, "2.938735877055719e-39"),
+            (-1.5e300, "-1.5e+300"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (value, expected) in cases {
+            let mut out = Vec::new();
+            write_repr(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{value:e}");
+        }
+    }
 
     fn python(value: f64) -> String {
         let mut out = Vec::new();

@@ -260,7 +260,7 @@ impl WriteStr for Number {
     fn write_str(&self, out: &mut Vec<u8>) {
         match self {
             Number::Integer(value) => value.write_str(out),
-            Number::Float(value) => write_repr(out, *value),
+            Number::Float(value) => number::write_repr(out, *value),
             Number::Text(text) => out.extend_from_slice(text.as_bytes()),
         }
     }
@@ -317,106 +317,9 @@ where
     out.push(b']');
 }
 
-/// Appends a float as Python's `repr` prints it: the shortest digits that round trip, always
-/// with a point or an exponent, the exponent form (`1e-05`, `1e+16`) below 1e-4 or from 1e16 on.
-fn write_repr(out: &mut Vec<u8>, value: f64) {
-    if value.is_nan() {
-        out.extend_from_slice(b"nan");
-        return;
-    }
-    if value.is_infinite() {
-        out.extend_from_slice(if value > 0.0 { b"inf" } else { b"-inf" });
-        return;
-    }
-    // ryu's shortest round-trip digits (`1.5`, `1e16`, `2.938735877055719e-39`), read as
-    // digits without the point and the decimal exponent of the first one.
-    let mut buffer = ryu::Buffer::new();
-    let text = buffer.format_finite(value.abs()).as_bytes();
-    let (mantissa, exp10) = match text.iter().position(|&b| b == b'e') {
-        Some(e) => (&text[..e], std::str::from_utf8(&text[e + 1..]).ok().and_then(|x| x.parse().ok()).unwrap_or(0)),
-        None => (text, 0i32),
-    };
-    let (mut digits, mut len, mut point) = ([0u8; 32], 0usize, None);
-    for &b in mantissa {
-        if b == b'.' {
-            point = Some(len as i32);
-        } else {
-            digits[len] = b;
-            len += 1;
-        }
-    }
-    let mut point = point.unwrap_or(len as i32);
-    let mut start = 0;
-    while start + 1 < len && digits[start] == b'0' {
-        start += 1;
-        point -= 1;
-    }
-    while len > start + 1 && digits[len - 1] == b'0' {
-        len -= 1;
-    }
-    let digits = &digits[start..len];
-    let exponent = point + exp10 - 1;
-    if value.is_sign_negative() {
-        out.push(b'-');
-    }
-    if (-4..16).contains(&exponent) {
-        let point = exponent + 1; // digits before the point
-        if point <= 0 {
-            out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', (-point) as usize));
-            out.extend_from_slice(digits);
-        } else if point as usize >= digits.len() {
-            out.extend_from_slice(digits);
-            out.extend(std::iter::repeat_n(b'0', point as usize - digits.len()));
-            out.extend_from_slice(b".0");
-        } else {
-            out.extend_from_slice(&digits[..point as usize]);
-            out.push(b'.');
-            out.extend_from_slice(&digits[point as usize..]);
-        }
-    } else {
-        out.push(digits[0]);
-        if digits.len() > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits[1..]);
-        }
-        out.extend_from_slice(if exponent < 0 { b"e-" } else { b"e+" });
-        if exponent.abs() < 10 {
-            out.push(b'0');
-        }
-        out.extend_from_slice(itoa::Buffer::new().format(exponent.unsigned_abs()).as_bytes());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floats_are_written_as_python_repr_writes_them() {
-        // Expected strings are Python 3's `repr(float)`.
-        let cases = [
-            (0.0, "0.0"),
-            (-0.0, "-0.0"),
-            (100.0, "100.0"),
-            (0.001, "0.001"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (1234567.0, "1234567.0"),
-            (1e16, "1e+16"),
-            (123456789012345.6, "123456789012345.6"),
-            (2.938735877055719e-39, "2.938735877055719e-39"),
-            (-1.5e300, "-1.5e+300"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            (f64::NAN, "nan"),
-            (f64::NEG_INFINITY, "-inf"),
-        ];
-        for (value, expected) in cases {
-            let mut out = Vec::new();
-            write_repr(&mut out, value);
-            assert_eq!(String::from_utf8(out).unwrap(), expected, "{value:e}");
-        }
-    }
 
     fn native_family(version_2: bool) -> String {
         let mut family = MetricFamily::new("nh", "h", MetricType::Histogram, "");

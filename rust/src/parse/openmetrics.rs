@@ -22,11 +22,43 @@ use super::{
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
 pub fn parse(text: &str) -> Parsed<'_> {
-    let mut parsed = Parsed::default();
-    if let Err(error) = Parser::default().run(text, &mut parsed.families) {
-        parsed.error = Some(error);
+    Stream::default().end(text)
+}
+
+/// An exposition read in pieces (`text_fd_to_metric_families`): each `read` gives the families
+/// its lines complete, and keeps the family still being read (made independent of the text),
+/// the names seen and whether `# EOF` came, for the next. Lines are whole: split the input with
+/// `LineBuffer`.
+#[derive(Default)]
+pub struct Stream {
+    parser: Parser,
+    current: Option<Current<'static>>,
+    eof: bool,
+}
+
+impl Stream {
+    /// Reads whole lines, the families they complete returned; after an error, the stream is
+    /// not to be read further.
+    pub fn read<'a>(&mut self, lines: &'a str) -> Parsed<'a> {
+        let mut current: Option<Current<'a>> = self.current.take();
+        let mut parsed = Parsed::default();
+        match self.parser.lines(lines, &mut current, &mut self.eof, &mut parsed.families) {
+            Ok(()) => self.current = current.map(Current::into_owned),
+            Err(error) => parsed.error = Some(error),
+        }
+        parsed
     }
-    parsed
+
+    /// Reads the last lines, then ends the family being read; `# EOF` must have come.
+    pub fn end<'a>(&mut self, lines: &'a str) -> Parsed<'a> {
+        let mut current: Option<Current<'a>> = self.current.take();
+        let mut parsed = Parsed::default();
+        let read = self.parser.lines(lines, &mut current, &mut self.eof, &mut parsed.families);
+        if let Err(error) = read.and_then(|()| self.parser.end(current, self.eof, &mut parsed.families)) {
+            parsed.error = Some(error);
+        }
+        parsed
+    }
 }
 
 /// The names a type's samples may have, after the family name.
@@ -264,7 +296,7 @@ fn before(text: &str, pos: Option<usize>) -> &str {
 
 fn parse_sample(text: &str) -> ParseResult<Sample<'_>> {
     let label_start = next_unquoted(text, b"{", 0);
-    if label_start.is_none_or(|start| text[..start].contains(" # ")) {
+    if label_start.is_none_or(|start| super::contains_exemplar_marker(&text[..start])) {
         let name_end = next_unquoted(text, b" ", 0);
         let name = before(text, name_end);
         if !is_legacy_metric_name(name) {
@@ -627,6 +659,24 @@ struct Current<'a> {
     group_timestamp_samples: HashMap<u64, SmallVec<[usize; 1]>, foldhash::fast::RandomState>,
 }
 
+impl Current<'_> {
+    /// The same family, its samples no longer borrowing the text.
+    fn into_owned(self) -> Current<'static> {
+        Current {
+            name: self.name,
+            documentation: self.documentation,
+            typ: self.typ,
+            unit: self.unit,
+            samples: self.samples.into_iter().map(Sample::into_owned).collect(),
+            allowed_names: self.allowed_names,
+            group: self.group,
+            seen_groups: self.seen_groups,
+            group_timestamp: self.group_timestamp,
+            group_timestamp_samples: self.group_timestamp_samples,
+        }
+    }
+}
+
 impl Parser {
     /// `build_metric`: names not clashing with earlier families, unit matching, histograms sound.
     fn build<'a>(&mut self, current: Current<'a>) -> ParseResult<Family<'a>> {
@@ -660,18 +710,23 @@ impl Parser {
         })
     }
 
-    fn run<'a>(&mut self, text: &'a str, families: &mut Vec<Family<'a>>) -> ParseResult<()> {
-        let mut current: Option<Current> = None;
-        let mut eof = false;
+    /// Reads lines into `current`, ending it (into `families`) where another family starts.
+    fn lines<'a>(
+        &mut self,
+        text: &'a str,
+        current: &mut Option<Current<'a>>,
+        eof: &mut bool,
+        families: &mut Vec<Family<'a>>,
+    ) -> ParseResult<()> {
         for (line, _) in lines(text) {
-            if eof {
+            if *eof {
                 return Err(invalid(format!("Received line after # EOF: {line}")));
             }
             if line.is_empty() {
                 return Err(invalid("Received blank line"));
             }
             if line == "# EOF" {
-                eof = true;
+                *eof = true;
             } else if line.starts_with('#') {
                 let parts = split_quoted(line, b" ", 3);
                 if parts.len() < 4 {
@@ -689,7 +744,7 @@ impl Parser {
                     if let Some(previous) = current.take() {
                         families.push(self.build(previous)?);
                     }
-                    current = Some(Current {
+                    *current = Some(Current {
                         allowed_names: vec![candidate_name.to_string()],
                         name: candidate_name.into_owned(),
                         ..Current::default()
@@ -723,10 +778,15 @@ impl Parser {
                     _ => return Err(invalid(format!("Invalid line: {line}"))),
                 }
             } else {
-                self.sample_line(line, &mut current, families)?;
+                self.sample_line(line, current, families)?;
             }
         }
-        if let Some(previous) = current.take() {
+        Ok(())
+    }
+
+    /// The end of the text: the family being read is complete, and `# EOF` must have come.
+    fn end<'a>(&mut self, current: Option<Current<'a>>, eof: bool, families: &mut Vec<Family<'a>>) -> ParseResult<()> {
+        if let Some(previous) = current {
             families.push(self.build(previous)?);
         }
         if !eof {

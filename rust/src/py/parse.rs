@@ -18,6 +18,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(parse_text, module)?)?;
     module.add_function(wrap_pyfunction!(parse_openmetrics, module)?)?;
     module.add_function(wrap_pyfunction!(parse_labels, module)?)?;
+    module.add_class::<StreamParser>()?;
     Ok(())
 }
 
@@ -44,6 +45,62 @@ fn parse_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyTuple>>
 fn parse_openmetrics<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyTuple>> {
     let parsed = py.detach(|| parse::openmetrics::parse(text));
     Builder::new(py)?.parsed(parsed)
+}
+
+/// Either format's stream.
+enum Format {
+    Text(parse::text::Stream),
+    OpenMetrics(parse::openmetrics::Stream),
+}
+
+/// A text read in pieces (`text_fd_to_metric_families`): `feed` takes the next piece and
+/// returns the families completed so far as `parse_text` returns them, `finish` the rest.
+/// Each piece's lines are parsed with the GIL released.
+#[pyclass(module = "obsagent._native")]
+struct StreamParser {
+    lines: parse::LineBuffer,
+    format: Format,
+}
+
+impl StreamParser {
+    fn read<'py>(&mut self, py: Python<'py>, lines: &str, end: bool) -> PyResult<Bound<'py, PyTuple>> {
+        let format = &mut self.format;
+        let parsed = py.detach(|| match (format, end) {
+            (Format::Text(stream), false) => stream.read(lines),
+            (Format::Text(stream), true) => stream.end(lines),
+            (Format::OpenMetrics(stream), false) => stream.read(lines),
+            (Format::OpenMetrics(stream), true) => stream.end(lines),
+        });
+        Builder::new(py)?.parsed(parsed)
+    }
+}
+
+#[pymethods]
+impl StreamParser {
+    #[new]
+    #[pyo3(signature = (openmetrics = false))]
+    fn new(openmetrics: bool) -> Self {
+        let format = if openmetrics {
+            Format::OpenMetrics(parse::openmetrics::Stream::default())
+        } else {
+            Format::Text(parse::text::Stream::default())
+        };
+        StreamParser { lines: parse::LineBuffer::default(), format }
+    }
+
+    /// The families the lines completed by `piece` complete, and the error that stopped the
+    /// parse or None (then nothing more is to be fed).
+    fn feed<'py>(&mut self, py: Python<'py>, piece: &str) -> PyResult<Bound<'py, PyTuple>> {
+        let lines = self.lines.lines(piece);
+        self.read(py, &lines, false)
+    }
+
+    /// The families the rest of the text completes, the last one included, and the error (an
+    /// OpenMetrics text without `# EOF` included) or None.
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let rest = self.lines.rest();
+        self.read(py, &rest, true)
+    }
 }
 
 /// A label set's inside as a dict, raising `ValueError` as prometheus_client's `parse_labels`.
@@ -87,6 +144,9 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
 /// a bucket bound on every line of its series); longer ones are made each time.
 const SHARED_VALUE_LEN: usize = 64;
 
+/// Label positions whose last name and value are remembered (`Builder::recent`).
+const RECENT_SLOTS: usize = 16;
+
 /// Makes Python values of parsed families, one Python string per distinct name (and short
 /// label value) in a parse.
 struct Builder<'py> {
@@ -94,6 +154,9 @@ struct Builder<'py> {
     classes: &'py Classes,
     names: HashMap<String, Bound<'py, PyString>, foldhash::fast::RandomState>,
     last_name: Option<(String, Bound<'py, PyString>)>,
+    /// The last sample's label names and values by position (name of label i at 2i, its
+    /// value at 2i+1): the next line mostly repeats them, found so without hashing.
+    recent: Vec<(String, Bound<'py, PyString>)>,
     /// `Sample`'s `tp_alloc`, to make its instances as `tuple.__new__(Sample, fields)` does.
     sample_alloc: pyo3::ffi::allocfunc,
 }
@@ -109,7 +172,7 @@ impl<'py> Builder<'py> {
         }
         // SAFETY: the Py_tp_alloc slot holds an `allocfunc`.
         let sample_alloc = unsafe { std::mem::transmute::<*mut c_void, pyo3::ffi::allocfunc>(slot) };
-        Ok(Builder { py, classes, names: HashMap::default(), last_name: None, sample_alloc })
+        Ok(Builder { py, classes, names: HashMap::default(), last_name: None, recent: Vec::new(), sample_alloc })
     }
 
     fn parsed(mut self, parsed: Parsed<'_>) -> PyResult<Bound<'py, PyTuple>> {
@@ -145,6 +208,24 @@ impl<'py> Builder<'py> {
         string
     }
 
+    /// `shared(text)`, looked at first in the `recent` slot given.
+    fn shared_at(&mut self, slot: usize, text: &str) -> Bound<'py, PyString> {
+        if let Some((last, string)) = self.recent.get(slot) {
+            if last == text {
+                return string.clone();
+            }
+        }
+        let string = self.shared(text);
+        if let Some((last, recent)) = self.recent.get_mut(slot) {
+            last.clear();
+            last.push_str(text);
+            *recent = string.clone();
+        } else if slot == self.recent.len() && slot < RECENT_SLOTS {
+            self.recent.push((text.to_owned(), string.clone()));
+        }
+        string
+    }
+
     fn family(&mut self, family: Family<'_>) -> PyResult<Bound<'py, PyTuple>> {
         let samples = PyList::empty(self.py);
         for sample in family.samples {
@@ -164,10 +245,13 @@ impl<'py> Builder<'py> {
 
     fn labels(&mut self, labels: Labels<'_>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(self.py);
-        for (name, value) in labels {
-            let value =
-                if value.len() <= SHARED_VALUE_LEN { self.shared(&value) } else { PyString::new(self.py, &value) };
-            dict.set_item(self.shared(&name), value)?;
+        for (position, (name, value)) in labels.into_iter().enumerate() {
+            let value = if value.len() <= SHARED_VALUE_LEN {
+                self.shared_at(2 * position + 1, &value)
+            } else {
+                PyString::new(self.py, &value)
+            };
+            dict.set_item(self.shared_at(2 * position, &name), value)?;
         }
         Ok(dict)
     }

@@ -461,30 +461,25 @@ fn plain_labels(text: &str) -> Option<Labels<'_>> {
 /// to its end: the labels and where they end.
 pub(crate) fn plain_label_list(text: &str, closing: Option<u8>) -> Option<(Labels<'_>, usize)> {
     let bytes = text.as_bytes();
-    let mut labels = Labels::new();
-    if closing.is_none() && bytes.is_empty() {
-        return Some((labels, 0));
+    if (closing.is_none() && bytes.is_empty()) || (closing.is_some() && bytes.first().copied() == closing) {
+        return Some((Labels::new(), 0));
     }
-    if closing.is_some() && bytes.first().copied() == closing {
-        return Some((labels, 0));
-    }
+    let mut labels = Labels::with_capacity(4);
     let mut at = 0;
     loop {
         let name_start = at;
         if !is_name_start(*bytes.get(at)?) {
             return None;
         }
-        at += 1;
-        while bytes.get(at).is_some_and(|&byte| is_name_byte(byte)) {
-            at += 1;
-        }
+        at += 1 + bytes[at + 1..].iter().position(|&byte| !is_name_byte(byte))?;
         let name = &text[name_start..at];
-        if name.starts_with("__") || bytes.get(at) != Some(&b'=') || bytes.get(at + 1) != Some(&b'"') {
+        if name.starts_with("__") || bytes[at] != b'=' || bytes.get(at + 1) != Some(&b'"') {
             return None;
         }
         let value_start = at + 2;
-        let value_end = value_start + memchr::memchr2(b'"', b'\\', &bytes[value_start..])?;
-        if bytes[value_end] == b'\\' || labels.iter().any(|(seen, _)| seen == name) {
+        // Values are short: a plain loop finds their end sooner than `memchr2` would.
+        let value_end = value_start + bytes[value_start..].iter().position(|&byte| byte == b'"' || byte == b'\\')?;
+        if bytes[value_end] != b'"' || labels.iter().any(|(seen, _)| seen == name) {
             return None;
         }
         labels.push((Cow::Borrowed(name), Cow::Borrowed(&text[value_start..value_end])));
@@ -500,14 +495,33 @@ pub(crate) fn plain_label_list(text: &str, closing: Option<u8>) -> Option<(Label
     }
 }
 
+/// For each byte: 2 if a legacy name may start with it (`[a-zA-Z_:]`), 1 if it may follow
+/// (`[0-9]`), 0 if neither; one lookup per byte of the names on every line.
+static NAME_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = if b.is_ascii_alphabetic() || b == b'_' || b == b':' {
+            2
+        } else if b.is_ascii_digit() {
+            1
+        } else {
+            0
+        };
+        byte += 1;
+    }
+    table
+};
+
 /// A legacy name's first byte (`[a-zA-Z_:]`).
 pub(crate) fn is_name_start(byte: u8) -> bool {
-    byte.is_ascii_alphabetic() || byte == b'_' || byte == b':'
+    NAME_BYTES[usize::from(byte)] == 2
 }
 
 /// A legacy name's other bytes (`[a-zA-Z0-9_:]`).
 pub(crate) fn is_name_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b':'
+    NAME_BYTES[usize::from(byte)] != 0
 }
 
 fn parse_labels_inner(labels_string: &str, openmetrics: bool) -> ParseResult<Labels<'_>> {
@@ -625,6 +639,19 @@ pub(crate) fn python_float(text: &str) -> Option<f64> {
 
 /// `_parse_value`: `int()` first, then `float()`; whitespace or `_` inside is refused.
 pub(crate) fn parse_value(value: &str) -> ParseResult<Number> {
+    // Digits with at most one dot (nearly every value): what `int()` or `float()` makes of
+    // them, without the checks other text needs.
+    let bytes = value.as_bytes();
+    let dots = bytes.iter().filter(|&&byte| byte == b'.').count();
+    if dots <= 1 && bytes.len() > dots && bytes.iter().all(|&byte| byte.is_ascii_digit() || byte == b'.') {
+        if dots == 0 {
+            if let Ok(int) = value.parse::<i64>() {
+                return Ok(Number::Int(int));
+            }
+        } else if let Ok(float) = value.parse::<f64>() {
+            return Ok(Number::Float(float));
+        }
+    }
     if value != py_strip(value) || value.contains('_') {
         return Err(invalid(format!("Invalid value: {}", py_repr(value))));
     }

@@ -15,9 +15,9 @@ use regex::Regex;
 use smallvec::SmallVec;
 
 use super::{
-    invalid, is_legacy_metric_name, last_unquoted, lines, name_from_labels, next_unquoted, parse_labels, parse_value,
-    py_repr, py_strip, python_float, python_int, split_quoted, unquote_unescape, Exemplar, Family, NativeHistogram,
-    Number, ParseError, ParseResult, Parsed, Sample, Stamp,
+    invalid, is_legacy_metric_name, is_name_byte, is_name_start, last_unquoted, lines, name_from_labels, next_unquoted,
+    parse_labels, parse_value, plain_label_list, py_repr, py_strip, python_float, python_int, split_quoted,
+    unquote_unescape, Exemplar, Family, NativeHistogram, Number, ParseError, ParseResult, Parsed, Sample, Stamp,
 };
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
@@ -292,6 +292,45 @@ fn python_slice(text: &str, start: Option<usize>, end: Option<usize>) -> &str {
 /// `text[..pos]`, `pos` maybe Python's -1.
 fn before(text: &str, pos: Option<usize>) -> &str {
     python_slice(text, Some(0), pos)
+}
+
+/// The line nearly every sample has (a legacy name, then `plain_label_list`'s labels or a
+/// space, and no other `{`: no exemplar), read in one pass as `parse_sample` reads it; `None`
+/// for any other, which that reading takes.
+fn plain_sample(text: &str) -> Option<ParseResult<Sample<'_>>> {
+    let bytes = text.as_bytes();
+    let name_end = bytes.iter().position(|&byte| !is_name_byte(byte))?;
+    if !bytes.first().is_some_and(|&first| is_name_start(first)) {
+        return None;
+    }
+    let name = Cow::Borrowed(&text[..name_end]);
+    let (labels, rest) = match bytes[name_end] {
+        b'{' => {
+            let (labels, end) = plain_label_list(&text[name_end + 1..], Some(b'}'))?;
+            (labels, &text[name_end + 1 + end + 1..])
+        }
+        b' ' => (Vec::new(), &text[name_end + 1..]),
+        _ => return None,
+    };
+    if memchr::memchr(b'{', rest.as_bytes()).is_some() {
+        return None;
+    }
+    let rest = if bytes[name_end] == b'{' {
+        // Python skips the one character after `}` (meant to be a space), whatever it is.
+        let mut after = rest.chars();
+        after.next();
+        after.as_str()
+    } else {
+        rest
+    };
+    Some(parse_remaining(rest).map(|(value, timestamp, exemplar)| Sample {
+        name,
+        labels: Some(labels),
+        value: Some(value),
+        timestamp,
+        exemplar,
+        native_histogram: None,
+    }))
 }
 
 fn parse_sample(text: &str) -> ParseResult<Sample<'_>> {
@@ -801,12 +840,16 @@ impl Parser {
         current: &mut Option<Current<'a>>,
         families: &mut Vec<Family<'a>>,
     ) -> ParseResult<()> {
-        let is_histogram = current.as_ref().is_some_and(|c| c.typ.as_deref() == Some("histogram"));
-        let native = if is_histogram { parse_native_histogram_sample(line)? } else { None };
-        let is_native = native.is_some();
-        let sample = match native {
-            Some(sample) => sample,
-            None => parse_sample(line)?,
+        // A plain line has no `{` after its labels: never a native histogram's.
+        let (sample, is_native) = match plain_sample(line) {
+            Some(sample) => (sample?, false),
+            None => {
+                let is_histogram = current.as_ref().is_some_and(|c| c.typ.as_deref() == Some("histogram"));
+                match if is_histogram { parse_native_histogram_sample(line)? } else { None } {
+                    Some(sample) => (sample, true),
+                    None => (parse_sample(line)?, false),
+                }
+            }
         };
         let allowed = current.as_ref().is_some_and(|c| c.allowed_names.iter().any(|allowed| *allowed == *sample.name));
         if !allowed && !is_native {

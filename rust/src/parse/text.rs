@@ -268,21 +268,15 @@ fn plain_sample(text: &str) -> Option<ParseResult<Sample<'_>>> {
 /// The value and the last of any further fields as a timestamp (ms, made seconds).
 fn parse_value_and_timestamp(text: &str) -> ParseResult<(Number, Option<Stamp>)> {
     // Printable ASCII fields between spaces (nearly every line): the first and last field
-    // found by position, as the splitting below would find them.
-    let bytes = text.as_bytes();
-    if bytes.iter().all(|&byte| byte == b' ' || byte.is_ascii_graphic()) {
-        if let Some(first_start) = bytes.iter().position(|&byte| byte != b' ') {
-            let first_end = memchr::memchr(b' ', &bytes[first_start..]).map_or(bytes.len(), |end| first_start + end);
-            let last_end = bytes.iter().rposition(|&byte| byte != b' ').map_or(0, |last| last + 1);
-            let last_start = memchr::memrchr(b' ', &bytes[..last_end]).map_or(0, |space| space + 1);
-            let value = parse_value(&text[first_start..first_end])?;
-            let timestamp = if last_start > first_start {
-                Some(Stamp::Float(milliseconds_to_seconds(&parse_value(&text[last_start..last_end])?)))
-            } else {
-                None
-            };
-            return Ok((value, timestamp));
-        }
+    // found in one pass, as the splitting below would find them.
+    if let Some((first, last)) = first_and_last_field(text) {
+        let value = parse_value(&text[first.0..first.1])?;
+        let timestamp = if last.0 > first.0 {
+            Some(Stamp::Float(milliseconds_to_seconds(&parse_value(&text[last.0..last.1])?)))
+        } else {
+            None
+        };
+        return Ok((value, timestamp));
     }
     let text = text.trim_start_matches(super::is_python_space);
     let separator = if text.contains(' ') { ' ' } else { '\t' };
@@ -296,6 +290,31 @@ fn parse_value_and_timestamp(text: &str) -> ParseResult<(Number, Option<Stamp>)>
         None => None,
     };
     Ok((value, timestamp))
+}
+
+/// The byte ranges of the first and last space-separated field of text made only of printable
+/// ASCII and spaces, with at least one field; `None` for other text.
+fn first_and_last_field(text: &str) -> Option<((usize, usize), (usize, usize))> {
+    let bytes = text.as_bytes();
+    let mut first = None;
+    let mut last = (0, 0);
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b' ' {
+            at += 1;
+            continue;
+        }
+        let start = at;
+        while at < bytes.len() && bytes[at] != b' ' {
+            if !bytes[at].is_ascii_graphic() {
+                return None;
+            }
+            at += 1;
+        }
+        first.get_or_insert((start, at));
+        last = (start, at);
+    }
+    first.map(|first| (first, last))
 }
 
 /// Python's `n / 1000` (true division).

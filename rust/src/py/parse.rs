@@ -10,6 +10,7 @@ use pyo3::exceptions::{PyAttributeError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::os::raw::c_void;
 
@@ -144,6 +145,9 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
 /// a bucket bound on every line of its series); longer ones are made each time.
 const SHARED_VALUE_LEN: usize = 64;
 
+/// A label set's names and values as Python strings, in order.
+type LabelItems<'py> = SmallVec<[(Bound<'py, PyString>, Bound<'py, PyString>); 4]>;
+
 /// Label positions whose last name and value are remembered (`Builder::recent`).
 const RECENT_SLOTS: usize = 16;
 
@@ -157,6 +161,8 @@ struct Builder<'py> {
     /// The last sample's label names and values by position (name of label i at 2i, its
     /// value at 2i+1): the next line mostly repeats them, found so without hashing.
     recent: Vec<(String, Bound<'py, PyString>)>,
+    /// The last label dict made and its items (unchanged: no Python code runs meanwhile).
+    last_dict: Option<(Bound<'py, PyDict>, LabelItems<'py>)>,
     /// `Sample`'s `tp_alloc`, to make its instances as `tuple.__new__(Sample, fields)` does.
     sample_alloc: pyo3::ffi::allocfunc,
 }
@@ -172,7 +178,15 @@ impl<'py> Builder<'py> {
         }
         // SAFETY: the Py_tp_alloc slot holds an `allocfunc`.
         let sample_alloc = unsafe { std::mem::transmute::<*mut c_void, pyo3::ffi::allocfunc>(slot) };
-        Ok(Builder { py, classes, names: HashMap::default(), last_name: None, recent: Vec::new(), sample_alloc })
+        Ok(Builder {
+            py,
+            classes,
+            names: HashMap::default(),
+            last_name: None,
+            recent: Vec::new(),
+            last_dict: None,
+            sample_alloc,
+        })
     }
 
     fn parsed(mut self, parsed: Parsed<'_>) -> PyResult<Bound<'py, PyTuple>> {
@@ -244,15 +258,39 @@ impl<'py> Builder<'py> {
     }
 
     fn labels(&mut self, labels: Labels<'_>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(self.py);
+        let mut items = LabelItems::new();
         for (position, (name, value)) in labels.into_iter().enumerate() {
             let value = if value.len() <= SHARED_VALUE_LEN {
                 self.shared_at(2 * position + 1, &value)
             } else {
                 PyString::new(self.py, &value)
             };
-            dict.set_item(self.shared_at(2 * position, &name), value)?;
+            items.push((self.shared_at(2 * position, &name), value));
         }
+        let dict = match &self.last_dict {
+            // The same names in the same order as the last set (most lines): its copy, with the
+            // values that differ set, costs less than a dict built anew.
+            Some((last, last_items))
+                if last_items.len() == items.len()
+                    && last_items.iter().zip(&items).all(|((seen, _), (name, _))| seen.is(name)) =>
+            {
+                let dict = last.copy()?;
+                for ((_, seen), (name, value)) in last_items.iter().zip(&items) {
+                    if !seen.is(value) {
+                        dict.set_item(name, value)?;
+                    }
+                }
+                dict
+            }
+            _ => {
+                let dict = PyDict::new(self.py);
+                for (name, value) in &items {
+                    dict.set_item(name, value)?;
+                }
+                dict
+            }
+        };
+        self.last_dict = Some((dict.clone(), items));
         Ok(dict)
     }
 

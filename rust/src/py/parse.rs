@@ -51,7 +51,7 @@ fn parse_openmetrics<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, Py
 /// Either format's stream.
 enum Format {
     Text(parse::text::Stream),
-    OpenMetrics(parse::openmetrics::Stream),
+    OpenMetrics(Box<parse::openmetrics::Stream>),
 }
 
 /// A text read in pieces (`text_fd_to_metric_families`): `feed` takes the next piece and
@@ -82,7 +82,7 @@ impl StreamParser {
     #[pyo3(signature = (openmetrics = false))]
     fn new(openmetrics: bool) -> Self {
         let format = if openmetrics {
-            Format::OpenMetrics(parse::openmetrics::Stream::default())
+            Format::OpenMetrics(Box::default())
         } else {
             Format::Text(parse::text::Stream::default())
         };
@@ -371,6 +371,8 @@ impl<'py> Builder<'py> {
         let exemplar = self.exemplar(sample.exemplar)?;
         let native_histogram = self.native_histogram(sample.native_histogram)?;
         let fields = [name, labels, value, timestamp, exemplar, native_histogram];
+        // SAFETY: each field is a live object.
+        let untracked = fields.iter().all(|field| unsafe { pyo3::ffi::PyObject_GC_IsTracked(field.as_ptr()) } == 0);
         // `Sample` is a `tuple` subclass without `__dict__` (a NamedTuple): an instance is its
         // type's allocation of 6 items, filled, which is what `tuple.__new__` makes, without
         // an argument tuple to build, copy and free per line.
@@ -388,6 +390,13 @@ impl<'py> Builder<'py> {
                 if pyo3::ffi::PyTuple_SetItem(sample.as_ptr(), index as pyo3::ffi::Py_ssize_t, field.into_ptr()) != 0 {
                     return Err(PyErr::fetch(py));
                 }
+            }
+            // Holding only strings, numbers, None and a dict of strings, the sample can be in no
+            // reference cycle: the cyclic collector need not walk it (CPython untracks a plain
+            // tuple of such items itself). A parse makes as many samples as lines, which the
+            // first collection after it would otherwise walk all of.
+            if untracked {
+                pyo3::ffi::PyObject_GC_UnTrack(sample.as_ptr().cast());
             }
             Ok(sample)
         }

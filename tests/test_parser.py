@@ -267,7 +267,8 @@ OPENMETRICS_CASES = [
     "a 1\r\n# EOF\r\n",
     '# TYPE a gauge\na{x="1",x="1"} 1\n# EOF\n',
     '# TYPE a gauge\na{x="1" } 1\n# EOF\n',
-    '# TYPE a histogram\na_bucket{le="1",x="a"} 0\na_bucket{le="+Inf",x="a"} 1\na_count{x="a"} 1\na_sum{x="a"} 1\n# EOF\n',
+    '# TYPE a histogram\na_bucket{le="1",x="a"} 0\na_bucket{le="+Inf",x="a"} 1\n'
+    'a_count{x="a"} 1\na_sum{x="a"} 1\n# EOF\n',
     '# TYPE a histogram\na{x="1"}{count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n',
     '# TYPE a histogram\na{x="1"}x{count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n',
     "# TYPE a histogram\na {count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n",

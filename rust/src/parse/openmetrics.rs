@@ -905,12 +905,16 @@ impl Parser {
             family.samples.push(sample);
         } else {
             let g = group_of(&sample, name, typ);
-            let g_hash = hash_of(&g.as_slice());
             let same_group = family.group.is_some_and(|index| {
                 let current = &family.seen_groups.groups[index];
                 current.len() == g.len() && current.iter().zip(&g).all(|((a, b), (c, d))| a == c && b == d)
             });
-            let seen = if same_group { family.group } else { family.seen_groups.find(g_hash, &g) };
+            // Only another group is hashed, to be looked for among those seen (or added).
+            let g_hash = (!same_group).then(|| hash_of(&g.as_slice()));
+            let seen = match g_hash {
+                None => family.group,
+                Some(hash) => family.seen_groups.find(hash, &g),
+            };
             if family.group.is_some() && !same_group && seen.is_some() {
                 return Err(invalid(format!("Invalid metric grouping: {line}")));
             }
@@ -928,7 +932,7 @@ impl Parser {
             }
             let group_index = match seen {
                 Some(index) => index,
-                None => family.seen_groups.add(g_hash, &g),
+                None => family.seen_groups.add(g_hash.unwrap_or_else(|| hash_of(&g.as_slice())), &g),
             };
             drop(g);
             let series = series_hash(&sample);

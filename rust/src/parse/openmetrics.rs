@@ -537,25 +537,46 @@ fn hash_of(value: &impl Hash) -> u64 {
     foldhash::fast::FixedState::with_seed(0).hash_one(value)
 }
 
-/// The groups a family has had, each kept once, found by hash (then compared whole).
+/// The groups a family has had, each kept once, found by hash (then compared whole). Their
+/// labels are kept one after another in one string (a family has as many groups as series:
+/// no allocation per group).
 #[derive(Default)]
 struct SeenGroups {
     by_hash: HashMap<u64, SmallVec<[usize; 1]>, foldhash::fast::RandomState>,
-    groups: Vec<Vec<(String, String)>>,
+    /// Every group's label names and values, one after another.
+    text: String,
+    /// Per label: where its name starts, its value starts and its value ends in `text`.
+    labels: Vec<(usize, usize, usize)>,
+    /// Per group: its labels' range in `labels`.
+    groups: Vec<std::ops::Range<usize>>,
 }
 
 impl SeenGroups {
+    /// Whether the group at `index` is `group`.
+    fn is(&self, index: usize, group: &GroupLabels<'_>) -> bool {
+        let labels = &self.labels[self.groups[index].clone()];
+        labels.len() == group.len()
+            && labels.iter().zip(group).all(|(&(name, value, end), (group_name, group_value))| {
+                &self.text[name..value] == *group_name && &self.text[value..end] == *group_value
+            })
+    }
+
     fn find(&self, hash: u64, group: &GroupLabels<'_>) -> Option<usize> {
         let candidates = self.by_hash.get(&hash)?;
-        candidates.iter().copied().find(|&index| {
-            let seen = &self.groups[index];
-            seen.len() == group.len() && seen.iter().zip(group).all(|((a, b), (c, d))| a == c && b == d)
-        })
+        candidates.iter().copied().find(|&index| self.is(index, group))
     }
 
     fn add(&mut self, hash: u64, group: &GroupLabels<'_>) -> usize {
         let index = self.groups.len();
-        self.groups.push(group.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect());
+        let first = self.labels.len();
+        for (name, value) in group {
+            let name_start = self.text.len();
+            self.text.push_str(name);
+            let value_start = self.text.len();
+            self.text.push_str(value);
+            self.labels.push((name_start, value_start, self.text.len()));
+        }
+        self.groups.push(first..self.labels.len());
         self.by_hash.entry(hash).or_default().push(index);
         index
     }
@@ -905,10 +926,7 @@ impl Parser {
             family.samples.push(sample);
         } else {
             let g = group_of(&sample, name, typ);
-            let same_group = family.group.is_some_and(|index| {
-                let current = &family.seen_groups.groups[index];
-                current.len() == g.len() && current.iter().zip(&g).all(|((a, b), (c, d))| a == c && b == d)
-            });
+            let same_group = family.group.is_some_and(|index| family.seen_groups.is(index, &g));
             // Only another group is hashed, to be looked for among those seen (or added).
             let g_hash = (!same_group).then(|| hash_of(&g.as_slice()));
             let seen = match g_hash {

@@ -269,6 +269,11 @@ OPENMETRICS_CASES = [
     '# TYPE a gauge\na{x="1" } 1\n# EOF\n',
     '# TYPE a histogram\na_bucket{le="1",x="a"} 0\na_bucket{le="+Inf",x="a"} 1\n'
     'a_count{x="a"} 1\na_sum{x="a"} 1\n# EOF\n',
+    '# TYPE a histogram\na_bucket{le="1",x="a",y="b"} 0\na_bucket{y="b",x="a",le="+Inf"} 1\n'
+    'a_count{y="b",x="a"} 1\na_sum{x="a",y="b"} 1\na_bucket{x="b",le="+Inf"} 2\na_count{x="b"} 2\n'
+    'a_sum{x="b"} 1\n# EOF\n',
+    '# TYPE a histogram\na_bucket{le="+Inf",x="a",y="b"} 1\na_count{y="b",x="a"} 1\na_sum{x="a",y="b"} 1\n'
+    'a_bucket{x="b",le="+Inf"} 2\na_count{x="b"} 3\na_sum{x="b"} 1\n# EOF\n',
     '# TYPE a histogram\na{x="1"}{count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n',
     '# TYPE a histogram\na{x="1"}x{count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n',
     "# TYPE a histogram\na {count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n",

@@ -391,10 +391,12 @@ impl<'py> Builder<'py> {
                     return Err(PyErr::fetch(py));
                 }
             }
-            // Holding only strings, numbers, None and a dict of strings, the sample can be in no
+            // Holding only strings, numbers, None and a dict of strings, the sample is in no
             // reference cycle: the cyclic collector need not walk it (CPython untracks a plain
             // tuple of such items itself). A parse makes as many samples as lines, which the
-            // first collection after it would otherwise walk all of.
+            // first collection after it would otherwise walk all of. The one way into a cycle
+            // left is a caller putting into `sample.labels` an object that refers back to the
+            // sample: that cycle would not be collected (labels are strings to every reader).
             if untracked {
                 pyo3::ffi::PyObject_GC_UnTrack(sample.as_ptr().cast());
             }

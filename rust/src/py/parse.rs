@@ -3,7 +3,10 @@
 //! `obsagent.samples`' `Sample`, `Timestamp`, `Exemplar`, `NativeHistogram` and `BucketSpan`.
 //! Samples are made as `tuple.__new__` makes them (no Python call per line) and the names,
 //! label names and short label values, repeated on most lines, become one Python string each
-//! (immutable, so sharing them is safe; it also saves the caller their memory).
+//! (immutable, so sharing them is safe; it also saves the caller their memory), found first
+//! where the last line had them. A label dict with the last one's names is a copy of it with
+//! the values that differ set, and a sample of plain values is left to no cyclic collection.
+//! `StreamParser` does the same per piece of a text read in pieces.
 
 use crate::parse::{self, Exemplar, Family, Labels, NativeHistogram, Number, ParseError, Parsed, Sample, Stamp};
 use pyo3::exceptions::{PyAttributeError, PyKeyError, PyTypeError, PyValueError};

@@ -4,7 +4,7 @@
 //! Well-formed text is compared with prometheus_client in `tests/test_parser.py`; this only
 //! looks for panics, fast and without Python. `make fuzz` runs many more cases (PROPTEST_CASES).
 
-use obsagent::parse::{openmetrics, text};
+use obsagent::parse::{openmetrics, text, Family, LineBuffer, ParseError, Parsed};
 use proptest::prelude::*;
 
 /// Lines made of the formats' tokens (quotes, escapes, braces, exemplar and native histogram
@@ -66,7 +66,70 @@ fn token_soup() -> impl Strategy<Value = String> {
         .prop_map(|lines| lines.join("\n"))
 }
 
+/// What a parse read, independent of the text.
+fn owned(parsed: Parsed<'_>) -> (Vec<Family<'static>>, Option<ParseError>) {
+    let families = parsed
+        .families
+        .into_iter()
+        .map(|family| Family {
+            name: family.name,
+            documentation: family.documentation,
+            typ: family.typ,
+            unit: family.unit,
+            samples: family.samples.into_iter().map(|sample| sample.into_owned()).collect(),
+        })
+        .collect();
+    (families, parsed.error)
+}
+
+/// The text cut at the given character positions (any order, repeats allowed).
+fn pieces(input: &str, cuts: &[usize]) -> Vec<String> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut % (chars.len() + 1)).collect();
+    cuts.sort_unstable();
+    let mut start = 0;
+    let mut pieces = Vec::new();
+    for cut in cuts.into_iter().chain(std::iter::once(chars.len())) {
+        pieces.push(chars[start..cut].iter().collect());
+        start = cut;
+    }
+    pieces
+}
+
+/// The text read piece by piece as `text_fd_to_metric_families` reads it: every family and
+/// the error, as the whole text gives them.
+fn streamed(input: &str, cuts: &[usize], openmetrics: bool) -> (Vec<Family<'static>>, Option<ParseError>) {
+    let mut lines = LineBuffer::default();
+    let mut families = Vec::new();
+    let mut text_stream = text::Stream::default();
+    let mut openmetrics_stream = openmetrics::Stream::default();
+    for piece in pieces(input, cuts) {
+        let whole = lines.lines(&piece);
+        let parsed = if openmetrics { openmetrics_stream.read(&whole) } else { text_stream.read(&whole) };
+        let (read, error) = owned(parsed);
+        families.extend(read);
+        if error.is_some() {
+            return (families, error);
+        }
+    }
+    let rest = lines.rest();
+    let parsed = if openmetrics { openmetrics_stream.end(&rest) } else { text_stream.end(&rest) };
+    let (read, error) = owned(parsed);
+    families.extend(read);
+    (families, error)
+}
+
 proptest! {
+    #[test]
+    fn text_read_in_pieces_parses_as_whole(input in token_soup(), cuts in prop::collection::vec(any::<usize>(), 0..8)) {
+        // Compared as printed, where NaN equals NaN.
+        let same = |a: (Vec<Family>, Option<ParseError>), b: (Vec<Family>, Option<ParseError>)| format!("{a:?}") == format!("{b:?}");
+        prop_assert!(same(streamed(&input, &cuts, false), owned(text::parse(&input))));
+        let input = format!("# TYPE a histogram\n{input}\n# EOF\n");
+        prop_assert!(same(streamed(&input, &cuts, true), owned(openmetrics::parse(&input))));
+        prop_assert!(same(streamed(&input, &cuts, false), owned(text::parse(&input))));
+    }
+
     #[test]
     fn any_text_parses_or_is_refused(input in any::<String>()) {
         let _ = text::parse(&input);

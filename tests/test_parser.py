@@ -170,6 +170,13 @@ TEXT_CASES = [
     "# TYPE a.b gauge\n",
     'a 1 # {x="1"} 1\n',
     "a 1\r\nb 2\r\n",
+    # Next to the common label set and value, read on a shorter path: each of these leaves it.
+    'a{x="1"} 1  2\na{x="1"}  1\na{x="1"}\t1\na{x="1"} 1\t2\na{x="1"}1\na{x="1"} 1 2 3\n',
+    'a{x=""} 1\na{x="é"} 1\na{x:y="1"} 1\na{_="1",a1="2"} 1\na{x="1" } 1\na{ x="1"} 1\n',
+    'a{x="1",x="1"} 1\n',
+    'a{__name__="b",x="1"} 1\n',
+    'a{x="1"} 1\u00a0\na{x="\u00a0"} \u00a02\na{x="1"} 1\u00a02\n',
+    "a 1e-05 -3\na +1 +Inf\na 1.5 1.5\na\t1\ta 1\n",
 ]
 
 OPENMETRICS_CASES = [
@@ -258,6 +265,22 @@ OPENMETRICS_CASES = [
     '{"a.b"} 1\n# EOF\n',
     'a{x="1"} 1 # {y="' + "z" * 130 + '"} 1\n# EOF\n',
     "a 1\r\n# EOF\r\n",
+    '# TYPE a gauge\na{x="1",x="1"} 1\n# EOF\n',
+    '# TYPE a gauge\na{x="1" } 1\n# EOF\n',
+    '# TYPE a histogram\na_bucket{le="1",x="a"} 0\na_bucket{le="+Inf",x="a"} 1\n'
+    'a_count{x="a"} 1\na_sum{x="a"} 1\n# EOF\n',
+    '# TYPE a histogram\na_bucket{le="1",x="a",y="b"} 0\na_bucket{y="b",x="a",le="+Inf"} 1\n'
+    'a_count{y="b",x="a"} 1\na_sum{x="a",y="b"} 1\na_bucket{x="b",le="+Inf"} 2\na_count{x="b"} 2\n'
+    'a_sum{x="b"} 1\n# EOF\n',
+    '# TYPE a histogram\na_bucket{le="+Inf",x="a",y="b"} 1\na_count{y="b",x="a"} 1\na_sum{x="a",y="b"} 1\n'
+    'a_bucket{x="b",le="+Inf"} 2\na_count{x="b"} 3\na_sum{x="b"} 1\n# EOF\n',
+    '# TYPE a histogram\na{x="1"}{count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n',
+    '# TYPE a histogram\na{x="1"}x{count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n',
+    "# TYPE a histogram\na {count:1,sum:1,schema:0,zero_threshold:0,zero_count:0}\n# EOF\n",
+    '# TYPE a gauge\na{x="1"}\t1\na{x="é"}é1\n# EOF\n',
+    "# TYPE a gauge\na\t1\n# EOF\n",
+    '# TYPE a gauge\na{x="1"}  1\n# EOF\n',
+    '# TYPE a counter\na_total{x="1"} 1 # {t="1"} 1\na_total{x="2"} 1 1 # {t="1"} 1 1\n# EOF\n',
 ]
 
 
@@ -278,6 +301,105 @@ def test_families_before_a_fault_are_yielded_and_then_it_raises() -> None:
     assert next(families).name == "a"
     with pytest.raises(ValueError):
         next(families)
+
+
+class Pieces(io.TextIOBase):
+    """A file object over `text` whose reads return at most `sizes` characters in turn, so that
+    lines (and UTF-8 text) are cut anywhere; `given` counts the characters handed out."""
+
+    def __init__(self, text: str, sizes: list[int]) -> None:
+        self.text, self.sizes, self.given = text, sizes, 0
+
+    def read(self, size: int | None = -1) -> str:
+        limit = self.sizes[self.given % len(self.sizes)] if self.sizes else len(self.text)
+        if size is not None and size >= 0:
+            limit = min(limit, size)
+        piece = self.text[self.given : self.given + limit]
+        self.given += len(piece)
+        return piece
+
+
+def fd_outcome(parse, fd) -> tuple:
+    """`outcome` for a text_fd_to_metric_families."""
+    families = []
+    try:
+        for family in parse(fd):
+            families.append(family)
+    except Exception as error:
+        return ("raises", type(error).__name__, normalized(families))
+    return ("ok", normalized(families))
+
+
+@pytest.mark.parametrize("sizes", [[1], [3, 1, 7], [65536]])
+def test_fd_read_in_pieces_as_the_peer_reads_it(sizes: list[int]) -> None:
+    for cases, ours, theirs in (
+        (TEXT_CASES, our_text, peer_text),
+        (OPENMETRICS_CASES, our_openmetrics, peer_openmetrics),
+    ):
+        for text in cases:
+            got = fd_outcome(ours.text_fd_to_metric_families, Pieces(text, sizes))
+            expected = fd_outcome(theirs.text_fd_to_metric_families, io.StringIO(text))
+            if not stopped_at_utf8_name(got, expected):
+                assert got == expected, (text, sizes)
+            lines = text.splitlines(keepends=True)
+            got = fd_outcome(ours.text_fd_to_metric_families, iter(lines))
+            if not stopped_at_utf8_name(got, expected):
+                assert got == fd_outcome(theirs.text_fd_to_metric_families, iter(lines)), text
+
+
+class Endless(io.TextIOBase):
+    """A file object of families made as they are read (`families` of them, 10 MiB or so,
+    without `# EOF`), or a fault after `fault_after`; `given` counts the characters read."""
+
+    def __init__(self, families: int = 200_000, fault_after: int | None = None) -> None:
+        self.families, self.fault_after, self.made, self.given, self.buffer = families, fault_after, 0, 0, ""
+
+    def read(self, size: int | None = -1) -> str:
+        while (size is None or size < 0 or len(self.buffer) < size) and self.made < self.families:
+            if self.made == self.fault_after:
+                self.buffer += "# TYPE broken gauge\nbroken{x=1} 1\n"
+            else:
+                self.buffer += f'# HELP f{self.made} A family.\n# TYPE f{self.made} gauge\nf{self.made}{{x="1"}} 1\n'
+            self.made += 1
+        piece = self.buffer if size is None or size < 0 else self.buffer[:size]
+        self.buffer = self.buffer[len(piece) :]
+        self.given += len(piece)
+        return piece
+
+
+@pytest.mark.parametrize("parser", [our_text, our_openmetrics], ids=["text", "openmetrics"])
+def test_fd_yields_families_as_it_reads(parser) -> None:
+    stream = Endless()
+    families = parser.text_fd_to_metric_families(stream)
+    assert next(families).name == "f0"
+    assert stream.given <= 2 * 65536, stream.given  # not the ~10 MiB the stream holds
+    for _ in range(5000):
+        next(families)
+    assert stream.given <= 5002 * 70 + 2 * 65536, stream.given
+    # An iterable of lines is read as it goes too.
+    consumed = 0
+
+    def lines():
+        nonlocal consumed
+        for number in range(1_000_000):
+            consumed += 1
+            yield f"# TYPE g{number} gauge\n"
+            yield f"g{number} {number}\n"
+
+    first = next(parser.text_fd_to_metric_families(lines()))
+    assert (first.name, first.samples[0].value) == ("g0", 0)
+    assert consumed <= 10_000, consumed
+
+
+@pytest.mark.parametrize("parser", [our_text, our_openmetrics], ids=["text", "openmetrics"])
+def test_fd_fault_mid_stream_yields_the_families_before_then_raises(parser) -> None:
+    stream = Endless(families=20_000, fault_after=12_345)
+    names = []
+    with pytest.raises(ValueError):
+        for family in parser.text_fd_to_metric_families(stream):
+            names.append(family.name)
+    assert names == [f"f{number}" for number in range(12_345)]
+    assert stream.made < stream.families  # it stopped reading at the fault
 
 
 def test_fd_and_parse_labels() -> None:

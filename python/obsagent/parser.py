@@ -18,15 +18,15 @@ from .metrics_core import Metric
 __all__ = ["parse_labels", "text_fd_to_metric_families", "text_string_to_metric_families"]
 
 
-def _parse(parse: Callable[[str], Any], text: str) -> tuple[list, BaseException | None]:
-    """`parse(text)` with the cyclic garbage collector paused: the core makes one object after
+def _parse(parse: Callable[..., Any], *text: str) -> tuple[list, BaseException | None]:
+    """`parse(*text)` with the cyclic garbage collector paused: the core makes one object after
     another (none of them garbage, none in a cycle), and a collection every few hundred of them
     would walk all those made before, again and again (half the time of a large parse)."""
     if not gc.isenabled():
-        return parse(text)
+        return parse(*text)
     gc.disable()
     try:
-        return parse(text)
+        return parse(*text)
     finally:
         gc.enable()
 
@@ -43,13 +43,43 @@ def _families(parsed: tuple[list, BaseException | None]) -> Iterator[Metric]:
         raise error
 
 
-def _read(fd: Any) -> str:
-    """A file object's text, or the lines of any other iterable of lines joined (each a line,
-    as prometheus_client iterates them, its newline optional)."""
+_PIECE = 65536
+"""Characters read from a file object at a time (and lines of an iterable gathered)."""
+
+
+def _pieces(fd: Any) -> Iterator[str]:
+    """A file object's text in pieces of `_PIECE` characters, or the lines of any other iterable
+    of lines gathered into pieces about as long (each a line, as prometheus_client iterates
+    them, its newline optional)."""
     read = getattr(fd, "read", None)
     if read is not None:
-        return read()
-    return "".join(line if line.endswith("\n") else line + "\n" for line in fd)
+        while piece := read(_PIECE):
+            yield piece
+        return
+    lines: list[str] = []
+    size = 0
+    for line in fd:
+        if not line.endswith("\n"):
+            line += "\n"
+        lines.append(line)
+        size += len(line)
+        if size >= _PIECE:
+            yield "".join(lines)
+            lines, size = [], 0
+    if lines:
+        yield "".join(lines)
+
+
+def _stream(fd: Any, openmetrics: bool) -> Iterator[Metric]:
+    """Families of a text read from `fd` in pieces, each yielded once the line after it is read
+    (memory held: a piece and the family being read), then the error where one stops the parse."""
+    parser = _native.StreamParser(openmetrics)
+    for piece in _pieces(fd):
+        families, error = _parse(parser.feed, piece)
+        yield from _families((families, error))
+        if error is not None:
+            return
+    yield from _families(_parse(parser.finish))
 
 
 def text_string_to_metric_families(text: str) -> Iterator[Metric]:
@@ -61,13 +91,14 @@ def text_string_to_metric_families(text: str) -> Iterator[Metric]:
 
 
 def text_fd_to_metric_families(fd: TextIO) -> Iterator[Metric]:
-    """Parses Prometheus text format from a file object (read whole) or an iterable of lines,
-    yielding ``Metric`` s.
+    """Parses Prometheus text format from a file object or an iterable of lines, yielding
+    ``Metric`` s as it reads (64 KiB at a time: a family comes once the piece holding the line
+    after it is read).
 
     A counter's family is named without ``_total``; a sample whose name its family's TYPE does
     not allow becomes an untyped family of its own.
     """
-    yield from _families(_parse(_native.parse_text, _read(fd)))
+    yield from _stream(fd, openmetrics=False)
 
 
 def parse_labels(labels_string: str, openmetrics: bool = False) -> dict[str, str]:

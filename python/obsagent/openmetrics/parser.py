@@ -11,7 +11,7 @@ from typing import TextIO
 
 from .. import _native
 from ..metrics_core import Metric
-from ..parser import _families, _parse, _read
+from ..parser import _families, _parse, _stream
 
 __all__ = ["text_fd_to_metric_families", "text_string_to_metric_families"]
 
@@ -25,8 +25,8 @@ def text_string_to_metric_families(text: str) -> Iterator[Metric]:
 
 
 def text_fd_to_metric_families(fd: TextIO) -> Iterator[Metric]:
-    """Parses OpenMetrics text from a file object (read whole) or an iterable of lines, yielding
-    ``Metric`` s; raises
-    ``ValueError`` (after the families before the fault) for text that breaks the format,
-    ``# EOF`` missing included."""
-    yield from _families(_parse(_native.parse_openmetrics, _read(fd)))
+    """Parses OpenMetrics text from a file object or an iterable of lines, yielding ``Metric`` s
+    as it reads (64 KiB at a time: a family comes once the piece holding the line after it is
+    read); raises ``ValueError`` (after the families before the fault) for text that breaks the
+    format, ``# EOF`` missing included."""
+    yield from _stream(fd, openmetrics=True)

@@ -151,7 +151,28 @@ pub struct Sample<'a> {
     pub native_histogram: Option<Box<NativeHistogram>>,
 }
 
+/// Label pairs no longer borrowing the text.
+fn owned_labels(labels: Labels<'_>) -> Labels<'static> {
+    labels.into_iter().map(|(name, value)| (Cow::Owned(name.into_owned()), Cow::Owned(value.into_owned()))).collect()
+}
+
 impl Sample<'_> {
+    /// The same sample, no longer borrowing the text (a family kept between the pieces of a
+    /// stream).
+    pub fn into_owned(self) -> Sample<'static> {
+        Sample {
+            name: Cow::Owned(self.name.into_owned()),
+            labels: self.labels.map(owned_labels),
+            value: self.value,
+            timestamp: self.timestamp,
+            exemplar: self.exemplar.map(|exemplar| {
+                let Exemplar { labels, value, timestamp } = *exemplar;
+                Box::new(Exemplar { labels: owned_labels(labels), value, timestamp })
+            }),
+            native_histogram: self.native_histogram,
+        }
+    }
+
     fn label(&self, name: &str) -> Option<&str> {
         self.labels.as_ref()?.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_ref())
     }
@@ -242,19 +263,41 @@ pub(crate) fn is_escaped(text: &[u8], pos: usize) -> bool {
     backslashes % 2 == 1
 }
 
-/// Byte position of the first of `chars` at or after `start` outside double quotes.
+/// Byte position of the first of `chars` at or after `start` outside double quotes. The text
+/// between is skipped with `memchr` (up to two `chars`), not looked at byte by byte.
 pub(crate) fn next_unquoted(text: &str, chars: &[u8], start: usize) -> Option<usize> {
     let bytes = text.as_bytes();
-    let mut in_quotes = false;
-    for (i, &byte) in bytes.iter().enumerate().skip(start) {
-        if byte == b'"' && !is_escaped(bytes, i) {
-            in_quotes = !in_quotes;
+    let mut at = start;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        let found = at
+            + match *chars {
+                [only] => memchr::memchr2(only, b'"', rest),
+                [first, second] => memchr::memchr3(first, second, b'"', rest),
+                _ => rest.iter().position(|byte| *byte == b'"' || chars.contains(byte)),
+            }?;
+        if bytes[found] != b'"' {
+            return Some(found);
         }
-        if !in_quotes && chars.contains(&byte) {
-            return Some(i);
+        at = found + 1;
+        if is_escaped(bytes, found) {
+            continue;
+        }
+        // An opening quote: on past its closing quote, the first one not escaped.
+        loop {
+            let quote = at + memchr::memchr(b'"', &bytes[at..])?;
+            at = quote + 1;
+            if !is_escaped(bytes, quote) {
+                break;
+            }
         }
     }
     None
+}
+
+/// `text.contains(" # ")`, looked for only where the text has a `#`.
+pub(crate) fn contains_exemplar_marker(text: &str) -> bool {
+    memchr::memchr(b'#', text.as_bytes()).is_some() && text.contains(" # ")
 }
 
 /// Byte position of the last of `chars` outside double quotes, never position 0 (as upstream).
@@ -397,10 +440,88 @@ fn next_term(text: &str, openmetrics: bool) -> ParseResult<(&str, &str, &str)> {
 /// A label set's inside (between the braces), as `parse_labels(labels_string, openmetrics)`:
 /// pairs in order, a bare quoted term standing for `__name__`.
 pub fn parse_labels(labels_string: &str, openmetrics: bool) -> ParseResult<Labels<'_>> {
+    if let Some(labels) = plain_labels(labels_string) {
+        return Ok(labels);
+    }
     if openmetrics && py_strip(labels_string).starts_with(',') {
         return Err(invalid(format!("leading comma: {labels_string}")));
     }
     parse_labels_inner(labels_string, openmetrics).map_err(|_| invalid(format!("Invalid labels: {labels_string}")))
+}
+
+/// The label set nearly every line has (`name="value",...`: legacy names not starting with
+/// `__`, values without a backslash, nothing between the terms, no name twice, no comma last)
+/// read in one pass, as `parse_labels_inner` reads it; `None` for any other text, which that
+/// reading takes (and refuses where it must).
+fn plain_labels(text: &str) -> Option<Labels<'_>> {
+    plain_label_list(text, None).map(|(labels, _)| labels)
+}
+
+/// `plain_labels` of the text up to `closing` (the set's `}`, which no term can hold then) or
+/// to its end: the labels and where they end.
+pub(crate) fn plain_label_list(text: &str, closing: Option<u8>) -> Option<(Labels<'_>, usize)> {
+    let bytes = text.as_bytes();
+    if (closing.is_none() && bytes.is_empty()) || (closing.is_some() && bytes.first().copied() == closing) {
+        return Some((Labels::new(), 0));
+    }
+    let mut labels = Labels::with_capacity(4);
+    let mut at = 0;
+    loop {
+        let name_start = at;
+        if !is_name_start(*bytes.get(at)?) {
+            return None;
+        }
+        at += 1 + bytes[at + 1..].iter().position(|&byte| !is_name_byte(byte))?;
+        let name = &text[name_start..at];
+        if name.starts_with("__") || bytes[at] != b'=' || bytes.get(at + 1) != Some(&b'"') {
+            return None;
+        }
+        let value_start = at + 2;
+        // Values are short: a plain loop finds their end sooner than `memchr2` would.
+        let value_end = value_start + bytes[value_start..].iter().position(|&byte| byte == b'"' || byte == b'\\')?;
+        if bytes[value_end] != b'"' || labels.iter().any(|(seen, _)| seen == name) {
+            return None;
+        }
+        labels.push((Cow::Borrowed(name), Cow::Borrowed(&text[value_start..value_end])));
+        at = value_end + 1;
+        let next = bytes.get(at).copied();
+        if next == closing {
+            return Some((labels, at));
+        }
+        match next {
+            Some(b',') if bytes.get(at + 1).is_some_and(|&byte| is_name_start(byte)) => at += 1,
+            _ => return None,
+        }
+    }
+}
+
+/// For each byte: 2 if a legacy name may start with it (`[a-zA-Z_:]`), 1 if it may follow
+/// (`[0-9]`), 0 if neither; one lookup per byte of the names on every line.
+static NAME_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = if b.is_ascii_alphabetic() || b == b'_' || b == b':' {
+            2
+        } else if b.is_ascii_digit() {
+            1
+        } else {
+            0
+        };
+        byte += 1;
+    }
+    table
+};
+
+/// A legacy name's first byte (`[a-zA-Z_:]`).
+pub(crate) fn is_name_start(byte: u8) -> bool {
+    NAME_BYTES[usize::from(byte)] == 2
+}
+
+/// A legacy name's other bytes (`[a-zA-Z0-9_:]`).
+pub(crate) fn is_name_byte(byte: u8) -> bool {
+    NAME_BYTES[usize::from(byte)] != 0
 }
 
 fn parse_labels_inner(labels_string: &str, openmetrics: bool) -> ParseResult<Labels<'_>> {
@@ -518,6 +639,19 @@ pub(crate) fn python_float(text: &str) -> Option<f64> {
 
 /// `_parse_value`: `int()` first, then `float()`; whitespace or `_` inside is refused.
 pub(crate) fn parse_value(value: &str) -> ParseResult<Number> {
+    // Digits with at most one dot (nearly every value): what `int()` or `float()` makes of
+    // them, without the checks other text needs.
+    let bytes = value.as_bytes();
+    let dots = bytes.iter().filter(|&&byte| byte == b'.').count();
+    if dots <= 1 && bytes.len() > dots && bytes.iter().all(|&byte| byte.is_ascii_digit() || byte == b'.') {
+        if dots == 0 {
+            if let Ok(int) = value.parse::<i64>() {
+                return Ok(Number::Int(int));
+            }
+        } else if let Ok(float) = value.parse::<f64>() {
+            return Ok(Number::Float(float));
+        }
+    }
     if value != py_strip(value) || value.contains('_') {
         return Err(invalid(format!("Invalid value: {}", py_repr(value))));
     }
@@ -553,9 +687,49 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = (&str, bool)> {
     })
 }
 
+/// Splits text read in pieces of any size into whole lines: what a piece leaves after its last
+/// `\n` waits for the next.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    partial: String,
+}
+
+impl LineBuffer {
+    /// The whole lines `piece` completes, each ending in `\n` (empty if it completes none).
+    pub fn lines(&mut self, piece: &str) -> String {
+        match memchr::memrchr(b'\n', piece.as_bytes()) {
+            None => {
+                self.partial.push_str(piece);
+                String::new()
+            }
+            Some(last) => {
+                let mut lines = std::mem::take(&mut self.partial);
+                lines.push_str(&piece[..=last]);
+                self.partial.push_str(&piece[last + 1..]);
+                lines
+            }
+        }
+    }
+
+    /// What is left at the end: a last line without `\n`, or nothing.
+    pub fn rest(&mut self) -> String {
+        std::mem::take(&mut self.partial)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_buffer_gives_whole_lines() {
+        let mut buffer = LineBuffer::default();
+        assert_eq!(buffer.lines("a 1\nb"), "a 1\n");
+        assert_eq!(buffer.lines(" 2"), "");
+        assert_eq!(buffer.lines("\nc 3\nd"), "b 2\nc 3\n");
+        assert_eq!(buffer.rest(), "d");
+        assert_eq!(buffer.rest(), "");
+    }
 
     #[test]
     fn split_quoted_keeps_quoted_separators() {

@@ -15,18 +15,50 @@ use regex::Regex;
 use smallvec::SmallVec;
 
 use super::{
-    invalid, is_legacy_metric_name, last_unquoted, lines, name_from_labels, next_unquoted, parse_labels, parse_value,
-    py_repr, py_strip, python_float, python_int, split_quoted, unquote_unescape, Exemplar, Family, NativeHistogram,
-    Number, ParseError, ParseResult, Parsed, Sample, Stamp,
+    invalid, is_legacy_metric_name, is_name_byte, is_name_start, last_unquoted, lines, name_from_labels, next_unquoted,
+    parse_labels, parse_value, plain_label_list, py_repr, py_strip, python_float, python_int, split_quoted,
+    unquote_unescape, Exemplar, Family, NativeHistogram, Number, ParseError, ParseResult, Parsed, Sample, Stamp,
 };
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
 pub fn parse(text: &str) -> Parsed<'_> {
-    let mut parsed = Parsed::default();
-    if let Err(error) = Parser::default().run(text, &mut parsed.families) {
-        parsed.error = Some(error);
+    Stream::default().end(text)
+}
+
+/// An exposition read in pieces (`text_fd_to_metric_families`): each `read` gives the families
+/// its lines complete, and keeps the family still being read (made independent of the text),
+/// the names seen and whether `# EOF` came, for the next. Lines are whole: split the input with
+/// `LineBuffer`.
+#[derive(Default)]
+pub struct Stream {
+    parser: Parser,
+    current: Option<Current<'static>>,
+    eof: bool,
+}
+
+impl Stream {
+    /// Reads whole lines, the families they complete returned; after an error, the stream is
+    /// not to be read further.
+    pub fn read<'a>(&mut self, lines: &'a str) -> Parsed<'a> {
+        let mut current: Option<Current<'a>> = self.current.take();
+        let mut parsed = Parsed::default();
+        match self.parser.lines(lines, &mut current, &mut self.eof, &mut parsed.families) {
+            Ok(()) => self.current = current.map(Current::into_owned),
+            Err(error) => parsed.error = Some(error),
+        }
+        parsed
     }
-    parsed
+
+    /// Reads the last lines, then ends the family being read; `# EOF` must have come.
+    pub fn end<'a>(&mut self, lines: &'a str) -> Parsed<'a> {
+        let mut current: Option<Current<'a>> = self.current.take();
+        let mut parsed = Parsed::default();
+        let read = self.parser.lines(lines, &mut current, &mut self.eof, &mut parsed.families);
+        if let Err(error) = read.and_then(|()| self.parser.end(current, self.eof, &mut parsed.families)) {
+            parsed.error = Some(error);
+        }
+        parsed
+    }
 }
 
 /// The names a type's samples may have, after the family name.
@@ -262,9 +294,48 @@ fn before(text: &str, pos: Option<usize>) -> &str {
     python_slice(text, Some(0), pos)
 }
 
+/// The line nearly every sample has (a legacy name, then `plain_label_list`'s labels or a
+/// space, and no other `{`: no exemplar), read in one pass as `parse_sample` reads it; `None`
+/// for any other, which that reading takes.
+fn plain_sample(text: &str) -> Option<ParseResult<Sample<'_>>> {
+    let bytes = text.as_bytes();
+    let name_end = bytes.iter().position(|&byte| !is_name_byte(byte))?;
+    if !bytes.first().is_some_and(|&first| is_name_start(first)) {
+        return None;
+    }
+    let name = Cow::Borrowed(&text[..name_end]);
+    let (labels, rest) = match bytes[name_end] {
+        b'{' => {
+            let (labels, end) = plain_label_list(&text[name_end + 1..], Some(b'}'))?;
+            (labels, &text[name_end + 1 + end + 1..])
+        }
+        b' ' => (Vec::new(), &text[name_end + 1..]),
+        _ => return None,
+    };
+    if memchr::memchr(b'{', rest.as_bytes()).is_some() {
+        return None;
+    }
+    let rest = if bytes[name_end] == b'{' {
+        // Python skips the one character after `}` (meant to be a space), whatever it is.
+        let mut after = rest.chars();
+        after.next();
+        after.as_str()
+    } else {
+        rest
+    };
+    Some(parse_remaining(rest).map(|(value, timestamp, exemplar)| Sample {
+        name,
+        labels: Some(labels),
+        value: Some(value),
+        timestamp,
+        exemplar,
+        native_histogram: None,
+    }))
+}
+
 fn parse_sample(text: &str) -> ParseResult<Sample<'_>> {
     let label_start = next_unquoted(text, b"{", 0);
-    if label_start.is_none_or(|start| text[..start].contains(" # ")) {
+    if label_start.is_none_or(|start| super::contains_exemplar_marker(&text[..start])) {
         let name_end = next_unquoted(text, b" ", 0);
         let name = before(text, name_end);
         if !is_legacy_metric_name(name) {
@@ -466,25 +537,46 @@ fn hash_of(value: &impl Hash) -> u64 {
     foldhash::fast::FixedState::with_seed(0).hash_one(value)
 }
 
-/// The groups a family has had, each kept once, found by hash (then compared whole).
+/// The groups a family has had, each kept once, found by hash (then compared whole). Their
+/// labels are kept one after another in one string (a family has as many groups as series:
+/// no allocation per group).
 #[derive(Default)]
 struct SeenGroups {
     by_hash: HashMap<u64, SmallVec<[usize; 1]>, foldhash::fast::RandomState>,
-    groups: Vec<Vec<(String, String)>>,
+    /// Every group's label names and values, one after another.
+    text: String,
+    /// Per label: where its name starts, its value starts and its value ends in `text`.
+    labels: Vec<(usize, usize, usize)>,
+    /// Per group: its labels' range in `labels`.
+    groups: Vec<std::ops::Range<usize>>,
 }
 
 impl SeenGroups {
+    /// Whether the group at `index` is `group`.
+    fn is(&self, index: usize, group: &GroupLabels<'_>) -> bool {
+        let labels = &self.labels[self.groups[index].clone()];
+        labels.len() == group.len()
+            && labels.iter().zip(group).all(|(&(name, value, end), (group_name, group_value))| {
+                &self.text[name..value] == *group_name && &self.text[value..end] == *group_value
+            })
+    }
+
     fn find(&self, hash: u64, group: &GroupLabels<'_>) -> Option<usize> {
         let candidates = self.by_hash.get(&hash)?;
-        candidates.iter().copied().find(|&index| {
-            let seen = &self.groups[index];
-            seen.len() == group.len() && seen.iter().zip(group).all(|((a, b), (c, d))| a == c && b == d)
-        })
+        candidates.iter().copied().find(|&index| self.is(index, group))
     }
 
     fn add(&mut self, hash: u64, group: &GroupLabels<'_>) -> usize {
         let index = self.groups.len();
-        self.groups.push(group.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect());
+        let first = self.labels.len();
+        for (name, value) in group {
+            let name_start = self.text.len();
+            self.text.push_str(name);
+            let value_start = self.text.len();
+            self.text.push_str(value);
+            self.labels.push((name_start, value_start, self.text.len()));
+        }
+        self.groups.push(first..self.labels.len());
         self.by_hash.entry(hash).or_default().push(index);
         index
     }
@@ -627,6 +719,24 @@ struct Current<'a> {
     group_timestamp_samples: HashMap<u64, SmallVec<[usize; 1]>, foldhash::fast::RandomState>,
 }
 
+impl Current<'_> {
+    /// The same family, its samples no longer borrowing the text.
+    fn into_owned(self) -> Current<'static> {
+        Current {
+            name: self.name,
+            documentation: self.documentation,
+            typ: self.typ,
+            unit: self.unit,
+            samples: self.samples.into_iter().map(Sample::into_owned).collect(),
+            allowed_names: self.allowed_names,
+            group: self.group,
+            seen_groups: self.seen_groups,
+            group_timestamp: self.group_timestamp,
+            group_timestamp_samples: self.group_timestamp_samples,
+        }
+    }
+}
+
 impl Parser {
     /// `build_metric`: names not clashing with earlier families, unit matching, histograms sound.
     fn build<'a>(&mut self, current: Current<'a>) -> ParseResult<Family<'a>> {
@@ -660,18 +770,23 @@ impl Parser {
         })
     }
 
-    fn run<'a>(&mut self, text: &'a str, families: &mut Vec<Family<'a>>) -> ParseResult<()> {
-        let mut current: Option<Current> = None;
-        let mut eof = false;
+    /// Reads lines into `current`, ending it (into `families`) where another family starts.
+    fn lines<'a>(
+        &mut self,
+        text: &'a str,
+        current: &mut Option<Current<'a>>,
+        eof: &mut bool,
+        families: &mut Vec<Family<'a>>,
+    ) -> ParseResult<()> {
         for (line, _) in lines(text) {
-            if eof {
+            if *eof {
                 return Err(invalid(format!("Received line after # EOF: {line}")));
             }
             if line.is_empty() {
                 return Err(invalid("Received blank line"));
             }
             if line == "# EOF" {
-                eof = true;
+                *eof = true;
             } else if line.starts_with('#') {
                 let parts = split_quoted(line, b" ", 3);
                 if parts.len() < 4 {
@@ -689,7 +804,7 @@ impl Parser {
                     if let Some(previous) = current.take() {
                         families.push(self.build(previous)?);
                     }
-                    current = Some(Current {
+                    *current = Some(Current {
                         allowed_names: vec![candidate_name.to_string()],
                         name: candidate_name.into_owned(),
                         ..Current::default()
@@ -723,10 +838,15 @@ impl Parser {
                     _ => return Err(invalid(format!("Invalid line: {line}"))),
                 }
             } else {
-                self.sample_line(line, &mut current, families)?;
+                self.sample_line(line, current, families)?;
             }
         }
-        if let Some(previous) = current.take() {
+        Ok(())
+    }
+
+    /// The end of the text: the family being read is complete, and `# EOF` must have come.
+    fn end<'a>(&mut self, current: Option<Current<'a>>, eof: bool, families: &mut Vec<Family<'a>>) -> ParseResult<()> {
+        if let Some(previous) = current {
             families.push(self.build(previous)?);
         }
         if !eof {
@@ -741,12 +861,16 @@ impl Parser {
         current: &mut Option<Current<'a>>,
         families: &mut Vec<Family<'a>>,
     ) -> ParseResult<()> {
-        let is_histogram = current.as_ref().is_some_and(|c| c.typ.as_deref() == Some("histogram"));
-        let native = if is_histogram { parse_native_histogram_sample(line)? } else { None };
-        let is_native = native.is_some();
-        let sample = match native {
-            Some(sample) => sample,
-            None => parse_sample(line)?,
+        // A plain line has no `{` after its labels: never a native histogram's.
+        let (sample, is_native) = match plain_sample(line) {
+            Some(sample) => (sample?, false),
+            None => {
+                let is_histogram = current.as_ref().is_some_and(|c| c.typ.as_deref() == Some("histogram"));
+                match if is_histogram { parse_native_histogram_sample(line)? } else { None } {
+                    Some(sample) => (sample, true),
+                    None => (parse_sample(line)?, false),
+                }
+            }
         };
         let allowed = current.as_ref().is_some_and(|c| c.allowed_names.iter().any(|allowed| *allowed == *sample.name));
         if !allowed && !is_native {
@@ -802,12 +926,13 @@ impl Parser {
             family.samples.push(sample);
         } else {
             let g = group_of(&sample, name, typ);
-            let g_hash = hash_of(&g.as_slice());
-            let same_group = family.group.is_some_and(|index| {
-                let current = &family.seen_groups.groups[index];
-                current.len() == g.len() && current.iter().zip(&g).all(|((a, b), (c, d))| a == c && b == d)
-            });
-            let seen = if same_group { family.group } else { family.seen_groups.find(g_hash, &g) };
+            let same_group = family.group.is_some_and(|index| family.seen_groups.is(index, &g));
+            // Only another group is hashed, to be looked for among those seen (or added).
+            let g_hash = (!same_group).then(|| hash_of(&g.as_slice()));
+            let seen = match g_hash {
+                None => family.group,
+                Some(hash) => family.seen_groups.find(hash, &g),
+            };
             if family.group.is_some() && !same_group && seen.is_some() {
                 return Err(invalid(format!("Invalid metric grouping: {line}")));
             }
@@ -825,7 +950,7 @@ impl Parser {
             }
             let group_index = match seen {
                 Some(index) => index,
-                None => family.seen_groups.add(g_hash, &g),
+                None => family.seen_groups.add(g_hash.unwrap_or_else(|| hash_of(&g.as_slice())), &g),
             };
             drop(g);
             let series = series_hash(&sample);

@@ -6,18 +6,48 @@
 use std::borrow::Cow;
 
 use super::{
-    invalid, is_legacy_metric_name, lines, name_from_labels, next_unquoted, parse_labels, parse_value, py_repr,
-    py_strip, split_quoted, unquote_unescape, Family, Number, ParseError, ParseResult, Parsed, Sample, Stamp,
-    ASCII_WHITESPACE,
+    invalid, is_legacy_metric_name, is_name_byte, is_name_start, lines, name_from_labels, next_unquoted, parse_labels,
+    parse_value, plain_label_list, py_repr, py_strip, split_quoted, unquote_unescape, Family, Number, ParseError,
+    ParseResult, Parsed, Sample, Stamp, ASCII_WHITESPACE,
 };
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
 pub fn parse(text: &str) -> Parsed<'_> {
-    let mut parsed = Parsed::default();
-    if let Err(error) = parse_into(text, &mut parsed.families) {
-        parsed.error = Some(error);
+    Stream::default().end(text)
+}
+
+/// An exposition read in pieces (`text_fd_to_metric_families`): each `read` gives the families
+/// its lines complete (a family is complete when the next one starts), and keeps the family
+/// still being read, made independent of the text, for the next. Lines are whole: split the
+/// input with `LineBuffer`.
+#[derive(Default)]
+pub struct Stream {
+    current: Current<'static>,
+}
+
+impl Stream {
+    /// Reads whole lines, the families they complete returned; after an error, the stream is
+    /// not to be read further.
+    pub fn read<'a>(&mut self, lines: &'a str) -> Parsed<'a> {
+        let mut current: Current<'a> = std::mem::take(&mut self.current);
+        let mut parsed = Parsed::default();
+        match parse_lines(lines, &mut current, &mut parsed.families) {
+            Ok(()) => self.current = current.into_owned(),
+            Err(error) => parsed.error = Some(error),
+        }
+        parsed
     }
-    parsed
+
+    /// Reads the last lines, then ends the family being read.
+    pub fn end<'a>(&mut self, lines: &'a str) -> Parsed<'a> {
+        let mut current: Current<'a> = std::mem::take(&mut self.current);
+        let mut parsed = Parsed::default();
+        match parse_lines(lines, &mut current, &mut parsed.families) {
+            Ok(()) => current.finish(&mut parsed.families),
+            Err(error) => parsed.error = Some(error),
+        }
+        parsed
+    }
 }
 
 /// HELP's escapes: `\\` and `\n` only.
@@ -56,14 +86,34 @@ struct Current<'a> {
     allowed_names: Vec<String>,
 }
 
-impl Current<'_> {
-    fn new() -> Self {
+impl Default for Current<'_> {
+    fn default() -> Self {
         Current {
             name: String::new(),
             documentation: String::new(),
             typ: "untyped".to_owned(),
             samples: Vec::new(),
             allowed_names: Vec::new(),
+        }
+    }
+}
+
+impl<'a> Current<'a> {
+    /// The family as it stands, if it has a name (as at the end of the text).
+    fn finish(self, families: &mut Vec<Family<'a>>) {
+        if !self.name.is_empty() {
+            families.push(build(self.name, self.documentation, self.typ, self.samples));
+        }
+    }
+
+    /// The same family, its samples no longer borrowing the text.
+    fn into_owned(self) -> Current<'static> {
+        Current {
+            name: self.name,
+            documentation: self.documentation,
+            typ: self.typ,
+            samples: self.samples.into_iter().map(Sample::into_owned).collect(),
+            allowed_names: self.allowed_names,
         }
     }
 }
@@ -83,8 +133,8 @@ fn build(name: String, documentation: String, typ: String, mut samples: Vec<Samp
     Family { name, documentation, typ, unit: String::new(), samples }
 }
 
-fn parse_into<'a>(text: &'a str, families: &mut Vec<Family<'a>>) -> ParseResult<()> {
-    let mut current = Current::new();
+/// Reads lines into `current`, ending it (into `families`) where another family starts.
+fn parse_lines<'a>(text: &'a str, current: &mut Current<'a>, families: &mut Vec<Family<'a>>) -> ParseResult<()> {
     for (line, _) in lines(text) {
         let line = py_strip(line);
         if line.starts_with('#') {
@@ -105,10 +155,7 @@ fn parse_into<'a>(text: &'a str, families: &mut Vec<Family<'a>>) -> ParseResult<
             }
             if parts[1] == "HELP" {
                 if candidate_name != current.name {
-                    let previous = std::mem::replace(&mut current, Current::new());
-                    if !previous.name.is_empty() {
-                        families.push(build(previous.name, previous.documentation, previous.typ, previous.samples));
-                    }
+                    std::mem::take(current).finish(families);
                     current.allowed_names = vec![candidate_name.clone()];
                     current.name = candidate_name;
                 }
@@ -118,10 +165,7 @@ fn parse_into<'a>(text: &'a str, families: &mut Vec<Family<'a>>) -> ParseResult<
                     return Err(invalid(format!("Invalid TYPE line: {line}")));
                 }
                 if candidate_name != current.name {
-                    let previous = std::mem::replace(&mut current, Current::new());
-                    if !previous.name.is_empty() {
-                        families.push(build(previous.name, previous.documentation, previous.typ, previous.samples));
-                    }
+                    std::mem::take(current).finish(families);
                     current.name = candidate_name;
                 }
                 current.typ = parts[3].to_owned();
@@ -139,16 +183,10 @@ fn parse_into<'a>(text: &'a str, families: &mut Vec<Family<'a>>) -> ParseResult<
             if current.allowed_names.iter().any(|allowed| *allowed == *sample.name) {
                 current.samples.push(sample);
             } else {
-                let previous = std::mem::replace(&mut current, Current::new());
-                if !previous.name.is_empty() {
-                    families.push(build(previous.name, previous.documentation, previous.typ, previous.samples));
-                }
+                std::mem::take(current).finish(families);
                 families.push(build(sample.name.to_string(), String::new(), "untyped".to_owned(), vec![sample]));
             }
         }
-    }
-    if !current.name.is_empty() {
-        families.push(build(current.name, current.documentation, current.typ, current.samples));
     }
     Ok(())
 }
@@ -167,8 +205,11 @@ fn before(text: &str, pos: Option<usize>) -> &str {
 
 /// One sample line: name (or `{"name"}`), labels, value and an optional timestamp in ms.
 fn parse_sample(text: &str) -> ParseResult<Sample<'_>> {
+    if let Some(sample) = plain_sample(text) {
+        return sample;
+    }
     let label_start = next_unquoted(text, b"{", 0);
-    if label_start.is_none_or(|start| text[..start].contains(" # ")) {
+    if label_start.is_none_or(|start| super::contains_exemplar_marker(&text[..start])) {
         let name_end = next_unquoted(text, b" \t", 0);
         let name = py_strip(before(text, name_end));
         if !is_legacy_metric_name(name) {
@@ -196,8 +237,47 @@ fn parse_sample(text: &str) -> ParseResult<Sample<'_>> {
     Ok(Sample { name, labels: Some(labels), value: Some(value), timestamp, exemplar: None, native_histogram: None })
 }
 
+/// The line nearly every sample has (a legacy name, then `plain_label_list`'s labels or a space
+/// or tab and no `{` at all), read in one pass as `parse_sample` reads it; `None` for any other,
+/// which that reading takes.
+fn plain_sample(text: &str) -> Option<ParseResult<Sample<'_>>> {
+    let bytes = text.as_bytes();
+    let name_end = bytes.iter().position(|&byte| !is_name_byte(byte))?;
+    if !bytes.first().is_some_and(|&first| is_name_start(first)) {
+        return None;
+    }
+    let name = Cow::Borrowed(&text[..name_end]);
+    let (labels, rest) = match bytes[name_end] {
+        b'{' => {
+            let (labels, end) = plain_label_list(&text[name_end + 1..], Some(b'}'))?;
+            (labels, &text[name_end + 1 + end + 1..])
+        }
+        b' ' | b'\t' if memchr::memchr(b'{', bytes).is_none() => (Vec::new(), &text[name_end + 1..]),
+        _ => return None,
+    };
+    Some(parse_value_and_timestamp(rest).map(|(value, timestamp)| Sample {
+        name,
+        labels: Some(labels),
+        value: Some(value),
+        timestamp,
+        exemplar: None,
+        native_histogram: None,
+    }))
+}
+
 /// The value and the last of any further fields as a timestamp (ms, made seconds).
 fn parse_value_and_timestamp(text: &str) -> ParseResult<(Number, Option<Stamp>)> {
+    // Printable ASCII fields between spaces (nearly every line): the first and last field
+    // found in one pass, as the splitting below would find them.
+    if let Some((first, last)) = first_and_last_field(text) {
+        let value = parse_value(&text[first.0..first.1])?;
+        let timestamp = if last.0 > first.0 {
+            Some(Stamp::Float(milliseconds_to_seconds(&parse_value(&text[last.0..last.1])?)))
+        } else {
+            None
+        };
+        return Ok((value, timestamp));
+    }
     let text = text.trim_start_matches(super::is_python_space);
     let separator = if text.contains(' ') { ' ' } else { '\t' };
     let mut values = text.split(separator).map(py_strip).filter(|value| !value.is_empty());
@@ -210,6 +290,31 @@ fn parse_value_and_timestamp(text: &str) -> ParseResult<(Number, Option<Stamp>)>
         None => None,
     };
     Ok((value, timestamp))
+}
+
+/// The byte ranges of the first and last space-separated field of text made only of printable
+/// ASCII and spaces, with at least one field; `None` for other text.
+fn first_and_last_field(text: &str) -> Option<((usize, usize), (usize, usize))> {
+    let bytes = text.as_bytes();
+    let mut first = None;
+    let mut last = (0, 0);
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b' ' {
+            at += 1;
+            continue;
+        }
+        let start = at;
+        while at < bytes.len() && bytes[at] != b' ' {
+            if !bytes[at].is_ascii_graphic() {
+                return None;
+            }
+            at += 1;
+        }
+        first.get_or_insert((start, at));
+        last = (start, at);
+    }
+    first.map(|first| (first, last))
 }
 
 /// Python's `n / 1000` (true division).

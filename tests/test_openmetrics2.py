@@ -269,8 +269,8 @@ def test_our_2_0_0_text_reads_back_as_the_same_native_histogram() -> None:
     text = obsagent.openmetrics.exposition.generate_latest(registry, version="2.0.0").decode()
     (family,) = obsagent.openmetrics.parser.text_string_to_metric_families(text)
     natives = {s.labels["handler"]: s.native_histogram for s in family.samples if s.native_histogram}
-    # prometheus_client's parser (and ours, which reads as it does) reads only non-negative span
-    # offsets: the observations above are all at least 1 in magnitude, so their offsets are.
+    # The observations above are all at least 1 in magnitude, so their span offsets are not
+    # negative, which is all prometheus_client's parser reads (see below).
     for path, values in OBSERVED.items():
         expected = expected_native(values, schema, obsagent)
         got = natives[path]
@@ -285,6 +285,25 @@ def test_our_2_0_0_text_reads_back_as_the_same_native_histogram() -> None:
     assert [s.native_histogram for s in theirs.samples if s.native_histogram] == [
         s.native_histogram for s in family.samples if s.native_histogram
     ]
+
+
+def test_spans_below_one_read_back_where_prometheus_clients_parser_drops_them() -> None:
+    """Observations under 1 make a first span with a negative offset; our parser reads it, and
+    prometheus_client's (whose pattern takes only digits) leaves the spans out (README)."""
+    registry = obsagent.CollectorRegistry()
+    histogram = obsagent.Histogram("rtt_seconds", "RTT.", registry=registry, native_histogram_bucket_factor=1.1)
+    values = [0.003, 0.004, 0.02, 0.5, 2.0]
+    for value in values:
+        histogram.observe(value)
+    expected = expected_native(values, histogram._native_histogram_schema, obsagent)
+    assert expected.pos_spans[0].offset < 0
+    text = obsagent.openmetrics.exposition.generate_latest(registry, version="2.0.0").decode()
+    (ours,) = obsagent.openmetrics.parser.text_string_to_metric_families(text)
+    (read,) = [s.native_histogram for s in ours.samples if s.native_histogram]
+    assert tuple(read.pos_spans) == tuple(expected.pos_spans) and tuple(read.pos_deltas) == expected.pos_deltas
+    (theirs,) = prometheus_client.openmetrics.parser.text_string_to_metric_families(text)
+    (dropped,) = [s.native_histogram for s in theirs.samples if s.native_histogram]
+    assert dropped.pos_spans is None and tuple(dropped.pos_deltas) == expected.pos_deltas
 
 
 def test_custom_collector_timestamps_are_written_as_prometheus_client_writes_them() -> None:

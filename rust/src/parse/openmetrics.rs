@@ -441,8 +441,10 @@ fn parse_native_histogram_sample(text: &str) -> ParseResult<Option<Sample<'_>>> 
 }
 
 static FIELD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\w+):\s*([^,}]+)").expect("valid regex"));
+/// A span's offset may be negative (the first span of buckets below 1 starts below key 0),
+/// which prometheus_client's pattern (`\d+:\d+`) leaves out, dropping the spans.
 static SPANS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(positive_spans|negative_spans):\[(\d+:\d+(,\d+:\d+)*)\]").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"(positive_spans|negative_spans):\[(-?\d+:\d+(,-?\d+:\d+)*)\]").expect("valid regex"));
 static DELTAS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(positive_deltas|negative_deltas):\[(-?\d+(?:,-?\d+)*)\]").expect("valid regex"));
 

@@ -65,7 +65,7 @@ pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulativ
     family.for_each_series(|series| {
         let created = created.then(|| series.created());
         let exemplar = |slot: usize| family.exemplar(series, slot);
-        let labels = Labels::Rendered(series.labels());
+        let labels = Labels::Series(series.labels(), &meta.label_names);
         match family.read(series, cumulative) {
             Reading::Counter(counter) => writer.metric(out, labels, created, None, |value| {
                 put_double_field(value, 1, counter.total());
@@ -107,13 +107,13 @@ pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulativ
                 put_double_field(value, 2, reading.summary.sum);
             }),
             Reading::Info(pairs) => {
-                let labels = Labels::RenderedWith(series.labels(), &pairs);
+                let labels = Labels::SeriesWith(series.labels(), &meta.label_names, &pairs);
                 writer.metric(out, labels, created, None, |value| put_double_field(value, 1, 1.0))
             }
             Reading::StateSet(states) => {
                 for (i, state) in states.states.iter().enumerate() {
                     let extra = [(meta.name.as_str(), state.as_str())];
-                    let labels = Labels::RenderedAnd(series.labels(), &extra);
+                    let labels = Labels::SeriesAnd(series.labels(), &meta.label_names, &extra);
                     let current = if i == states.current { 1.0 } else { 0.0 };
                     writer.metric(out, labels, None, None, |value| put_double_field(value, 1, current));
                 }
@@ -126,12 +126,12 @@ pub fn write_family(out: &mut Vec<u8>, family: &Family, created: bool, cumulativ
 /// The labels of one `Metric`.
 #[derive(Clone, Copy)]
 enum Labels<'a> {
-    /// A series' rendered set (`a="x",b="y"`, values escaped).
-    Rendered(&'a str),
-    /// A rendered set, then more rendered pairs (an Info's).
-    RenderedWith(&'a str, &'a str),
-    /// A rendered set, then plain pairs (a state).
-    RenderedAnd(&'a str, &'a [(&'a str, &'a str)]),
+    /// A series' rendered set (`a="x",b="y"`, values escaped) and its family's label names.
+    Series(&'a str, &'a [String]),
+    /// A series' set, then more rendered pairs (an Info's).
+    SeriesWith(&'a str, &'a [String], &'a str),
+    /// A series' set, then plain pairs (a state).
+    SeriesAnd(&'a str, &'a [String], &'a [(&'a str, &'a str)]),
     /// Plain pairs (a collector's).
     Pairs(&'a [(String, String)]),
 }
@@ -139,16 +139,18 @@ enum Labels<'a> {
 impl Labels<'_> {
     fn put(self, out: &mut Vec<u8>) {
         match self {
-            Labels::Rendered(rendered) => put_rendered_labels(out, rendered),
-            Labels::RenderedWith(rendered, extra) => {
-                put_rendered_labels(out, rendered);
+            Labels::Series(rendered, names) => put_series_labels(out, rendered, names),
+            Labels::SeriesWith(rendered, names, extra) => {
+                put_series_labels(out, rendered, names);
                 put_rendered_labels(out, extra);
             }
-            Labels::RenderedAnd(rendered, extra) => {
-                put_rendered_labels(out, rendered);
-                extra.iter().for_each(|(name, value)| put_pair(out, name, value));
+            Labels::SeriesAnd(rendered, names, extra) => {
+                put_series_labels(out, rendered, names);
+                extra.iter().for_each(|(name, value)| put_pair(out, name.as_bytes(), value.as_bytes()));
             }
-            Labels::Pairs(pairs) => pairs.iter().for_each(|(name, value)| put_pair(out, name, value)),
+            Labels::Pairs(pairs) => {
+                pairs.iter().for_each(|(name, value)| put_pair(out, name.as_bytes(), value.as_bytes()))
+            }
         }
     }
 }
@@ -163,18 +165,45 @@ fn put_rendered_labels(out: &mut Vec<u8>, rendered: &str) {
     let mut at = 0;
     while at < bytes.len() {
         let Some(eq) = find_either(&bytes[at..], b'=', b'=') else { return };
-        let name = &rendered[at..at + eq];
-        let start = at + eq + 2; // past `="`
-        let Some(end) = bytes.get(start..).and_then(|tail| find_either(tail, b'"', b'\\')) else { return };
-        if bytes[start + end] == b'"' {
-            put_pair(out, name, &rendered[start..start + end]);
-            at = start + end + 2; // past `",`
-        } else {
-            // A rendered set is ours, so well formed; a bad one ends the pairs.
-            let Ok((unescaped, used)) = crate::escape::read_label_value(&rendered[start..]) else { return };
-            put_pair(out, name, &unescaped);
-            at = start + used + 1;
+        let name = &bytes[at..at + eq];
+        let Some(next) = put_rendered_value(out, name, rendered, at + eq + 2) else { return };
+        at = next;
+    }
+}
+
+/// Appends the pair of `name` and the escaped value that starts at `start` in `rendered`
+/// (after `="`); returns where the next pair starts, or `None` for a set not well formed (a
+/// rendered set is ours, so that ends the pairs).
+#[inline(always)]
+fn put_rendered_value(out: &mut Vec<u8>, name: &[u8], rendered: &str, start: usize) -> Option<usize> {
+    let bytes = rendered.as_bytes();
+    let end = start + find_either(bytes.get(start..)?, b'"', b'\\')?;
+    if bytes[end] == b'"' {
+        put_pair(out, name, &bytes[start..end]);
+        Some(end + 2) // past `",`
+    } else {
+        let (unescaped, used) = crate::escape::read_label_value(rendered.get(start..)?).ok()?;
+        put_pair(out, name, unescaped.as_bytes());
+        Some(start + used + 1)
+    }
+}
+
+/// [`put_rendered_labels`] for a series' own set, whose names are the family's `names` in
+/// order: only the values are looked for.
+#[inline]
+fn put_series_labels(out: &mut Vec<u8>, rendered: &str, names: &[String]) {
+    let bytes = rendered.as_bytes();
+    let mut at = 0;
+    for name in names {
+        let name = name.as_bytes();
+        if bytes.get(at + name.len()) != Some(&b'=') {
+            return put_rendered_labels(out, &rendered[at.min(rendered.len())..]);
         }
+        let Some(next) = put_rendered_value(out, name, rendered, at + name.len() + 2) else { return };
+        at = next;
+    }
+    if at < bytes.len() {
+        put_rendered_labels(out, &rendered[at..]);
     }
 }
 
@@ -202,8 +231,7 @@ fn find_either(haystack: &[u8], a: u8, b: u8) -> Option<usize> {
 
 /// Appends a `LabelPair` field: name (1), value (2).
 #[inline(always)]
-fn put_pair(out: &mut Vec<u8>, name: &str, value: &str) {
-    let (name, value) = (name.as_bytes(), value.as_bytes());
+fn put_pair(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     let len = 2 + varint_len(name.len() as u64) + name.len() + varint_len(value.len() as u64) + value.len();
     out.push(1 << 3 | 2);
     put_varint(out, len as u64);

@@ -3,8 +3,9 @@
 //! Content-Types, gzip, and the [`Encoder`] a scrape walks the registry with.
 //!
 //! Encoders write native families straight from their cells (labels are pre-rendered, so a
-//! scrape only appends numbers), through each kind's typed reading (`metric::Reading`), and
-//! other collectors' families from their samples.
+//! scrape only appends numbers), through each kind's own typed reading (`metric::Kind::visit`
+//! for the text formats, `metric::Reading` for protobuf), and other collectors' families from
+//! their samples.
 //!
 //! Names outside the classic charset are written in the [`Escaping`] a scrape asks for. Whether
 //! a family needs that is decided once per family ([`Naming::for_family`]); a classic family's

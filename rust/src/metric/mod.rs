@@ -3,7 +3,9 @@
 //! (a typed [`Reading`]) and the sample lines that reading makes ([`Line`]).
 //!
 //! Everything downstream consumes those types, never strings: the text and OpenMetrics encoders
-//! and the Python `collect()` write [`Reading::lines`]; the protobuf encoder reads the
+//! write a series' lines from [`Kind::visit`], which hands over the kind's own small reading
+//! (so a scrape's per-line loop is compiled once per kind; see [`SampleLines`]); the Python
+//! `collect()` and remote write walk [`Reading::lines`]; the protobuf encoder reads the
 //! [`Reading`] itself; the multiprocess reader calls [`Kind::merge`]. So adding a field to a
 //! kind (an exemplar slot, say) touches that kind's file and one place per wire format.
 //!

@@ -512,6 +512,38 @@ mod tests {
         assert_eq!(MetricType::parse("bogus").unwrap_err().to_string(), "Invalid metric type: \"bogus\"");
     }
 
+    /// Collects the lines a visit hands over.
+    struct Collect(Vec<(&'static str, String, Value)>);
+
+    impl LinesVisitor for Collect {
+        fn visit<L: SampleLines>(&mut self, lines: &L) {
+            self.0.extend((0..).map_while(|i| lines.line(i)).map(|l| (l.suffix, l.extra.rendered(), l.value)));
+        }
+    }
+
+    #[test]
+    fn a_visit_hands_over_the_lines_of_the_every_kind_reading() {
+        let kinds = [
+            Kind::Counter,
+            Kind::GAUGE,
+            Kind::Histogram { bounds: histogram::bounds(&[1.0, 2.0]).unwrap() },
+            Kind::Summary,
+            Kind::StateSet { states: stateset::States::new(vec!["a".into(), "b".into()]) },
+            Kind::Info,
+        ];
+        for kind in &kinds {
+            let cells: Vec<AtomicU64> = (0..kind.cells()).map(|i| AtomicU64::new(i as u64 + 1)).collect();
+            let (mut scratch, mut other) = (Vec::new(), Vec::new());
+            let every_kind = kind.read("e", &cells, &mut other, |_| "k=\"v\"".into());
+            let expected: Vec<_> = every_kind.lines().map(|l| (l.suffix, l.extra.rendered(), l.value)).collect();
+            let mut seen = Collect(Vec::new());
+            let read = |scratch| kind.read("e", &cells, scratch, |_| "k=\"v\"".into());
+            kind.visit("e", &cells, &mut scratch, read, &mut seen);
+            assert!(!expected.is_empty());
+            assert_eq!(seen.0, expected, "{kind:?}");
+        }
+    }
+
     #[test]
     fn kinds_know_their_layout_and_rules() {
         let histogram = Kind::Histogram { bounds: histogram::bounds(&[1.0]).unwrap() };

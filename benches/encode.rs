@@ -1,46 +1,70 @@
-//! Criterion benchmarks of the native core alone: label lookup, updates, encoding 10k and
-//! 100k labeled counter series as text and 100k as protobuf (the same run, so the two compare),
-//! and a classic beside a native histogram `observe`. `make bench` runs them beside the Python
-//! comparison.
+//! Criterion benchmarks of the native core alone: label lookup, updates, a scrape of each
+//! common kind (100k labeled counters, 100k gauges, 10k histograms with the default buckets)
+//! in every wire format (the same run, so formats and kinds compare), and a classic beside a
+//! native histogram `observe`. `make bench` runs them beside the Python comparison.
 
 use criterion::{criterion_main, Criterion};
 use obsagent::encode::{self, Format};
-use obsagent::metric::{counter, histogram, native_histogram, Kind};
+use obsagent::metric::{counter, gauge, histogram, native_histogram, Kind};
 use obsagent::registry::{Family, Options, Registry};
 use std::hint::black_box;
 
-fn registry_with(series: usize) -> Registry {
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+
+/// A registry of one family of `kind` with `series` label sets, each given a value by `fill`.
+fn registry_with(kind: Kind, series: usize, fill: impl Fn(&Family, usize)) -> Registry {
     let registry = Registry::new();
-    let family =
-        Family::new("http_requests", "Requests.", "", Kind::Counter, vec!["method".into(), "path".into()]).unwrap();
-    let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+    let family = Family::new("http_requests", "Requests.", "", kind, vec!["method".into(), "path".into()]).unwrap();
     for i in 0..series {
-        let child = family.labels(&[methods[i % 5], &format!("/api/item/{i}")]).unwrap();
-        counter::inc_integer(child.cells(), i as u64);
+        fill(&family, i);
     }
     registry.register_family(family).unwrap();
     registry
 }
 
+fn child(family: &Family, i: usize) -> obsagent::registry::Series {
+    family.labels(&[METHODS[i % 5], &format!("/api/item/{i}")]).unwrap()
+}
+
 fn bench(c: &mut Criterion) {
     let family = Family::new("requests", "Requests.", "", Kind::Counter, vec!["method".into(), "path".into()]).unwrap();
-    let child = family.labels(&["GET", "/api"]).unwrap();
-    c.bench_function("counter inc (held child)", |b| b.iter(|| counter::inc_integer(black_box(child.cells()), 1)));
+    let held = family.labels(&["GET", "/api"]).unwrap();
+    c.bench_function("counter inc (held child)", |b| b.iter(|| counter::inc_integer(black_box(held.cells()), 1)));
     c.bench_function("labels lookup + inc", |b| {
         b.iter(|| counter::inc_integer(family.labels(black_box(&["GET", "/api"])).unwrap().cells(), 1))
     });
-    for series in [10_000, 100_000] {
-        let registry = registry_with(series);
-        c.bench_function(&format!("encode text {series} series"), |b| {
-            b.iter(|| encode::encode(&registry, Format::Text, &Options::default()).unwrap())
-        });
-        if series == 100_000 {
-            c.bench_function(&format!("encode protobuf {series} series"), |b| {
-                b.iter(|| encode::encode(&registry, Format::Protobuf, &Options::default()).unwrap())
+    let bounds = histogram::bounds(&histogram::DEFAULT_BUCKETS).unwrap();
+    let scrapes = [
+        (
+            "counters",
+            100_000,
+            registry_with(Kind::Counter, 100_000, |f, i| counter::inc_integer(child(f, i).cells(), i as u64)),
+        ),
+        (
+            "gauges",
+            100_000,
+            registry_with(Kind::GAUGE, 100_000, |f, i| gauge::set(child(f, i).cells(), i as f64 * 0.25)),
+        ),
+        (
+            "histograms",
+            10_000,
+            registry_with(Kind::Histogram { bounds: bounds.clone() }, 10_000, |f, i| {
+                let cells = child(f, i);
+                for k in 0..(i % 7) {
+                    histogram::observe(cells.cells(), &bounds, 0.003 * (1 + k * i % 13) as f64);
+                }
+            }),
+        ),
+    ];
+    for (what, series, registry) in &scrapes {
+        for (format, format_name) in
+            [(Format::Text, "text"), (Format::OpenMetrics, "openmetrics"), (Format::Protobuf, "protobuf")]
+        {
+            c.bench_function(&format!("encode {format_name} {series} {what}"), |b| {
+                b.iter(|| encode::encode(registry, format, &Options::default()).unwrap())
             });
         }
     }
-    let bounds = histogram::bounds(&histogram::DEFAULT_BUCKETS).unwrap();
     let classic = Family::new("classic", "", "", Kind::Histogram { bounds: bounds.clone() }, vec![]).unwrap();
     let classic_cells = classic.unlabeled().unwrap();
     let native_config = native_histogram::Config::new(1.1, None, 160, 0.0, 0.0).unwrap();

@@ -3,8 +3,9 @@
 //! Content-Types, gzip, and the [`Encoder`] a scrape walks the registry with.
 //!
 //! Encoders write native families straight from their cells (labels are pre-rendered, so a
-//! scrape only appends numbers), through each kind's typed reading (`metric::Reading`), and
-//! other collectors' families from their samples.
+//! scrape only appends numbers), through each kind's own typed reading (`metric::Kind::visit`
+//! for the text formats, `metric::Reading` for protobuf), and other collectors' families from
+//! their samples.
 //!
 //! Names outside the classic charset are written in the [`Escaping`] a scrape asks for. Whether
 //! a family needs that is decided once per family ([`Naming::for_family`]); a classic family's
@@ -18,7 +19,7 @@ pub mod text;
 use crate::error::Result;
 pub use crate::escape::Escaping;
 use crate::escape::{self, is_classic_label_name, is_classic_metric_name};
-use crate::metric::{counter, Extra, Kind, Line, Value};
+use crate::metric::{Extra, Line, LinesVisitor, SampleLines, Value};
 use crate::number;
 use crate::registry::{Family, FamilySink, MetricFamily, Options, Registry, Series, Text};
 
@@ -521,35 +522,47 @@ fn write_escaped_line_start(
 }
 
 /// Appends every sample line of one native series (`_created` aside), names as rendered: the
-/// scrape's hot loop.
+/// scrape's hot loop, compiled once per kind ([`Kind::visit`](crate::metric::Kind::visit)).
+#[inline(always)]
 fn write_series(out: &mut Vec<u8>, family: &Family, series: &Series, style: &Style, cumulative: &mut Vec<u64>) {
-    let (name, labels) = (family.meta().name.as_str(), series.labels());
-    let exemplars = style.exemplar.filter(|_| family.has_exemplars());
-    if exemplars.is_none() && matches!(family.meta().kind, Kind::Counter) {
-        // The commonest series, read without the every-kind `Reading` (measurably faster).
-        if let Some(Line { suffix, extra, value }) = counter::line(&counter::read(series.cells()), 0) {
-            write_line_start(out, name, suffix, labels, extra);
+    let meta = family.meta();
+    let exemplar = style.exemplar.filter(|_| family.has_exemplars());
+    let mut writer = SeriesWriter { out, name: &meta.name, labels: series.labels(), style, exemplar, family, series };
+    meta.kind.visit(&meta.name, series.cells(), cumulative, |scratch| family.read(series, scratch), &mut writer);
+}
+
+/// Writes one series' lines as [`Kind::visit`](crate::metric::Kind::visit) hands them over.
+struct SeriesWriter<'w> {
+    out: &'w mut Vec<u8>,
+    name: &'w str,
+    labels: &'w str,
+    style: &'w Style,
+    /// How to write an exemplar, when the format shows them and the family has some.
+    exemplar: Option<fn(&mut Vec<u8>, &crate::metric::exemplar::Exemplar)>,
+    family: &'w Family,
+    series: &'w Series,
+}
+
+impl LinesVisitor for SeriesWriter<'_> {
+    #[inline(always)]
+    fn visit<L: SampleLines>(&mut self, lines: &L) {
+        let out = &mut *self.out;
+        let mut index = 0;
+        while let Some(Line { suffix, extra, value }) = lines.line(index) {
+            write_line_start(out, self.name, suffix, self.labels, extra);
             match value {
                 Value::Count(count) => number::write_count(out, count),
-                Value::Float(value) => (style.float)(out, value),
+                Value::Float(value) => (self.style.float)(out, value),
+            }
+            if let Some(write_exemplar) = self.exemplar {
+                let slot = self.family.meta().kind.exemplar_slot(index);
+                if let Some(exemplar) = slot.and_then(|slot| self.family.exemplar(self.series, slot)) {
+                    write_exemplar(out, &exemplar);
+                }
             }
             out.push(b'\n');
+            index += 1;
         }
-        return;
-    }
-    for (index, Line { suffix, extra, value }) in family.read(series, cumulative).lines().enumerate() {
-        write_line_start(out, name, suffix, labels, extra);
-        match value {
-            Value::Count(count) => number::write_count(out, count),
-            Value::Float(value) => (style.float)(out, value),
-        }
-        if let Some(write_exemplar) = exemplars {
-            let slot = family.meta().kind.exemplar_slot(index);
-            if let Some(exemplar) = slot.and_then(|slot| family.exemplar(series, slot)) {
-                write_exemplar(out, &exemplar);
-            }
-        }
-        out.push(b'\n');
     }
 }
 

@@ -121,6 +121,10 @@ pub fn get(cells: &[AtomicU64]) -> f64 {
     load_f64(&cells[0])
 }
 
+/// A gauge at a scrape: its value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading(pub f64);
+
 /// Sample line `index`: its one sample.
 #[inline(always)]
 pub fn line(value: f64, index: usize) -> Option<Line<'static>> {

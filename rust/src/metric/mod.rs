@@ -3,7 +3,9 @@
 //! (a typed [`Reading`]) and the sample lines that reading makes ([`Line`]).
 //!
 //! Everything downstream consumes those types, never strings: the text and OpenMetrics encoders
-//! and the Python `collect()` write [`Reading::lines`]; the protobuf encoder reads the
+//! write a series' lines from [`Kind::visit`], which hands over the kind's own small reading
+//! (so a scrape's per-line loop is compiled once per kind; see [`SampleLines`]); the Python
+//! `collect()` and remote write walk [`Reading::lines`]; the protobuf encoder reads the
 //! [`Reading`] itself; the multiprocess reader calls [`Kind::merge`]. So adding a field to a
 //! kind (an exemplar slot, say) touches that kind's file and one place per wire format.
 //!
@@ -250,6 +252,30 @@ impl Kind {
         }
     }
 
+    /// Hands `visitor` the sample lines of a series of this kind, read from its `cells` as the
+    /// kind's own small reading (held in registers), so that the visitor's per-line loop is
+    /// compiled once per kind. `read` gives the every-kind [`Reading`] for the kinds whose reading
+    /// needs the family's side state (an Info's table, a summary's windows) or its own room (a
+    /// native histogram's buckets). A scrape's hot loop: see [`SampleLines`] for why.
+    #[inline(always)]
+    pub fn visit<'a, V: LinesVisitor>(
+        &'a self,
+        name: &'a str,
+        cells: &[AtomicU64],
+        scratch: &'a mut Vec<u64>,
+        read: impl FnOnce(&'a mut Vec<u64>) -> Reading<'a>,
+        visitor: &mut V,
+    ) {
+        match self {
+            Kind::Counter => visitor.visit(&counter::read(cells)),
+            Kind::Gauge { .. } => visitor.visit(&gauge::Reading(gauge::get(cells))),
+            Kind::Histogram { bounds } => visitor.visit(&histogram::read(cells, bounds, scratch)),
+            Kind::Summary => visitor.visit(&summary::read(cells)),
+            Kind::StateSet { states } => visitor.visit(&stateset::read(cells, name, states)),
+            Kind::NativeHistogram { .. } | Kind::QuantileSummary { .. } | Kind::Info => visitor.visit(&read(scratch)),
+        }
+    }
+
     /// Merges one process' cells into the merged series' cells; `first` when none were merged
     /// into them yet (since they were zeroed).
     pub fn merge(&self, into: &[AtomicU64], from: &[AtomicU64], first: bool) {
@@ -306,8 +332,29 @@ impl<'a> Reading<'a> {
     pub fn lines(&self) -> Lines<'_, 'a> {
         Lines { reading: self, next: 0 }
     }
+}
 
+/// A series' sample lines, by index, in exposition order (`_created` aside): each kind's own
+/// reading has them, and so has the every-kind [`Reading`].
+///
+/// A scrape's loop over lines runs on a kind's own reading ([`Kind::visit`]), not on the
+/// every-kind one: that enum grew with native histograms and quantile summaries from 40 to 104
+/// bytes, with drop glue, and a loop over it builds it on the stack, moves it, and dispatches
+/// on its variant again for every line (each 72-byte line came back through memory once the
+/// loop was `enumerate()`d for exemplars), which made a scrape of 100k gauges or 10k histograms
+/// up to twice as slow while executing only ~12% more instructions.
+pub trait SampleLines {
     /// Sample line `index`, if the series has that many.
+    fn line(&self, index: usize) -> Option<Line<'_>>;
+}
+
+/// What [`Kind::visit`] hands a series' lines to: an encoder's loop body.
+pub trait LinesVisitor {
+    /// Consumes one series' lines.
+    fn visit<L: SampleLines>(&mut self, lines: &L);
+}
+
+impl SampleLines for Reading<'_> {
     #[inline(always)]
     fn line(&self, index: usize) -> Option<Line<'_>> {
         match self {
@@ -320,6 +367,41 @@ impl<'a> Reading<'a> {
             Reading::Info(pairs) => info::line(pairs, index),
             Reading::StateSet(reading) => stateset::line(reading, index),
         }
+    }
+}
+
+impl SampleLines for counter::Reading {
+    #[inline(always)]
+    fn line(&self, index: usize) -> Option<Line<'_>> {
+        counter::line(self, index)
+    }
+}
+
+impl SampleLines for gauge::Reading {
+    #[inline(always)]
+    fn line(&self, index: usize) -> Option<Line<'_>> {
+        gauge::line(self.0, index)
+    }
+}
+
+impl SampleLines for histogram::Reading<'_> {
+    #[inline(always)]
+    fn line(&self, index: usize) -> Option<Line<'_>> {
+        histogram::line(self, index)
+    }
+}
+
+impl SampleLines for summary::Reading {
+    #[inline(always)]
+    fn line(&self, index: usize) -> Option<Line<'_>> {
+        summary::line(self, index)
+    }
+}
+
+impl SampleLines for stateset::Reading<'_> {
+    #[inline(always)]
+    fn line(&self, index: usize) -> Option<Line<'_>> {
+        stateset::line(self, index)
     }
 }
 
@@ -428,6 +510,38 @@ mod tests {
         assert_eq!(MetricType::parse("untyped").unwrap(), MetricType::Unknown);
         assert_eq!(MetricType::parse("gaugehistogram").unwrap().name(), "gaugehistogram");
         assert_eq!(MetricType::parse("bogus").unwrap_err().to_string(), "Invalid metric type: \"bogus\"");
+    }
+
+    /// Collects the lines a visit hands over.
+    struct Collect(Vec<(&'static str, String, Value)>);
+
+    impl LinesVisitor for Collect {
+        fn visit<L: SampleLines>(&mut self, lines: &L) {
+            self.0.extend((0..).map_while(|i| lines.line(i)).map(|l| (l.suffix, l.extra.rendered(), l.value)));
+        }
+    }
+
+    #[test]
+    fn a_visit_hands_over_the_lines_of_the_every_kind_reading() {
+        let kinds = [
+            Kind::Counter,
+            Kind::GAUGE,
+            Kind::Histogram { bounds: histogram::bounds(&[1.0, 2.0]).unwrap() },
+            Kind::Summary,
+            Kind::StateSet { states: stateset::States::new(vec!["a".into(), "b".into()]) },
+            Kind::Info,
+        ];
+        for kind in &kinds {
+            let cells: Vec<AtomicU64> = (0..kind.cells()).map(|i| AtomicU64::new(i as u64 + 1)).collect();
+            let (mut scratch, mut other) = (Vec::new(), Vec::new());
+            let every_kind = kind.read("e", &cells, &mut other, |_| "k=\"v\"".into());
+            let expected: Vec<_> = every_kind.lines().map(|l| (l.suffix, l.extra.rendered(), l.value)).collect();
+            let mut seen = Collect(Vec::new());
+            let read = |scratch| kind.read("e", &cells, scratch, |_| "k=\"v\"".into());
+            kind.visit("e", &cells, &mut scratch, read, &mut seen);
+            assert!(!expected.is_empty());
+            assert_eq!(seen.0, expected, "{kind:?}");
+        }
     }
 
     #[test]

@@ -457,6 +457,31 @@ fn plain_labels(text: &str) -> Option<Labels<'_>> {
     plain_label_list(text, None).map(|(labels, _)| labels)
 }
 
+/// The start of the sample line nearly every sample has: a legacy name, then either
+/// `plain_label_list`'s labels in braces or one of `separators`. The name, the labels, whether
+/// there were braces, and the rest of the line after them (or after the separator); `None` for
+/// any other line.
+#[inline]
+pub(crate) fn plain_sample_start<'t>(
+    text: &'t str,
+    separators: &[u8],
+) -> Option<(Cow<'t, str>, Labels<'t>, bool, &'t str)> {
+    let bytes = text.as_bytes();
+    let name_end = bytes.iter().position(|&byte| !is_name_byte(byte))?;
+    if !bytes.first().is_some_and(|&first| is_name_start(first)) {
+        return None;
+    }
+    let name = Cow::Borrowed(&text[..name_end]);
+    if bytes[name_end] == b'{' {
+        let (labels, end) = plain_label_list(&text[name_end + 1..], Some(b'}'))?;
+        Some((name, labels, true, &text[name_end + 1 + end + 1..]))
+    } else if separators.contains(&bytes[name_end]) {
+        Some((name, Labels::new(), false, &text[name_end + 1..]))
+    } else {
+        None
+    }
+}
+
 /// `plain_labels` of the text up to `closing` (the set's `}`, which no term can hold then) or
 /// to its end: the labels and where they end.
 pub(crate) fn plain_label_list(text: &str, closing: Option<u8>) -> Option<(Labels<'_>, usize)> {

@@ -15,9 +15,9 @@ use regex::Regex;
 use smallvec::SmallVec;
 
 use super::{
-    invalid, is_legacy_metric_name, is_name_byte, is_name_start, last_unquoted, lines, name_from_labels, next_unquoted,
-    parse_labels, parse_value, plain_label_list, py_repr, py_strip, python_float, python_int, split_quoted,
-    unquote_unescape, Exemplar, Family, NativeHistogram, Number, ParseError, ParseResult, Parsed, Sample, Stamp,
+    invalid, is_legacy_metric_name, last_unquoted, lines, name_from_labels, next_unquoted, parse_labels, parse_value,
+    plain_sample_start, py_repr, py_strip, python_float, python_int, split_quoted, unquote_unescape, Exemplar, Family,
+    NativeHistogram, Number, ParseError, ParseResult, Parsed, Sample, Stamp,
 };
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
@@ -298,24 +298,11 @@ fn before(text: &str, pos: Option<usize>) -> &str {
 /// space, and no other `{`: no exemplar), read in one pass as `parse_sample` reads it; `None`
 /// for any other, which that reading takes.
 fn plain_sample(text: &str) -> Option<ParseResult<Sample<'_>>> {
-    let bytes = text.as_bytes();
-    let name_end = bytes.iter().position(|&byte| !is_name_byte(byte))?;
-    if !bytes.first().is_some_and(|&first| is_name_start(first)) {
-        return None;
-    }
-    let name = Cow::Borrowed(&text[..name_end]);
-    let (labels, rest) = match bytes[name_end] {
-        b'{' => {
-            let (labels, end) = plain_label_list(&text[name_end + 1..], Some(b'}'))?;
-            (labels, &text[name_end + 1 + end + 1..])
-        }
-        b' ' => (Vec::new(), &text[name_end + 1..]),
-        _ => return None,
-    };
+    let (name, labels, braces, rest) = plain_sample_start(text, b" ")?;
     if memchr::memchr(b'{', rest.as_bytes()).is_some() {
         return None;
     }
-    let rest = if bytes[name_end] == b'{' {
+    let rest = if braces {
         // Python skips the one character after `}` (meant to be a space), whatever it is.
         let mut after = rest.chars();
         after.next();

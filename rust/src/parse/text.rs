@@ -6,9 +6,9 @@
 use std::borrow::Cow;
 
 use super::{
-    invalid, is_legacy_metric_name, is_name_byte, is_name_start, lines, name_from_labels, next_unquoted, parse_labels,
-    parse_value, plain_label_list, py_repr, py_strip, split_quoted, unquote_unescape, Family, Number, ParseError,
-    ParseResult, Parsed, Sample, Stamp, ASCII_WHITESPACE,
+    invalid, is_legacy_metric_name, lines, name_from_labels, next_unquoted, parse_labels, parse_value,
+    plain_sample_start, py_repr, py_strip, split_quoted, unquote_unescape, Family, Number, ParseError, ParseResult,
+    Parsed, Sample, Stamp, ASCII_WHITESPACE,
 };
 
 /// Parses a whole exposition: the families read up to the first error, and that error.
@@ -241,20 +241,10 @@ fn parse_sample(text: &str) -> ParseResult<Sample<'_>> {
 /// or tab and no `{` at all), read in one pass as `parse_sample` reads it; `None` for any other,
 /// which that reading takes.
 fn plain_sample(text: &str) -> Option<ParseResult<Sample<'_>>> {
-    let bytes = text.as_bytes();
-    let name_end = bytes.iter().position(|&byte| !is_name_byte(byte))?;
-    if !bytes.first().is_some_and(|&first| is_name_start(first)) {
+    let (name, labels, braces, rest) = plain_sample_start(text, b" \t")?;
+    if !braces && memchr::memchr(b'{', rest.as_bytes()).is_some() {
         return None;
     }
-    let name = Cow::Borrowed(&text[..name_end]);
-    let (labels, rest) = match bytes[name_end] {
-        b'{' => {
-            let (labels, end) = plain_label_list(&text[name_end + 1..], Some(b'}'))?;
-            (labels, &text[name_end + 1 + end + 1..])
-        }
-        b' ' | b'\t' if memchr::memchr(b'{', bytes).is_none() => (Vec::new(), &text[name_end + 1..]),
-        _ => return None,
-    };
     Some(parse_value_and_timestamp(rest).map(|(value, timestamp)| Sample {
         name,
         labels: Some(labels),

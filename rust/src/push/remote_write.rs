@@ -86,35 +86,32 @@ pub fn encode_labels<N: AsRef<str>, V: AsRef<str>>(out: &mut Vec<u8>, labels: &[
 /// Appends a `WriteRequest` with one `TimeSeries` per sample, in order (uncompressed).
 pub fn encode_request(out: &mut Vec<u8>, samples: &[QueuedSample]) {
     for sample in samples {
-        let timestamp = sample.timestamp_ms as u64; // int64: negative times take ten bytes
-        match &sample.value {
-            SampleValue::Float(value) => {
-                let sample_len = 1 + 8 + 1 + varint_len(timestamp);
-                let series_len = sample.series.len() + 1 + varint_len(sample_len as u64) + sample_len;
-                out.push(1 << 3 | 2);
-                put_varint(out, series_len as u64);
-                out.extend_from_slice(&sample.series);
-                out.push(2 << 3 | 2);
-                put_varint(out, sample_len as u64);
-                out.push(1 << 3 | 1); // double, fixed 64 bits
-                out.extend_from_slice(&value.to_le_bytes());
-                out.push(2 << 3); // varint
-                put_varint(out, timestamp);
-            }
-            SampleValue::Histogram(fields) => {
-                let histogram_len = fields.len() + 1 + varint_len(timestamp);
-                let series_len = sample.series.len() + 1 + varint_len(histogram_len as u64) + histogram_len;
-                out.push(1 << 3 | 2);
-                put_varint(out, series_len as u64);
-                out.extend_from_slice(&sample.series);
-                out.push(4 << 3 | 2);
-                put_varint(out, histogram_len as u64);
-                out.extend_from_slice(fields);
-                out.push(15 << 3); // timestamp, varint
-                put_varint(out, timestamp);
-            }
-        }
+        // int64: negative times take ten bytes.
+        let timestamp = sample.timestamp_ms as u64;
+        // `TimeSeries.samples = 2` (a `Sample`) or `.histograms = 4` (a `Histogram`), with the
+        // message's own fields before its timestamp (field 2 of a Sample, 15 of a Histogram).
+        let (field, fields, timestamp_field): (u8, &[u8], u8) = match &sample.value {
+            SampleValue::Float(value) => (2, &float_value(*value), 2),
+            SampleValue::Histogram(fields) => (4, fields, 15),
+        };
+        let message_len = fields.len() + 1 + varint_len(timestamp);
+        let series_len = sample.series.len() + 1 + varint_len(message_len as u64) + message_len;
+        out.push(1 << 3 | 2);
+        put_varint(out, series_len as u64);
+        out.extend_from_slice(&sample.series);
+        out.push(field << 3 | 2);
+        put_varint(out, message_len as u64);
+        out.extend_from_slice(fields);
+        out.push(timestamp_field << 3); // varint
+        put_varint(out, timestamp);
     }
+}
+
+/// `Sample.value = 1`: a double, fixed 64 bits.
+fn float_value(value: f64) -> [u8; 9] {
+    let mut field = [1 << 3 | 1; 9];
+    field[1..].copy_from_slice(&value.to_le_bytes());
+    field
 }
 
 /// Encodes `samples` as a request body: protobuf, then snappy's block format. `raw` and

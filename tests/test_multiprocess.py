@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, samples, scrape, start_daemon, stop_daemon, wait_for
+from conftest import free_port, native_bucket_key, samples, scrape, start_daemon, stop_daemon, wait_for
 
 WORKER_APP = """
 import os
@@ -535,8 +535,6 @@ print(json.dumps({"schema": hist.schema, "count": hist.sample_count, "sum": hist
 def test_native_histograms_merge_across_processes(tmp_path: Path):
     import math
 
-    from test_native_histograms import expected_key
-
     env = {**os.environ, "OBSAGENT_MULTIPROC_DIR": str(tmp_path), "TESTS_DIR": str(Path(__file__).parent)}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(NATIVE_SCRIPT)], env=env, capture_output=True, text=True, timeout=120
@@ -550,10 +548,10 @@ def test_native_histograms_merge_across_processes(tmp_path: Path):
     positive: dict[str, int] = {}
     for value in values:
         if value > 0:
-            key = str(expected_key(value, merged["schema"]))
+            key = str(native_bucket_key(value, merged["schema"]))
             positive[key] = positive.get(key, 0) + 1
     assert merged["positive"] == positive
-    assert merged["negative"] == {str(expected_key(2.0, merged["schema"])): 1}
+    assert merged["negative"] == {str(native_bucket_key(2.0, merged["schema"])): 1}
     assert merged["zero"] == 1
 
 
